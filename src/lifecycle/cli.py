@@ -1,0 +1,57 @@
+"""The ``lifecycle`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lifecycle.params import ParamsError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lifecycle", description="Run and check the ML lifecycle notebooks.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="execute the phase notebooks in order with papermill")
+    run.add_argument("--from", dest="start", metavar="NN", help="first phase to run (number or name)")
+    run.add_argument("--to", dest="end", metavar="NN", help="last phase to run")
+    run.add_argument("--only", nargs="+", default=[], metavar="NN", help="run just these phases")
+    run.add_argument("-f", "--file", dest="files", action="append", default=[], type=Path, metavar="YAML",
+                     help="extra parameter file layered over params/ (repeatable)")
+    run.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                     help="override one parameter, e.g. --set seed=7 or --set simulation.n_users=2000")
+    run.add_argument("--store", action="store_true",
+                     help="re-execute the notebooks in place so their stored outputs are current")
+
+    params = commands.add_parser("params", help="parameter tools")
+    params_commands = params.add_subparsers(dest="params_command", required=True)
+    check = params_commands.add_parser("check", help="validate params/ (and extra layers) for every phase")
+    check.add_argument("-f", "--file", dest="files", action="append", default=[], type=Path, metavar="YAML")
+    check.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from lifecycle import runner
+    from lifecycle.params import resolve
+
+    try:
+        if args.command == "params":
+            phases = runner.select()
+            resolve(phases, args.files, args.sets)
+            print(f"params OK for {len(phases)} phase(s)")
+            return 0
+        phases = runner.select(args.start, args.end, args.only)
+        return runner.run(phases, args.files, args.sets, store=args.store)
+    except ParamsError as exc:
+        print(f"lifecycle: bad parameters\n{exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lifecycle: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
