@@ -1,0 +1,39 @@
+"""The pins agree: pyproject.toml, environment.yml (conda) and requirements.lock (pip)."""
+
+import re
+import tomllib
+
+import yaml
+
+from conftest import ROOT
+
+
+def _name(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pins(lines) -> dict[str, str]:
+    pins = {}
+    for line in lines:
+        match = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)\s*(==|=)\s*([^\s;#]+)\s*", line)
+        assert match, f"not an exact pin: {line!r}"
+        pins[_name(match[1])] = match[3]
+    return pins
+
+
+def pyproject_pins() -> dict[str, str]:
+    return _pins(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+
+
+def test_conda_environment_pins_the_same_versions():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = [d for d in env["dependencies"] if isinstance(d, str) and not d.startswith(("python", "pip"))]
+    assert _pins(conda) == pyproject_pins()
+    assert "python=3.11" in env["dependencies"]
+    assert {"pip": ["-e ."]} in env["dependencies"]
+
+
+def test_lock_pins_every_direct_dependency_at_the_same_version():
+    lines = [l for l in (ROOT / "requirements.lock").read_text().splitlines() if l and not l.startswith("#")]
+    lock = _pins(lines)
+    assert {name: lock.get(name) for name in pyproject_pins()} == pyproject_pins()

@@ -1,0 +1,90 @@
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import run_in
+from lifecycle import runner
+from lifecycle.params import ParamsError
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_select_by_number_name_range_and_only():
+    phases = runner.select()
+    assert phases[0] == "00_problem_definition"
+    assert runner.select(only=["0"]) == ["00_problem_definition"]
+    assert runner.select(start="00", end="00_problem_definition") == ["00_problem_definition"]
+    with pytest.raises(ParamsError, match="no phase '42'; phases are 00_problem_definition"):
+        runner.select(only=["42"])
+
+
+def test_run_keeps_every_run_in_its_own_folder(project):
+    first = run_in(project, "lifecycle", "run", "--set", "seed=7")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "[1/1] 00_problem_definition done in" in first.stdout
+    (run_dir,) = (project / "reports" / "runs").iterdir()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "ok" and record["phases"]["00_problem_definition"]["status"] == "ok"
+    assert json.loads((run_dir / "parameters.json").read_text())["00_problem_definition"]["seed"] == 7
+    executed = nbformat.read(run_dir / "00_problem_definition.ipynb", as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert "seed = 7" in injected[0].source
+    # The copy wrote into itself, not into the checkout it was copied from.
+    card = json.loads((project / "reports" / "problem_card.json").read_text())
+    assert card["metric"] == "roc_auc"
+
+    before = _tree(run_dir)
+    second = run_in(project, "lifecycle", "run")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert len(list((project / "reports" / "runs").iterdir())) == 2
+    assert _tree(run_dir) == before
+
+
+def test_failing_cell_stops_the_run_and_keeps_the_partial_notebook(project):
+    assert run_in(project, "lifecycle", "run").returncode == 0
+    (earlier,) = (project / "reports" / "runs").iterdir()
+    before = _tree(earlier)
+
+    path = project / "notebooks" / "00_problem_definition.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(3, nbformat.v4.new_code_cell('raise ValueError("the data is not what we expected")'))
+    nbformat.write(nb, path)
+    result = run_in(project, "lifecycle", "run")
+
+    assert result.returncode == 1
+    assert "00_problem_definition FAILED" in result.stdout
+    assert 'cell In[4]: raise ValueError("the data is not what we expected")' in result.stdout
+    assert "ValueError: the data is not what we expected" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    failed = next(p for p in (project / "reports" / "runs").iterdir() if p != earlier)
+    record = json.loads((failed / "run.json").read_text())
+    assert record["status"] == "failed" and record["failed"]["error"] == "ValueError"
+    partial = nbformat.read(failed / "00_problem_definition.ipynb", as_version=4)
+    assert any(o.get("ename") == "ValueError" for c in partial.cells if c.cell_type == "code" for o in c.outputs)
+    assert _tree(earlier) == before
+
+
+def test_store_rewrites_notebooks_without_volatile_metadata(project):
+    path = project / "notebooks" / "00_problem_definition.ipynb"
+    (project / "params" / "00_problem_definition.yaml").write_text(
+        (project / "params" / "00_problem_definition.yaml").read_text().replace("metric_bar: 0.75", "metric_bar: 0.8")
+    )
+    result = run_in(project, "lifecycle", "run", "--store")
+    assert result.returncode == 0, result.stdout + result.stderr
+    nb = nbformat.read(path, as_version=4)
+    assert "papermill" not in nb.metadata
+    assert all("papermill" not in c.metadata and "execution" not in c.metadata for c in nb.cells)
+    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    assert "metric_bar = 0.8\n" in "".join(c.source for c in nb.cells) + "\n"
+    outputs = json.dumps([c.outputs for c in nb.cells if c.cell_type == "code"])
+    assert "roc_auc is at least 0.8" in outputs
+
+
+def test_store_refuses_overrides(project):
+    result = run_in(project, "lifecycle", "run", "--store", "--set", "seed=1")
+    assert result.returncode == 2
+    assert "--store keeps the outputs of the default parameters" in result.stderr
