@@ -13,7 +13,7 @@ PHASE = "00_problem_definition"
 def test_defaults_validate_and_are_json_ready():
     resolved = resolve([PHASE])[PHASE]
     assert resolved["task"] == "binary"
-    assert resolved["simulation"]["start"] == "2025-01-01"  # dates as ISO strings, as papermill injects them
+    assert resolved["labels"]["cutoff"] == "2025-12-01"  # dates as ISO strings, as papermill injects them
 
 
 def test_set_parses_yaml_values_and_nested_keys():
@@ -32,10 +32,15 @@ def test_deep_merge_keeps_siblings_and_records_origin():
     assert origin == {("simulation", "n_users"): "extra.yaml"}
 
 
+def test_a_data_mapping_is_replaced_whole_so_entries_can_be_dropped():
+    resolved = resolve(["02_data_preparation"], sets=["valid_ranges={spend: [0, 100]}"])["02_data_preparation"]
+    assert resolved["valid_ranges"] == {"spend": [0.0, 100.0]}
+
+
 def test_set_overrides_one_nested_key():
     resolved = resolve([PHASE], sets=["simulation.n_users=2000"])[PHASE]
     assert resolved["simulation"]["n_users"] == 2000
-    assert resolved["simulation"]["label_window_days"] == 30
+    assert resolved["simulation"]["start"] == "2025-01-01"
 
 
 def test_extra_file_layers_over_phase_file(tmp_path):
@@ -56,7 +61,7 @@ def test_extra_file_layers_over_phase_file(tmp_path):
         ("min_rows=0", r"--set min_rows=0: input should be greater than or equal to 1, got 0"),
         ("source.kind=csv", r"source.kind 'csv' needs source.path"),
         ("source.paht=x", r"unknown key 'source.paht' \(did you mean 'path'\?\)"),
-        ("simulation.cutoff=2024-01-01", r"simulation.cutoff \(2024-01-01\) must come after"),
+        ("labels.cutoff=2024-01-01", r"simulation.start \(2025-01-01\) must come before labels.cutoff"),
         ("positive_class=null", r"required when task is 'binary'"),
     ],
 )

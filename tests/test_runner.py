@@ -1,7 +1,10 @@
 import json
+import re
 from pathlib import Path
 
 import nbformat
+import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import run_in
@@ -25,7 +28,7 @@ def test_select_by_number_name_range_and_only():
 def test_run_keeps_every_run_in_its_own_folder(project):
     first = run_in(project, "lifecycle", "run", "--set", "seed=7")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "[1/1] 00_problem_definition done in" in first.stdout
+    assert re.search(r"\[1/\d+\] 00_problem_definition done in \d+\.\d s", first.stdout)
     (run_dir,) = (project / "reports" / "runs").iterdir()
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "ok" and record["phases"]["00_problem_definition"]["status"] == "ok"
@@ -38,14 +41,14 @@ def test_run_keeps_every_run_in_its_own_folder(project):
     assert card["metric"] == "roc_auc"
 
     before = _tree(run_dir)
-    second = run_in(project, "lifecycle", "run")
+    second = run_in(project, "lifecycle", "run", "--only", "00")
     assert second.returncode == 0, second.stdout + second.stderr
     assert len(list((project / "reports" / "runs").iterdir())) == 2
     assert _tree(run_dir) == before
 
 
 def test_failing_cell_stops_the_run_and_keeps_the_partial_notebook(project):
-    assert run_in(project, "lifecycle", "run").returncode == 0
+    assert run_in(project, "lifecycle", "run", "--only", "00").returncode == 0
     (earlier,) = (project / "reports" / "runs").iterdir()
     before = _tree(earlier)
 
@@ -53,7 +56,7 @@ def test_failing_cell_stops_the_run_and_keeps_the_partial_notebook(project):
     nb = nbformat.read(path, as_version=4)
     nb.cells.insert(3, nbformat.v4.new_code_cell('raise ValueError("the data is not what we expected")'))
     nbformat.write(nb, path)
-    result = run_in(project, "lifecycle", "run")
+    result = run_in(project, "lifecycle", "run", "--only", "00")
 
     assert result.returncode == 1
     assert "00_problem_definition FAILED" in result.stdout
@@ -73,7 +76,7 @@ def test_store_rewrites_notebooks_without_volatile_metadata(project):
     (project / "params" / "00_problem_definition.yaml").write_text(
         (project / "params" / "00_problem_definition.yaml").read_text().replace("metric_bar: 0.75", "metric_bar: 0.8")
     )
-    result = run_in(project, "lifecycle", "run", "--store")
+    result = run_in(project, "lifecycle", "run", "--store", "--only", "00")
     assert result.returncode == 0, result.stdout + result.stderr
     nb = nbformat.read(path, as_version=4)
     assert "papermill" not in nb.metadata
@@ -88,3 +91,43 @@ def test_store_refuses_overrides(project):
     result = run_in(project, "lifecycle", "run", "--store", "--set", "seed=1")
     assert result.returncode == 2
     assert "--store keeps the outputs of the default parameters" in result.stderr
+
+
+def test_data_phases_run_on_a_user_csv(project):
+    """A user's own table: string labels, messy categories, dates as text, gaps, numbers as text."""
+    rng = np.random.default_rng(5)
+    n = 1500
+    spend = rng.gamma(2.0, 50.0, n)
+    customers = pd.DataFrame({
+        "customer": np.arange(1000, 1000 + n),
+        "joined": pd.date_range("2024-01-01", periods=n, freq="6h").strftime("%Y-%m-%d").to_numpy(),
+        "region": rng.choice(["North", "north ", "SOUTH", "south", "East"], n),
+        "spend": np.where(rng.random(n) < 0.1, np.nan, spend),
+        "visits": [f"{v}" if rng.random() > 0.03 else "unknown" for v in rng.poisson(4, n)],
+        "label": np.where(spend + rng.normal(0, 30, n) > 120, "yes", "no"),
+    })
+    (project / "data").mkdir()
+    customers.to_csv(project / "data" / "customers.csv", index=False)
+    (project / "mine.yaml").write_text(
+        "target: label\nid_column: customer\ntime_column: joined\n"
+        "source: {kind: csv, path: data/customers.csv}\n"
+        "positive_class: 'yes'\nvalid_ranges: {spend: [0, 10000]}\n"
+    )
+    result = run_in(project, "lifecycle", "run", "--to", "03", "-f", "mine.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    prepared = pd.read_parquet(project / "data" / "interim" / "table.parquet")
+    assert len(prepared) == n and prepared["visits"].dtype == "float64"
+    assert sorted(prepared["region"].astype(str).unique()) == ["East", "North", "SOUTH"]
+    assert pd.api.types.is_datetime64_any_dtype(prepared["joined"])
+    assert {"03_trend.png", "03_target_relations.png"} <= {p.name for p in (project / "reports" / "figures").iterdir()}
+    (run_dir,) = (project / "reports" / "runs").iterdir()
+    executed = nbformat.read(run_dir / "03_exploratory_analysis.ipynb", as_version=4)
+    assert "Most informative about label: spend" in json.dumps([c.get("outputs") for c in executed.cells])
+
+
+def test_insufficient_data_stops_the_run_with_the_reason(project):
+    result = run_in(project, "lifecycle", "run", "--to", "01", "--set", "min_rows=100000")
+    assert result.returncode == 1
+    assert "01_data_collection FAILED" in result.stdout
+    assert "InsufficientData: not enough data for the problem card (labelled rows: found 5,000, need 100,000)" in (
+        result.stdout)

@@ -51,3 +51,18 @@ def read_json(path: Path, what: str = "file", made_by: str | None = None) -> Any
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{what} at {path.name} is not valid JSON ({exc.msg}, line {exc.lineno}); re-run {made_by or 'the phase that writes it'}") from None
+
+
+def write_parquet(path: Path, table) -> Path:
+    """Write a DataFrame as Parquet (no index; the same table gives the same bytes)."""
+    return write_atomic(path, lambda tmp: table.to_parquet(tmp, index=False))
+
+
+def read_parquet(path: Path, what: str = "table", made_by: str | None = None):
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        hint = f"; run {made_by} first" if made_by else ""
+        raise FileNotFoundError(f"{what} not found at {path.name}{hint}")
+    return pd.read_parquet(path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -56,11 +56,16 @@ def parse_set(expression: str) -> dict[str, Any]:
     return value
 
 
-def deep_merge(base: dict, layer: Mapping, origin: dict, name: str, prefix: tuple = ()) -> dict:
-    """Merge ``layer`` into ``base`` in place; record ``name`` as the origin of each leaf."""
+def deep_merge(base: dict, layer: Mapping, origin: dict, name: str, prefix: tuple = (),
+               whole: Iterable[str] = ()) -> dict:
+    """Merge ``layer`` into ``base`` in place; record ``name`` as the origin of each leaf.
+
+    Sections merge key by key; the top-level keys in ``whole`` hold a mapping of data
+    (such as column -> range) and are replaced whole, so a layer can drop an entry.
+    """
     for key, value in layer.items():
         where = (*prefix, key)
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict) and not (not prefix and key in whole):
             deep_merge(base[key], value, origin, name, where)
         else:
             base[key] = dict(value) if isinstance(value, Mapping) else value
@@ -104,10 +109,11 @@ def resolve(
         model = PHASES[phase]
         merged: dict[str, Any] = {}
         origin: dict[tuple, str] = {}
+        whole = [key for key, field in model.model_fields.items() if get_origin(field.annotation) is dict]
         deep_merge(merged, project, origin, paths.relative(project_path))
         deep_merge(merged, read_yaml(phase_file(phase)), origin, paths.relative(phase_file(phase)))
         for name, layer in extras:
-            deep_merge(merged, {k: v for k, v in layer.items() if k in model.model_fields}, origin, name)
+            deep_merge(merged, {k: v for k, v in layer.items() if k in model.model_fields}, origin, name, whole=whole)
         try:
             resolved[phase] = model.model_validate(merged).model_dump(mode="json")
         except ValidationError as exc:

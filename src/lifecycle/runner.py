@@ -115,6 +115,7 @@ def run(
                 progress_bar=False,
                 log_output=False,
                 kernel_manager_class=_kernel_manager(),
+                shutdown_kernel="immediate",  # the notebook is done; a graceful stop only adds time
             )
         except papermill.PapermillExecutionError as exc:
             seconds = time.perf_counter() - t0

@@ -52,19 +52,42 @@ class Source(Strict):
         return self
 
 
+class EventRoles(Strict):
+    """Column roles in the events table (when the source has one); it joins on ``id_column``."""
+
+    time_column: Name = "timestamp"
+    type_column: Name = "event_type"
+
+
+class LabelRule(Strict):
+    """The moment of prediction, and how a missing target is made from events.
+
+    Features see only what happened before ``cutoff``; when the table has no target
+    column, a row is positive if it has an ``event_type`` event in the ``window_days``
+    after ``cutoff``.
+    """
+
+    cutoff: date
+    window_days: Annotated[StrictInt, Field(ge=1, le=365)] = 30
+    event_type: Name = "cancel"
+
+
+class Production(Strict):
+    """The later, drifted period the deployment, experiment and monitoring phases draw from."""
+
+    n_users: Annotated[StrictInt, Field(ge=100)] = 2000
+    channel_shift: Annotated[float, Field(ge=0, le=1)] = 0.3
+    activity_change: Annotated[float, Field(ge=-0.9, le=5)] = -0.2
+    new_category: StrictBool = True
+
+
 class Simulation(Strict):
-    """Knobs of the built-in simulated subscription product."""
+    """Knobs of the built-in simulated subscription product (``source.kind: simulated``)."""
 
     n_users: Annotated[StrictInt, Field(ge=100)] = 5000
     start: date = date(2025, 1, 1)
-    cutoff: date = date(2025, 12, 1)
-    label_window_days: Annotated[StrictInt, Field(ge=1, le=365)] = 30
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Simulation:
-        if self.cutoff <= self.start:
-            raise ValueError(f"simulation.cutoff ({self.cutoff}) must come after simulation.start ({self.start})")
-        return self
+    production: Production = Production()
+    treatment_effect: Annotated[float, Field(ge=0, le=0.5)] = 0.05
 
 
 class ProjectParams(Strict):
@@ -77,7 +100,20 @@ class ProjectParams(Strict):
     id_column: str | None = None
     time_column: str | None = None
     source: Source
-    simulation: Simulation
+    events: EventRoles = EventRoles()
+    labels: LabelRule
+    simulation: Simulation = Simulation()
+
+    @model_validator(mode="after")
+    def _simulation_before_cutoff(self) -> ProjectParams:
+        if self.source.kind == "simulated":
+            if self.simulation.start >= self.labels.cutoff:
+                raise ValueError(
+                    f"simulation.start ({self.simulation.start}) must come before labels.cutoff ({self.labels.cutoff})"
+                )
+            if self.id_column is None:
+                raise ValueError("id_column is required with source.kind 'simulated': set it to user_id")
+        return self
 
 
 class ProblemDefinition(ProjectParams):
@@ -108,7 +144,39 @@ class ProblemDefinition(ProjectParams):
         return value
 
 
+class DataCollection(ProjectParams):
+    """``params/01_data_collection.yaml``."""
+
+    max_categories: Annotated[StrictInt, Field(ge=1)] = 30
+
+
+class DataPreparation(ProjectParams):
+    """``params/02_data_preparation.yaml``."""
+
+    valid_ranges: dict[str, tuple[float, float]] = {}
+    numeric_text_share: Annotated[float, Field(gt=0, le=1)] = 0.9
+
+    @field_validator("valid_ranges")
+    @classmethod
+    def _ordered_ranges(cls, ranges: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for column, (low, high) in ranges.items():
+            if low > high:
+                raise ValueError(f"valid_ranges.{column}: [{low:g}, {high:g}] is empty; write [low, high]")
+        return ranges
+
+
+class ExploratoryAnalysis(ProjectParams):
+    """``params/03_exploratory_analysis.yaml``."""
+
+    max_features_plotted: Annotated[StrictInt, Field(ge=1, le=40)] = 8
+    correlation_method: Literal["pearson", "spearman", "kendall"] = "spearman"
+    trend_period: Literal["W", "M", "Q"] = "M"
+
+
 # Phase name (the notebook's file stem) -> its parameter model.
 PHASES: dict[str, type[ProjectParams]] = {
     "00_problem_definition": ProblemDefinition,
+    "01_data_collection": DataCollection,
+    "02_data_preparation": DataPreparation,
+    "03_exploratory_analysis": ExploratoryAnalysis,
 }

@@ -77,8 +77,9 @@ def period_dates(start: str = "2025-01-01", cutoff: str = "2025-12-01", label_wi
                  period: str = "training") -> tuple[pd.Timestamp, pd.Timestamp]:
     """The (start, cutoff) a period really uses.
 
-    Production starts where the training label window ends and is as long as training:
-    ``start' = cutoff + label_window_days``, ``cutoff' = start' + (cutoff - start)``.
+    Production begins the day after the training label window ends and lasts as long as
+    training: ``start' = cutoff + label_window_days + 1 day``, ``cutoff' = start' + (cutoff - start)``
+    (with the defaults, 2026-01-01 and 2026-12-01). Its label window has the same length.
     """
     first, last = _timestamp("start", start), _timestamp("cutoff", cutoff)
     if last <= first:
@@ -86,8 +87,8 @@ def period_dates(start: str = "2025-01-01", cutoff: str = "2025-12-01", label_wi
     if period not in PERIODS:
         raise ValueError(f"period={period!r} is unknown; allowed: {', '.join(map(repr, PERIODS))}.")
     if period == "production":
-        shift = pd.Timedelta(days=label_window_days) + (last - first)
-        first, last = last + pd.Timedelta(days=label_window_days), last + shift
+        later = last + pd.Timedelta(days=label_window_days + 1)
+        first, last = later, later + (last - first)
     return first, last
 
 
@@ -146,17 +147,17 @@ def iter_product_chunks(n_users: int = 5000, start: str = "2025-01-01", cutoff: 
     Only one chunk (plus one block) is in memory at a time, so millions of users can be
     written out chunk by chunk.
     """
-    if isinstance(chunk_users, bool) or not isinstance(chunk_users, (int, np.integer)) or chunk_users < 1:
+    if not _is_int(chunk_users) or chunk_users < 1:
         raise ValueError(f"chunk_users={chunk_users!r} is not allowed; it must be a positive integer.")
     spec = _spec(n_users, start, cutoff, label_window_days, seed, period, drift, treatment_effect, treated, messy)
     cache: tuple[int, tuple] | None = None  # the last block, when a chunk boundary falls inside it
     for lo in range(0, spec.n_users, chunk_users):
         hi = min(lo + chunk_users, spec.n_users)
+        ids = spec.id_offset + 1 + np.array([lo, hi])
         parts = []
         for block in range(lo // BLOCK_USERS, (hi - 1) // BLOCK_USERS + 1):
             if cache is None or cache[0] != block:
                 cache = (block, block_tables(spec, block))
-            ids = spec.id_offset + 1 + np.array([lo, hi])
             parts.append(Product(*(_rows(table, ids) for table in cache[1])))
         yield _concat(parts)
 

@@ -31,11 +31,12 @@ def spellings(values: tuple[str, ...], messy: bool) -> list[str]:
     return [s for v in values for s in (v, v.capitalize(), v.upper(), " " + v, v + " ")]
 
 
-def _categorical(codes: np.ndarray, values: tuple[str, ...], messy: bool, rng: np.random.Generator | None = None):
-    if messy and rng is not None:
-        odd = np.where(rng.random(codes.size) < ODD_SPELLING, rng.integers(1, 5, codes.size), 0)
-        codes = np.where(codes >= 0, codes * 5 + odd, -1)
-    return pd.Categorical.from_codes(codes.astype(np.int16), categories=spellings(values, messy))
+def _categorical(codes: np.ndarray, values: tuple[str, ...], rng: np.random.Generator | None) -> pd.Categorical:
+    """A categorical column; with a mess stream, some values get one of their odd spellings."""
+    codes = codes.astype(np.int16)
+    if rng is not None:
+        codes = codes * 5 + np.where(rng.random(codes.size) < ODD_SPELLING, rng.integers(1, 5, codes.size), 0)
+    return pd.Categorical.from_codes(codes, categories=spellings(values, rng is not None))
 
 
 def _fee_text(rng: np.random.Generator, fee: np.ndarray) -> pd.Series:
@@ -43,12 +44,8 @@ def _fee_text(rng: np.random.Generator, fee: np.ndarray) -> pd.Series:
     values, index = np.unique(fee, return_inverse=True)
     plain = [f"{v:.2f}" for v in values]
     texts = np.array([plain, ["$" + s for s in plain], [s.replace(".", ",") for s in plain]], dtype=object)
-    style = _pick_style(rng.random(fee.size))
+    style = np.searchsorted([0.85, 0.95], rng.random(fee.size), side="right")
     return pd.Series(texts[style, index], dtype="str")
-
-
-def _pick_style(u: np.ndarray) -> np.ndarray:
-    return np.searchsorted([0.85, 0.95], u, side="right")
 
 
 def block_tables(spec: Spec, block: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -68,10 +65,10 @@ def block_tables(spec: Spec, block: int) -> tuple[pd.DataFrame, pd.DataFrame, pd
     users = pd.DataFrame({
         "user_id": b["user_id"],
         "signup_date": b["signup"].astype("datetime64[s]").astype("datetime64[us]"),
-        "plan": _categorical(b["plan"], PLANS, spec.messy, rng),
+        "plan": _categorical(b["plan"], PLANS, rng),
         "country": pd.Categorical.from_codes(country, categories=list(COUNTRIES)),
-        "channel": _categorical(b["channel"], CHANNELS, spec.messy, rng),
-        "device": _categorical(b["device"], devices, spec.messy, rng),
+        "channel": _categorical(b["channel"], CHANNELS, rng),
+        "device": _categorical(b["device"], devices, rng),
         "age": age,
         "monthly_fee": _fee_text(rng, fee) if rng is not None else fee,
     })
