@@ -1,11 +1,13 @@
-"""Wall time and peak memory of the product simulator at growing sizes.
+"""Wall time and peak memory of the product simulator and of data preparation.
 
     python benchmarks/simulate.py [--sizes 10000 100000 1000000] [--seed 42]
 
 Each (size, mode) runs in a fresh subprocess, so its peak resident memory (``ru_maxrss``)
 is its own and not a leftover of a bigger run. Two modes: ``simulate_product`` (all
 tables in memory at once) and ``iter_product_chunks`` (100,000 users at a time, each
-chunk dropped after use, as when writing partitioned Parquet).
+chunk dropped after use, as when writing partitioned Parquet). A third, ``prepare``,
+simulates in one go and then times ``prepare.prepare`` (cleaning, labels from events,
+rejects) on the result: its seconds are the preparation's alone, its memory the peak of both.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src"
-MODES = ("simulate_product", "iter_product_chunks")
+MODES = ("simulate_product", "iter_product_chunks", "prepare")
 
 
 def measure(n_users: int, mode: str, seed: int) -> dict:
@@ -33,6 +35,16 @@ def measure(n_users: int, mode: str, seed: int) -> dict:
     if mode == "simulate_product":
         product = simulate_product(n_users, seed=seed)
         events = len(product.events)
+    elif mode == "prepare":
+        from lifecycle import params, prepare, settings
+        from lifecycle.sources import Dataset
+
+        phase = "02_data_preparation"
+        p = settings.DataPreparation(**params.resolve([phase], sets=[f"seed={seed}"])[phase])
+        product = simulate_product(n_users, seed=seed)
+        events = len(product.events)
+        started = time.perf_counter()
+        prepare.prepare(Dataset(product.users, product.events), p, p.valid_ranges, p.numeric_text_share)
     else:
         events = sum(len(chunk.events) for chunk in iter_product_chunks(n_users, seed=seed, chunk_users=100_000))
     seconds = time.perf_counter() - started

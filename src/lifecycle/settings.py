@@ -173,10 +173,24 @@ class ExploratoryAnalysis(ProjectParams):
     trend_period: Literal["W", "M", "Q"] = "M"
 
 
+class FeatureEngineering(ProjectParams):
+    """``params/04_feature_engineering.yaml``."""
+
+    windows_days: list[Annotated[StrictInt, Field(ge=1, le=3650)]] = [7, 30, 90]
+    event_breakdowns: list[Name] = []  # events columns whose values get counts of their own (e.g. traffic_source)
+    event_sums: list[Name] = []  # numeric events columns summed per window (e.g. amount)
+    holiday_country: str | None = "US"  # days to / since the nearest public holiday; null to skip
+    max_onehot_categories: Annotated[StrictInt, Field(ge=2)] = 20
+    test_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
+    validation_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
+    out_of_time_share: Annotated[float, Field(ge=0, lt=0.5)] = 0.15
+
+
 # Phase name (the notebook's file stem) -> its parameter model.
 PHASES: dict[str, type[ProjectParams]] = {
     "00_problem_definition": ProblemDefinition,
     "01_data_collection": DataCollection,
     "02_data_preparation": DataPreparation,
     "03_exploratory_analysis": ExploratoryAnalysis,
+    "04_feature_engineering": FeatureEngineering,
 }
