@@ -29,11 +29,59 @@ def _parser() -> argparse.ArgumentParser:
     check = params_commands.add_parser("check", help="validate params/ (and extra layers) for every phase")
     check.add_argument("-f", "--file", dest="files", action="append", default=[], type=Path, metavar="YAML")
     check.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+
+    models = commands.add_parser("models", help="the model registry (models/)")
+    models_commands = models.add_subparsers(dest="models_command", required=True)
+    listing = models_commands.add_parser("list", help="the registered models, or the versions of one")
+    listing.add_argument("name", nargs="?", metavar="NAME")
+    show = models_commands.add_parser("show", help="the metadata of a version (default: production, else latest)")
+    show.add_argument("name", metavar="NAME")
+    which = show.add_mutually_exclusive_group()
+    which.add_argument("--version", metavar="V")
+    which.add_argument("--stage", metavar="STAGE", help="candidate, production or archived")
+    promote = models_commands.add_parser("promote", help="move a version to a stage")
+    promote.add_argument("name", metavar="NAME")
+    promote.add_argument("version", metavar="VERSION")
+    promote.add_argument("--stage", required=True, metavar="STAGE",
+                         help="production (archives the current one), archived or candidate")
     return parser
+
+
+def _models(args: argparse.Namespace) -> int:
+    """``lifecycle models ...``: print what the registry holds, or promote a version."""
+    import json
+
+    import pandas as pd
+
+    from lifecycle import registry
+
+    try:
+        if args.models_command == "promote":
+            print(registry.promote(args.name, args.version, args.stage))
+        elif args.models_command == "show":
+            print(json.dumps(registry.show(args.name, args.version, args.stage), indent=2, ensure_ascii=False))
+        elif args.name:
+            print(registry.versions(args.name).to_string())
+        elif not registry.names():
+            print("no models registered yet")
+        else:
+            rows = []
+            for name in registry.names():
+                table = registry.versions(name)
+                production = table.index[table["stage"] == "production"]
+                rows.append({"model": name, "versions": len(table), "latest": table.index.max(),
+                             "production": production[0] if len(production) else "-"})
+            print(pd.DataFrame(rows).set_index("model").to_string())
+    except registry.RegistryError as exc:
+        print(f"lifecycle: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "models":
+        return _models(args)
     from lifecycle import runner
     from lifecycle.params import resolve
 

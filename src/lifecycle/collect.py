@@ -126,6 +126,12 @@ def read_raw() -> tuple[Dataset, dict]:
     return Dataset(table, events), files.read_json(folder / "lineage.json", "the lineage record", "01_data_collection")
 
 
+def read_lineage() -> dict:
+    """The lineage of the current raw snapshot (without reading the data)."""
+    version = files.read_json(CURRENT, "the raw snapshot pointer", "01_data_collection")["data_version"]
+    return files.read_json(paths.RAW / version / "lineage.json", "the lineage record", "01_data_collection")
+
+
 def read_schema(version: str) -> pd.DataFrame:
     """The raw table's schema, as 01 recorded it with the snapshot."""
     records = files.read_json(paths.RAW / version / "schema.json", "the raw schema", "01_data_collection")

@@ -92,6 +92,7 @@ def run(
     # Kernels import the same lifecycle as this process, even from a copy of the project.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.SRC), os.environ.get("PYTHONPATH")]))
     folder = new_run_dir()
+    os.environ["LIFECYCLE_RUN_ID"] = folder.name  # kernels inherit it: the registry records which run made a model
     record = {"run_id": folder.name, "store": store, "phases": {}, "status": "running"}
     files.write_json(folder / "parameters.json", parameters)
     echo(f"run {folder.name}: {len(phases)} phase(s) -> {paths.relative(folder)}")

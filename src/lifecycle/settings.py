@@ -186,6 +186,73 @@ class FeatureEngineering(ProjectParams):
     out_of_time_share: Annotated[float, Field(ge=0, lt=0.5)] = 0.15
 
 
+Family = Literal["dummy", "linear", "random_forest", "hist_gradient_boosting"]
+SpaceValue = list | dict[Literal["uniform", "loguniform", "randint"], tuple[float, float]]
+
+
+class ModelSelection(ProjectParams):
+    """``params/05_model_selection.yaml``."""
+
+    candidates: dict[Family, dict[str, StrictInt | float | str | StrictBool | None]] = {}
+    cv_folds: Annotated[StrictInt, Field(ge=2, le=20)] = 5
+    choice_rule: Literal["one_standard_error", "best_mean"] = "one_standard_error"
+    n_jobs: Annotated[StrictInt, Field(ge=1)] = 2
+
+    @field_validator("candidates")
+    @classmethod
+    def _some_candidates(cls, candidates: dict) -> dict:
+        if not [name for name in candidates if name != "dummy"]:
+            raise ValueError("list at least one candidate besides the dummy baseline (which is always included)")
+        return candidates
+
+
+class ModelTraining(ProjectParams):
+    """``params/06_model_training.yaml``."""
+
+    learning_curve_points: Annotated[StrictInt, Field(ge=2, le=20)] = 5
+    cv_folds: Annotated[StrictInt, Field(ge=2, le=20)] = 5
+    n_jobs: Annotated[StrictInt, Field(ge=1)] = 2
+
+
+class Threshold(Strict):
+    """How the decision threshold of a binary classifier is chosen on the validation set."""
+
+    rule: Literal["cost", "max_f1", "fixed"] = "cost"
+    cost_false_positive: Annotated[float, Field(ge=0)] = 1.0
+    cost_false_negative: Annotated[float, Field(ge=0)] = 1.0
+    fixed: Annotated[float, Field(gt=0, lt=1)] = 0.5
+
+
+class ModelEvaluation(ProjectParams):
+    """``params/07_model_evaluation.yaml``."""
+
+    threshold: Threshold = Threshold()
+    calibration_bins: Annotated[StrictInt, Field(ge=3, le=50)] = 10
+    importance_repeats: Annotated[StrictInt, Field(ge=1, le=50)] = 5
+    partial_dependence_features: Annotated[StrictInt, Field(ge=0, le=6)] = 3
+    segment_max_categories: Annotated[StrictInt, Field(ge=2)] = 12
+    n_jobs: Annotated[StrictInt, Field(ge=1)] = 2
+
+
+class ModelTuning(ProjectParams):
+    """``params/08_model_tuning.yaml``."""
+
+    search: Literal["random", "halving"] = "random"
+    n_iter: Annotated[StrictInt, Field(ge=1, le=500)] = 12
+    cv_folds: Annotated[StrictInt, Field(ge=2, le=20)] = 3
+    spaces: dict[Family, dict[str, SpaceValue]] = {}
+    n_jobs: Annotated[StrictInt, Field(ge=1)] = 2
+
+
+class ModelTesting(ProjectParams):
+    """``params/09_model_testing.yaml``."""
+
+    model_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "churn"
+    intended_use: Name
+    limitations: list[str] = []
+    promote_if_pass: StrictBool = True
+
+
 # Phase name (the notebook's file stem) -> its parameter model.
 PHASES: dict[str, type[ProjectParams]] = {
     "00_problem_definition": ProblemDefinition,
@@ -193,4 +260,9 @@ PHASES: dict[str, type[ProjectParams]] = {
     "02_data_preparation": DataPreparation,
     "03_exploratory_analysis": ExploratoryAnalysis,
     "04_feature_engineering": FeatureEngineering,
+    "05_model_selection": ModelSelection,
+    "06_model_training": ModelTraining,
+    "07_model_evaluation": ModelEvaluation,
+    "08_model_tuning": ModelTuning,
+    "09_model_testing": ModelTesting,
 }

@@ -1,0 +1,305 @@
+"""Phase 04: the feature table, its schema, the preprocessing pipeline and the splits.
+
+Features describe each row as of ``labels.cutoff``: dates become calendar parts and ages,
+events become counts and recencies from before the cutoff only. The preprocessing
+pipeline is built from the schema, so it follows the data rather than a hand-kept list,
+and is made of scikit-learn parts only, so a saved model loads without trusting code.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
+
+from lifecycle.event_aggregates import FEATURES_FILE, aggregate_events, naive_times, sanitise
+from lifecycle.settings import FeatureEngineering, ProjectParams
+
+__all__ = ["aggregate_events", "build_features", "describe_preprocessor", "expand_dates", "feature_schema",
+           "preprocessor", "split", "split_summary"]
+
+KINDS = ("numeric", "boolean", "categorical", "high_cardinality")
+MISSING = "(missing)"
+MIN_CATEGORY_SHARE = 0.01  # rarer categories share one "infrequent" one-hot column
+SPLITS = ("train", "validation", "test", "out_of_time")
+TARGET_TYPES = {"binary": "binary", "multiclass": "multiclass", "regression": "continuous"}
+STEPS = {
+    "numeric": "median imputation + missing indicator, then standard scaling",
+    "boolean": "most frequent imputation + missing indicator, as 0/1",
+    "categorical": f"'{MISSING}' for missing, then one-hot (categories under {MIN_CATEGORY_SHARE:.0%} "
+                   "of rows and unseen ones share an 'infrequent' column)",
+    "high_cardinality": f"'{MISSING}' for missing, then target encoding (cross-fitted on train; "
+                        "unseen categories get the target mean)",
+}
+
+
+def expand_dates(table: pd.DataFrame, columns: list[str], reference: pd.Timestamp,
+                 holiday_country: str | None) -> pd.DataFrame:
+    """Calendar parts and ages of date columns, as of ``reference``.
+
+    For each column ``c``: ``c_year``, ``c_month``, ``c_day_of_week`` (Monday = 0) and
+    ``c_days_since`` (``reference - c`` in days). With a ``holiday_country``,
+    ``c_days_to_holiday`` and ``c_days_since_holiday`` count whole days to the next and
+    since the last public holiday of that country; both are 0 on a holiday. Missing dates
+    give NaN.
+
+    Returns
+    -------
+    pd.DataFrame with the new columns only, on ``table``'s index.
+    """
+    calendar = _holidays(holiday_country, table, columns) if holiday_country else None
+    reference = pd.Timestamp(reference)
+    reference = reference.tz_convert("UTC").tz_localize(None) if reference.tz else reference
+    out = {}
+    for column in columns:
+        when = naive_times(table[column])
+        if not pd.api.types.is_datetime64_any_dtype(when):
+            raise ValueError(f"column '{column}' holds {when.dtype} values, not dates; only date columns expand")
+        name = sanitise(column)
+        out[f"{name}_year"] = when.dt.year.astype("float64")
+        out[f"{name}_month"] = when.dt.month.astype("float64")
+        out[f"{name}_day_of_week"] = when.dt.day_of_week.astype("float64")
+        out[f"{name}_days_since"] = (reference - when) / pd.Timedelta(days=1)
+        if calendar is not None:
+            day = when.to_numpy(dtype="datetime64[D]")  # NaT stays NaT
+            out[f"{name}_days_to_holiday"] = _days_between(day, calendar, "next")
+            out[f"{name}_days_since_holiday"] = _days_between(day, calendar, "previous")
+    return pd.DataFrame(out, index=table.index)
+
+
+def _holidays(country: str, table: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The sorted public holidays of ``country`` over the years in the data, one either side."""
+    import holidays
+
+    years = set()
+    for column in columns:
+        seen = naive_times(table[column])
+        if pd.api.types.is_datetime64_any_dtype(seen):
+            years |= {y + d for y in seen.dt.year.dropna().unique().astype(int) for d in (-1, 0, 1)}
+    try:
+        days = holidays.country_holidays(country.upper(), years=sorted(years))
+    except NotImplementedError:
+        raise ValueError(f"holiday_country '{country}' is not a country the holidays package knows; set it in "
+                         f"{FEATURES_FILE} to a two-letter ISO code such as US, GB or DE, or to null to skip "
+                         "holiday features") from None
+    return np.array(sorted(days), dtype="datetime64[D]")
+
+
+def _days_between(day: np.ndarray, calendar: np.ndarray, direction: str) -> np.ndarray:
+    side = "left" if direction == "next" else "right"
+    index = np.searchsorted(calendar, day, side=side) - (direction == "previous")
+    inside = ~np.isnat(day) & (index >= 0) & (index < len(calendar))
+    result = np.full(len(day), np.nan)
+    gap = calendar[index[inside]] - day[inside]
+    result[inside] = np.abs(gap.astype("int64"))
+    return result
+
+
+def build_features(table: pd.DataFrame, events: pd.DataFrame | None, params: FeatureEngineering) -> pd.DataFrame:
+    """The feature table: one row per row of ``table``, as of ``params.labels.cutoff``.
+
+    Keeps the id, target and raw time column (the out-of-time split needs it) and the
+    other columns; replaces every date column by its expansion (the time column is kept
+    and expanded too); joins the event aggregates by id when there are events. Text and
+    categories become ``category`` columns of strings, true/false columns ``boolean``,
+    durations numbers of days; Python dates in a text column count as dates.
+    """
+    roles = [c for c in (params.id_column, params.target, params.time_column) if c]
+    for column in roles:
+        if column not in table.columns:
+            raise ValueError(f"column '{column}' (a role in params/project.yaml) is not in the table; "
+                             "build features from the table 02_data_preparation wrote")
+    keys = {params.id_column, params.target}
+    as_dates = {c: pd.to_datetime(table[c]) for c in table.columns if c not in keys and _holds_dates(table[c])}
+    table = table.assign(**as_dates)
+    dates = [c for c in table.columns if c not in keys and pd.api.types.is_datetime64_any_dtype(table[c])]
+    kept = table.drop(columns=[c for c in dates if c != params.time_column])
+    for column in kept.columns:
+        if column not in roles:
+            kept[column] = _model_ready(kept[column])
+    parts = [kept, expand_dates(table, dates, pd.Timestamp(params.labels.cutoff), params.holiday_country)]
+    if events is not None:
+        if not params.id_column:
+            raise ValueError("an events table needs id_column in params/project.yaml to join it to the table")
+        aggregates = aggregate_events(
+            events, pd.Index(table[params.id_column]), id_column=params.id_column,
+            time_column=params.events.time_column, type_column=params.events.type_column,
+            cutoff=pd.Timestamp(params.labels.cutoff), windows=params.windows_days,
+            breakdowns=params.event_breakdowns, sums=params.event_sums)
+        parts.append(aggregates.set_axis(table.index))
+    features = pd.concat(parts, axis=1)
+    clashes = sorted(set(features.columns[features.columns.duplicated()].map(str)))
+    if clashes:
+        raise ValueError(f"the table already has column(s) named like generated features: {', '.join(clashes)}; "
+                         "rename them in the source table")
+    return features
+
+
+def _holds_dates(values: pd.Series) -> bool:
+    """Python dates or datetimes in an object column (as some SQL drivers return them)."""
+    return values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in ("date", "datetime")
+
+
+def _model_ready(values: pd.Series) -> pd.Series:
+    """One column in a form the preprocessor takes: numbers, booleans or string categories."""
+    if pd.api.types.is_bool_dtype(values):
+        return values
+    if pd.api.types.is_timedelta64_dtype(values):
+        return values / pd.Timedelta(days=1)
+    if pd.api.types.is_numeric_dtype(values):
+        return values
+    if len(values.dropna()) and pd.api.types.infer_dtype(values, skipna=True) == "boolean":
+        return values.astype("boolean")
+    return values.astype("str").astype("category")  # one type per column; missing stays NaN
+
+
+def _roles(params: ProjectParams) -> set[str]:
+    return {c for c in (params.id_column, params.target, params.time_column) if c}
+
+
+def feature_schema(features: pd.DataFrame, params: FeatureEngineering) -> pd.DataFrame:
+    """One row per model input (every column but the id, target and time column).
+
+    ``kind`` is numeric, boolean, categorical, or high_cardinality (a categorical with more
+    than ``params.max_onehot_categories`` values); with ``n_unique`` and the ``missing``
+    share. Compute it on the training split, so it knows only what the model will.
+    """
+    rows = {}
+    for column in [c for c in features.columns if c not in _roles(params)]:
+        values = features[column]
+        if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
+            raise ValueError(f"column '{column}' is a date or duration; pass the output of build_features, "
+                             "which expands them")
+        n_unique = int(values.nunique())
+        if pd.api.types.is_bool_dtype(values):
+            kind = "boolean"
+        elif pd.api.types.is_numeric_dtype(values):
+            kind = "numeric"
+        else:
+            kind = "high_cardinality" if n_unique > params.max_onehot_categories else "categorical"
+        rows[column] = (kind, str(values.dtype), n_unique, float(values.isna().mean()))
+    schema = pd.DataFrame.from_dict(rows, orient="index", columns=["kind", "dtype", "n_unique", "missing"])
+    return schema.rename_axis("column")
+
+
+def preprocessor(schema: pd.DataFrame, task: str, seed: int) -> ColumnTransformer:
+    """The preprocessing step for ``task``, one branch per kind of column in ``schema``.
+
+    Unfitted; fit it on the training split only. Takes the feature table (other columns
+    are dropped) and gives a DataFrame of floats.
+    """
+    if task not in TARGET_TYPES:
+        raise ValueError(f"task '{task}' is not one of {', '.join(TARGET_TYPES)}; fix task in params/project.yaml")
+    if schema.empty:
+        raise ValueError("the schema lists no feature columns: the model would have no inputs")
+    folds = (KFold if task == "regression" else StratifiedKFold)(5, shuffle=True, random_state=seed)
+    fill = SimpleImputer(strategy="constant", fill_value=MISSING, keep_empty_features=True)
+    steps = {
+        "numeric": [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+                    ("scale", StandardScaler())],
+        "boolean": [("impute", SimpleImputer(strategy="most_frequent", add_indicator=True,
+                                             keep_empty_features=True))],
+        "categorical": [("impute", clone(fill)),
+                        ("encode", OneHotEncoder(handle_unknown="infrequent_if_exist",
+                                                 min_frequency=MIN_CATEGORY_SHARE, sparse_output=False))],
+        "high_cardinality": [("impute", clone(fill)),
+                             ("encode", TargetEncoder(target_type=TARGET_TYPES[task], cv=folds))],
+    }
+    unknown = sorted(set(schema["kind"]) - set(KINDS))
+    if unknown:
+        raise ValueError(f"the schema has unknown kind(s) {', '.join(unknown)}; kinds are {', '.join(KINDS)}")
+    branches = [(kind, Pipeline(steps[kind]), schema.index[schema["kind"] == kind].tolist())
+                for kind in KINDS if (schema["kind"] == kind).any()]
+    return ColumnTransformer(branches, remainder="drop").set_output(transform="pandas")
+
+
+def describe_preprocessor(schema: pd.DataFrame) -> pd.DataFrame:
+    """Per kind of column: how many, a few example names, and the steps applied."""
+    rows = []
+    for kind in KINDS:
+        names = schema.index[schema["kind"] == kind].tolist()
+        if names:
+            examples = ", ".join(map(str, names[:4])) + (", ..." if len(names) > 4 else "")
+            rows.append((kind, len(names), examples, STEPS[kind]))
+    return pd.DataFrame(rows, columns=["kind", "columns", "examples", "steps"]).set_index("kind")
+
+
+def split(features: pd.DataFrame, params: FeatureEngineering) -> dict[str, pd.DataFrame]:
+    """Train, validation, test and out-of-time rows; no row is in two of them.
+
+    With a time column, the latest ``out_of_time_share`` of rows (rows on the boundary time
+    together) are out of time; rows without a time stay in time. The in-time rows split at
+    random (``seed``) into ``test_size`` and ``validation_size`` shares of them and the
+    rest for training, stratified by the target for classification tasks. A class too
+    small to reach every split turns stratification off, with a warning saying so.
+    """
+    target = features[params.target]
+    if target.isna().any():
+        raise ValueError(f"target '{params.target}' is missing on {int(target.isna().sum())} rows; "
+                         "02_data_preparation sets such rows aside: build features from its table")
+    position = np.arange(len(features))
+    late = np.zeros(len(features), dtype=bool)
+    if params.time_column and params.out_of_time_share > 0:
+        late = _latest(features[params.time_column], params.out_of_time_share)
+    in_time = position[~late]
+    if len(in_time) < 3:
+        raise ValueError(f"only {len(in_time)} rows are left in time, too few for train, validation and test; "
+                         f"lower out_of_time_share in {FEATURES_FILE} or add data")
+    labels = target.to_numpy()[in_time] if params.task != "regression" else None
+    try:
+        parts = _in_time_split(in_time, labels, params)
+    except ValueError as exc:
+        if labels is None:
+            raise
+        smallest = target.iloc[in_time].value_counts()
+        warnings.warn(f"split: not stratified by '{params.target}': class {smallest.idxmin()!r} has "
+                      f"{smallest.min()} in-time rows, too few to reach every split ({exc})", stacklevel=2)
+        parts = _in_time_split(in_time, None, params)
+    parts["out_of_time"] = position[late]
+    return {name: features.iloc[np.sort(parts[name])] for name in SPLITS}
+
+
+def _latest(times: pd.Series, share: float) -> np.ndarray:
+    """True for the latest ``share`` of rows; rows at the boundary time all count as late."""
+    count = int(round(share * len(times)))
+    dated = times.dropna()
+    if count == 0 or dated.empty:
+        return np.zeros(len(times), dtype=bool)
+    boundary = dated.sort_values(kind="stable").iloc[max(len(dated) - count, 0)]
+    return (times >= boundary).fillna(False).to_numpy(dtype=bool)
+
+
+def _in_time_split(rows: np.ndarray, labels: np.ndarray | None, params: FeatureEngineering) -> dict[str, np.ndarray]:
+    rest, test, rest_labels, _ = train_test_split(rows, rows if labels is None else labels,
+                                                  test_size=params.test_size, random_state=params.seed,
+                                                  stratify=labels)
+    share = params.validation_size / (1 - params.test_size)
+    train, validation = train_test_split(rest, test_size=share, random_state=params.seed,
+                                         stratify=None if labels is None else rest_labels)
+    return {"train": train, "validation": validation, "test": test}
+
+
+def split_summary(splits: dict[str, pd.DataFrame], params: ProjectParams) -> pd.DataFrame:
+    """Per split: rows, share of all rows, the target's mean or class shares, and time range."""
+    total = sum(len(frame) for frame in splits.values()) or 1
+    classes = sorted(pd.concat([f[params.target] for f in splits.values()]).dropna().unique(), key=str)
+    rows = {}
+    for name, frame in splits.items():
+        target = frame[params.target]
+        row = {"rows": len(frame), "share": round(len(frame) / total, 3)}
+        if params.task == "regression":
+            row[f"{params.target} mean"] = target.mean()
+        else:
+            shares = target.value_counts(normalize=True)
+            row.update({f"{params.target}={c} share": round(float(shares.get(c, 0.0)), 3) for c in classes})
+        if params.time_column:
+            row.update({"from": frame[params.time_column].min(), "to": frame[params.time_column].max()})
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("split")

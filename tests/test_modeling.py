@@ -1,0 +1,145 @@
+"""The modeling helpers end to end, on small generated tables of every task kind."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lifecycle import acceptance, evaluate, features, select, train, tune
+from lifecycle.metrics import metrics_for
+from lifecycle.params import resolve
+from lifecycle.problem import define
+from lifecycle.settings import FeatureEngineering, ProblemDefinition, Threshold
+
+TASKS = {
+    "binary": ("churned", "roc_auc", 1, ["roc_auc", "average_precision", "log_loss", "brier", "threshold",
+                                          "precision", "recall", "f1", "accuracy", "balanced_accuracy"]),
+    "multiclass": ("tier", "f1_macro", None, ["accuracy", "balanced_accuracy", "f1_macro", "f1_weighted",
+                                              "roc_auc_ovr", "log_loss"]),
+    "regression": ("revenue", "rmse", None, ["mae", "rmse", "r2"]),
+}
+
+
+def _table(n: int = 900, seed: int = 0) -> pd.DataFrame:
+    """Numeric, categorical, date and missing values, with a target of each kind driven by them."""
+    rng = np.random.default_rng(seed)
+    spend = rng.gamma(2.0, 30.0, n)
+    plan = rng.choice(["basic", "plus", "pro"], n)
+    signal = spend / 60 + (plan == "pro") * 1.0 + rng.normal(0, 0.5, n)
+    table = pd.DataFrame({
+        "user_id": np.arange(n),
+        "signup_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 600, n), unit="D"),
+        "plan": pd.Categorical(plan),
+        "city": pd.Categorical(rng.choice([f"c{i}" for i in range(40)], n)),  # high cardinality
+        "spend": np.where(rng.random(n) < 0.1, np.nan, spend),
+        "churned": (signal > np.quantile(signal, 0.7)).astype(int),
+        "tier": pd.cut(signal, [-np.inf, 1.0, 2.0, np.inf], labels=["low", "mid", "high"]).astype(str),
+        "revenue": 20 * signal + rng.normal(0, 3, n),
+    })
+    return table
+
+
+def _params(task: str):
+    target, metric, positive, _ = TASKS[task]
+    sets = [f"task={task}", f"target={target}", f"metric={metric}", f"positive_class={positive if positive else 'null'}",
+            "max_onehot_categories=10", "holiday_country=null"]
+    resolved = resolve(["00_problem_definition", "04_feature_engineering"], sets=sets)
+    card = define(ProblemDefinition.model_validate(resolved["00_problem_definition"]))
+    return card, FeatureEngineering.model_validate(resolved["04_feature_engineering"])
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_modeling_end_to_end(task, tmp_path, monkeypatch):
+    card, p = _params(task)
+    other_targets = [t for t, *_ in TASKS.values() if t != card.target]
+    table = _table().drop(columns=other_targets)
+    feature_table = features.build_features(table, None, p)
+    schema = features.feature_schema(feature_table, p)
+    assert schema.loc["city", "kind"] == "high_cardinality" and schema.loc["plan", "kind"] == "categorical"
+    sets = features.split(feature_table, p)
+    X, y = sets["train"][list(schema.index)], sets["train"][card.target]
+    X_val, y_val = sets["validation"][list(schema.index)], sets["validation"][card.target]
+
+    scores = select.compare({"linear": {}, "hist_gradient_boosting": {"max_iter": 40}}, schema, X, y, task,
+                            card.metric, 3, 0)
+    chosen, reason = select.choose(scores, "best_mean", card.metric)
+    better = (lambda a, b: a > b) if card.greater_is_better else (lambda a, b: a < b)
+    assert better(scores.loc[chosen, "mean"], scores.loc["dummy", "mean"])  # the features carry signal
+    assert f"Chosen: {chosen}" in reason
+
+    model = select.chosen_pipeline({"family": chosen, "settings": {}}, schema, task, 0).fit(X, y)
+    threshold, why = evaluate.threshold_for(model, X_val, y_val, task, card.positive_class,
+                                            Threshold(rule="cost", cost_false_positive=1, cost_false_negative=5))
+    figures = evaluate.headline(model, X_val, y_val, task, card.positive_class, threshold)
+    assert list(figures.index) == TASKS[task][3]
+    assert card.metric in figures.index and card.metric in metrics_for(task)
+    if task == "binary":
+        assert 0 < threshold < 0.5  # a missed case costs five false alarms: the threshold drops
+        assert set(evaluate.calibration(model, X_val, y_val, 1, 5).columns) == {"mean predicted", "observed rate"}
+    else:
+        assert why.startswith("No threshold")
+    breakdown = evaluate.breakdown(model, X_val, y_val, task, card.positive_class, threshold)
+    assert ("macro avg" in breakdown.index) == (task != "regression")
+
+    importances = evaluate.importance(model, X_val, y_val, card.metric, 2, 0)
+    assert importances.index[0] in {"spend", "plan"}
+    curves = evaluate.dependence(model, X_val, evaluate.numeric_top(importances, X_val, 1))
+    assert len(curves) == 1
+    worst = evaluate.segments(model, X_val, y_val, task, card.positive_class, threshold)
+    assert "(all)" in worst["feature"].tolist()
+
+    searcher = tune.search(model, {"linear": {"alpha": {"loguniform": [0.01, 10]}, "C": {"loguniform": [0.01, 10]}},
+                                   "hist_gradient_boosting": {"max_depth": [2, 3]}}[chosen],
+                           X, y, task, card.metric, "random", 2, 3, 0)
+    comparison = tune.against_untuned(model, searcher.best_estimator_, X, y, task, card.metric, 3, 0)
+    keep, text = tune.decide(comparison, card.metric)
+    assert ("keep the tuned model" in text) == keep
+
+    held_out = {"test": (sets["test"][list(schema.index)], sets["test"][card.target])}
+    results = acceptance.results(model, held_out, card, threshold)
+    assert list(results.index) == TASKS[task][3]
+    score = acceptance.card_metric(model, *held_out["test"], card)
+    assert score == pytest.approx(results.loc[card.metric, "test"], abs=1e-4)
+    base = acceptance.baseline(model.named_steps["preprocess"], (X, y), held_out["test"], card, 0)
+    passed, verdict = acceptance.verdict(card, score, base)
+    assert verdict.startswith("PASS" if passed else "FAIL")
+
+    monkeypatch.setattr(train, "TRAINING", tmp_path)
+    train.save(model, "trained", {"family": chosen})
+    loaded, info = train.load("trained", "06_model_training")
+    assert info == {"family": chosen}
+    np.testing.assert_allclose(np.asarray(loaded.predict(X_val), dtype=float) if task == "regression"
+                               else (loaded.predict(X_val) == model.predict(X_val)).astype(float),
+                               model.predict(X_val) if task == "regression" else 1.0)
+
+
+def test_one_standard_error_rule_prefers_the_simpler_close_candidate():
+    scores = pd.DataFrame({"mean": [0.5, 0.80, 0.81], "std": [0, 0.02, 0.02], "sem": [0, 0.01, 0.01]},
+                          index=["dummy", "linear", "random_forest"])
+    assert select.choose(scores, "one_standard_error", "roc_auc")[0] == "linear"
+    assert select.choose(scores, "best_mean", "roc_auc")[0] == "random_forest"
+    errors = pd.DataFrame({"mean": [9.0, 5.0, 4.0], "std": [0, 1, 1], "sem": [0, 0.5, 0.5]},
+                          index=["dummy", "linear", "random_forest"])
+    assert select.choose(errors, "one_standard_error", "rmse")[0] == "random_forest"  # 5.0 is beyond 4.0 + 0.5
+
+
+def test_bad_estimator_settings_are_named():
+    with pytest.raises(ValueError, match="RandomForestClassifier has no setting n_trees"):
+        select.estimator("random_forest", "binary", {"n_trees": 10})
+    with pytest.raises(ValueError, match="unknown model family 'svm'"):
+        select.estimator("svm", "binary")
+
+
+def test_search_space_from_params():
+    space = tune.space({"C": {"loguniform": [0.01, 10]}, "max_depth": [3, None], "n": {"randint": [1.0, 5.0]}})
+    assert space["model__max_depth"] == [3, None]
+    assert space["model__n"].support() == (1, 5)
+    with pytest.raises(ValueError, match="no search space"):
+        tune.search(None, {}, None, None, "binary", "roc_auc", "random", 1, 2, 0)
+
+
+def test_a_setting_no_variant_of_the_family_has_is_a_typo():
+    card, p = _params("regression")
+    model = select.pipeline(None, select.estimator("linear", "regression"))
+    with pytest.raises(ValueError, match="Ridge has no setting Cc"):
+        tune._for_model({"Cc": [1]}, model.named_steps["model"])
+    assert tune._for_model({"C": [1], "alpha": [2]}, model.named_steps["model"]) == {"alpha": [2]}
