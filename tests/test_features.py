@@ -404,3 +404,14 @@ def test_a_small_model_on_the_simulated_features_beats_chance(product):
     without = auc(features.build_features(table, None, params), train, test)
     assert with_events > 0.72
     assert with_events > without + 0.05  # the event aggregates carry the signal
+
+
+def test_align_fills_event_aggregates_a_batch_never_produced():
+    schema = pd.DataFrame({"kind": ["numeric", "numeric", "numeric", "categorical"]},
+                          index=["cancel_30d", "days_since_last_cancel", "age", "plan"])
+    frame = pd.DataFrame({"plan": ["a"], "age": [30.0], "extra": [1]})
+    aligned = features.align(frame, schema)
+    assert list(aligned.columns) == list(schema.index)
+    assert aligned.loc[0, "cancel_30d"] == 0 and np.isnan(aligned.loc[0, "days_since_last_cancel"])
+    with pytest.raises(ValueError, match="lacks 1 model input"):
+        features.align(frame.drop(columns="age"), schema)

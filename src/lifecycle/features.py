@@ -8,6 +8,8 @@ and is made of scikit-learn parts only, so a saved model loads without trusting 
 
 from __future__ import annotations
 
+import re
+
 import warnings
 
 import numpy as np
@@ -168,8 +170,10 @@ def feature_schema(features: pd.DataFrame, params: FeatureEngineering) -> pd.Dat
     """One row per model input (every column but the id, target and time column).
 
     ``kind`` is numeric, boolean, categorical, or high_cardinality (a categorical with more
-    than ``params.max_onehot_categories`` values); with ``n_unique`` and the ``missing``
-    share. Compute it on the training split, so it knows only what the model will.
+    than ``params.max_onehot_categories`` values); with ``n_unique``, the ``missing`` share,
+    the range of numeric columns and the categories of categorical ones (the service
+    validates requests against them). Compute it on the training split, so it knows only
+    what the model will.
     """
     rows = {}
     for column in [c for c in features.columns if c not in _roles(params)]:
@@ -184,9 +188,39 @@ def feature_schema(features: pd.DataFrame, params: FeatureEngineering) -> pd.Dat
             kind = "numeric"
         else:
             kind = "high_cardinality" if n_unique > params.max_onehot_categories else "categorical"
-        rows[column] = (kind, str(values.dtype), n_unique, float(values.isna().mean()))
-    schema = pd.DataFrame.from_dict(rows, orient="index", columns=["kind", "dtype", "n_unique", "missing"])
+        low = high = categories = None
+        if kind == "numeric" and values.notna().any():
+            low, high = float(values.min()), float(values.max())
+        elif kind == "categorical":
+            categories = sorted(str(v) for v in values.dropna().unique())
+        rows[column] = (kind, str(values.dtype), n_unique, round(float(values.isna().mean()), 4), low, high, categories)
+    columns = ["kind", "dtype", "n_unique", "missing", "min", "max", "categories"]
+    schema = pd.DataFrame.from_dict(rows, orient="index", columns=columns)
     return schema.rename_axis("column")
+
+
+def align(frame: pd.DataFrame, schema: pd.DataFrame) -> pd.DataFrame:
+    """New rows in the training layout: the schema's columns in its order.
+
+    An event aggregate the new data never produced (a type seen in training, absent now)
+    takes its no-event value: 0 for counts, sums, ratios and shares, missing for recency.
+    Any other absent column is an error naming it.
+    """
+    missing = [c for c in schema.index if c not in frame.columns]
+    filled = {c: _no_event_value(c) for c in missing if schema.loc[c, "kind"] == "numeric"}
+    absent = [c for c in missing if c not in filled or filled[c] is None]
+    if absent:
+        raise ValueError(f"the data lacks {len(absent)} model input(s): {', '.join(absent[:10])}; "
+                         "it must have every column the model was trained on")
+    return frame.assign(**filled)[list(schema.index)]
+
+
+def _no_event_value(column: str) -> float | None:
+    if column.startswith("days_since_last_"):
+        return np.nan
+    if re.search(r"_\d+d$", column):  # counts, sums, ratios (a_7d_per_30d) and shares (x_share_90d)
+        return 0.0
+    return None
 
 
 def preprocessor(schema: pd.DataFrame, task: str, seed: int) -> ColumnTransformer:

@@ -90,6 +90,25 @@ class Simulation(Strict):
     treatment_effect: Annotated[float, Field(ge=0, le=0.5)] = 0.05
 
 
+class Serving(Strict):
+    """The online prediction service (``lifecycle serve``)."""
+
+    model: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")] = "churn"
+    host: Name = "127.0.0.1"
+    port: Annotated[StrictInt, Field(ge=1, le=65535)] = 8000
+    max_records: Annotated[StrictInt, Field(ge=1)] = 1000  # records per request; more is refused with 413
+    max_body_bytes: Annotated[StrictInt, Field(ge=1024)] = 2_000_000
+    shadow: StrictInt | Literal["candidate", "latest"] | None = None  # a version scored alongside, never returned
+
+
+class Store(Strict):
+    """The prediction store: a SQL database the service and the batch job write and monitoring reads."""
+
+    url: Name = "sqlite:///data/predictions.db"  # relative SQLite paths are under the project root
+    predictions_table: Name = "predictions"
+    batch_table: Name = "batch_predictions"
+
+
 class ProjectParams(Strict):
     """``params/project.yaml``: the settings every phase shares."""
 
@@ -103,6 +122,8 @@ class ProjectParams(Strict):
     events: EventRoles = EventRoles()
     labels: LabelRule
     simulation: Simulation = Simulation()
+    serving: Serving = Serving()
+    store: Store = Store()
 
     @model_validator(mode="after")
     def _simulation_before_cutoff(self) -> ProjectParams:

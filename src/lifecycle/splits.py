@@ -14,8 +14,14 @@ SCHEMA = paths.PROCESSED / "feature_schema.json"
 def write(splits: dict[str, pd.DataFrame], schema: pd.DataFrame) -> list[str]:
     """Write each split as Parquet and the feature schema as JSON; return the paths."""
     written = [files.write_parquet(paths.PROCESSED / f"{name}.parquet", splits[name]) for name in NAMES]
-    written.append(files.write_json(SCHEMA, schema.astype(object).where(schema.notna(), None).to_dict(orient="index")))
+    written.append(files.write_json(SCHEMA, schema_records(schema)))
     return [paths.relative(p) for p in written]
+
+
+def schema_records(schema: pd.DataFrame) -> dict:
+    """The feature schema as plain JSON-ready records (missing values as None)."""
+    return {column: {k: (None if not isinstance(v, list) and pd.isna(v) else v) for k, v in row.items()}
+            for column, row in schema.astype(object).to_dict(orient="index").items()}
 
 
 def read(name: str) -> pd.DataFrame:
