@@ -221,8 +221,10 @@ def require_valid(checks: pd.DataFrame) -> str:
     return f"Valid: all {len(checks)} checks pass."
 
 
-def write(prepared: Prepared, checks: pd.DataFrame, lineage: dict) -> list[str]:
-    """Write the prepared tables under data/interim/ and the report; return their paths."""
+def write(prepared: Prepared, checks: pd.DataFrame, lineage: dict, params) -> list[str]:
+    """Write the prepared tables under data/interim/ and the report (with the rules of
+    ``params`` it applied, so new data can be prepared the same way later); return their paths."""
+    rules = {"valid_ranges": params.valid_ranges, "numeric_text_share": params.numeric_text_share}
     written = [files.write_parquet(TABLE, prepared.table), files.write_parquet(REJECTED, prepared.rejected)]
     if prepared.events is not None:
         written.append(files.write_parquet(EVENTS, prepared.events))
@@ -233,6 +235,7 @@ def write(prepared: Prepared, checks: pd.DataFrame, lineage: dict) -> list[str]:
         "rows": {"prepared": len(prepared.table), "rejected": len(prepared.rejected)},
         "fixes": prepared.report.to_dict(orient="records"),
         "checks": {name: {"ok": bool(row.ok), "detail": row.detail} for name, row in checks.iterrows()},
+        "rules": rules,
     }))
     return [paths.relative(p) for p in written]
 
@@ -241,3 +244,8 @@ def read_prepared() -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """The prepared table and events, as 02_data_preparation wrote them."""
     table = files.read_parquet(TABLE, "the prepared table", "02_data_preparation")
     return table, (files.read_parquet(EVENTS) if EVENTS.is_file() else None)
+
+
+def read_rules() -> dict:
+    """The cleaning rules 02 applied: ``valid_ranges`` and ``numeric_text_share``."""
+    return files.read_json(REPORT, "the preparation report", "02_data_preparation")["rules"]

@@ -274,6 +274,15 @@ class ModelTesting(ProjectParams):
     promote_if_pass: StrictBool = True
 
 
+class Deployment(ProjectParams):
+    """``params/10_deployment.yaml``."""
+
+    sample_records: Annotated[StrictInt, Field(ge=1, le=100)] = 3
+    burst_requests: Annotated[StrictInt, Field(ge=1, le=10_000)] = 200
+    batch_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = "production-period"
+    batch_chunk_rows: Annotated[StrictInt, Field(ge=100)] = 1000
+
+
 # Phase name (the notebook's file stem) -> its parameter model.
 PHASES: dict[str, type[ProjectParams]] = {
     "00_problem_definition": ProblemDefinition,
@@ -286,4 +295,5 @@ PHASES: dict[str, type[ProjectParams]] = {
     "07_model_evaluation": ModelEvaluation,
     "08_model_tuning": ModelTuning,
     "09_model_testing": ModelTesting,
+    "10_deployment": Deployment,
 }

@@ -9,12 +9,15 @@ from lifecycle.settings import ProjectParams
 
 NAMES = ("train", "validation", "test", "out_of_time")
 SCHEMA = paths.PROCESSED / "feature_schema.json"
+SETTINGS = paths.PROCESSED / "feature_settings.json"
 
 
-def write(splits: dict[str, pd.DataFrame], schema: pd.DataFrame) -> list[str]:
-    """Write each split as Parquet and the feature schema as JSON; return the paths."""
+def write(splits: dict[str, pd.DataFrame], schema: pd.DataFrame, settings: ProjectParams) -> list[str]:
+    """Write each split as Parquet, the feature schema, and the settings that built the features
+    (so new data gets exactly the same features later); return the paths."""
     written = [files.write_parquet(paths.PROCESSED / f"{name}.parquet", splits[name]) for name in NAMES]
     written.append(files.write_json(SCHEMA, schema_records(schema)))
+    written.append(files.write_json(SETTINGS, settings.model_dump(mode="json")))
     return [paths.relative(p) for p in written]
 
 
@@ -37,3 +40,10 @@ def read_schema() -> pd.DataFrame:
 def inputs(frame: pd.DataFrame, params: ProjectParams, schema: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     """The model inputs (the schema's columns, in its order) and the target of a split."""
     return frame[list(schema.index)], frame[params.target]
+
+
+def read_settings():
+    """The feature-engineering parameters 04 used."""
+    from lifecycle.settings import FeatureEngineering
+
+    return FeatureEngineering(**files.read_json(SETTINGS, "the feature settings", "04_feature_engineering"))

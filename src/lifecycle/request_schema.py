@@ -1,0 +1,257 @@
+"""The records the prediction service accepts, derived from a model's feature schema.
+
+A record is a JSON object with one key per model input (other keys are ignored and
+reported in the record's ``warnings``). Each input must be present and of its kind:
+
+- numeric: a JSON number, finite, inside the accepted range (below);
+- boolean: ``true`` or ``false``;
+- categorical / high_cardinality: a string.
+
+``null`` is allowed only for inputs that had missing values in training. Numeric values
+must lie within the training range widened by its span on both sides: ``[min - span,
+max + span]`` with ``span = max - min`` (for a column that was constant in training,
+``span = max(|min|, 1)``); the lower bound never goes below 0 when the training minimum
+was >= 0 (counts, durations and amounts stay non-negative). A categorical value never
+seen in training is scored as the encoder's unknown / infrequent bucket and reported in
+``warnings`` (``unknown_categories="accept"``), or refused (``"reject"``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import ConfigDict, Field, StrictBool, StrictStr, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
+
+UnknownCategories = Literal["accept", "reject"]
+MAX_LISTED = 50  # problems listed in one error response
+
+
+class RequestError(ValueError):
+    """A request the service refuses: an HTTP status, a sentence, and the problems found.
+
+    Each problem is ``{"record": index or None, "field": name or None, "problem": text}``.
+    """
+
+    def __init__(self, status: int, detail: str, errors: list[dict] | None = None):
+        super().__init__(detail)
+        self.status, self.detail, self.errors = status, detail, errors or []
+
+    def body(self) -> dict:
+        return {"detail": self.detail, "errors": self.errors}
+
+
+def accepted_range(low: float | None, high: float | None) -> tuple[float | None, float | None]:
+    """The numeric range a request may use, from the training ``[low, high]`` (see the module doc)."""
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return None, None
+    span = high - low or max(abs(low), 1.0)
+    lower = low - span
+    return (max(lower, 0.0) if low >= 0 else lower), high + span
+
+
+def _number(value) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+class Contract:
+    """Validates request bodies against a model's feature schema and builds the frame to score.
+
+    Parameters
+    ----------
+    schema : the model's feature schema (``Scorer.schema``): one row per input with
+        ``kind``, ``missing``, ``min``, ``max``, ``categories``.
+    unknown_categories : ``"accept"`` (score and warn) or ``"reject"`` (422).
+    max_records : the most records one request may hold (more: 413).
+    """
+
+    def __init__(self, schema: pd.DataFrame, unknown_categories: UnknownCategories = "accept",
+                 max_records: int = 1000):
+        if unknown_categories not in ("accept", "reject"):
+            raise ValueError(f"unknown_categories must be 'accept' or 'reject', not {unknown_categories!r}")
+        kinds = {"numeric", "boolean", "categorical", "high_cardinality"}
+        odd = sorted(set(schema["kind"]) - kinds)
+        if odd:
+            raise ValueError(f"the feature schema has input kind(s) {', '.join(odd)} the service cannot validate; "
+                             f"kinds are {', '.join(sorted(kinds))}")
+        self.schema, self.unknown_categories, self.max_records = schema, unknown_categories, max_records
+        self.columns = list(schema.index)
+        self.inputs: dict[str, dict] = {}
+        for column, row in schema.iterrows():
+            low, high = _number(row.get("min")), _number(row.get("max"))
+            accepted = accepted_range(low, high) if row["kind"] == "numeric" else (None, None)
+            categories = row.get("categories") if row["kind"] == "categorical" else None
+            self.inputs[column] = {
+                "kind": row["kind"], "nullable": bool((row.get("missing") or 0) > 0),
+                "training_min": low, "training_max": high, "accepted_min": accepted[0], "accepted_max": accepted[1],
+                "categories": list(categories) if isinstance(categories, (list, tuple, np.ndarray)) else None}
+        self._known = {c: set(i["categories"]) for c, i in self.inputs.items() if i["categories"] is not None}
+        record = TypedDict("Record", {c: self._field(c, i) for c, i in self.inputs.items()})
+        record.__pydantic_config__ = ConfigDict(extra="ignore", title="Record")
+        self._adapter = TypeAdapter(record)
+
+    def _field(self, column: str, spec: dict):
+        kind, nullable = spec["kind"], spec["nullable"]
+        if kind == "numeric":
+            text = "a number"
+            bounds = {}
+            if spec["accepted_min"] is not None:
+                bounds = {"ge": spec["accepted_min"], "le": spec["accepted_max"]}
+                text += (f" in [{spec['accepted_min']:g}, {spec['accepted_max']:g}] "
+                         f"(training range [{spec['training_min']:g}, {spec['training_max']:g}])")
+            base = Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
+        elif kind == "boolean":
+            text, base = "true or false", StrictBool
+        else:
+            known = spec["categories"]
+            text = (f"a string, one of {', '.join(map(str, known))}" if known is not None else "a string")
+            if known is not None:
+                text += "; unknown values are " + ("refused" if self.unknown_categories == "reject"
+                                                   else "scored as the infrequent bucket and warned about")
+            base = StrictStr
+        text += "; null allowed (missing in training)" if nullable else "; never null"
+        typ = base | None if nullable else base
+        return Annotated[typ, Field(description=f"{kind}: {text}")]
+
+    # --- validation ------------------------------------------------------------------------
+
+    def parse(self, body: bytes) -> tuple[list[dict], list[list[str]]]:
+        """The validated records of a request body and each record's warnings.
+
+        The body is one JSON object (one record) or a JSON array of 1..``max_records``
+        records. Raises ``RequestError`` (400 malformed, 413 too many, 422 invalid).
+        """
+        try:
+            data = json.loads(body)
+        except (UnicodeDecodeError, ValueError) as exc:
+            where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise RequestError(400, f"the request body is not valid JSON{where}: {reason}; send one record as a "
+                                    "JSON object or several as a JSON array of objects") from None
+        except RecursionError:
+            raise RequestError(400, "the request body is nested too deeply to be a record; send one record as "
+                                    "a JSON object or several as a JSON array of objects") from None
+        if isinstance(data, dict):
+            records = [data]
+        elif isinstance(data, list):
+            records = data
+            if not records:
+                raise RequestError(422, "the request holds an empty list; send at least one record")
+            if len(records) > self.max_records:
+                raise RequestError(413, f"the request holds {len(records)} records, more than the {self.max_records} "
+                                        "allowed (serving.max_records); split it into smaller requests")
+        else:
+            raise RequestError(422, f"the request body is a JSON {_json_type(data)}; send one record as a JSON "
+                                    "object or several as a JSON array of objects")
+        valid, warnings, problems = [], [], []
+        for index, record in enumerate(records):
+            try:
+                checked = self._adapter.validate_python(record)
+            except ValidationError as exc:
+                problems += [self._problem(index, error) for error in exc.errors(include_url=False)]
+                continue
+            found = self._categories(index, checked, problems)
+            extra = sorted(str(k) for k in set(record) - set(self.inputs))
+            if extra:
+                found.append(f"ignored field(s) the model does not use: {', '.join(extra[:10])}"
+                             + (f" and {len(extra) - 10} more" if len(extra) > 10 else ""))
+            valid.append(checked)
+            warnings.append(found)
+        if problems:
+            first = problems[0]
+            where = f"record {first['record']}, " if len(records) > 1 else ""
+            more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
+            field = f"field '{first['field']}' " if first["field"] is not None else ""
+            raise RequestError(422, f"invalid request: {where}{field}{first['problem']}{more}", problems[:MAX_LISTED])
+        return valid, warnings
+
+    def _categories(self, index: int, record: dict, problems: list[dict]) -> list[str]:
+        warnings = []
+        for column, known in self._known.items():
+            value = record[column]
+            if value is None or value in known:
+                continue
+            if self.unknown_categories == "reject":
+                problems.append({"record": index, "field": column,
+                                 "problem": f"has unknown category {_short(value)}; known: {_listed(known)}"})
+            else:
+                warnings.append(f"{column}: unknown category {_short(value)} (not seen in training; scored as "
+                                "the encoder's infrequent / unknown bucket)")
+        return warnings
+
+    def _problem(self, index: int, error: dict) -> dict:
+        loc, kind, value = error["loc"], error["type"], error.get("input")
+        column = str(loc[0]) if loc else None
+        spec = self.inputs.get(column, {})
+        if not loc:
+            text = f"is a JSON {_json_type(value)}, not an object with the model's inputs"
+        elif kind == "missing":
+            text = "is missing; every model input is required" + (" (send null if unknown)" if spec.get("nullable") else "")
+        elif value is None:
+            text = "is null, but it had no missing values in training; send a value"
+        elif kind in ("greater_than_equal", "less_than_equal"):
+            text = (f"= {value!r} is outside the accepted range [{spec['accepted_min']:g}, {spec['accepted_max']:g}] "
+                    f"(the training range [{spec['training_min']:g}, {spec['training_max']:g}] widened by its span)")
+        elif kind == "finite_number" or (kind == "float_type" and type(value) is int):  # beyond float range
+            text = f"= {_short(value)} is not a finite number a float can hold"
+        else:
+            wanted = {"numeric": "a number", "boolean": "true or false"}.get(spec.get("kind"), "a string")
+            text = f"must be {wanted}, got {_json_type(value)} {_short(value)}"
+        return {"record": index, "field": column, "problem": text}
+
+    # --- scoring input ---------------------------------------------------------------------
+
+    def frame(self, records: list[dict]) -> pd.DataFrame:
+        """The validated records as a frame in the training layout (missing values as NaN)."""
+        frame = pd.DataFrame.from_records(records, columns=self.columns)
+        for column, spec in self.inputs.items():
+            values = frame[column]
+            if spec["kind"] == "numeric":
+                if values.dtype == object:
+                    frame[column] = values.astype("float64")
+            elif spec["kind"] == "boolean":
+                frame[column] = values.astype("boolean") if values.isna().any() else values.astype(bool)
+            else:
+                frame[column] = values.astype(object).where(values.notna(), np.nan)
+        return frame
+
+    def example(self) -> dict:
+        """A valid record (the middle of each training range, the first known category)."""
+        record = {}
+        for column, spec in self.inputs.items():
+            if spec["kind"] == "numeric":
+                low, high = spec["training_min"], spec["training_max"]
+                record[column] = round((low + high) / 2, 3) if low is not None else (None if spec["nullable"] else 0.0)
+            elif spec["kind"] == "boolean":
+                record[column] = False
+            else:
+                record[column] = spec["categories"][0] if spec["categories"] else "example"
+        return record
+
+    def json_schema(self) -> dict:
+        """The JSON schema of one record (for the OpenAPI docs)."""
+        return self._adapter.json_schema()
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, (str, int, float, bool)) else _json_type(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _listed(known: set) -> str:
+    values = sorted(map(str, known))
+    return ", ".join(values[:20]) + (f" and {len(values) - 20} more" if len(values) > 20 else "")
