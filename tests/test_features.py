@@ -12,6 +12,8 @@ from threadpoolctl import threadpool_limits
 from lifecycle import features, prepare, sources
 from lifecycle.event_aggregates import aggregate_events, sanitise
 from lifecycle.params import resolve
+from lifecycle.splits import make as make_splits
+from lifecycle.splits import summary as split_summary
 from lifecycle.settings import FeatureEngineering
 
 PHASE = "04_feature_engineering"
@@ -210,7 +212,7 @@ def test_the_preprocessor_learns_from_the_training_rows_only():
     params = _generic("binary")
     table = _table("binary")
     built = features.build_features(table, None, params)
-    splits = features.split(built, params)
+    splits = make_splits(built, params)
     train, validation = splits["train"], splits["validation"]
     schema = features.feature_schema(train, params)
     step = features.preprocessor(schema, params.task, params.seed).fit(train, train["y"])
@@ -254,7 +256,7 @@ def test_build_features_without_id_time_or_events():
     built = features.build_features(table, None, params)
     assert "signup" not in built.columns and "signup_days_since" in built.columns
     assert not any("holiday" in c for c in built.columns)
-    splits = features.split(built, params)
+    splits = make_splits(built, params)
     assert splits["out_of_time"].empty and list(splits["out_of_time"].columns) == list(built.columns)
     with pytest.raises(ValueError, match="needs id_column"):
         features.build_features(table, _events(), params)
@@ -295,7 +297,7 @@ def test_build_features_names_what_clashes_or_is_missing(product):
 def test_the_preprocessor_end_to_end(task):
     params = _generic(task)
     built = features.build_features(_table(task), None, params)
-    splits = features.split(built, params)
+    splits = make_splits(built, params)
     train = splits["train"].copy()
     rare = train["plan"].astype(object)
     rare.iloc[:2] = "legacy"  # under 1% of the training rows: shares the "infrequent" column
@@ -341,7 +343,7 @@ def test_describe_preprocessor_lists_each_kind():
 def test_split_is_disjoint_sized_stratified_and_out_of_time_is_latest():
     params = _generic("binary")
     built = features.build_features(_table("binary", n=2000), None, params)
-    splits = features.split(built, params)
+    splits = make_splits(built, params)
     ids = {name: set(frame["customer"]) for name, frame in splits.items()}
     assert sum(len(s) for s in ids.values()) == len(set.union(*ids.values())) == len(built)
     oot, in_time = splits["out_of_time"], pd.concat([splits[n] for n in ("train", "validation", "test")])
@@ -351,10 +353,10 @@ def test_split_is_disjoint_sized_stratified_and_out_of_time_is_latest():
     assert abs(len(splits["validation"]) - 0.2 * len(in_time)) <= 1
     positives = (in_time["y"] == "yes").sum()
     for seed in (0, 1, 2):  # stratified: each split's positives are its share, to a row or two, whatever the seed
-        shuffled = features.split(built, _generic("binary", f"seed={seed}"))
+        shuffled = make_splits(built, _generic("binary", f"seed={seed}"))
         for name in ("train", "validation", "test"):
             assert abs((shuffled[name]["y"] == "yes").sum() - positives * len(shuffled[name]) / len(in_time)) <= 2
-    summary = features.split_summary(splits, params)
+    summary = split_summary(splits, params)
     assert summary["rows"].sum() == len(built) and abs(summary["share"].sum() - 1) < 0.01
     assert {"y=yes share", "y=no share", "from", "to"} <= set(summary.columns)
 
@@ -362,8 +364,8 @@ def test_split_is_disjoint_sized_stratified_and_out_of_time_is_latest():
 def test_split_is_deterministic_per_seed():
     params = _generic("multiclass")
     built = features.build_features(_table("multiclass"), None, params)
-    first, again = features.split(built, params), features.split(built, params)
-    other = features.split(built, _generic("multiclass", "seed=7"))
+    first, again = make_splits(built, params), make_splits(built, params)
+    other = make_splits(built, _generic("multiclass", "seed=7"))
     assert all(first[n].equals(again[n]) for n in first)
     assert not first["train"].index.equals(other["train"].index)
     assert first["out_of_time"].index.equals(other["out_of_time"].index)  # time decides, not the seed
@@ -374,14 +376,14 @@ def test_a_class_too_small_to_stratify_falls_back_with_a_warning():
     built = features.build_features(_table("multiclass", n=200), None, params)
     built.loc[built.index[0], "y"] = "rare"
     with pytest.warns(UserWarning, match=r"not stratified by 'y': class 'rare' has 1 in-time rows"):
-        splits = features.split(built, params)
+        splits = make_splits(built, params)
     assert sum(len(f) for f in splits.values()) == len(built)
 
 
 def test_regression_summary_gives_the_target_mean():
     params = _generic("regression")
-    splits = features.split(features.build_features(_table("regression"), None, params), params)
-    summary = features.split_summary(splits, params)
+    splits = make_splits(features.build_features(_table("regression"), None, params), params)
+    summary = split_summary(splits, params)
     assert summary.loc["train", "y mean"] == pytest.approx(splits["train"]["y"].mean())
 
 
@@ -390,7 +392,7 @@ def test_regression_summary_gives_the_target_mean():
 def test_a_small_model_on_the_simulated_features_beats_chance(product):
     table, events, params = product
     built = features.build_features(table, events, params)
-    splits = features.split(built, params)
+    splits = make_splits(built, params)
     train, test = splits["train"], pd.concat([splits["validation"], splits["test"]])
 
     def auc(frame: pd.DataFrame, fit: pd.DataFrame, check: pd.DataFrame) -> float:

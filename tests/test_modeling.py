@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lifecycle import acceptance, evaluate, features, select, train, tune
+from lifecycle import acceptance, evaluate, features, select, splits, train, tune
 from lifecycle.metrics import metrics_for
 from lifecycle.params import resolve
 from lifecycle.problem import define
@@ -55,7 +55,7 @@ def test_modeling_end_to_end(task, tmp_path, monkeypatch):
     feature_table = features.build_features(table, None, p)
     schema = features.feature_schema(feature_table, p)
     assert schema.loc["city", "kind"] == "high_cardinality" and schema.loc["plan", "kind"] == "categorical"
-    sets = features.split(feature_table, p)
+    sets = splits.make(feature_table, p)
     X, y = sets["train"][list(schema.index)], sets["train"][card.target]
     X_val, y_val = sets["validation"][list(schema.index)], sets["validation"][card.target]
 

@@ -1,0 +1,429 @@
+"""Batch scoring: a registered model over a CSV, Parquet or SQL input, written as one batch.
+
+::
+
+    lifecycle predict --input data/new_users.parquet                   # into store.url, store.batch_table
+    lifecycle predict --input new.csv --output predictions/new.parquet
+    lifecycle predict --input "sql:sqlite:///shop.db::new_users" --batch-id 2025-06-01
+    lifecycle predict --input "sql:postgresql://u@host/db::SELECT * FROM users WHERE day = '2025-06-01'" ...
+
+The input is read and scored in chunks of ``--chunk-rows`` rows, so memory stays flat
+however large it is. SQL input is ``sql:<SQLAlchemy URL>::<query or table name>``; the
+first ``::`` outside ``[...]`` ends the URL, so casts such as ``x::int`` in the query are
+fine. Each output row holds the id (when the input has the id column), ``prediction``,
+``probability_<class>`` (classification), ``model_name``, ``model_version``, ``batch_id``
+and ``scored_at`` (UTC, one value per batch).
+
+A batch is all or nothing. In a database, the earlier rows of the batch id are deleted and
+the new rows inserted in one transaction: a failure or a killed process leaves the table as
+it was, and re-running a batch id replaces its rows. A Parquet output file holds one batch;
+it is written aside and renamed into place at the end.
+
+The default batch id of a file is its name and the start of the SHA-256 of its bytes
+(``new_users-3f2a9c1b0d4e``): scoring the same file again replaces its batch, a changed file
+makes a new one. A query's rows change over time, so SQL input needs ``--batch-id``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import NamedTuple
+
+import pandas as pd
+
+from lifecycle import files, paths, registry, scoring
+from lifecycle.params import PROJECT_FILE, ParamsError, read_yaml
+
+CHUNK_ROWS = 50_000
+SQL = "sql:"
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".csv.zst")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+TABLE_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]{0,62}")
+SQL_INPUT = re.compile(r"((?:\[[^\]]*\]|[^\[])*?)::(.*)", re.S)  # URL up to the first '::' outside [...]
+ADDED = ("prediction", "model_name", "model_version", "batch_id", "scored_at")
+
+
+class BatchError(ValueError):
+    """The batch cannot run; the message says what is wrong and how to fix it."""
+
+
+class BatchResult(NamedTuple):
+    rows: int
+    chunks: int
+    batch_id: str
+    model: str
+    version: int
+    output: str  # where the batch went, in words
+    replaced: int  # rows of an earlier run of the same batch id that this one replaced
+    scored_at: datetime
+    seconds: float
+
+
+def read_chunks(input: str | Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """The rows of a CSV or Parquet file, or of ``sql:<URL>::<query or table>``, in chunks.
+
+    A missing or unreadable file or a bad URL fails here; a chunk that cannot be read fails
+    when it is reached. Either way the error is a ``BatchError`` naming the input.
+    """
+    if not isinstance(chunk_rows, int) or chunk_rows < 1:
+        raise BatchError(f"chunk_rows must be a positive number of rows, not {chunk_rows!r}")
+    text = str(input)
+    if text.startswith(SQL):
+        url, query = _split_sql(text)
+        return _guarded(_sql_chunks(_engine(url, reading=True), query, chunk_rows), describe(text))
+    path = _input_file(text)
+    kind = "csv" if path.name.lower().endswith(CSV_SUFFIXES) else "parquet"
+    try:
+        if kind == "csv":
+            reader = pd.read_csv(path, chunksize=chunk_rows)
+            chunks = _closing(reader, iter(reader))
+        else:
+            import pyarrow.parquet as pq
+
+            reader = pq.ParquetFile(path)
+            chunks = _closing(reader, (batch.to_pandas() for batch in reader.iter_batches(chunk_rows)))
+    except Exception as exc:  # pandas and pyarrow raise many types for a bad file
+        raise BatchError(f"cannot read '{text}' as {kind.upper()} ({_reason(exc)}); check the file") from None
+    return _guarded(chunks, f"'{text}'")
+
+
+def default_batch_id(input: str | Path) -> str:
+    """``<file name>-<first 12 hex digits of its SHA-256>``: the same bytes, the same batch."""
+    text = str(input)
+    if text.startswith(SQL):
+        raise BatchError("SQL input needs --batch-id: a query's rows change over time, so its text does not "
+                         "identify a batch (e.g. --batch-id 2025-06-01)")
+    path = _input_file(text)
+    stem = next(path.name[: -len(s)] for s in (*CSV_SUFFIXES, *PARQUET_SUFFIXES) if path.name.lower().endswith(s))
+    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', stem)}-{registry.sha256(path)[:12]}"
+
+
+def describe(input: str | Path) -> str:
+    """The input in a few words, without a password."""
+    text = str(input)
+    if not text.startswith(SQL):
+        return f"'{text}'"
+    url, query = _split_sql(text)
+    return f"'{query}' at {_shown(url)}"
+
+
+def store_defaults() -> dict:
+    """``store.url`` (a relative SQLite path is under the project root), ``store.batch_table``,
+    ``id_column`` and ``serving.model`` from params/project.yaml."""
+    from pydantic import ValidationError
+
+    from lifecycle.settings import Store
+
+    data = read_yaml(paths.PARAMS / PROJECT_FILE)
+    try:
+        store = Store.model_validate(data.get("store") or {})
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        raise ParamsError(f"params/{PROJECT_FILE}: store.{'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
+    import sqlalchemy
+
+    url = sqlalchemy.engine.make_url(store.url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+            and not Path(url.database).is_absolute():
+        url = url.set(database=str(paths.ROOT / url.database))
+    return {"url": url.render_as_string(hide_password=False), "table": store.batch_table,
+            "id_column": data.get("id_column"), "model": (data.get("serving") or {}).get("model")}
+
+
+def predict_batch(scorer: scoring.Scorer, chunks: Iterable[pd.DataFrame], output: str | Path | None = None,
+                  table: str | None = None, batch_id: str | None = None, id_column: str | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> BatchResult:
+    """Score ``chunks`` with ``scorer`` and write them as batch ``batch_id``, all or nothing.
+
+    Parameters
+    ----------
+    output : a SQLAlchemy URL, a ``.parquet`` path, or None for ``store.url``.
+    table : the table of a database output (default ``store.batch_table``).
+    id_column : copied into the output; every chunk must have it. None: no id column.
+    progress : called as ``progress(chunks, rows)`` after each chunk is scored and written.
+    """
+    if not isinstance(batch_id, str) or not batch_id.strip():
+        raise BatchError("give a batch id, e.g. batch_id=default_batch_id(input) or batch_id='2025-06-01'")
+    if id_column in ADDED or str(id_column).startswith("probability_"):
+        raise BatchError(f"id column '{id_column}' clashes with a column the batch adds; rename it in the input")
+    kind, target, table = _target(output, table)
+    started, scored_at = time.perf_counter(), datetime.now(timezone.utc)
+    count = {"rows": 0, "chunks": 0}
+
+    def frames() -> Iterator[pd.DataFrame]:
+        for chunk in chunks:
+            if chunk.empty:
+                continue
+            first, count["rows"] = count["rows"] + 1, count["rows"] + len(chunk)
+            count["chunks"] += 1
+            where = f"chunk {count['chunks']} (rows {first:,}-{count['rows']:,})"
+            yield _scored(scorer, chunk, where, id_column, batch_id, scored_at)
+            if progress:
+                progress(count["chunks"], count["rows"])
+        if not count["rows"]:
+            raise BatchError("the input has no rows")
+
+    try:
+        if kind == "parquet":
+            files.write_atomic(target, lambda tmp: _write_parquet(tmp, frames()))
+            replaced, where = 0, f"'{output}'"
+        else:
+            replaced, where = _write_sql(target, table, batch_id, frames()), f"table '{table}' at {_shown(target)}"
+    except BatchError as exc:
+        raise BatchError(f"{exc}; nothing of batch '{batch_id}' was written") from None
+    return BatchResult(count["rows"], count["chunks"], batch_id, scorer.name, scorer.version, where, replaced,
+                       scored_at, time.perf_counter() - started)
+
+
+def _scored(scorer, chunk: pd.DataFrame, where: str, id_column, batch_id: str, scored_at) -> pd.DataFrame:
+    try:
+        frame = scoring.score(scorer, chunk).reset_index(drop=True)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BatchError(f"{where} cannot be scored: {_reason(exc)}") from None
+    if id_column is not None:
+        if id_column not in chunk.columns:
+            raise BatchError(f"{where} has no id column '{id_column}'; give the column that identifies rows")
+        frame.insert(0, id_column, chunk[id_column].reset_index(drop=True))
+    return frame.assign(model_name=scorer.name, model_version=scorer.version, batch_id=batch_id, scored_at=scored_at)
+
+
+def _write_parquet(path: Path, frames: Iterator[pd.DataFrame]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for number, frame in enumerate(frames, 1):
+            part = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(path, part.schema)
+            elif not part.schema.equals(writer.schema):
+                try:
+                    part = part.cast(writer.schema)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+                    raise BatchError(f"chunk {number} gives other columns or types than chunk 1 ({_reason(exc)}); "
+                                     "make the input's column types consistent") from None
+            writer.write_table(part)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _write_sql(url: str, table: str, batch_id: str, frames: Iterator[pd.DataFrame]) -> int:
+    """Delete the batch id's rows and insert the new ones in one transaction; the rows replaced."""
+    import sqlalchemy
+
+    schema, _, name = table.rpartition(".")
+    schema = schema or None
+    engine = _engine(url)
+    try:
+        with engine.begin() as connection:
+            inspector = sqlalchemy.inspect(connection)
+            columns, replaced = None, 0
+            if inspector.has_table(name, schema=schema):
+                columns = {c["name"] for c in inspector.get_columns(name, schema=schema)}
+                if "batch_id" not in columns:
+                    raise BatchError(f"table '{table}' has no batch_id column, so it does not hold batch "
+                                     "predictions; choose another --table")
+                old = sqlalchemy.table(name, sqlalchemy.column("batch_id"), schema=schema)
+                replaced = connection.execute(sqlalchemy.delete(old).where(old.c.batch_id == batch_id)).rowcount
+            for frame in frames:
+                unknown = [str(c) for c in frame.columns if columns is not None and c not in columns]
+                if unknown:
+                    raise BatchError(f"table '{table}' has no column(s) {', '.join(unknown)}: it holds batches "
+                                     "of another model or input; write to another --table")
+                frame.to_sql(name, connection, schema=schema, if_exists="append", index=False)
+                if columns is None:  # created just now, in this transaction
+                    created = sqlalchemy.Table(name, sqlalchemy.MetaData(schema=schema), autoload_with=connection)
+                    sqlalchemy.Index(f"ix_{name}_batch_id", created.c.batch_id).create(connection)
+                    columns = set(frame.columns)
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        raise BatchError(f"cannot write to table '{table}' at {_shown(url)}: {_reason(exc)}") from None
+    finally:
+        engine.dispose()
+    return max(replaced, 0)
+
+
+def _target(output, table: str | None) -> tuple[str, object, str | None]:
+    if output is None or (table is None and "://" in str(output)):
+        defaults = store_defaults()
+        output, table = (defaults["url"] if output is None else output), table or defaults["table"]
+    text = str(output)
+    if text.lower().endswith(PARQUET_SUFFIXES):
+        if table is not None:
+            raise BatchError(f"a table name ('{table}') applies to database output only, not to '{text}'")
+        return "parquet", Path(text), None
+    if "://" not in text:
+        raise BatchError(f"--output '{text}' is neither a .parquet file nor a SQLAlchemy URL "
+                         "(e.g. sqlite:///data/predictions.db)")
+    if not TABLE_NAME.fullmatch(table or ""):
+        raise BatchError(f"table name {table!r} is not valid: use letters, digits and '_', starting with a letter "
+                         "or '_' (optionally schema.table), e.g. batch_predictions")
+    return "sql", text, table
+
+
+def _split_sql(text: str) -> tuple[str, str]:
+    found = SQL_INPUT.fullmatch(text[len(SQL):])
+    if not found or not found.group(2).strip():
+        raise BatchError(f"--input '{text[:60]}' must be sql:<SQLAlchemy URL>::<query or table name>, "
+                         "e.g. sql:sqlite:///data/shop.db::new_users")
+    return found.group(1), found.group(2).strip()
+
+
+def _engine(url: str, reading: bool = False):
+    import sqlalchemy
+
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise BatchError(f"'{url}' is not a SQLAlchemy URL, e.g. sqlite:///data/predictions.db") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        database = Path(parsed.database)
+        if reading and not database.is_file():
+            raise BatchError(f"the SQLite file '{parsed.database}' does not exist")
+        database.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return sqlalchemy.create_engine(parsed)
+    except (sqlalchemy.exc.ArgumentError, ImportError) as exc:
+        raise BatchError(f"cannot use {_shown(url)}: {_reason(exc)}; install its database driver") from None
+
+
+def _sql_chunks(engine, query: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    import sqlalchemy
+
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", query):  # a table name
+        statement = sqlalchemy.select(sqlalchemy.text("*")).select_from(sqlalchemy.table(query))
+    else:
+        statement = sqlalchemy.text(query)
+    try:
+        with engine.connect() as connection:
+            streamed = connection.execution_options(stream_results=True)
+            yield from pd.read_sql(statement, streamed, chunksize=chunk_rows)
+    finally:
+        engine.dispose()
+
+
+def _closing(reader, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    try:
+        yield from chunks
+    finally:
+        reader.close()
+
+
+def _guarded(chunks: Iterator[pd.DataFrame], where: str) -> Iterator[pd.DataFrame]:
+    """``chunks``, with a read error turned into a ``BatchError`` naming the chunk."""
+    for number in itertools.count(1):
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        except MemoryError:
+            raise
+        except Exception as exc:
+            raise BatchError(f"cannot read chunk {number} of {where} ({_reason(exc)}); check the input") from None
+        yield chunk
+
+
+def _input_file(text: str) -> Path:
+    path = Path(text)
+    if not path.name.lower().endswith((*CSV_SUFFIXES, *PARQUET_SUFFIXES)):
+        raise BatchError(f"--input '{text}': cannot tell its format; give a .csv or .parquet file, "
+                         "or sql:<SQLAlchemy URL>::<query or table name>")
+    if not path.is_file():
+        raise BatchError(f"--input '{text}' does not exist (relative paths are under {Path.cwd()})")
+    return path
+
+
+def _shown(url: str) -> str:
+    import sqlalchemy
+
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "the given URL"
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of rows, got {text!r}")
+    return int(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lifecycle predict", description=__doc__.splitlines()[0])
+    parser.add_argument("--input", required=True, metavar="PATH_OR_QUERY",
+                        help="a .csv or .parquet file, or sql:<SQLAlchemy URL>::<query or table name>")
+    parser.add_argument("--output", metavar="URL_OR_PATH",
+                        help="a SQLAlchemy URL or a .parquet file (default: store.url in params/project.yaml)")
+    parser.add_argument("--table", help="the table of a database output (default: store.batch_table)")
+    parser.add_argument("--batch-id", help="default: the file's name and content hash; required for SQL input")
+    parser.add_argument("--model", help="a registered model (default: serving.model)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--version", metavar="V", help="default: the production version, else the latest")
+    which.add_argument("--stage", metavar="S", help="candidate, production or archived")
+    parser.add_argument("--chunk-rows", type=_positive, default=CHUNK_ROWS, metavar="N")
+    parser.add_argument("--id-column", metavar="COL", help="default: id_column, when the input has it")
+    return parser
+
+
+def _run(args: argparse.Namespace) -> BatchResult:
+    defaults = store_defaults() if None in (args.output, args.model, args.id_column) else {}
+    _target(args.output, args.table) if args.output is not None else None  # a bad output fails before scoring
+    batch_id = args.batch_id or default_batch_id(args.input)
+    chunks = read_chunks(args.input, args.chunk_rows)
+    model = args.model or defaults.get("model")
+    if not model:
+        raise BatchError("give --model: params/project.yaml sets no serving.model")
+    scorer = scoring.load(model, version=args.version, stage=args.stage)
+    first = next(chunks, None)
+    id_column = args.id_column or defaults.get("id_column")
+    if first is not None and id_column not in first.columns:
+        if args.id_column:
+            raise BatchError(f"--id-column '{args.id_column}' is not a column of {describe(args.input)} "
+                             f"(columns: {', '.join(map(str, first.columns[:20]))})")
+        id_column = None
+    clock = {"shown": 0.0, "start": time.perf_counter()}
+
+    def progress(number: int, rows: int) -> None:
+        now = time.perf_counter()
+        if number == 1 or now - clock["shown"] >= 10:
+            clock["shown"] = now
+            print(f"chunk {number:,}: {rows:,} rows scored ({now - clock['start']:.1f} s)", flush=True)
+
+    rest = [] if first is None else [first]
+    return predict_batch(scorer, itertools.chain(rest, chunks), args.output, args.table, batch_id, id_column,
+                         progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``lifecycle predict``: score an input in chunks and write it as one batch; 2 on bad input."""
+    args = _parser().parse_args(argv)
+    try:
+        result = _run(args)
+    except (BatchError, registry.RegistryError, ParamsError) as exc:
+        print(f"lifecycle predict: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lifecycle predict: interrupted; the batch was not written", file=sys.stderr)
+        return 130
+    replaced = f", replacing {result.replaced:,} rows of an earlier run" if result.replaced else ""
+    print(f"Scored {result.rows:,} rows in {result.chunks:,} chunk(s) with {result.model} version {result.version}: "
+          f"batch '{result.batch_id}' written to {result.output}{replaced} in {result.seconds:.1f} s "
+          f"({result.rows / max(result.seconds, 1e-9):,.0f} rows/s).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
