@@ -1,27 +1,19 @@
 """Batch scoring: a registered model over a CSV, Parquet or SQL input, written as one batch.
 
-::
+``lifecycle predict --input new.parquet`` writes to ``store.url`` / ``store.batch_table``;
+``--output out.parquet`` or ``--output <SQLAlchemy URL> --table T`` elsewhere. SQL input is
+``sql:<URL>::<query or table>``; the URL ends at the first ``::`` outside ``[...]``, so casts
+like ``x::int`` in the query are fine. Rows are read and scored in chunks (``--chunk-rows``),
+so memory stays flat. Each output row: the id (when the input has the id column),
+``prediction``, ``probability_<class>`` (classification), ``model_name``, ``model_version``,
+``batch_id`` and ``scored_at`` (UTC, one value per batch).
 
-    lifecycle predict --input data/new_users.parquet                   # into store.url, store.batch_table
-    lifecycle predict --input new.csv --output predictions/new.parquet
-    lifecycle predict --input "sql:sqlite:///shop.db::new_users" --batch-id 2025-06-01
-    lifecycle predict --input "sql:postgresql://u@host/db::SELECT * FROM users WHERE day = '2025-06-01'" ...
-
-The input is read and scored in chunks of ``--chunk-rows`` rows, so memory stays flat
-however large it is. SQL input is ``sql:<SQLAlchemy URL>::<query or table name>``; the
-first ``::`` outside ``[...]`` ends the URL, so casts such as ``x::int`` in the query are
-fine. Each output row holds the id (when the input has the id column), ``prediction``,
-``probability_<class>`` (classification), ``model_name``, ``model_version``, ``batch_id``
-and ``scored_at`` (UTC, one value per batch).
-
-A batch is all or nothing. In a database, the earlier rows of the batch id are deleted and
-the new rows inserted in one transaction: a failure or a killed process leaves the table as
-it was, and re-running a batch id replaces its rows. A Parquet output file holds one batch;
-it is written aside and renamed into place at the end.
-
-The default batch id of a file is its name and the start of the SHA-256 of its bytes
-(``new_users-3f2a9c1b0d4e``): scoring the same file again replaces its batch, a changed file
-makes a new one. A query's rows change over time, so SQL input needs ``--batch-id``.
+A batch is all or nothing. In a database, the batch id's earlier rows are deleted and the new
+ones inserted in one transaction: a failure or a killed process leaves the table as it was, and
+re-running a batch id replaces its rows. A Parquet file holds one batch, written aside and
+renamed into place. A file's default batch id is its name and the start of its SHA-256
+(``new-3f2a9c1b0d4e``): the same bytes replace their batch, changed bytes make a new one. A
+query's rows change over time, so SQL input needs ``--batch-id``.
 """
 
 from __future__ import annotations
@@ -37,16 +29,19 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlalchemy as sa
 
 from lifecycle import files, paths, registry, scoring
 from lifecycle.params import PROJECT_FILE, ParamsError, read_yaml
 
 CHUNK_ROWS = 50_000
 SQL = "sql:"
-CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".csv.zst")
-PARQUET_SUFFIXES = (".parquet", ".pq")
+CSV = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".csv.zst")
+PARQUET = (".parquet", ".pq")
 TABLE_NAME = re.compile(r"([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]{0,62}")
-SQL_INPUT = re.compile(r"((?:\[[^\]]*\]|[^\[])*?)::(.*)", re.S)  # URL up to the first '::' outside [...]
+SQL_INPUT = re.compile(r"((?:\[[^\]]*\]|[^\[])*?)::(.*)", re.DOTALL)  # the URL ends at the first '::' outside [...]
 ADDED = ("prediction", "model_name", "model_version", "batch_id", "scored_at")
 
 
@@ -61,36 +56,32 @@ class BatchResult(NamedTuple):
     model: str
     version: int
     output: str  # where the batch went, in words
-    replaced: int  # rows of an earlier run of the same batch id that this one replaced
+    replaced: int  # rows of an earlier run of the same batch id that this run replaced
     scored_at: datetime
     seconds: float
 
 
 def read_chunks(input: str | Path, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
-    """The rows of a CSV or Parquet file, or of ``sql:<URL>::<query or table>``, in chunks.
+    """The rows of a .csv or .parquet file, or of ``sql:<URL>::<query or table>``, in chunks.
 
-    A missing or unreadable file or a bad URL fails here; a chunk that cannot be read fails
-    when it is reached. Either way the error is a ``BatchError`` naming the input.
+    A missing or unreadable file or a bad URL fails at once; a chunk that cannot be read
+    fails when reached. Both are a ``BatchError`` naming the input.
     """
-    if not isinstance(chunk_rows, int) or chunk_rows < 1:
-        raise BatchError(f"chunk_rows must be a positive number of rows, not {chunk_rows!r}")
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+        raise BatchError(f"the chunk size (--chunk-rows) must be a positive number of rows, not {chunk_rows!r}")
     text = str(input)
     if text.startswith(SQL):
         url, query = _split_sql(text)
         return _guarded(_sql_chunks(_engine(url, reading=True), query, chunk_rows), describe(text))
     path = _input_file(text)
-    kind = "csv" if path.name.lower().endswith(CSV_SUFFIXES) else "parquet"
+    kind = "CSV" if path.name.lower().endswith(CSV) else "Parquet"
     try:
-        if kind == "csv":
-            reader = pd.read_csv(path, chunksize=chunk_rows)
-            chunks = _closing(reader, iter(reader))
+        if kind == "CSV":
+            chunks = iter(pd.read_csv(path, chunksize=chunk_rows))
         else:
-            import pyarrow.parquet as pq
-
-            reader = pq.ParquetFile(path)
-            chunks = _closing(reader, (batch.to_pandas() for batch in reader.iter_batches(chunk_rows)))
-    except Exception as exc:  # pandas and pyarrow raise many types for a bad file
-        raise BatchError(f"cannot read '{text}' as {kind.upper()} ({_reason(exc)}); check the file") from None
+            chunks = _parquet_chunks(pq.ParquetFile(path), chunk_rows)
+    except Exception as exc:  # noqa: BLE001  (pandas and pyarrow raise many types for a bad file)
+        raise BatchError(f"cannot read '{text}' as {kind} ({_reason(exc)}); check the file") from None
     return _guarded(chunks, f"'{text}'")
 
 
@@ -101,22 +92,19 @@ def default_batch_id(input: str | Path) -> str:
         raise BatchError("SQL input needs --batch-id: a query's rows change over time, so its text does not "
                          "identify a batch (e.g. --batch-id 2025-06-01)")
     path = _input_file(text)
-    stem = next(path.name[: -len(s)] for s in (*CSV_SUFFIXES, *PARQUET_SUFFIXES) if path.name.lower().endswith(s))
+    stem = next(path.name[: -len(end)] for end in (*CSV, *PARQUET) if path.name.lower().endswith(end))
     return f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', stem)}-{registry.sha256(path)[:12]}"
 
 
 def describe(input: str | Path) -> str:
     """The input in a few words, without a password."""
     text = str(input)
-    if not text.startswith(SQL):
-        return f"'{text}'"
-    url, query = _split_sql(text)
-    return f"'{query}' at {_shown(url)}"
+    return f"'{_split_sql(text)[1]}' at {_shown(_split_sql(text)[0])}" if text.startswith(SQL) else f"'{text}'"
 
 
 def store_defaults() -> dict:
-    """``store.url`` (a relative SQLite path is under the project root), ``store.batch_table``,
-    ``id_column`` and ``serving.model`` from params/project.yaml."""
+    """From params/project.yaml: ``url`` (store.url; a relative SQLite path is under the project
+    root), ``table`` (store.batch_table), ``id_column`` and ``model`` (serving.model)."""
     from pydantic import ValidationError
 
     from lifecycle.settings import Store
@@ -127,9 +115,11 @@ def store_defaults() -> dict:
     except ValidationError as exc:
         problem = exc.errors()[0]
         raise ParamsError(f"params/{PROJECT_FILE}: store.{'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
-    import sqlalchemy
-
-    url = sqlalchemy.engine.make_url(store.url)
+    try:
+        url = sa.engine.make_url(store.url)
+    except sa.exc.ArgumentError:
+        raise ParamsError(f"params/{PROJECT_FILE}: store.url {store.url!r} is not a SQLAlchemy URL, "
+                          "e.g. sqlite:///data/predictions.db") from None
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
             and not Path(url.database).is_absolute():
         url = url.set(database=str(paths.ROOT / url.database))
@@ -140,17 +130,18 @@ def store_defaults() -> dict:
 def predict_batch(scorer: scoring.Scorer, chunks: Iterable[pd.DataFrame], output: str | Path | None = None,
                   table: str | None = None, batch_id: str | None = None, id_column: str | None = None,
                   progress: Callable[[int, int], None] | None = None) -> BatchResult:
-    """Score ``chunks`` with ``scorer`` and write them as batch ``batch_id``, all or nothing.
+    """Score ``chunks`` with ``scorer`` (from ``scoring.load``) and write them as one batch, all or nothing.
 
     Parameters
     ----------
     output : a SQLAlchemy URL, a ``.parquet`` path, or None for ``store.url``.
-    table : the table of a database output (default ``store.batch_table``).
-    id_column : copied into the output; every chunk must have it. None: no id column.
+    table : the table of a database output; default ``store.batch_table``.
+    batch_id : required, e.g. ``default_batch_id(path)``; its earlier rows are replaced.
+    id_column : copied to the output; every chunk must have it. None: no id column.
     progress : called as ``progress(chunks, rows)`` after each chunk is scored and written.
     """
     if not isinstance(batch_id, str) or not batch_id.strip():
-        raise BatchError("give a batch id, e.g. batch_id=default_batch_id(input) or batch_id='2025-06-01'")
+        raise BatchError("give a batch id, e.g. default_batch_id(input) or '2025-06-01'")
     if id_column in ADDED or str(id_column).startswith("probability_"):
         raise BatchError(f"id column '{id_column}' clashes with a column the batch adds; rename it in the input")
     kind, target, table = _target(output, table)
@@ -159,20 +150,21 @@ def predict_batch(scorer: scoring.Scorer, chunks: Iterable[pd.DataFrame], output
 
     def frames() -> Iterator[pd.DataFrame]:
         for chunk in chunks:
-            if chunk.empty:
-                continue
-            first, count["rows"] = count["rows"] + 1, count["rows"] + len(chunk)
-            count["chunks"] += 1
-            where = f"chunk {count['chunks']} (rows {first:,}-{count['rows']:,})"
-            yield _scored(scorer, chunk, where, id_column, batch_id, scored_at)
-            if progress:
-                progress(count["chunks"], count["rows"])
+            if len(chunk):
+                first, count["rows"], count["chunks"] = count["rows"] + 1, count["rows"] + len(chunk), count["chunks"] + 1
+                where = f"chunk {count['chunks']} (rows {first:,}-{count['rows']:,})"
+                yield _scored(scorer, chunk, where, id_column, batch_id, scored_at)
+                if progress:  # the consumer asked for the next frame: this one is written
+                    progress(count["chunks"], count["rows"])
         if not count["rows"]:
             raise BatchError("the input has no rows")
 
     try:
         if kind == "parquet":
-            files.write_atomic(target, lambda tmp: _write_parquet(tmp, frames()))
+            try:
+                files.write_atomic(target, lambda tmp: _write_parquet(tmp, frames()))
+            except OSError as exc:
+                raise BatchError(f"cannot write '{output}': {exc.strerror or exc}") from None
             replaced, where = 0, f"'{output}'"
         else:
             replaced, where = _write_sql(target, table, batch_id, frames()), f"table '{table}' at {_shown(target)}"
@@ -195,21 +187,15 @@ def _scored(scorer, chunk: pd.DataFrame, where: str, id_column, batch_id: str, s
 
 
 def _write_parquet(path: Path, frames: Iterator[pd.DataFrame]) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     writer = None
     try:
         for number, frame in enumerate(frames, 1):
-            part = pa.Table.from_pandas(frame, preserve_index=False)
-            if writer is None:
-                writer = pq.ParquetWriter(path, part.schema)
-            elif not part.schema.equals(writer.schema):
-                try:
-                    part = part.cast(writer.schema)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
-                    raise BatchError(f"chunk {number} gives other columns or types than chunk 1 ({_reason(exc)}); "
-                                     "make the input's column types consistent") from None
+            try:  # later chunks take the first one's types (a CSV chunk may read a column otherwise)
+                part = pa.Table.from_pandas(frame, schema=writer and writer.schema, preserve_index=False)
+            except (pa.ArrowException, ValueError, TypeError) as exc:
+                raise BatchError(f"chunk {number} has other columns or types than chunk 1 ({_reason(exc)}); "
+                                 "make the input's column types consistent") from None
+            writer = writer or pq.ParquetWriter(path, part.schema)
             writer.write_table(part)
     finally:
         if writer is not None:
@@ -218,22 +204,19 @@ def _write_parquet(path: Path, frames: Iterator[pd.DataFrame]) -> None:
 
 def _write_sql(url: str, table: str, batch_id: str, frames: Iterator[pd.DataFrame]) -> int:
     """Delete the batch id's rows and insert the new ones in one transaction; the rows replaced."""
-    import sqlalchemy
-
     schema, _, name = table.rpartition(".")
     schema = schema or None
     engine = _engine(url)
     try:
         with engine.begin() as connection:
-            inspector = sqlalchemy.inspect(connection)
-            columns, replaced = None, 0
+            inspector, columns, replaced = sa.inspect(connection), None, 0
             if inspector.has_table(name, schema=schema):
                 columns = {c["name"] for c in inspector.get_columns(name, schema=schema)}
                 if "batch_id" not in columns:
                     raise BatchError(f"table '{table}' has no batch_id column, so it does not hold batch "
                                      "predictions; choose another --table")
-                old = sqlalchemy.table(name, sqlalchemy.column("batch_id"), schema=schema)
-                replaced = connection.execute(sqlalchemy.delete(old).where(old.c.batch_id == batch_id)).rowcount
+                old = sa.table(name, sa.column("batch_id"), schema=schema)
+                replaced = connection.execute(sa.delete(old).where(old.c.batch_id == batch_id)).rowcount
             for frame in frames:
                 unknown = [str(c) for c in frame.columns if columns is not None and c not in columns]
                 if unknown:
@@ -241,10 +224,10 @@ def _write_sql(url: str, table: str, batch_id: str, frames: Iterator[pd.DataFram
                                      "of another model or input; write to another --table")
                 frame.to_sql(name, connection, schema=schema, if_exists="append", index=False)
                 if columns is None:  # created just now, in this transaction
-                    created = sqlalchemy.Table(name, sqlalchemy.MetaData(schema=schema), autoload_with=connection)
-                    sqlalchemy.Index(f"ix_{name}_batch_id", created.c.batch_id).create(connection)
+                    created = sa.Table(name, sa.MetaData(schema=schema), autoload_with=connection)
+                    sa.Index(f"ix_{name}_batch_id", created.c.batch_id).create(connection)
                     columns = set(frame.columns)
-    except sqlalchemy.exc.SQLAlchemyError as exc:
+    except sa.exc.SQLAlchemyError as exc:
         raise BatchError(f"cannot write to table '{table}' at {_shown(url)}: {_reason(exc)}") from None
     finally:
         engine.dispose()
@@ -252,11 +235,12 @@ def _write_sql(url: str, table: str, batch_id: str, frames: Iterator[pd.DataFram
 
 
 def _target(output, table: str | None) -> tuple[str, object, str | None]:
+    """("parquet", path, None) or ("sql", url, table), with the store's defaults filled in."""
     if output is None or (table is None and "://" in str(output)):
         defaults = store_defaults()
         output, table = (defaults["url"] if output is None else output), table or defaults["table"]
     text = str(output)
-    if text.lower().endswith(PARQUET_SUFFIXES):
+    if text.lower().endswith(PARQUET):
         if table is not None:
             raise BatchError(f"a table name ('{table}') applies to database output only, not to '{text}'")
         return "parquet", Path(text), None
@@ -277,44 +261,50 @@ def _split_sql(text: str) -> tuple[str, str]:
     return found.group(1), found.group(2).strip()
 
 
-def _engine(url: str, reading: bool = False):
-    import sqlalchemy
-
+def _engine(url: str, reading: bool = False) -> sa.Engine:
     try:
-        parsed = sqlalchemy.engine.make_url(url)
-    except sqlalchemy.exc.ArgumentError:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
         raise BatchError(f"'{url}' is not a SQLAlchemy URL, e.g. sqlite:///data/predictions.db") from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        database = Path(parsed.database)
-        if reading and not database.is_file():
+        if reading and not Path(parsed.database).is_file():
             raise BatchError(f"the SQLite file '{parsed.database}' does not exist")
-        database.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BatchError(f"cannot create the folder of '{parsed.database}': {exc.strerror}") from None
     try:
-        return sqlalchemy.create_engine(parsed)
-    except (sqlalchemy.exc.ArgumentError, ImportError) as exc:
+        return sa.create_engine(parsed)
+    except (sa.exc.ArgumentError, ImportError) as exc:
         raise BatchError(f"cannot use {_shown(url)}: {_reason(exc)}; install its database driver") from None
 
 
 def _sql_chunks(engine, query: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    import sqlalchemy
-
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", query):  # a table name
-        statement = sqlalchemy.select(sqlalchemy.text("*")).select_from(sqlalchemy.table(query))
+    if TABLE_NAME.fullmatch(query):  # a table name
+        schema, _, name = query.rpartition(".")
+        statement = sa.select(sa.text("*")).select_from(sa.table(name, schema=schema or None))
     else:
-        statement = sqlalchemy.text(query)
+        statement = sa.text(query)
     try:
         with engine.connect() as connection:
-            streamed = connection.execution_options(stream_results=True)
-            yield from pd.read_sql(statement, streamed, chunksize=chunk_rows)
+            yield from pd.read_sql(statement, connection.execution_options(stream_results=True), chunksize=chunk_rows)
     finally:
         engine.dispose()
 
 
-def _closing(reader, chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-    try:
-        yield from chunks
-    finally:
-        reader.close()
+def _parquet_chunks(file: pq.ParquetFile, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Chunks of ``chunk_rows`` rows, read one row group at a time: one ``iter_batches`` over the
+    whole file holds on to memory as it goes (pyarrow 26), one per row group does not."""
+    pending, held = [], 0
+    for group in range(file.num_row_groups):
+        for part in file.iter_batches(chunk_rows, row_groups=[group]):
+            pending, held = [*pending, part], held + part.num_rows
+            if held >= chunk_rows:
+                rows = pa.Table.from_batches(pending)
+                yield rows.slice(0, chunk_rows).to_pandas()
+                pending, held = rows.slice(chunk_rows).to_batches(), held - chunk_rows
+    if held:
+        yield pa.Table.from_batches(pending).to_pandas()
 
 
 def _guarded(chunks: Iterator[pd.DataFrame], where: str) -> Iterator[pd.DataFrame]:
@@ -324,16 +314,14 @@ def _guarded(chunks: Iterator[pd.DataFrame], where: str) -> Iterator[pd.DataFram
             chunk = next(chunks)
         except StopIteration:
             return
-        except MemoryError:
-            raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (readers raise many types; the message names the chunk)
             raise BatchError(f"cannot read chunk {number} of {where} ({_reason(exc)}); check the input") from None
         yield chunk
 
 
 def _input_file(text: str) -> Path:
     path = Path(text)
-    if not path.name.lower().endswith((*CSV_SUFFIXES, *PARQUET_SUFFIXES)):
+    if not path.name.lower().endswith((*CSV, *PARQUET)):
         raise BatchError(f"--input '{text}': cannot tell its format; give a .csv or .parquet file, "
                          "or sql:<SQLAlchemy URL>::<query or table name>")
     if not path.is_file():
@@ -342,47 +330,38 @@ def _input_file(text: str) -> Path:
 
 
 def _shown(url: str) -> str:
-    import sqlalchemy
-
-    try:
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "the given URL"
+    """A (valid) URL without its password."""
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
 
 
 def _reason(exc: BaseException) -> str:
+    if isinstance(exc, pd.errors.DatabaseError) and exc.__cause__ is not None:
+        exc = exc.__cause__
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number of rows, got {text!r}")
-    return int(text)
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lifecycle predict", description=__doc__.splitlines()[0])
-    parser.add_argument("--input", required=True, metavar="PATH_OR_QUERY",
-                        help="a .csv or .parquet file, or sql:<SQLAlchemy URL>::<query or table name>")
-    parser.add_argument("--output", metavar="URL_OR_PATH",
-                        help="a SQLAlchemy URL or a .parquet file (default: store.url in params/project.yaml)")
-    parser.add_argument("--table", help="the table of a database output (default: store.batch_table)")
-    parser.add_argument("--batch-id", help="default: the file's name and content hash; required for SQL input")
-    parser.add_argument("--model", help="a registered model (default: serving.model)")
+    add = parser.add_argument
+    add("--input", required=True, metavar="PATH_OR_QUERY", help="a .csv or .parquet file, or sql:<URL>::<query or table>")
+    add("--output", metavar="URL_OR_PATH", help="a SQLAlchemy URL or a .parquet file (default: store.url)")
+    add("--table", help="the table of a database output (default: store.batch_table)")
+    add("--batch-id", help="default: the file's name and content hash; required for SQL input")
+    add("--model", help="a registered model (default: serving.model)")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--version", metavar="V", help="default: the production version, else the latest")
     which.add_argument("--stage", metavar="S", help="candidate, production or archived")
-    parser.add_argument("--chunk-rows", type=_positive, default=CHUNK_ROWS, metavar="N")
-    parser.add_argument("--id-column", metavar="COL", help="default: id_column, when the input has it")
+    add("--chunk-rows", type=int, default=CHUNK_ROWS, metavar="N", help=f"default: {CHUNK_ROWS:,}")
+    add("--id-column", metavar="COL", help="default: id_column, when the input has it")
     return parser
 
 
 def _run(args: argparse.Namespace) -> BatchResult:
     defaults = store_defaults() if None in (args.output, args.model, args.id_column) else {}
-    _target(args.output, args.table) if args.output is not None else None  # a bad output fails before scoring
-    batch_id = args.batch_id or default_batch_id(args.input)
+    _target(args.output, args.table)  # a bad output or table name fails before anything is read
     chunks = read_chunks(args.input, args.chunk_rows)
+    batch_id = args.batch_id or default_batch_id(args.input)
     model = args.model or defaults.get("model")
     if not model:
         raise BatchError("give --model: params/project.yaml sets no serving.model")
@@ -396,15 +375,14 @@ def _run(args: argparse.Namespace) -> BatchResult:
         id_column = None
     clock = {"shown": 0.0, "start": time.perf_counter()}
 
-    def progress(number: int, rows: int) -> None:
+    def progress(number: int, rows: int) -> None:  # the first chunk, then every 10 s
         now = time.perf_counter()
         if number == 1 or now - clock["shown"] >= 10:
             clock["shown"] = now
             print(f"chunk {number:,}: {rows:,} rows scored ({now - clock['start']:.1f} s)", flush=True)
 
-    rest = [] if first is None else [first]
-    return predict_batch(scorer, itertools.chain(rest, chunks), args.output, args.table, batch_id, id_column,
-                         progress)
+    chunks = itertools.chain([] if first is None else [first], chunks)
+    return predict_batch(scorer, chunks, args.output, args.table, batch_id, id_column, progress)
 
 
 def main(argv: list[str] | None = None) -> int:

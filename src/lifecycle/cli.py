@@ -30,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("-f", "--file", dest="files", action="append", default=[], type=Path, metavar="YAML")
     check.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
 
+    # Commands with parsers of their own: listed here for --help, run by their modules.
+    commands.add_parser("serve", help="the online prediction service (lifecycle serve --help)", add_help=False)
+    commands.add_parser("predict", help="batch predictions into a database or Parquet (lifecycle predict --help)",
+                        add_help=False)
+
     models = commands.add_parser("models", help="the model registry (models/)")
     models_commands = models.add_subparsers(dest="models_command", required=True)
     listing = models_commands.add_parser("list", help="the registered models, or the versions of one")
@@ -78,7 +83,18 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _delegated(command: str):
+    if command == "serve":
+        from lifecycle.serve import main as serve
+        return serve
+    from lifecycle.batch import main as predict
+    return predict
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("serve", "predict"):
+        return _delegated(argv[0])(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "models":
         return _models(args)

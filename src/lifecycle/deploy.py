@@ -188,6 +188,15 @@ def burst(service: Service, payloads: list[dict], total: int, concurrency: int =
     return statuses.value_counts().sort_index().rename("requests").rename_axis("status")
 
 
+def shadow_traffic(service: Service, payloads: list[dict]) -> tuple[str, str]:
+    """Send ``payloads`` as one request, so the shadow scores every record of it (a burst may make
+    the service skip shadow work to protect production latency). Returns its request id and a sentence."""
+    result = call(service, "POST", "/predict", payloads)
+    if result["status"] != 200:
+        raise RuntimeError(f"the service refused the shadow traffic: {result['body']}")
+    return service.request_ids[-1], f"{len(payloads):,} records answered by production and scored by the shadow."
+
+
 def batch_summary(url: str, table: str, batch_id: str) -> pd.DataFrame:
     """The batch read back from the database: rows and the share of each prediction."""
     import sqlalchemy
@@ -213,3 +222,9 @@ def shadow_from_log(url: str, table: str, task: str, request_ids: list[str]) -> 
     outputs = {role: pd.json_normalize(sides[role].loc[common, "outputs"].map(json.loads).tolist())
                for role in sides}
     return agreement(outputs["production"], outputs["shadow"], task)
+
+
+def chunks(frame: pd.DataFrame, rows: int):
+    """``frame`` in pieces of ``rows`` rows, as the batch job reads a large file."""
+    for start in range(0, len(frame), rows):
+        yield frame.iloc[start:start + rows]

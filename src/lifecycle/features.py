@@ -149,7 +149,7 @@ def _holds_dates(values: pd.Series) -> bool:
 def _model_ready(values: pd.Series) -> pd.Series:
     """One column in a form the preprocessor takes: numbers, booleans or string categories."""
     if pd.api.types.is_bool_dtype(values):
-        return values
+        return values.astype("boolean")  # the imputer takes the nullable type, not numpy's bool
     if pd.api.types.is_timedelta64_dtype(values):
         return values / pd.Timedelta(days=1)
     if pd.api.types.is_numeric_dtype(values):
@@ -209,7 +209,9 @@ def align(frame: pd.DataFrame, schema: pd.DataFrame) -> pd.DataFrame:
     if absent:
         raise ValueError(f"the data lacks {len(absent)} model input(s): {', '.join(absent[:10])}; "
                          "it must have every column the model was trained on")
-    return frame.assign(**filled)[list(schema.index)]
+    aligned = frame.assign(**filled)[list(schema.index)]
+    flags = [c for c in schema.index if schema.loc[c, "kind"] == "boolean"]
+    return aligned.astype({c: "boolean" for c in flags}) if flags else aligned
 
 
 def _no_event_value(column: str) -> float | None:

@@ -3,9 +3,10 @@
 A SQL table (``store.predictions_table`` in the database at ``store.url``) with columns
 ``request_id``, ``record`` (index in the request), ``model``, ``version``, ``role``
 (``production`` or ``shadow``), ``timestamp`` (UTC), ``inputs`` and ``outputs`` (JSON
-text: the validated record; the prediction and class probabilities). A relative SQLite
-path is under the project root; the folder and the table are created when missing, and
-SQLite runs in WAL mode so readers never block the writer.
+text: the validated record; ``prediction`` and ``probability_<class>`` as in
+``scoring.score``). A relative SQLite path is under the project root; the folder and the
+table are created when missing, and SQLite runs in WAL mode so readers never block the
+writer.
 
 ``PredictionLog`` takes rows from the request path without blocking and writes them from
 one background thread, in batches; a failed write is counted and reported, never raised
@@ -19,7 +20,7 @@ import logging
 import queue
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -45,6 +46,11 @@ def resolve_url(url: str) -> URL:
             and not database.startswith("file:") and not Path(database).is_absolute():
         parsed = parsed.set(database=str(paths.ROOT / database))
     return parsed
+
+
+def absolute_url(url: str) -> str:
+    """``url`` as text, a relative SQLite path made absolute under the project root (for the batch job)."""
+    return resolve_url(url).render_as_string(hide_password=False)
 
 
 def sqlite_file(url: URL) -> Path | None:
@@ -100,8 +106,9 @@ def write(store: sa.Engine, table: sa.Table, rows: list[dict]) -> int:
 def read(url: str, table: str = "predictions", since: datetime | str | None = None) -> pd.DataFrame:
     """The logged predictions (oldest first), optionally only those at or after ``since`` (UTC if naive).
 
-    ``timestamp`` is a UTC datetime column; ``inputs`` and ``outputs`` are parsed back into
-    dicts. A store or table that does not exist yet gives an empty frame.
+    Columns are ``COLUMNS``; ``timestamp`` is a UTC datetime column; ``inputs`` and ``outputs``
+    are the stored JSON text (``json.loads`` each, or ``pd.json_normalize`` a column of them).
+    A store or table that does not exist yet gives an empty frame.
     """
     resolved = resolve_url(url)
     empty = pd.DataFrame({c: pd.Series(dtype="datetime64[us, UTC]" if c == "timestamp" else object) for c in COLUMNS})
@@ -126,8 +133,6 @@ def read(url: str, table: str = "predictions", since: datetime | str | None = No
         return empty
     stamps = pd.to_datetime(frame["timestamp"])
     frame["timestamp"] = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")
-    for column in ("inputs", "outputs"):
-        frame[column] = frame[column].map(json.loads)
     return frame
 
 
@@ -240,4 +245,4 @@ def row(request_id: str, record: int, model: str, version: int, role: str, input
         timestamp: datetime | None = None) -> dict:
     """One row for ``PredictionLog.submit``."""
     return {"request_id": request_id, "record": record, "model": model, "version": version, "role": role,
-            "timestamp": timestamp or datetime.now(timezone.utc), "inputs": inputs, "outputs": outputs}
+            "timestamp": timestamp or datetime.now(UTC), "inputs": inputs, "outputs": outputs}

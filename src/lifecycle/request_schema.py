@@ -1,4 +1,8 @@
-"""The records the prediction service accepts, derived from a model's feature schema.
+"""The requests the prediction service accepts, derived from a model's feature schema.
+
+A body is one record (a JSON object) or a JSON array of 1 to ``max_records`` records
+(more: 413); a body over ``max_body_bytes``, declared or read, is 413; malformed JSON is
+400; an invalid record is 422, each problem naming the record index, field and problem.
 
 A record is a JSON object with one key per model input (other keys are ignored and
 reported in the record's ``warnings``). Each input must be present and of its kind:
@@ -7,7 +11,9 @@ reported in the record's ``warnings``). Each input must be present and of its ki
 - boolean: ``true`` or ``false``;
 - categorical / high_cardinality: a string.
 
-``null`` is allowed only for inputs that had missing values in training. Numeric values
+``null`` is allowed for every input: the pipeline imputes each column as in training. A
+null where training never had a missing value is scored and reported in ``warnings``
+(in production it often means drift: e.g. a user with no events has no recency). Numeric values
 must lie within the training range widened by its span on both sides: ``[min - span,
 max + span]`` with ``span = max - min`` (for a column that was constant in training,
 ``span = max(|min|, 1)``); the lower bound never goes below 0 when the training minimum
@@ -20,15 +26,34 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import ConfigDict, Field, StrictBool, StrictStr, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 UnknownCategories = Literal["accept", "reject"]
 MAX_LISTED = 50  # problems listed in one error response
+
+
+class Problem(BaseModel):
+    """One problem of a refused request (the OpenAPI docs of the error body)."""
+
+    record: int | None
+    field: str | None
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    """The body of a 400, 413 or 422 answer."""
+
+    detail: str
+    errors: list[Problem] = []
+    request_id: str | None = None
 
 
 class RequestError(ValueError):
@@ -86,7 +111,8 @@ class Contract:
             accepted = accepted_range(low, high) if row["kind"] == "numeric" else (None, None)
             categories = row.get("categories") if row["kind"] == "categorical" else None
             self.inputs[column] = {
-                "kind": row["kind"], "nullable": bool((row.get("missing") or 0) > 0),
+                "kind": row["kind"], "missing": _number(row.get("missing")) or 0.0,
+                "nullable": True,  # every column is imputed; nulls where training had none are warned about
                 "training_min": low, "training_max": high, "accepted_min": accepted[0], "accepted_max": accepted[1],
                 "categories": list(categories) if isinstance(categories, (list, tuple, np.ndarray)) else None}
         self._known = {c: set(i["categories"]) for c, i in self.inputs.items() if i["categories"] is not None}
@@ -113,7 +139,7 @@ class Contract:
                 text += "; unknown values are " + ("refused" if self.unknown_categories == "reject"
                                                    else "scored as the infrequent bucket and warned about")
             base = StrictStr
-        text += "; null allowed (missing in training)" if nullable else "; never null"
+        text += "; null allowed (imputed)" + ("" if spec["missing"] > 0 else ", though never missing in training")
         typ = base | None if nullable else base
         return Annotated[typ, Field(description=f"{kind}: {text}")]
 
@@ -155,6 +181,10 @@ class Contract:
                 problems += [self._problem(index, error) for error in exc.errors(include_url=False)]
                 continue
             found = self._categories(index, checked, problems)
+            never = [c for c, spec in self.inputs.items() if checked[c] is None and spec["missing"] == 0]
+            if never:
+                found.append(f"null in {', '.join(never[:5])}{' and more' if len(never) > 5 else ''}: never missing "
+                             "in training, imputed")
             extra = sorted(str(k) for k in set(record) - set(self.inputs))
             if extra:
                 found.append(f"ignored field(s) the model does not use: {', '.join(extra[:10])}"
@@ -163,10 +193,11 @@ class Contract:
             warnings.append(found)
         if problems:
             first = problems[0]
-            where = f"record {first['record']}, " if len(records) > 1 else ""
+            where = [f"record {first['record']}"] if len(records) > 1 else []
+            where += [f"field '{first['field']}'"] if first["field"] is not None else []
+            subject = ", ".join(where) or "the body"
             more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-            field = f"field '{first['field']}' " if first["field"] is not None else ""
-            raise RequestError(422, f"invalid request: {where}{field}{first['problem']}{more}", problems[:MAX_LISTED])
+            raise RequestError(422, f"invalid request: {subject} {first['problem']}{more}", problems[:MAX_LISTED])
         return valid, warnings
 
     def _categories(self, index: int, record: dict, problems: list[dict]) -> list[str]:
@@ -206,18 +237,20 @@ class Contract:
     # --- scoring input ---------------------------------------------------------------------
 
     def frame(self, records: list[dict]) -> pd.DataFrame:
-        """The validated records as a frame in the training layout (missing values as NaN)."""
-        frame = pd.DataFrame.from_records(records, columns=self.columns)
+        """The validated records as a frame in the training layout (missing values as NaN).
+
+        Numbers are float64, categories ``str``, booleans pandas' nullable ``boolean``.
+        """
+        data = {}
         for column, spec in self.inputs.items():
-            values = frame[column]
+            values = [record[column] for record in records]
             if spec["kind"] == "numeric":
-                if values.dtype == object:
-                    frame[column] = values.astype("float64")
+                data[column] = np.array([np.nan if v is None else v for v in values], dtype=float)
             elif spec["kind"] == "boolean":
-                frame[column] = values.astype("boolean") if values.isna().any() else values.astype(bool)
+                data[column] = pd.array(values, dtype="boolean")
             else:
-                frame[column] = values.astype(object).where(values.notna(), np.nan)
-        return frame
+                data[column] = pd.array(values, dtype="str")  # as pandas reads text; None becomes NaN
+        return pd.DataFrame(data, index=pd.RangeIndex(len(records)), copy=False)
 
     def example(self) -> dict:
         """A valid record (the middle of each training range, the first known category)."""
@@ -235,6 +268,25 @@ class Contract:
     def json_schema(self) -> dict:
         """The JSON schema of one record (for the OpenAPI docs)."""
         return self._adapter.json_schema()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) one declared or found to exceed ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise RequestError(400, f"the Content-Length header {declared[:20]!r} is not a byte count")
+        if int(declared) > limit:
+            raise RequestError(413, f"the request body has {int(declared)} bytes, more than the {limit} allowed "
+                                    "(serving.max_body_bytes); send fewer records per request")
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise RequestError(413, f"the request body exceeds the {limit} bytes allowed (serving.max_body_bytes); "
+                                    "send fewer records per request")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _json_type(value: Any) -> str:

@@ -279,6 +279,7 @@ class Deployment(ProjectParams):
 
     sample_records: Annotated[StrictInt, Field(ge=1, le=100)] = 3
     burst_requests: Annotated[StrictInt, Field(ge=1, le=10_000)] = 200
+    shadow_records: Annotated[StrictInt, Field(ge=1, le=1000)] = 500
     batch_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] = "production-period"
     batch_chunk_rows: Annotated[StrictInt, Field(ge=100)] = 1000
 

@@ -1,0 +1,91 @@
+"""Throughput and peak memory of batch scoring (``lifecycle predict``), Parquet in, SQLite out.
+
+    python benchmarks/batch.py [--sizes 100000 1000000 10000000] [--chunk-rows 50000] [--folder DIR]
+
+For each size: a Parquet file of that many rows, sampled with replacement from the training
+split (data/processed/train.parquet) and written in row groups, so no more than one group is
+ever in memory; then a fresh ``python -m lifecycle.batch`` scores it with the registered
+``churn`` model into a new SQLite file. Peak memory is that process's maximum resident set
+(``ru_maxrss`` from ``os.wait4``); rows/s is over its whole run (start-up and model load
+included) and over the scoring and writing alone (from its summary line). Flat memory means
+the peak does not grow with the input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parents[1]
+GROUP_ROWS = 100_000
+
+
+def make_input(path: Path, rows: int, seed: int = 0) -> Path:
+    """``rows`` rows sampled from the training split, with fresh ids, one row group at a time."""
+    if path.is_file() and pq.ParquetFile(path).metadata.num_rows == rows:
+        return path
+    train = pd.read_parquet(ROOT / "data" / "processed" / "train.parquet")
+    rng = np.random.default_rng(seed)
+    schema = pa.Schema.from_pandas(train, preserve_index=False)
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, rows, GROUP_ROWS):
+            size = min(GROUP_ROWS, rows - start)
+            group = train.iloc[rng.integers(0, len(train), size)].reset_index(drop=True)
+            group["user_id"] = np.arange(start, start + size, dtype=train["user_id"].dtype)
+            writer.write_table(pa.Table.from_pandas(group, schema=schema, preserve_index=False))
+    return path
+
+
+def measure(source: Path, database: Path, rows: int, chunk_rows: int) -> dict:
+    """One fresh process scoring ``source`` into ``database``: seconds, rows/s, peak memory."""
+    database.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "lifecycle.batch", "--input", str(source), "--output", f"sqlite:///{database}",
+               "--table", "batch_predictions", "--batch-id", f"bench-{rows}", "--model", "churn",
+               "--chunk-rows", str(chunk_rows)]
+    log = database.with_suffix(".log")
+    started = time.perf_counter()
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        _, status, usage = os.wait4(process.pid, 0)
+    total = time.perf_counter() - started
+    text = log.read_text()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"lifecycle predict failed on {rows:,} rows:\n{text}")
+    inner = float(re.search(r"in ([\d.]+) s \(", text).group(1))
+    return {"rows": rows, "seconds": total, "rows_per_s": rows / total, "scoring_rows_per_s": rows / inner,
+            "peak_mb": usage.ru_maxrss / 1024, "input_mb": source.stat().st_size / 2**20,
+            "output_mb": database.stat().st_size / 2**20}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
+    parser.add_argument("--chunk-rows", type=int, default=50_000)
+    parser.add_argument("--folder", type=Path, help="keep inputs and outputs here (default: a temporary folder)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.folder or Path(scratch)
+        folder.mkdir(parents=True, exist_ok=True)
+        print(f"{'rows':>12} {'seconds':>8} {'rows/s':>9} {'scoring rows/s':>15} {'peak MB':>8} "
+              f"{'input MB':>9} {'output MB':>10}", flush=True)
+        for rows in args.sizes:
+            source = make_input(folder / f"rows_{rows}.parquet", rows)
+            r = measure(source, folder / f"out_{rows}.db", rows, args.chunk_rows)
+            print(f"{r['rows']:>12,} {r['seconds']:>8.1f} {r['rows_per_s']:>9,.0f} {r['scoring_rows_per_s']:>15,.0f} "
+                  f"{r['peak_mb']:>8.0f} {r['input_mb']:>9.1f} {r['output_mb']:>10.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

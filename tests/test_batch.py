@@ -1,0 +1,253 @@
+"""Batch scoring: chunked inputs, one transaction per batch, replaceable batch ids, clear errors."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_in
+from lifecycle import batch, features, paths, registry, scoring, select, splits
+from lifecycle.batch import BatchError
+from lifecycle.params import resolve
+from lifecycle.settings import FeatureEngineering
+
+N = 1000
+TABLE = "preds"
+
+
+def _table(n: int = N, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    spend = rng.gamma(2.0, 30.0, n)
+    plan = rng.choice(["basic", "plus", "pro"], n)
+    signal_ = spend / 60 + (plan == "pro") + rng.normal(0, 0.5, n)
+    return pd.DataFrame({
+        "user_id": np.arange(n),
+        "signup_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 600, n), unit="D"),
+        "plan": plan,
+        "spend": np.where(rng.random(n) < 0.1, np.nan, spend),
+        "churned": (signal_ > np.quantile(signal_, 0.7)).astype(int),
+    })
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """A small binary pipeline, the metadata scoring needs, and feature rows to score."""
+    phase = "04_feature_engineering"
+    p = FeatureEngineering.model_validate(resolve([phase], sets=["holiday_country=null"])[phase])
+    rows = features.build_features(_table(), None, p)
+    schema = features.feature_schema(rows, p)
+    train = splits.make(rows, p)["train"]
+    pipeline = select.chosen_pipeline({"family": "linear", "settings": {}}, schema, "binary", 0)
+    pipeline.fit(train[list(schema.index)], train["churned"])
+    metadata = {"task": "binary", "feature_schema": splits.schema_records(schema), "threshold": 0.4,
+                "positive_class": 1}
+    return pipeline, metadata, rows
+
+
+@pytest.fixture
+def scorer(fitted, tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    monkeypatch.chdir(tmp_path)
+    registry.register(fitted[0], "churn", fitted[1])
+    return scoring.load("churn")
+
+
+@pytest.fixture
+def rows(fitted) -> pd.DataFrame:
+    return fitted[2].copy()
+
+
+def _write(rows: pd.DataFrame, kind: str, folder: Path) -> str:
+    if kind == "csv":
+        rows.to_csv(folder / "new.csv", index=False)
+        return "new.csv"
+    if kind == "parquet":
+        rows.to_parquet(folder / "new.parquet", index=False, row_group_size=350)  # chunks span row groups
+        return "new.parquet"
+    with sqlite3.connect(folder / "in.db") as connection:
+        rows.astype({"plan": str}).to_sql("new_users", connection, index=False)
+    return "sql:sqlite:///in.db::SELECT * FROM new_users ORDER BY user_id"
+
+
+def _batches(db: Path, table: str = TABLE) -> dict[str, int]:
+    with sqlite3.connect(db) as connection:
+        return dict(connection.execute(f"SELECT batch_id, COUNT(*) FROM {table} GROUP BY batch_id").fetchall())
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "sql"])
+def test_chunks_of_each_input_score_like_the_whole_table(kind, scorer, rows, tmp_path):
+    source = _write(rows, kind, tmp_path)
+    chunks = list(batch.read_chunks(source, 300))
+    assert [len(c) for c in chunks] == [300, 300, 300, 100]
+
+    result = batch.predict_batch(scorer, batch.read_chunks(source, 300), "out.parquet", None, "b1", "user_id")
+    assert (result.rows, result.chunks, result.batch_id, result.version) == (N, 4, "b1", 1)
+    written = pd.read_parquet(tmp_path / "out.parquet")
+    whole = scoring.score(scorer, rows)
+    assert len(written) == N and written["user_id"].tolist() == rows["user_id"].tolist()
+    assert (written["prediction"].to_numpy() == whole["prediction"].to_numpy()).all()
+    np.testing.assert_allclose(written[["probability_0", "probability_1"]], whole[["probability_0", "probability_1"]])
+    assert written[["model_name", "model_version", "batch_id", "scored_at"]].nunique().tolist() == [1, 1, 1, 1]
+    assert str(written["scored_at"].dt.tz) == "UTC"
+    assert not list(tmp_path.glob(".out.parquet*"))  # no temporary file left
+
+
+def test_database_batches_are_replaced_by_id_and_kept_across_ids(scorer, rows, tmp_path):
+    url, db = "sqlite:///out.db", tmp_path / "out.db"
+    first = batch.predict_batch(scorer, [rows.iloc[:600], rows.iloc[600:]], url, TABLE, "a", "user_id")
+    assert (first.rows, first.chunks, first.replaced) == (N, 2, 0) and _batches(db) == {"a": N}
+    again = batch.predict_batch(scorer, [rows.iloc[:700]], url, TABLE, "a", "user_id")
+    assert again.replaced == N and _batches(db) == {"a": 700}  # replaced, not added
+    batch.predict_batch(scorer, [rows], url, TABLE, "b", None)
+    assert _batches(db) == {"a": 700, "b": N}
+    with sqlite3.connect(db) as connection:
+        ids = [r[0] for r in connection.execute(f"SELECT user_id FROM {TABLE} WHERE batch_id = 'a'")]
+        assert sorted(ids) == list(range(700))
+        assert connection.execute(f"SELECT COUNT(*) FROM {TABLE} WHERE batch_id = 'b' AND user_id IS NULL").fetchone()[0] == N
+        assert connection.execute(f"SELECT COUNT(DISTINCT scored_at) FROM {TABLE}").fetchone()[0] == 2
+
+
+def _failing_third(rows: pd.DataFrame, how: str, monkeypatch):
+    """Five chunks of 200 rows; the third one fails to score."""
+    chunks = [rows.iloc[i:i + 200] for i in range(0, N, 200)]
+    if how == "bad chunk":
+        chunks[2] = chunks[2].drop(columns=["spend"])
+        return chunks, BatchError, r"chunk 3 \(rows 401-600\) cannot be scored: the data lacks 1 model input\(s\): spend"
+    real = scoring.score
+
+    def score(scorer, frame):
+        if frame.index[0] == 400:
+            raise RuntimeError("the scorer broke")
+        return real(scorer, frame)
+
+    monkeypatch.setattr(scoring, "score", score)
+    return chunks, RuntimeError, "the scorer broke"
+
+
+@pytest.mark.parametrize("how", ["bad chunk", "scoring error"])
+def test_a_failure_part_way_writes_nothing_of_the_batch(how, scorer, rows, tmp_path, monkeypatch):
+    db = tmp_path / "out.db"
+    batch.predict_batch(scorer, [rows.iloc[:100]], "sqlite:///out.db", TABLE, "earlier", "user_id")
+    batch.predict_batch(scorer, [rows.iloc[:300]], "sqlite:///out.db", TABLE, "b", "user_id")
+    batch.predict_batch(scorer, [rows.iloc[:50]], "out.parquet", None, "b", "user_id")
+    before = (tmp_path / "out.parquet").read_bytes()
+    chunks, error, message = _failing_third(rows, how, monkeypatch)
+    with pytest.raises(error, match=message):
+        batch.predict_batch(scorer, iter(chunks), "sqlite:///out.db", TABLE, "b", "user_id")
+    assert _batches(db) == {"earlier": 100, "b": 300}  # the earlier run of b too: its delete was rolled back
+    with pytest.raises(error, match=message):
+        batch.predict_batch(scorer, iter(chunks), "out.parquet", None, "b", "user_id")
+    assert (tmp_path / "out.parquet").read_bytes() == before
+    assert not list(tmp_path.glob(".out.parquet*"))
+
+
+def test_a_killed_process_leaves_no_partial_batch(fitted, project, monkeypatch):
+    monkeypatch.setattr(paths, "MODELS", project / "models")
+    registry.register(fitted[0], "churn", fitted[1])
+    rows, db = fitted[2], project / "data" / "predictions.db"  # the copy's store.url
+    store = f"sqlite:///{db}"
+    scorer = scoring.load("churn")
+    batch.predict_batch(scorer, [rows], store, "batch_predictions", "other", "user_id")
+    batch.predict_batch(scorer, [rows.iloc[:700]], store, "batch_predictions", "big", "user_id")
+    pd.concat([rows] * 300, ignore_index=True).to_parquet(project / "big.parquet", index=False)
+
+    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    command = [sys.executable, "-m", "lifecycle.batch", "--input", "big.parquet", "--batch-id", "big",
+               "--chunk-rows", "1000"]
+    process = subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        first = process.stdout.readline()  # printed once chunk 1 (1,000 rows) is scored and written
+        assert first.startswith("chunk 1: 1,000 rows scored"), first + process.stderr.read()
+        os.kill(process.pid, signal.SIGKILL)
+        rest = process.communicate(timeout=30)[0]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == -signal.SIGKILL and "Scored" not in rest  # killed mid-batch
+    assert _batches(db, "batch_predictions") == {"other": N, "big": 700}  # the earlier run of big, whole
+
+    (project / "small.csv").write_text(rows.iloc[:10].to_csv(index=False))
+    done = run_in(project, "lifecycle.batch", "--input", "small.csv")  # defaults: store.url, id, batch id
+    assert done.returncode == 0, done.stderr
+    again = run_in(project, "lifecycle.batch", "--input", "small.csv")
+    assert "replacing 10 rows of an earlier run" in again.stdout
+    small = batch.default_batch_id(project / "small.csv")
+    assert _batches(db, "batch_predictions") == {"other": N, "big": 700, small: 10}
+
+
+def test_default_batch_id_follows_the_file_content(tmp_path):
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    first = batch.default_batch_id(tmp_path / "a.csv")
+    assert first.startswith("a-") and len(first) == 14 and batch.default_batch_id(tmp_path / "a.csv") == first
+    (tmp_path / "a.csv").write_text("x\n2\n")
+    assert batch.default_batch_id(tmp_path / "a.csv") != first
+    with pytest.raises(BatchError, match="SQL input needs --batch-id"):
+        batch.default_batch_id("sql:sqlite:///x.db::t")
+
+
+def test_sql_input_syntax():
+    shown = batch.describe("sql:postgresql://me:secret@[::1]:5432/shop::SELECT a::int FROM t")
+    assert shown == "'SELECT a::int FROM t' at postgresql://me:***@[::1]:5432/shop"
+    with pytest.raises(BatchError, match=r"must be sql:<SQLAlchemy URL>::<query or table name>"):
+        batch.read_chunks("sql:sqlite:///x.db")
+
+
+ERRORS = {
+    "missing file": (["--input", "nope.csv"], "--input 'nope.csv' does not exist"),
+    "unknown format": (["--input", "new.txt"], "cannot tell its format; give a .csv or .parquet file"),
+    "unreadable file": (["--input", "bad.parquet"], "cannot read 'bad.parquet' as Parquet"),
+    "unreadable chunk": (["--input", "broken.csv", "--chunk-rows", "100"],
+                         "cannot read chunk 5 of 'broken.csv' (Error tokenizing data"),
+    "empty input": (["--input", "header.csv"], "the input has no rows; nothing of batch"),
+    "missing model": (["--input", "new.csv", "--model", "nope"], "no model named 'nope' in the registry"),
+    "missing version": (["--input", "new.csv", "--version", "7"], "model 'churn' has no version '7'"),
+    "missing inputs": (["--input", "lacking.csv", "--chunk-rows", "400"],
+                       "chunk 1 (rows 1-400) cannot be scored: the data lacks 1 model input(s): spend; "),
+    "invalid table": (["--input", "new.csv", "--table", "preds; DROP TABLE preds"], "table name 'preds; DROP"),
+    "bad output": (["--input", "new.csv", "--output", "out.txt"], "is neither a .parquet file nor a SQLAlchemy URL"),
+    "table of a file": (["--input", "new.csv", "--output", "o.parquet", "--table", "t"], "database output only"),
+    "other table": (["--input", "new.csv", "--table", "other"], "table 'other' has no batch_id column"),
+    "missing id column": (["--input", "new.csv", "--id-column", "customer"], "--id-column 'customer' is not a column"),
+    "sql without batch id": (["--input", "sql:sqlite:///in.db::new_users"], "SQL input needs --batch-id"),
+    "missing database": (["--input", "sql:sqlite:///none.db::t", "--batch-id", "x"], "'none.db' does not exist"),
+    "missing sql table": (["--input", "sql:sqlite:///in.db::nope", "--batch-id", "x"], "(no such table: nope)"),
+}
+
+
+@pytest.mark.parametrize("case", list(ERRORS))
+def test_bad_input_is_one_clear_line_and_exit_code_2(case, scorer, rows, tmp_path, capsys):
+    _write(rows, "csv", tmp_path)
+    _write(rows, "sql", tmp_path)
+    rows.drop(columns=["spend"]).to_csv("lacking.csv", index=False)
+    rows.head(0).to_csv("header.csv", index=False)
+    Path("bad.parquet").write_text("not parquet")
+    Path("new.txt").write_text("x\n1\n")
+    lines = Path("new.csv").read_text().splitlines()
+    Path("broken.csv").write_text("\n".join([*lines[:450], '1,"unterminated', *lines[450:]]))
+    with sqlite3.connect("out.db") as connection:
+        connection.execute("CREATE TABLE other (x INTEGER)")
+    store = ["--output", "sqlite:///out.db"]
+    assert batch.main(["--input", "new.csv", *store, "--table", TABLE, "--batch-id", "keep"]) == 0
+    capsys.readouterr()
+
+    args, message = ERRORS[case]
+    output = [] if "--output" in args else store
+    table = [] if "--table" in args or "--output" in args else ["--table", TABLE]
+    assert batch.main([*args, *output, *table]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lifecycle predict: ") and err.count("\n") == 1 and message in err, err
+    assert _batches(tmp_path / "out.db") == {"keep": N}  # nothing already written is lost
+
+
+def test_the_module_runs_as_a_command_with_exit_code_2(project):
+    done = run_in(project, "lifecycle.batch", "--input", "missing.parquet", "--output", "sqlite:///out.db")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == f"lifecycle predict: --input 'missing.parquet' does not exist " \
+                                  f"(relative paths are under {project})"

@@ -1,0 +1,427 @@
+"""The prediction service: the real process on loopback, and the request contract in-process.
+
+A small binary model (numeric, categorical and high-cardinality inputs, missing values) is registered in a copy of the project: version 1 in production, version 2 a
+candidate that the service scores as its shadow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+with warnings.catch_warnings():  # starlette 1.x would rather have httpx2 than httpx for its test client
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from conftest import copy_project
+
+from lifecycle import features, paths, prediction_log, registry, scoring, select, splits
+from lifecycle.params import resolve
+from lifecycle.request_schema import Contract, RequestError, accepted_range
+from lifecycle.serve import create_app, outputs_of
+from lifecycle.settings import FeatureEngineering
+
+MAX_RECORDS, MAX_BYTES = 20, 50_000
+
+
+def _table(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    spend, visits = rng.gamma(2.0, 30.0, n), rng.poisson(3, n)
+    plan = rng.choice(["basic", "plus", "pro"], n).astype(object)
+    signal_ = spend / 60 + (plan == "pro") + 0.2 * visits + rng.normal(0, 0.5, n)
+    plan[rng.random(n) < 0.05] = None
+    return pd.DataFrame({
+        "user_id": np.arange(n),
+        "signup_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 600, n), unit="D"),
+        "plan": plan, "city": rng.choice([f"c{i}" for i in range(40)], n),
+        "spend": np.where(rng.random(n) < 0.1, np.nan, spend), "visits": visits,
+        "balance": rng.normal(0, 50, n),
+        "churned": (signal_ > np.quantile(signal_, 0.7)).astype(int)})
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as a client sends them: plain JSON values, null for missing."""
+    return [{k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)) for k, v in row.items()}
+            for row in frame.astype(object).to_dict(orient="records")]
+
+
+class Toy:
+    """A project copy with registered models, and what the tests compare against."""
+
+    def __init__(self, root: Path):
+        self.project = copy_project(root)
+        settings_file = self.project / "params" / "project.yaml"
+        settings = yaml.safe_load(settings_file.read_text())
+        settings["serving"].update(max_records=MAX_RECORDS, max_body_bytes=MAX_BYTES)
+        settings_file.write_text(yaml.safe_dump(settings))
+        p = FeatureEngineering.model_validate(resolve(
+            ["04_feature_engineering"], sets=["holiday_country=null", "max_onehot_categories=10"])["04_feature_engineering"])
+        table = features.build_features(_table(), None, p)
+        self.schema = features.feature_schema(table, p)
+        X, y = table[list(self.schema.index)], table["churned"]
+        meta = {"task": "binary", "positive_class": 1, "threshold": 0.4, "data_version": "toy-data",
+                "feature_schema": splits.schema_records(self.schema)}
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(paths, "MODELS", self.project / "models")
+            for family, settings in (("linear", {}), ("hist_gradient_boosting", {"max_iter": 20})):
+                model = select.chosen_pipeline({"family": family, "settings": settings}, self.schema, "binary", 0)
+                model.fit(X, y)
+                registry.register(model, "toy", meta)
+            registry.promote("toy", 1, "production")
+            registry.register(model, "bare", {})  # lacks what scoring needs
+            self.scorer, self.shadow = scoring.load("toy", 1), scoring.load("toy", 2)
+        self.records = _records(X)
+        self.expected = scoring.score(self.scorer, pd.DataFrame(self.records))
+
+
+class Service:
+    """``python -m lifecycle.serve`` in a project, on a free loopback port."""
+
+    def __init__(self, project: Path, *args: str):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url, self.log = f"http://127.0.0.1:{port}", project / f"serve-{port}.log"
+        env = {**os.environ, "PYTHONPATH": str(project / "src")}
+        with open(self.log, "w") as stderr:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "lifecycle.serve", "--port", str(port), "--no-access-log", *args],
+                cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"the service exited: {self.stderr()}"
+            try:
+                if self.client.get("/ready").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError(f"not ready in 60 s: {self.stderr()}")
+
+    def stderr(self) -> str:
+        return self.log.read_text()
+
+    def stop(self) -> int:
+        self.client.close()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        return self.process.wait(30)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> Toy:
+    return Toy(tmp_path_factory.mktemp("serve") / "project")
+
+
+@pytest.fixture(scope="module")
+def live(toy):
+    service = Service(toy.project, "--model", "toy", "--shadow", "candidate")
+    yield service
+    service.stop()
+
+
+def _store(toy: Toy, ids: set[str], role: str, rows: int, wait: float = 15) -> pd.DataFrame:
+    """The store's rows of these requests and role, once ``rows`` of them are there (or ``wait`` passed)."""
+    url = f"sqlite:///{toy.project / 'data' / 'predictions.db'}"
+    deadline = time.monotonic() + wait
+    while True:
+        found = prediction_log.read(url)
+        found = found[found["request_id"].isin(ids) & (found["role"] == role)]
+        if len(found) >= rows or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def _check(answer: dict, expected: pd.DataFrame) -> None:
+    assert len(answer["predictions"]) == len(expected)
+    for got, (_, want) in zip(answer["predictions"], expected.iterrows()):
+        assert got["prediction"] == want["prediction"] and type(got["prediction"]) is int
+        assert got["probability_1"] == pytest.approx(want["probability_1"], rel=1e-9, abs=1e-12)
+        assert got["probability_0"] + got["probability_1"] == pytest.approx(1)
+
+
+# --- the real service ------------------------------------------------------------------------
+
+
+def test_health_ready_metadata_and_docs(live, toy):
+    assert live.client.get("/health").json()["status"] == "ok"
+    assert live.client.get("/ready").json() == {"status": "ready", "model": "toy", "version": 1}
+    meta = live.client.get("/metadata").json()
+    assert (meta["model"], meta["version"], meta["task"], meta["data_version"]) == ("toy", 1, "binary", "toy-data")
+    assert meta["classes"] == [0, 1] and meta["threshold"] == 0.4 and meta["shadow"]["version"] == 2
+    assert list(meta["feature_schema"]) == list(toy.scorer.schema.index)
+    assert meta["feature_schema"]["visits"]["accepted_min"] == 0  # never negative for a count
+    assert meta["limits"] == {"max_records": MAX_RECORDS, "max_body_bytes": MAX_BYTES, "unknown_categories": "accept"}
+    assert "swagger" in live.client.get("/docs").text.lower()
+    spec = live.client.get("/openapi.json").json()
+    body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["oneOf"][1]["maxItems"] == MAX_RECORDS
+    assert set(spec["components"]["schemas"]["Record"]["required"]) == set(toy.schema.index)
+
+
+def test_one_record_and_a_list(live, toy):
+    response = live.client.post("/predict", json=toy.records[0])
+    answer = response.json()
+    assert response.status_code == 200 and uuid.UUID(answer["request_id"]).version == 4
+    assert response.headers["x-request-id"] == answer["request_id"]
+    assert (answer["model"], answer["version"], answer["predictions"][0]["record"]) == ("toy", 1, 0)
+    _check(answer, toy.expected.iloc[[0]])
+    batch = live.client.post("/predict", json=toy.records[1:6]).json()
+    assert [p["record"] for p in batch["predictions"]] == [0, 1, 2, 3, 4]
+    _check(batch, toy.expected.iloc[1:6])
+    extra = live.client.post("/predict", json={**toy.records[0], "user_id": 7}).json()["predictions"][0]
+    assert extra["warnings"] == ["ignored field(s) the model does not use: user_id"]
+    # The shadow (version 2) scored the same records and was logged, never returned.
+    shadow = _store(toy, {answer["request_id"], batch["request_id"]}, "shadow", 6)
+    assert len(shadow) == 6 and set(shadow["version"]) == {2} and batch["version"] == 1
+
+
+@pytest.mark.parametrize("change, field, words", [
+    (lambda r: r.pop("spend"), "spend", "is missing"),
+    (lambda r: r.update(visits="three"), "visits", "must be a number, got string"),
+    (lambda r: r.update(plan=3), "plan", "must be a string"),
+    (lambda r: r.update(balance=1e6), "balance", "outside the accepted range"),
+    (lambda r: r.update(visits=-1), "visits", "outside the accepted range [0,"),
+])
+def test_invalid_records_are_422_naming_the_field_and_record(live, toy, change, field, words):
+    bad = dict(toy.records[0])
+    change(bad)
+    for body, index in ((bad, 0), ([toy.records[1], toy.records[2], bad], 2)):
+        response = live.client.post("/predict", json=body)
+        assert response.status_code == 422, response.text
+        problem = response.json()["errors"][0]
+        assert (problem["record"], problem["field"]) == (index, field) and words in problem["problem"]
+        assert field in response.json()["detail"]
+
+
+def test_nulls_where_training_had_missing_values_and_unknown_categories_are_scored(live, toy):
+    record = {**toy.records[3], "spend": None, "plan": None}
+    answer = live.client.post("/predict", json=record)
+    assert answer.status_code == 200 and answer.json()["predictions"][0]["warnings"] == []
+    never_missing = live.client.post("/predict", json={**toy.records[3], "visits": None})
+    assert never_missing.status_code == 200
+    assert "null in visits: never missing in training, imputed" in never_missing.json()["predictions"][0]["warnings"]
+    answer = live.client.post("/predict", json={**toy.records[3], "plan": "platinum"})
+    assert answer.status_code == 200
+    assert "plan: unknown category \"platinum\"" in answer.json()["predictions"][0]["warnings"][0]
+
+
+def test_malformed_oversized_and_odd_bodies_never_give_500(live, toy):
+    post = live.client.post
+    assert post("/predict", content=b"{not json").status_code == 400
+    assert "not valid JSON" in post("/predict", content=b"{not json").json()["detail"]
+    too_many = post("/predict", json=[toy.records[0]] * (MAX_RECORDS + 1))
+    assert too_many.status_code == 413 and "max_records" in too_many.json()["detail"]
+    big = json.dumps([toy.records[0]] * 400).encode()
+    assert len(big) > MAX_BYTES and post("/predict", content=big).status_code == 413  # Content-Length
+    chunked = post("/predict", content=iter([big[i:i + 8192] for i in range(0, len(big), 8192)]))
+    assert chunked.status_code == 413 and "max_body_bytes" in chunked.json()["detail"]  # no Content-Length
+    odd = [b"", b"\x80abc", b"[" * 40_000, b"NaN", b"null", b'"text"', b"[]", b"[1, 2]", b'{"a": 1e999}',
+           json.dumps({**toy.records[0], "spend": 1e308 * 10}).encode(),
+           json.dumps({**toy.records[0], "balance": "NaN"}).encode(),
+           json.dumps(toy.records[0]).replace('"balance": ', '"balance": 1' + "0" * 4000 + ', "x": ').encode()]
+    for body in odd:
+        assert post("/predict", content=body).status_code in (400, 422), body[:40]
+    assert post("/predict", content=b"[" * 40_000).status_code == 400
+    assert live.client.get("/health").json()["score_failures"] == 0
+
+
+def test_a_burst_of_concurrent_requests_is_answered_right_and_logged(live, toy):
+    n, rows = 200, len(toy.records)
+    lists = {i: [(i + k) % rows for k in range(3)] for i in range(0, n, 10)}  # every tenth asks for three
+
+    def one(i: int) -> tuple[int, dict, list[int]]:
+        chosen = lists.get(i, [i % rows])
+        body = [toy.records[j] for j in chosen] if i in lists else toy.records[chosen[0]]
+        response = live.client.post("/predict", json=body)
+        return response.status_code, response.json(), chosen
+
+    with ThreadPoolExecutor(16) as pool:
+        started = time.monotonic()
+        futures = [pool.submit(one, i) for i in range(n)]
+        health = []
+        while not all(f.done() for f in futures) and len(health) < 5:
+            t = time.monotonic()
+            health.append((live.client.get("/health").status_code, time.monotonic() - t))
+        results = [f.result() for f in futures]
+    assert time.monotonic() - started < 30
+    assert all(code == 200 for code, *_ in results)
+    assert all(code == 200 and seconds < 1.0 for code, seconds in health), health  # the loop is never blocked
+    for _, answer, chosen in results:
+        _check(answer, toy.expected.iloc[chosen])
+    ids = {answer["request_id"] for _, answer, _ in results}
+    expected_rows = sum(len(chosen) for *_, chosen in results)
+    logged = _store(toy, ids, "production", expected_rows)
+    assert len(logged) == expected_rows and set(logged["request_id"]) == ids
+    first = logged[logged["request_id"] == results[0][1]["request_id"]].iloc[0]
+    assert json.loads(first["inputs"]) == toy.records[0]
+    assert json.loads(first["outputs"])["probability_1"] == results[0][1]["predictions"][0]["probability_1"]
+    assert (first["model"], first["version"], first["timestamp"].tzname()) == ("toy", 1, "UTC")
+    health = live.client.get("/health").json()
+    assert health["log_failures"] == 0 and health["shadow_failures"] == 0
+
+
+def test_a_store_that_cannot_be_written_loses_no_answer(toy, tmp_path):
+    project = copy_project(tmp_path / "project")
+    shutil.copytree(toy.project / "models", project / "models")
+    (tmp_path / "a-file").write_text("not a folder")
+    settings_file = project / "params" / "project.yaml"
+    settings = yaml.safe_load(settings_file.read_text())
+    settings["store"]["url"] = f"sqlite:///{tmp_path / 'a-file' / 'predictions.db'}"
+    settings_file.write_text(yaml.safe_dump(settings))
+    service = Service(project, "--model", "toy", "--unknown-categories", "reject")
+    try:
+        answer = service.client.post("/predict", json=toy.records[:2])
+        assert answer.status_code == 200
+        _check(answer.json(), toy.expected.iloc[:2])
+        refused = service.client.post("/predict", json=[toy.records[0], {**toy.records[1], "plan": "platinum"}])
+        assert refused.status_code == 422
+        assert refused.json()["errors"][0] == {"record": 1, "field": "plan",
+                                               "problem": "has unknown category \"platinum\"; known: basic, plus, pro"}
+        deadline = time.monotonic() + 10
+        while service.client.get("/health").json()["log_failures"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        health = service.client.get("/health").json()
+        assert health["log_failures"] == 2 and health["logged"] == 0 and health["last_log_error"]
+        assert service.client.post("/predict", json=toy.records[2]).status_code == 200
+    finally:
+        assert service.stop() == 0
+    assert "could not log 2 prediction row(s)" in service.stderr()
+
+
+def test_start_up_refuses_a_model_it_cannot_serve_with_one_line(toy):
+    models = toy.project / "models"
+    shutil.copytree(models / "toy" / "1", models / "tampered" / "1")
+    artifact = models / "tampered" / "1" / "model.skops"
+    data = bytearray(artifact.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    artifact.write_bytes(bytes(data))
+    cases = {("--model", "nosuch"): "no model named 'nosuch'",
+             ("--model", "tampered", "--version", "1"): "does not match its recorded SHA-256",
+             ("--model", "bare", "--version", "1"): "incompatible with scoring"}
+    env = {**os.environ, "PYTHONPATH": str(toy.project / "src")}
+    running = {args: subprocess.Popen([sys.executable, "-m", "lifecycle.serve", "--port", "1", *args],
+                                      cwd=toy.project, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+               for args in cases}
+    for args, words in cases.items():
+        _, err = running[args].communicate(timeout=60)
+        assert running[args].returncode == 2, (args, err)
+        assert err.count("\n") == 1 and err.startswith("lifecycle serve: cannot serve model") and words in err, err
+
+
+def test_stopping_the_service_flushes_the_log(live, toy):
+    ids = {live.client.post("/predict", json=toy.records[:3]).json()["request_id"] for _ in range(20)}
+    assert live.stop() == 0
+    assert len(_store(toy, ids, "production", 60, wait=0)) == 60
+
+
+# --- in-process: the request contract --------------------------------------------------------
+
+
+@pytest.fixture
+def app_client(toy, tmp_path):
+    def make(**options) -> TestClient:
+        app = create_app(toy.scorer, store_url=f"sqlite:///{tmp_path / 'p.db'}", max_records=5,
+                         max_body_bytes=4096, **options)
+        return TestClient(app)
+    return make
+
+
+def test_the_accepted_range_rule():
+    assert accepted_range(0, 10) == (0, 20)  # never below 0 when training never was
+    assert accepted_range(2, 3) == (1, 4)
+    assert accepted_range(-5, 5) == (-15, 15)
+    assert accepted_range(5, 5) == (0, 10)  # a constant column: the span is |value|
+    assert accepted_range(None, None) == (None, None)
+
+
+def test_ready_only_once_started_and_the_contract_in_process(app_client, toy):
+    client = app_client()
+    assert client.get("/ready").status_code == 503  # the lifespan has not run
+    with client:
+        assert client.get("/ready").status_code == 200
+        ok = client.post("/predict", json=toy.records[:5])
+        assert ok.status_code == 200
+        _check(ok.json(), toy.expected.iloc[:5])
+        assert client.post("/predict", json=toy.records[:6]).status_code == 413
+        assert client.post("/predict", content=b"x" * 5000).status_code == 413
+        missing = client.post("/predict", json=[{**toy.records[0]}, {}]).json()
+        assert {e["field"] for e in missing["errors"]} == set(toy.schema.index)
+        assert {e["record"] for e in missing["errors"]} == {1}
+    assert client.app.state.service.store.stats()["logged"] == 5
+
+
+def test_unknown_categories_accept_or_reject(app_client, toy):
+    record = {**toy.records[0], "plan": "gold", "city": "never-seen"}  # high cardinality: no list to check
+    with app_client() as accepting:
+        answer = accepting.post("/predict", json=record).json()["predictions"][0]
+        assert len(answer["warnings"]) == 1 and "plan" in answer["warnings"][0]
+    with app_client(unknown_categories="reject") as rejecting:
+        refused = rejecting.post("/predict", json=record)
+        assert refused.status_code == 422 and [e["field"] for e in refused.json()["errors"]] == ["plan"]
+    with pytest.raises(ValueError, match="'accept' or 'reject'"):
+        Contract(toy.schema, "ignore")
+
+
+def test_boolean_inputs_take_only_true_false_or_null():
+    schema = pd.DataFrame({"kind": ["boolean", "boolean"], "missing": [0.0, 0.1], "min": [None, None],
+                           "max": [None, None], "categories": [None, None]}, index=["paid", "trial"])
+    contract = Contract(schema)
+    records, _ = contract.parse(b'[{"paid": true, "trial": null}, {"paid": false, "trial": true}]')
+    assert contract.frame(records)["trial"].dtype == "boolean"
+    with pytest.raises(RequestError) as refused:
+        contract.parse(b'[{"paid": 1, "trial": true}, {"paid": null, "trial": "yes"}]')
+    assert [(e["record"], e["field"]) for e in refused.value.errors] == [(0, "paid"), (1, "trial")]
+    assert "must be true or false, got number 1" in refused.value.errors[0]["problem"]
+    _, warnings = contract.parse(b'{"paid": null, "trial": null}')
+    assert warnings == [["null in paid: never missing in training, imputed"]]
+
+
+def test_the_frame_scores_like_a_plain_frame_and_outputs_are_plain(toy):
+    contract = Contract(toy.schema)
+    records, warnings = contract.parse(json.dumps(toy.records[:50]).encode())
+    assert warnings == [[]] * 50
+    scored = scoring.score(toy.scorer, contract.frame(records))
+    pd.testing.assert_frame_equal(scored, toy.expected.iloc[:50], check_dtype=False)
+    outputs = outputs_of(scored, toy.scorer)
+    assert json.loads(json.dumps(outputs)) == outputs and type(outputs[0]["prediction"]) is int
+    example = contract.example()
+    assert contract.parse(json.dumps(example).encode())[0] == [example]
+
+
+def test_the_prediction_log_writes_reads_since_and_counts_failures(tmp_path):
+    url = f"sqlite:///{tmp_path / 'new' / 'log.db'}"
+    assert prediction_log.read(url).empty
+    store = prediction_log.PredictionLog(url).start()
+    old = pd.Timestamp("2025-01-01", tz="UTC").to_pydatetime()
+    store.submit([prediction_log.row("a", 0, "m", 1, "production", {"x": 1}, {"prediction": 0}, old)])
+    store.submit([prediction_log.row("b", i, "m", 1, "shadow", {"x": i}, {"prediction": 1}) for i in range(3)])
+    store.close()
+    assert store.stats()["logged"] == 4 and store.stats()["log_failures"] == 0
+    everything = prediction_log.read(url)
+    assert list(everything["request_id"]) == ["a", "b", "b", "b"]
+    recent = prediction_log.read(url, since="2025-06-01")
+    assert list(recent["role"]) == ["shadow"] * 3 and json.loads(recent["inputs"].iloc[2]) == {"x": 2}
+    (tmp_path / "file").write_text("")
+    broken = prediction_log.PredictionLog(f"sqlite:///{tmp_path / 'file' / 'log.db'}").start()
+    broken.submit([prediction_log.row("c", 0, "m", 1, "production", {}, {})])
+    broken.close()
+    assert broken.stats()["log_failures"] == 1 and broken.stats()["last_log_error"]
+    with pytest.raises(ValueError, match="not a SQLAlchemy database URL"):
+        prediction_log.PredictionLog("not a url")
