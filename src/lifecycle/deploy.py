@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -43,8 +42,7 @@ def production_features(params: ProjectParams) -> tuple[pd.DataFrame, str]:
         label_window_days=rule.window_days, seed=params.seed, period="production",
         drift=Drift(sim.production.channel_shift, sim.production.activity_change, sim.production.new_category))
     settings = splits.read_settings()
-    settings = settings.model_copy(update={"labels": settings.labels.model_copy(update={"cutoff": date.fromisoformat(
-        str(cutoff.date()))})})
+    settings = settings.model_copy(update={"labels": settings.labels.model_copy(update={"cutoff": cutoff.date()})})
     rules = prepare.read_rules()
     prepared = prepare.prepare(Dataset(product.users, product.events), settings,
                                {k: tuple(v) for k, v in rules["valid_ranges"].items()}, rules["numeric_text_share"])

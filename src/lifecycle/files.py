@@ -37,8 +37,15 @@ def write_text(path: Path, text: str) -> Path:
 
 
 def write_json(path: Path, data: Any) -> Path:
-    """Write ``data`` as indented, key-sorted JSON (stable bytes, readable diffs)."""
-    return write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    """Write ``data`` as indented, key-sorted JSON (stable bytes, readable diffs); numpy values as numbers."""
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, default=_numpy_value)
+    return write_text(path, text + "\n")
+
+
+def _numpy_value(value: Any) -> Any:
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} cannot be written as JSON")
 
 
 def read_json(path: Path, what: str = "file", made_by: str | None = None) -> Any:

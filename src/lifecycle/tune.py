@@ -102,8 +102,4 @@ def write_final(untuned, searcher, keep_tuned: bool, info: dict) -> list[str]:
 
     model = searcher.best_estimator_ if keep_tuned else untuned
     settings = {k.removeprefix("model__"): v for k, v in searcher.best_params_.items()} if keep_tuned else {}
-    return train.save(model, "final", {**info, "tuned": keep_tuned, "tuned_settings": _plain(settings)})
-
-
-def _plain(settings: dict) -> dict:
-    return {k: (v.item() if hasattr(v, "item") else v) for k, v in settings.items()}
+    return train.save(model, "final", {**info, "tuned": keep_tuned, "tuned_settings": settings})
