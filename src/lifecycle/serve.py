@@ -269,10 +269,10 @@ def _parser(serving: dict) -> argparse.ArgumentParser:
                         help="a version, candidate, latest or none: scored alongside and logged, never returned")
     parser.add_argument("--host", default=serving["host"])
     parser.add_argument("--port", type=int, default=serving["port"])
-    parser.add_argument("--unknown-categories", choices=("accept", "reject"), default="accept",
+    parser.add_argument("--unknown-categories", choices=("accept", "reject"), default=serving["unknown_categories"],
                         help="a category unseen in training: score it with a warning, or refuse it (422)")
-    parser.add_argument("--workers", type=lambda v: max(1, int(v)), default=2, metavar="N",
-                        help="requests scored at once, in threads (default 2)")
+    parser.add_argument("--workers", type=lambda v: max(1, int(v)), default=serving["workers"], metavar="N",
+                        help="requests scored at once, in threads")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.add_argument("--no-access-log", dest="access_log", action="store_false", help="no line per request")
     return parser

@@ -99,6 +99,8 @@ class Serving(Strict):
     max_records: Annotated[StrictInt, Field(ge=1)] = 1000  # records per request; more is refused with 413
     max_body_bytes: Annotated[StrictInt, Field(ge=1024)] = 2_000_000
     shadow: StrictInt | Literal["candidate", "latest"] | None = None  # a version scored alongside, never returned
+    unknown_categories: Literal["accept", "reject"] = "accept"  # a category unseen in training: warn, or 422
+    workers: Annotated[StrictInt, Field(ge=1, le=64)] = 2  # requests scored at once, in threads
 
 
 class Store(Strict):
