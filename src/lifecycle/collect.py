@@ -117,12 +117,12 @@ def _schema_records(table_schema: pd.DataFrame) -> dict:
 
 def read_raw() -> tuple[Dataset, dict]:
     """The current raw snapshot and its lineage, as written by 01_data_collection."""
-    version = files.read_json(CURRENT, "the raw snapshot pointer", "01_data_collection")["data_version"]
-    folder = paths.RAW / version
+    lineage = read_lineage()
+    folder = paths.RAW / lineage["data_version"]
     table = files.read_parquet(folder / "table.parquet", "the raw table", "01_data_collection")
     events_path = folder / "events.parquet"
     events = files.read_parquet(events_path) if events_path.is_file() else None
-    return Dataset(table, events), files.read_json(folder / "lineage.json", "the lineage record", "01_data_collection")
+    return Dataset(table, events), lineage
 
 
 def read_lineage() -> dict:
