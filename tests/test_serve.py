@@ -68,7 +68,9 @@ class Toy:
         self.project = copy_project(root)
         settings_file = self.project / "params" / "project.yaml"
         settings = yaml.safe_load(settings_file.read_text())
-        settings["serving"].update(max_records=MAX_RECORDS, max_body_bytes=MAX_BYTES)
+        settings["serving"].update(max_records=MAX_RECORDS, max_body_bytes=MAX_BYTES, workers=1,
+                                   domain={"tolerance": 1.0, "default": "flag",
+                                           "features": {"balance": "reject", "visits": "reject"}})
         settings_file.write_text(yaml.safe_dump(settings))
         p = FeatureEngineering.model_validate(resolve(
             ["04_feature_engineering"], sets=["holiday_country=null", "max_onehot_categories=10"])["04_feature_engineering"])
@@ -161,13 +163,16 @@ def _check(answer: dict, expected: pd.DataFrame) -> None:
 
 def test_health_ready_metadata_and_docs(live, toy):
     assert live.client.get("/health").json()["status"] == "ok"
-    assert live.client.get("/ready").json() == {"status": "ready", "model": "toy", "version": 1}
+    ready = live.client.get("/ready").json()
+    assert ready["status"] == "ready" and (ready["model"], ready["version"], ready["prediction_log"]) == ("toy", 1, "ok")
     meta = live.client.get("/metadata").json()
     assert (meta["model"], meta["version"], meta["task"], meta["data_version"]) == ("toy", 1, "binary", "toy-data")
     assert meta["classes"] == [0, 1] and meta["threshold"] == 0.4 and meta["shadow"]["version"] == 2
     assert list(meta["feature_schema"]) == list(toy.scorer.schema.index)
     assert meta["feature_schema"]["visits"]["accepted_min"] == 0  # never negative for a count
-    assert meta["limits"] == {"max_records": MAX_RECORDS, "max_body_bytes": MAX_BYTES, "unknown_categories": "accept"}
+    assert meta["limits"] == {"max_records": MAX_RECORDS, "max_body_bytes": MAX_BYTES, "max_batch_rows": 64,
+                              "max_wait_ms": 2.0, "max_queue_rows": 2000, "timeout_ms": 5000.0}
+    assert meta["domain"]["features"] == {"balance": "reject", "visits": "reject"}
     assert "swagger" in live.client.get("/docs").text.lower()
     spec = live.client.get("/openapi.json").json()
     body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
@@ -210,16 +215,20 @@ def test_invalid_records_are_422_naming_the_field_and_record(live, toy, change, 
         assert field in response.json()["detail"]
 
 
-def test_nulls_where_training_had_missing_values_and_unknown_categories_are_scored(live, toy):
+def test_nulls_and_values_outside_the_training_domain_are_scored_and_flagged(live, toy):
     record = {**toy.records[3], "spend": None, "plan": None}
     answer = live.client.post("/predict", json=record)
     assert answer.status_code == 200 and answer.json()["predictions"][0]["warnings"] == []
     never_missing = live.client.post("/predict", json={**toy.records[3], "visits": None})
     assert never_missing.status_code == 200
     assert "null in visits: never missing in training, imputed" in never_missing.json()["predictions"][0]["warnings"]
-    answer = live.client.post("/predict", json={**toy.records[3], "plan": "platinum"})
-    assert answer.status_code == 200
-    assert "plan: unknown category \"platinum\"" in answer.json()["predictions"][0]["warnings"][0]
+    answer = live.client.post("/predict", json={**toy.records[3], "plan": "platinum", "spend": 1e6})
+    assert answer.status_code == 200  # plan and spend follow the default rule (flag); balance and visits reject
+    flagged = answer.json()["predictions"][0]
+    assert flagged["flags"] == ["plan", "spend"] and "plan: unknown category \"platinum\"" in flagged["warnings"][0]
+    assert "spend: 1e+06 is outside the training domain" in flagged["warnings"][1]
+    logged = _store(toy, {answer.json()["request_id"]}, "production", 1)
+    assert json.loads(logged["flags"].iloc[0]) == ["plan", "spend"]
 
 
 def test_malformed_oversized_and_odd_bodies_never_give_500(live, toy):
@@ -285,7 +294,9 @@ def test_a_store_that_cannot_be_written_loses_no_answer(toy, tmp_path):
     settings = yaml.safe_load(settings_file.read_text())
     settings["store"]["url"] = f"sqlite:///{tmp_path / 'a-file' / 'predictions.db'}"
     settings_file.write_text(yaml.safe_dump(settings))
-    service = Service(project, "--model", "toy", "--unknown-categories", "reject")
+    settings["serving"]["domain"]["features"]["plan"] = "reject"
+    settings_file.write_text(yaml.safe_dump(settings))
+    service = Service(project, "--model", "toy")
     try:
         answer = service.client.post("/predict", json=toy.records[:2])
         assert answer.status_code == 200
@@ -299,6 +310,9 @@ def test_a_store_that_cannot_be_written_loses_no_answer(toy, tmp_path):
             time.sleep(0.1)
         health = service.client.get("/health").json()
         assert health["log_failures"] == 2 and health["logged"] == 0 and health["last_log_error"]
+        ready = service.client.get("/ready")  # still ready: a failing store never stops predictions
+        assert ready.status_code == 200 and ready.json()["prediction_log"] == "failing"
+        assert "lifecycle_log_failures_total 2.0" in service.client.get("/metrics").text
         assert service.client.post("/predict", json=toy.records[2]).status_code == 200
     finally:
         assert service.stop() == 0
@@ -349,6 +363,7 @@ def test_the_accepted_range_rule():
     assert accepted_range(-5, 5) == (-15, 15)
     assert accepted_range(5, 5) == (0, 10)  # a constant column: the span is |value|
     assert accepted_range(None, None) == (None, None)
+    assert accepted_range(0, 10, tolerance=0.5) == (0, 15) and accepted_range(2, 3, tolerance=0) == (2, 3)
 
 
 def test_ready_only_once_started_and_the_contract_in_process(app_client, toy):
@@ -367,36 +382,41 @@ def test_ready_only_once_started_and_the_contract_in_process(app_client, toy):
     assert client.app.state.service.store.stats()["logged"] == 5
 
 
-def test_unknown_categories_accept_or_reject(app_client, toy):
-    record = {**toy.records[0], "plan": "gold", "city": "never-seen"}  # high cardinality: no list to check
-    with app_client() as accepting:
-        answer = accepting.post("/predict", json=record).json()["predictions"][0]
-        assert len(answer["warnings"]) == 1 and "plan" in answer["warnings"][0]
-    with app_client(unknown_categories="reject") as rejecting:
-        refused = rejecting.post("/predict", json=record)
+def test_out_of_domain_values_follow_the_rule_of_their_input(app_client, toy):
+    record = {**toy.records[0], "plan": "gold", "city": "never-seen", "balance": 1e6}  # city: no list to check
+    with app_client() as flagging:
+        answer = flagging.post("/predict", json=record).json()["predictions"][0]
+        assert answer["flags"] == ["plan", "balance"] and len(answer["warnings"]) == 2
+    with app_client(domain={"default": "reject", "features": {"balance": "flag"}}) as mixed:
+        refused = mixed.post("/predict", json=record)
         assert refused.status_code == 422 and [e["field"] for e in refused.json()["errors"]] == ["plan"]
-    with pytest.raises(ValueError, match="'accept' or 'reject'"):
-        Contract(toy.schema, "ignore")
+        assert mixed.post("/predict", json={**record, "plan": "pro"}).json()["predictions"][0]["flags"] == ["balance"]
+    with app_client(domain={"tolerance": 0.0, "default": "reject"}) as strict:
+        high = float(toy.schema.loc["balance", "max"])
+        assert strict.post("/predict", json={**record, "plan": "pro", "balance": high}).status_code == 200
+        assert strict.post("/predict", json={**record, "plan": "pro", "balance": high + 1}).status_code == 422
+    with pytest.raises(ValueError, match="serving.domain.features names nosuch, not input"):
+        Contract(toy.schema, {"features": {"nosuch": "reject"}})
 
 
 def test_boolean_inputs_take_only_true_false_or_null():
     schema = pd.DataFrame({"kind": ["boolean", "boolean"], "missing": [0.0, 0.1], "min": [None, None],
                            "max": [None, None], "categories": [None, None]}, index=["paid", "trial"])
     contract = Contract(schema)
-    records, _ = contract.parse(b'[{"paid": true, "trial": null}, {"paid": false, "trial": true}]')
+    records, _, _ = contract.parse(b'[{"paid": true, "trial": null}, {"paid": false, "trial": true}]')
     assert contract.frame(records)["trial"].dtype == "boolean"
     with pytest.raises(RequestError) as refused:
         contract.parse(b'[{"paid": 1, "trial": true}, {"paid": null, "trial": "yes"}]')
     assert [(e["record"], e["field"]) for e in refused.value.errors] == [(0, "paid"), (1, "trial")]
     assert "must be true or false, got number 1" in refused.value.errors[0]["problem"]
-    _, warnings = contract.parse(b'{"paid": null, "trial": null}')
+    _, warnings, _ = contract.parse(b'{"paid": null, "trial": null}')
     assert warnings == [["null in paid: never missing in training, imputed"]]
 
 
 def test_the_frame_scores_like_a_plain_frame_and_outputs_are_plain(toy):
     contract = Contract(toy.schema)
-    records, warnings = contract.parse(json.dumps(toy.records[:50]).encode())
-    assert warnings == [[]] * 50
+    records, warnings, flags = contract.parse(json.dumps(toy.records[:50]).encode())
+    assert warnings == [[]] * 50 and flags == [[]] * 50
     scored = scoring.score(toy.scorer, contract.frame(records))
     pd.testing.assert_frame_equal(scored, toy.expected.iloc[:50], check_dtype=False)
     outputs = outputs_of(scored, toy.scorer)

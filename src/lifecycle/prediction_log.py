@@ -4,7 +4,9 @@ A SQL table (``store.predictions_table`` in the database at ``store.url``) with 
 ``request_id``, ``record`` (index in the request), ``model``, ``version``, ``role``
 (``production`` or ``shadow``), ``timestamp`` (UTC), ``inputs`` and ``outputs`` (JSON
 text: the validated record; ``prediction`` and ``probability_<class>`` as in
-``scoring.score``). A relative SQLite path is under the project root; the folder and the
+``scoring.score``) and ``flags`` (JSON text: the inputs outside the training domain that
+were scored and flagged, ``[]`` for none; a table made before this column existed gets
+it added). A relative SQLite path is under the project root; the folder and the
 table are created when missing, and SQLite runs in WAL mode so readers never block the
 writer.
 
@@ -29,7 +31,7 @@ from sqlalchemy.engine import URL, make_url
 
 from lifecycle import paths
 
-COLUMNS = ("request_id", "record", "model", "version", "role", "timestamp", "inputs", "outputs")
+COLUMNS = ("request_id", "record", "model", "version", "role", "timestamp", "inputs", "outputs", "flags")
 ROLES = ("production", "shadow")
 log = logging.getLogger(__name__)
 
@@ -92,12 +94,14 @@ def predictions_table(name: str = "predictions", metadata: sa.MetaData | None = 
         sa.Column("timestamp", sa.DateTime(timezone=True), nullable=False, index=True),
         sa.Column("inputs", sa.Text, nullable=False),
         sa.Column("outputs", sa.Text, nullable=False),
+        sa.Column("flags", sa.Text, nullable=True),
     )
 
 
 def write(store: sa.Engine, table: sa.Table, rows: list[dict]) -> int:
     """Insert ``rows`` (dicts with ``COLUMNS``; inputs and outputs as dicts) in one transaction."""
-    prepared = [{**row, "inputs": json.dumps(row["inputs"]), "outputs": json.dumps(row["outputs"])} for row in rows]
+    prepared = [{**row, "inputs": json.dumps(row["inputs"]), "outputs": json.dumps(row["outputs"]),
+                 "flags": json.dumps(row.get("flags") or [])} for row in rows]
     with store.begin() as connection:
         connection.execute(table.insert(), prepared)
     return len(prepared)
@@ -118,10 +122,13 @@ def read(url: str, table: str = "predictions", since: datetime | str | None = No
     store = engine(resolved)
     try:
         with store.connect() as connection:
-            if not sa.inspect(connection).has_table(table):
+            inspector = sa.inspect(connection)
+            if not inspector.has_table(table):
                 return empty
             defined = predictions_table(table)
-            query = sa.select(*[defined.c[c] for c in COLUMNS]).order_by(defined.c.id)
+            stored = {column["name"] for column in inspector.get_columns(table)}
+            query = sa.select(*[defined.c[c] if c in stored else sa.null().label(c) for c in COLUMNS])
+            query = query.order_by(defined.c.id)
             if since is not None:
                 moment = pd.Timestamp(since)
                 moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")
@@ -133,6 +140,7 @@ def read(url: str, table: str = "predictions", since: datetime | str | None = No
         return empty
     stamps = pd.to_datetime(frame["timestamp"])
     frame["timestamp"] = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")
+    frame["flags"] = frame["flags"].fillna("[]")
     return frame
 
 
@@ -143,7 +151,10 @@ class PredictionLog:
     unreachable, disk full, queue full) is counted in ``stats()["log_failures"]`` and
     reported on the ``lifecycle.prediction_log`` logger (at most one line per
     ``report_every`` seconds). ``close`` writes what is queued, then stops the thread.
+    ``on_written(n)`` / ``on_failed(n)``, when set, see every batch written or lost (metrics).
     """
+
+    on_written = on_failed = None
 
     def __init__(self, url: str, table: str = "predictions", batch_size: int = 500, max_queue: int = 20_000,
                  report_every: float = 30.0):
@@ -219,15 +230,22 @@ class PredictionLog:
         else:
             with self._lock:
                 self.logged += len(batch)
+            if self.on_written is not None:
+                self.on_written(len(batch))
 
     def _prepare(self) -> None:
         found = sqlite_file(self.url)
         if found is not None:
             found.parent.mkdir(parents=True, exist_ok=True)
         self.table.metadata.create_all(self.engine, checkfirst=True)
+        with self.engine.begin() as connection:  # a table from before the flags column: add it
+            if "flags" not in {c["name"] for c in sa.inspect(connection).get_columns(self.table.name)}:
+                connection.execute(sa.text(f'ALTER TABLE "{self.table.name}" ADD COLUMN flags TEXT'))
         self._ready = True
 
     def _failed(self, count: int, reason: str) -> None:
+        if self.on_failed is not None:
+            self.on_failed(count)
         with self._lock:
             self.failures += count
             self.last_error = reason
@@ -242,7 +260,7 @@ class PredictionLog:
 
 
 def row(request_id: str, record: int, model: str, version: int, role: str, inputs: dict, outputs: dict,
-        timestamp: datetime | None = None) -> dict:
+        timestamp: datetime | None = None, flags: list[str] | None = None) -> dict:
     """One row for ``PredictionLog.submit``."""
     return {"request_id": request_id, "record": record, "model": model, "version": version, "role": role,
-            "timestamp": timestamp or datetime.now(UTC), "inputs": inputs, "outputs": outputs}
+            "timestamp": timestamp or datetime.now(UTC), "inputs": inputs, "outputs": outputs, "flags": flags or []}

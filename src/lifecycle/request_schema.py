@@ -13,30 +13,43 @@ reported in the record's ``warnings``). Each input must be present and of its ki
 
 ``null`` is allowed for every input: the pipeline imputes each column as in training. A
 null where training never had a missing value is scored and reported in ``warnings``
-(in production it often means drift: e.g. a user with no events has no recency). Numeric values
-must lie within the training range widened by its span on both sides: ``[min - span,
-max + span]`` with ``span = max - min`` (for a column that was constant in training,
-``span = max(|min|, 1)``); the lower bound never goes below 0 when the training minimum
-was >= 0 (counts, durations and amounts stay non-negative). A categorical value never
-seen in training is scored as the encoder's unknown / infrequent bucket and reported in
-``warnings`` (``unknown_categories="accept"``), or refused (``"reject"``).
+(in production it often means drift: e.g. a user with no events has no recency).
+
+**The training domain.** A value training never saw is *out of domain*: a number outside
+the training range widened by ``tolerance`` times its span on both sides (``[min - t *
+span, max + t * span]``, ``span = max - min``, or ``max(|min|, 1)`` for a column constant
+in training; the lower bound never below 0 when the training minimum was >= 0: counts,
+durations and amounts stay non-negative), or a category not seen in training. Each input
+follows a rule (``settings.Domain``, ``serving.domain`` in params): ``reject`` answers 422 naming the field; ``flag`` scores the
+record (an unseen category as the encoder's unknown / infrequent bucket), reports it in
+the record's ``warnings`` and returns the field in its ``flags``, which the service logs so
+monitoring sees it. MLflow-style signatures check types only; these checks see values.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+)
 from typing_extensions import TypedDict
+
+from lifecycle.settings import Domain
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-UnknownCategories = Literal["accept", "reject"]
 MAX_LISTED = 50  # problems listed in one error response
 
 
@@ -70,11 +83,11 @@ class RequestError(ValueError):
         return {"detail": self.detail, "errors": self.errors}
 
 
-def accepted_range(low: float | None, high: float | None) -> tuple[float | None, float | None]:
-    """The numeric range a request may use, from the training ``[low, high]`` (see the module doc)."""
+def accepted_range(low: float | None, high: float | None, tolerance: float = 1.0) -> tuple[float | None, float | None]:
+    """The numeric range inside the training domain, from the training ``[low, high]`` (see the module doc)."""
     if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
         return None, None
-    span = high - low or max(abs(low), 1.0)
+    span = (high - low or max(abs(low), 1.0)) * tolerance
     lower = low - span
     return (max(lower, 0.0) if low >= 0 else lower), high + span
 
@@ -90,32 +103,37 @@ class Contract:
     ----------
     schema : the model's feature schema (``Scorer.schema``): one row per input with
         ``kind``, ``missing``, ``min``, ``max``, ``categories``.
-    unknown_categories : ``"accept"`` (score and warn) or ``"reject"`` (422).
+    domain : the out-of-domain rules (``Domain`` or its dict); default: flag everything.
     max_records : the most records one request may hold (more: 413).
     """
 
-    def __init__(self, schema: pd.DataFrame, unknown_categories: UnknownCategories = "accept",
-                 max_records: int = 1000):
-        if unknown_categories not in ("accept", "reject"):
-            raise ValueError(f"unknown_categories must be 'accept' or 'reject', not {unknown_categories!r}")
+    def __init__(self, schema: pd.DataFrame, domain: Domain | dict | None = None, max_records: int = 1000):
+        domain = Domain.model_validate(domain or {}) if not isinstance(domain, Domain) else domain
+        unknown = sorted(set(domain.features) - set(schema.index))
+        if unknown:
+            raise ValueError(f"serving.domain.features names {', '.join(unknown)}, not input(s) of this model; "
+                             f"its inputs are {_listed(set(map(str, schema.index)))}")
         kinds = {"numeric", "boolean", "categorical", "high_cardinality"}
         odd = sorted(set(schema["kind"]) - kinds)
         if odd:
             raise ValueError(f"the feature schema has input kind(s) {', '.join(odd)} the service cannot validate; "
                              f"kinds are {', '.join(sorted(kinds))}")
-        self.schema, self.unknown_categories, self.max_records = schema, unknown_categories, max_records
+        self.schema, self.domain, self.max_records = schema, domain, max_records
         self.columns = list(schema.index)
         self.inputs: dict[str, dict] = {}
         for column, row in schema.iterrows():
             low, high = _number(row.get("min")), _number(row.get("max"))
-            accepted = accepted_range(low, high) if row["kind"] == "numeric" else (None, None)
+            accepted = accepted_range(low, high, domain.tolerance) if row["kind"] == "numeric" else (None, None)
             categories = row.get("categories") if row["kind"] == "categorical" else None
             self.inputs[column] = {
                 "kind": row["kind"], "missing": _number(row.get("missing")) or 0.0,
                 "nullable": True,  # every column is imputed; nulls where training had none are warned about
                 "training_min": low, "training_max": high, "accepted_min": accepted[0], "accepted_max": accepted[1],
-                "categories": list(categories) if isinstance(categories, (list, tuple, np.ndarray)) else None}
+                "categories": list(categories) if isinstance(categories, (list, tuple, np.ndarray)) else None,
+                "out_of_domain": domain.features.get(column, domain.default)}
         self._known = {c: set(i["categories"]) for c, i in self.inputs.items() if i["categories"] is not None}
+        self._ranges = {c: (i["accepted_min"], i["accepted_max"]) for c, i in self.inputs.items()
+                        if i["accepted_min"] is not None and i["out_of_domain"] == "flag"}
         record = TypedDict("Record", {c: self._field(c, i) for c, i in self.inputs.items()})
         record.__pydantic_config__ = ConfigDict(extra="ignore", title="Record")
         self._adapter = TypeAdapter(record)
@@ -123,12 +141,13 @@ class Contract:
     def _field(self, column: str, spec: dict):
         kind, nullable = spec["kind"], spec["nullable"]
         if kind == "numeric":
-            text = "a number"
-            bounds = {}
+            text, bounds = "a number", {}
             if spec["accepted_min"] is not None:
-                bounds = {"ge": spec["accepted_min"], "le": spec["accepted_max"]}
                 text += (f" in [{spec['accepted_min']:g}, {spec['accepted_max']:g}] "
-                         f"(training range [{spec['training_min']:g}, {spec['training_max']:g}])")
+                         f"(training range [{spec['training_min']:g}, {spec['training_max']:g}]); outside it "
+                         + ("refused" if spec["out_of_domain"] == "reject" else "scored and flagged"))
+                if spec["out_of_domain"] == "reject":  # flagged values are checked after validation
+                    bounds = {"ge": spec["accepted_min"], "le": spec["accepted_max"]}
             base = Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
         elif kind == "boolean":
             text, base = "true or false", StrictBool
@@ -136,8 +155,8 @@ class Contract:
             known = spec["categories"]
             text = (f"a string, one of {', '.join(map(str, known))}" if known is not None else "a string")
             if known is not None:
-                text += "; unknown values are " + ("refused" if self.unknown_categories == "reject"
-                                                   else "scored as the infrequent bucket and warned about")
+                text += "; unknown values are " + ("refused" if spec["out_of_domain"] == "reject"
+                                                   else "scored as the infrequent bucket and flagged")
             base = StrictStr
         text += "; null allowed (imputed)" + ("" if spec["missing"] > 0 else ", though never missing in training")
         typ = base | None if nullable else base
@@ -145,8 +164,9 @@ class Contract:
 
     # --- validation ------------------------------------------------------------------------
 
-    def parse(self, body: bytes) -> tuple[list[dict], list[list[str]]]:
-        """The validated records of a request body and each record's warnings.
+    def parse(self, body: bytes) -> tuple[list[dict], list[list[str]], list[list[str]]]:
+        """The validated records of a request body, each record's warnings and its flags
+        (the inputs outside the training domain whose rule is ``flag``).
 
         The body is one JSON object (one record) or a JSON array of 1..``max_records``
         records. Raises ``RequestError`` (400 malformed, 413 too many, 422 invalid).
@@ -173,14 +193,15 @@ class Contract:
         else:
             raise RequestError(422, f"the request body is a JSON {_json_type(data)}; send one record as a JSON "
                                     "object or several as a JSON array of objects")
-        valid, warnings, problems = [], [], []
+        valid, warnings, flags, problems = [], [], [], []
         for index, record in enumerate(records):
             try:
                 checked = self._adapter.validate_python(record)
             except ValidationError as exc:
                 problems += [self._problem(index, error) for error in exc.errors(include_url=False)]
                 continue
-            found = self._categories(index, checked, problems)
+            flagged: list[str] = []
+            found = self._categories(index, checked, problems, flagged) + self._ranges_of(checked, flagged)
             never = [c for c, spec in self.inputs.items() if checked[c] is None and spec["missing"] == 0]
             if never:
                 found.append(f"null in {', '.join(never[:5])}{' and more' if len(never) > 5 else ''}: never missing "
@@ -191,6 +212,7 @@ class Contract:
                              + (f" and {len(extra) - 10} more" if len(extra) > 10 else ""))
             valid.append(checked)
             warnings.append(found)
+            flags.append(flagged)
         if problems:
             first = problems[0]
             where = [f"record {first['record']}"] if len(records) > 1 else []
@@ -198,20 +220,32 @@ class Contract:
             subject = ", ".join(where) or "the body"
             more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
             raise RequestError(422, f"invalid request: {subject} {first['problem']}{more}", problems[:MAX_LISTED])
-        return valid, warnings
+        return valid, warnings, flags
 
-    def _categories(self, index: int, record: dict, problems: list[dict]) -> list[str]:
+    def _categories(self, index: int, record: dict, problems: list[dict], flagged: list[str]) -> list[str]:
         warnings = []
         for column, known in self._known.items():
             value = record[column]
             if value is None or value in known:
                 continue
-            if self.unknown_categories == "reject":
+            if self.inputs[column]["out_of_domain"] == "reject":
                 problems.append({"record": index, "field": column,
                                  "problem": f"has unknown category {_short(value)}; known: {_listed(known)}"})
             else:
+                flagged.append(column)
                 warnings.append(f"{column}: unknown category {_short(value)} (not seen in training; scored as "
-                                "the encoder's infrequent / unknown bucket)")
+                                "the encoder's infrequent / unknown bucket, flagged)")
+        return warnings
+
+    def _ranges_of(self, record: dict, flagged: list[str]) -> list[str]:
+        """Warnings for numbers outside the training domain whose rule is ``flag`` (the others were refused)."""
+        warnings = []
+        for column, (low, high) in self._ranges.items():
+            value = record[column]
+            if value is not None and not low <= value <= high:
+                flagged.append(column)
+                warnings.append(f"{column}: {value:g} is outside the training domain [{low:g}, {high:g}] "
+                                "(scored, flagged)")
         return warnings
 
     def _problem(self, index: int, error: dict) -> dict:

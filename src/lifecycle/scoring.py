@@ -41,6 +41,7 @@ def load(name: str, version: int | str | None = None, stage: str | None = None) 
             f"models/{name}/{metadata.get('version')} is incompatible with scoring: its metadata lacks "
             f"{', '.join(missing)}; register it with 09_model_testing")
     schema = pd.DataFrame.from_dict(metadata["feature_schema"], orient="index")
+    row_stable(pipeline[-1] if hasattr(pipeline, "steps") else pipeline)
     return Scorer(name, int(metadata["version"]), pipeline, metadata, schema, metadata["task"],
                   metadata.get("positive_class"), float(metadata["threshold"]))
 
@@ -64,3 +65,39 @@ def score(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
     else:
         result.insert(0, "prediction", np.asarray(classes, dtype=object)[proba.argmax(axis=1)])
     return result
+
+
+def row_stable(model: Any) -> Any:
+    """Make a fitted linear model's scores independent of the batch a row is scored in.
+
+    A linear model's ``X @ coef.T`` goes through BLAS, whose kernels change the order of
+    the additions with the batch size and even the memory alignment of the row: the same
+    record can differ in the last bit alone and in a batch (so can numpy's own sums, whose
+    order depends on the array's shape). The service scores concurrent requests together
+    and promises each caller the answer it would get alone, so the product is summed
+    column by column, elementwise: the same additions in the same order for every row. Every other scikit-learn step already treats rows apart.
+    Replaces the model's own ``decision_function`` (classifiers) or
+    ``_decision_function`` (regressors) on this instance only; returns the model.
+    """
+    from sklearn.linear_model._base import LinearClassifierMixin, LinearModel
+
+    coef = getattr(model, "coef_", None)
+    if not isinstance(coef, np.ndarray) or coef.dtype.kind != "f":
+        return model
+    weights = np.atleast_2d(coef)
+    intercept = np.asarray(getattr(model, "intercept_", 0.0), dtype=float)
+    flat = coef.ndim == 1
+
+    def scores(X) -> np.ndarray:
+        Z = np.asarray(X, dtype=float)
+        result = np.zeros((Z.shape[0], weights.shape[0]))
+        for j in range(Z.shape[1]):  # elementwise, in column order: the same additions for every row
+            result += Z[:, j, None] * weights[None, :, j]
+        result += intercept
+        return result.ravel() if flat or result.shape[1] == 1 else result
+
+    if isinstance(model, LinearClassifierMixin):
+        model.decision_function = scores
+    elif isinstance(model, LinearModel):
+        model._decision_function = scores
+    return model

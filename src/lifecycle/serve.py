@@ -1,25 +1,33 @@
 """The online prediction service (``lifecycle serve``): a FastAPI app over a registered model.
 
-Endpoints: ``GET /health`` (the process is up; log counters), ``GET /ready`` (200 once the
-model is loaded, else 503), ``GET /metadata`` (model, version, task, classes, threshold,
-feature schema, request limits) and ``POST /predict``. The request contract is in
-``request_schema`` and in the OpenAPI docs at ``/docs``: a JSON object is one record, a
-JSON array is a batch. Every answer of ``/predict`` carries a request id (also in the
-``X-Request-ID`` header); every prediction is logged to the prediction store
-(``prediction_log``) off the request path. An optional shadow version scores the same
-records after the answer is computed; it is logged with role ``shadow``, never returned.
+Endpoints: ``GET /health`` (the process is up; counters), ``GET /ready`` (200 once the model
+is loaded and the service accepts requests, else 503; the prediction log's state),
+``GET /metadata`` (model, version, task, classes, threshold, feature schema, limits,
+domain rules), ``GET /metrics`` (Prometheus) and ``POST /predict``. The request contract is
+in ``request_schema`` and in the OpenAPI docs at ``/docs``: a JSON object is one record, a
+JSON array is a batch. Concurrent requests are scored together in micro-batches
+(``batching``), off the event loop; a full queue answers 503 with ``Retry-After``, a
+request not answered in time 504. Every answer of ``/predict`` carries a request id (also
+in the ``X-Request-ID`` header); every answered prediction is logged to the prediction
+store (``prediction_log``) by a background writer. An optional shadow version scores the
+same batches after the answer is computed; logged with role ``shadow``, never returned.
+``--workers N`` runs N processes (uvicorn's supervisor), each loading and verifying the
+model once. SIGTERM or Ctrl-C: stop accepting, finish what is queued, flush the log, exit 0.
 
     python -m lifecycle.serve [--model NAME] [--version V | --stage STAGE] [--shadow V]
-                              [--host HOST] [--port N]
+                              [--host HOST] [--port N] [--workers N]
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
 import logging
 import math
+import os
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -31,13 +39,21 @@ from typing import Any
 import anyio
 import numpy as np
 import pandas as pd
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.requests import ClientDisconnect
 
 from lifecycle import prediction_log, scoring
-from lifecycle.request_schema import Contract, ErrorBody, RequestError, UnknownCategories, read_body
+from lifecycle.batching import MicroBatcher, Overloaded, TimedOut
+from lifecycle.request_schema import (
+    Contract,
+    Domain,
+    ErrorBody,
+    RequestError,
+    read_body,
+)
+from lifecycle.serve_metrics import CONTENT_TYPE, Metrics
 
 log = logging.getLogger("lifecycle.serve")
 SHADOW_BACKLOG = 64  # shadow jobs waiting beyond this are skipped (counted), so a slow shadow cannot pile up
@@ -51,6 +67,7 @@ class Prediction(BaseModel):
     record: int
     prediction: Any
     warnings: list[str] = []
+    flags: list[str] = []  # inputs outside the training domain (scored because their rule is "flag")
 
 
 class PredictResponse(BaseModel):
@@ -61,15 +78,19 @@ class PredictResponse(BaseModel):
 
 
 class Service:
-    """What the endpoints share: the scorers, the request contract, the log and the counters."""
+    """What the endpoints share: the scorers, the request contract, the batcher, the log and the metrics."""
 
     def __init__(self, scorer: scoring.Scorer, contract: Contract, store: prediction_log.PredictionLog,
-                 shadow: scoring.Scorer | None, max_body_bytes: int):
+                 shadow: scoring.Scorer | None, max_body_bytes: int, batching: dict):
         self.scorer, self.contract, self.store, self.shadow = scorer, contract, store, shadow
-        self.max_body_bytes = max_body_bytes
+        self.max_body_bytes, self.batching = max_body_bytes, batching
+        self.metrics = Metrics(scorer.name, scorer.version, shadow.version if shadow else None)
+        store.on_written, store.on_failed = self.metrics.logged.inc, self.metrics.log_failures.inc
+        self.batcher = MicroBatcher(self.score_batch, on_batch=self._batched, **batching)
         self.ready = False
         self.started = time.monotonic()
-        self.counts = {"requests": 0, "score_failures": 0, "shadow_failures": 0, "shadow_skipped": 0}
+        self.counts = {"requests": 0, "score_failures": 0, "overloaded": 0, "timed_out": 0,
+                       "shadow_failures": 0, "shadow_skipped": 0}
         self._lock = threading.Lock()
         self._shadow_pending = 0
         self._shadow_pool = ThreadPoolExecutor(1, thread_name_prefix="shadow") if shadow else None
@@ -78,48 +99,77 @@ class Service:
         with self._lock:
             self.counts[key] += 1
 
-    def handle(self, body: bytes, request_id: str) -> dict:
-        """Validate, score, queue the log rows and the shadow job; the response body (runs in a worker thread)."""
-        records, warnings = self.contract.parse(body)
+    def _batched(self, rows: int, seconds: float) -> None:
+        self.metrics.batch_rows.observe(rows)
+        self.metrics.batch_seconds.observe(seconds)
+        self.metrics.queue_rows.set(self.batcher.queued_rows)
+
+    def score_batch(self, items: list[tuple[str, int, dict]]) -> list[dict]:
+        """Outputs for ``(request_id, index, record)`` items of several requests, scored in one call
+        (on the batcher's thread); queues the shadow job for the same frame."""
+        records = [record for _, _, record in items]
         frame = self.contract.frame(records)
         outputs = outputs_of(scoring.score(self.scorer, frame), self.scorer)
+        if self._shadow_pool is not None:
+            self._submit_shadow(items, frame, datetime.now(UTC))
+        return outputs
+
+    async def predict(self, body: bytes, request_id: str) -> dict:
+        """Validate, score in a micro-batch, log; the response body."""
+        with self.batcher.arriving():
+            if len(body) > 65_536:  # a large request is validated off the event loop
+                records, warnings, flags = await anyio.to_thread.run_sync(self.contract.parse, body)
+            else:
+                records, warnings, flags = self.contract.parse(body)
+        self.metrics.queue_rows.set(self.batcher.queued_rows)
+        outputs = await self.batcher.score([(request_id, i, record) for i, record in enumerate(records)])
         now = datetime.now(UTC)
         self.store.submit([prediction_log.row(request_id, i, self.scorer.name, self.scorer.version, "production",
-                                              records[i], outputs[i], now) for i in range(len(records))])
-        if self._shadow_pool is not None:
-            self._submit_shadow(request_id, records, frame, now)
+                                              records[i], outputs[i], now, flags[i]) for i in range(len(records))])
         return {"request_id": request_id, "model": self.scorer.name, "version": self.scorer.version,
-                "predictions": [{"record": i, **outputs[i], "warnings": warnings[i]} for i in range(len(records))]}
+                "predictions": [{"record": i, **outputs[i], "warnings": warnings[i], "flags": flags[i]}
+                                for i in range(len(records))]}
 
-    def _submit_shadow(self, request_id: str, records: list[dict], frame: pd.DataFrame, now: datetime) -> None:
+    def _submit_shadow(self, items: list[tuple[str, int, dict]], frame: pd.DataFrame, now: datetime) -> None:
         with self._lock:
             if self._shadow_pending >= SHADOW_BACKLOG:
                 self.counts["shadow_skipped"] += 1
+                self.metrics.shadow_failures.inc()
                 return
             self._shadow_pending += 1
-        self._shadow_pool.submit(self._score_shadow, request_id, records, frame, now)
+        self._shadow_pool.submit(self._score_shadow, items, frame, now)
 
-    def _score_shadow(self, request_id: str, records: list[dict], frame: pd.DataFrame, now: datetime) -> None:
+    def _score_shadow(self, items: list[tuple[str, int, dict]], frame: pd.DataFrame, now: datetime) -> None:
         try:
             outputs = outputs_of(scoring.score(self.shadow, frame), self.shadow)
             self.store.submit([prediction_log.row(request_id, i, self.shadow.name, self.shadow.version, "shadow",
-                                                  records[i], outputs[i], now) for i in range(len(records))])
+                                                  record, output, now)
+                               for (request_id, i, record), output in zip(items, outputs)])
         except Exception as exc:  # noqa: BLE001  (a shadow failure never reaches the client)
             self.count("shadow_failures")
-            log.warning("shadow version %s failed on request %s (%s: %s)", self.shadow.version, request_id,
-                        type(exc).__name__, exc)
+            self.metrics.shadow_failures.inc()
+            log.warning("shadow version %s failed on a batch of %d record(s) (%s: %s)", self.shadow.version,
+                        len(items), type(exc).__name__, exc)
         finally:
             with self._lock:
                 self._shadow_pending -= 1
 
-    def close(self) -> None:
+    async def start(self) -> None:
+        self.store.start()
+        self.batcher.start()
+        self.ready = True
+
+    async def close(self) -> None:
+        """Finish what is queued, then flush the prediction log."""
+        self.ready = False
+        await self.batcher.close()
         if self._shadow_pool is not None:
-            self._shadow_pool.shutdown(wait=True)
-        self.store.close()
+            await anyio.to_thread.run_sync(lambda: self._shadow_pool.shutdown(wait=True))
+        await anyio.to_thread.run_sync(self.store.close)
 
     def health(self) -> dict:
         return {"status": "ok", "uptime_seconds": round(time.monotonic() - self.started, 1), **self.counts,
-                **self.store.stats()}
+                "queued_records": self.batcher.queued_rows, **self.store.stats()}
 
     def metadata(self) -> dict:
         scorer = self.scorer
@@ -129,7 +179,8 @@ class Service:
             "positive_class": plain(scorer.positive_class), "threshold": scorer.threshold,
             "shadow": {"model": self.shadow.name, "version": self.shadow.version} if self.shadow else None,
             "limits": {"max_records": self.contract.max_records, "max_body_bytes": self.max_body_bytes,
-                       "unknown_categories": self.contract.unknown_categories},
+                       **self.batching},
+            "domain": self.contract.domain.model_dump(),
             "feature_schema": {column: {k: plain(v) for k, v in spec.items()}
                                for column, spec in self.contract.inputs.items()},
             **self.store.stats()}
@@ -154,56 +205,65 @@ def outputs_of(result: pd.DataFrame, scorer: scoring.Scorer) -> list[dict]:
 
 def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
                store_url: str = "sqlite:///data/predictions.db", table: str = "predictions",
-               max_records: int = 1000, max_body_bytes: int = 2_000_000,
-               unknown_categories: UnknownCategories = "accept", workers: int = 2) -> FastAPI:
+               max_records: int = 1000, max_body_bytes: int = 2_000_000, domain: Domain | dict | None = None,
+               max_batch_rows: int = 64, max_wait_ms: float = 2.0, max_queue_rows: int = 2000,
+               timeout_ms: float = 5000.0) -> FastAPI:
     """The service for a loaded model (``scoring.load``); see the module doc for the endpoints.
 
     Scores an example record first: a ``ValueError`` if the model (or the shadow) cannot.
-
-    ``unknown_categories``: ``"accept"`` scores a categorical value unseen in training and
-    reports it in the record's ``warnings``; ``"reject"`` answers 422. ``workers``: requests
-    scored at once, in threads; more wait their turn without holding a thread (scoring a few
-    records is mostly Python, so more threads than cores only fight over the GIL and the
-    event loop, which answers /health, would wait behind them).
+    ``domain``: the out-of-domain rules (``request_schema.Domain``); the batching and
+    backpressure settings are ``batching.MicroBatcher``'s.
     """
-    contract = Contract(scorer.schema, unknown_categories, max_records)
+    contract = Contract(scorer.schema, domain, max_records)
     for model in filter(None, (scorer, shadow)):  # warm up; a model that cannot score a valid record is refused
         try:
             scoring.score(model, contract.frame([contract.example()]))
         except Exception as exc:
             raise ValueError(f"version {model.version} cannot score a valid record ({type(exc).__name__}: {exc}); "
                              "it is incompatible with this environment or its own feature schema") from exc
-    service = Service(scorer, contract, prediction_log.PredictionLog(store_url, table), shadow, max_body_bytes)
-
-    limiter = None
+    if max_queue_rows < max_records:
+        raise ValueError(f"serving.max_queue_rows ({max_queue_rows}) is below serving.max_records ({max_records}): "
+                         "a full-size request could never be queued; raise max_queue_rows")
+    batching = {"max_batch_rows": max_batch_rows, "max_wait_ms": max_wait_ms, "max_queue_rows": max_queue_rows,
+                "timeout_ms": timeout_ms}
+    service = Service(scorer, contract, prediction_log.PredictionLog(store_url, table), shadow, max_body_bytes,
+                      batching)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        nonlocal limiter
-        limiter = anyio.CapacityLimiter(workers)
-        service.store.start()
-        service.ready = True
+        await service.start()
         yield
-        service.ready = False
-        await anyio.to_thread.run_sync(service.close)
+        await service.close()
 
     app = FastAPI(title=f"lifecycle: {scorer.name}", version=str(scorer.version), lifespan=lifespan,
                   description=f"Predictions of model **{scorer.name}** version {scorer.version} ({scorer.task}).")
     app.state.service = service
+    metrics = service.metrics
 
-    @app.get("/health", summary="the process is up; prediction-log and failure counters")
+    @app.get("/health", summary="the process is up; request, queue and prediction-log counters")
     async def health() -> dict:
+        metrics.requests.labels("/health", "200").inc()
         return service.health()
 
-    @app.get("/ready", summary="200 once the model is loaded and the service accepts predictions, else 503")
+    @app.get("/ready", summary="200 once the model is loaded and the service accepts predictions, else 503",
+             responses={503: {"description": "not ready: the model is not loaded yet, or the service is stopping"}})
     async def ready() -> JSONResponse:
-        if not service.ready or service.scorer is None:
-            return JSONResponse({"status": "not ready", "detail": "the model is not loaded yet"}, 503)
-        return JSONResponse({"status": "ready", "model": service.scorer.name, "version": service.scorer.version})
+        if not service.ready:
+            return JSONResponse({"status": "not ready", "detail": "the model is not loaded yet, or the service "
+                                                                  "is stopping"}, 503)
+        stats = service.store.stats()
+        logging_state = "failing" if stats["last_log_error"] and stats["log_failures"] else "ok"
+        return JSONResponse({"status": "ready", "model": service.scorer.name, "version": service.scorer.version,
+                             "prediction_log": logging_state, **stats})
 
     @app.get("/metadata", summary="the served model: version, data version, task, classes, threshold, inputs")
     async def metadata() -> dict:
         return service.metadata()
+
+    @app.get("/metrics", summary="Prometheus metrics: requests, latency, batch sizes, queue, log failures, model",
+             response_class=PlainTextResponse)
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     example = contract.example()
     record_ref = {"$ref": "#/components/schemas/Record"}
@@ -212,38 +272,51 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
                                           "maxItems": max_records}]},
         "examples": {"one record": {"value": example}, "a list of records": {"value": [example, example]}}}}}
     errors = {400: "malformed JSON", 413: f"body over {max_body_bytes} bytes or over {max_records} records",
-              422: "a record is invalid: each problem names the record index, the field and what is wrong"}
+              422: "a record is invalid: each problem names the record index, the field and what is wrong",
+              503: "the queue is full (see Retry-After) or the service is stopping",
+              504: f"not answered within {timeout_ms:g} ms"}
 
     @app.post("/predict", summary="predict one record (a JSON object) or a batch (a JSON array of objects)",
               response_model=PredictResponse, openapi_extra={"requestBody": body_doc},
               responses={code: {"model": ErrorBody, "description": text} for code, text in errors.items()},
               description=(
                   "The body is **one record** (a JSON object) or **a list of records** (a JSON array of 1 to "
-                  f"{max_records} objects). A record has every model input (see the `Record` schema: numbers within "
-                  "the training range widened by its span, never below 0 when training never was; categories as "
-                  "strings; `null` only where training had missing values); other fields are ignored with a "
-                  "warning. The answer holds, per record in order, the `prediction`, `probability_<class>` per "
-                  "class (classification), and `warnings` (e.g. an unknown category), plus the model version and a "
-                  "request id, also in the `X-Request-ID` header."))
+                  f"{max_records} objects). A record has every model input (see the `Record` schema); other fields "
+                  "are ignored with a warning. A value outside the training domain (a number beyond the training "
+                  "range widened by its span, an unseen category) is refused or scored and flagged, per input "
+                  "(`/metadata` shows the rules). The answer holds, per record in order, the `prediction`, "
+                  "`probability_<class>` per class (classification), `warnings` and `flags` (the inputs outside the "
+                  "training domain), plus the model version and a request id, also in the `X-Request-ID` header. "
+                  "Concurrent requests are scored together; each gets exactly its own records' answers."))
     async def predict(request: Request) -> JSONResponse:
+        started = time.perf_counter()
         request_id = str(uuid.uuid4())
         headers = {"X-Request-ID": request_id}
         service.count("requests")
         try:
             body = await read_body(request, service.max_body_bytes)
-            answer = await anyio.to_thread.run_sync(service.handle, body, request_id, limiter=limiter)
+            answer = JSONResponse(await service.predict(body, request_id), headers=headers)
         except RequestError as exc:
-            return JSONResponse({**exc.body(), "request_id": request_id}, exc.status, headers=headers)
+            answer = JSONResponse({**exc.body(), "request_id": request_id}, exc.status, headers=headers)
+        except Overloaded as exc:
+            service.count("overloaded")
+            answer = JSONResponse({"detail": str(exc), "errors": [], "request_id": request_id}, 503,
+                                  headers={**headers, "Retry-After": str(exc.retry_after)})
+        except TimedOut as exc:
+            service.count("timed_out")
+            answer = JSONResponse({"detail": str(exc), "errors": [], "request_id": request_id}, 504, headers=headers)
         except ClientDisconnect:
-            return JSONResponse({"detail": "the client disconnected before sending the whole body"}, 400,
-                                headers=headers)
+            answer = JSONResponse({"detail": "the client disconnected before sending the whole body", "errors": [],
+                                   "request_id": request_id}, 400, headers=headers)
         except Exception as exc:
             service.count("score_failures")
             log.exception("request %s failed while scoring", request_id)
-            return JSONResponse({"detail": f"the model failed to score this request ({type(exc).__name__}); "
-                                           "this is a server-side problem, see the service log",
-                                 "errors": [], "request_id": request_id}, 500, headers=headers)
-        return JSONResponse(answer, headers=headers)
+            answer = JSONResponse({"detail": f"the model failed to score this request ({type(exc).__name__}); "
+                                             "this is a server-side problem, see the service log",
+                                   "errors": [], "request_id": request_id}, 500, headers=headers)
+        metrics.requests.labels("/predict", str(answer.status_code)).inc()
+        metrics.latency.observe(time.perf_counter() - started)
+        return answer
 
     def openapi() -> dict:
         if app.openapi_schema is None:
@@ -257,6 +330,8 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
 
 # --- the command -------------------------------------------------------------------------
 
+CONFIG_VARIABLE = "LIFECYCLE_SERVE_CONFIG"  # how the parent hands its choices to worker processes
+
 
 def _parser(serving: dict) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lifecycle serve", description="Serve a registered model over HTTP "
@@ -269,13 +344,17 @@ def _parser(serving: dict) -> argparse.ArgumentParser:
                         help="a version, candidate, latest or none: scored alongside and logged, never returned")
     parser.add_argument("--host", default=serving["host"])
     parser.add_argument("--port", type=int, default=serving["port"])
-    parser.add_argument("--unknown-categories", choices=("accept", "reject"), default=serving["unknown_categories"],
-                        help="a category unseen in training: score it with a warning, or refuse it (422)")
-    parser.add_argument("--workers", type=lambda v: max(1, int(v)), default=serving["workers"], metavar="N",
-                        help="requests scored at once, in threads")
+    parser.add_argument("--workers", type=_positive, default=serving["workers"], metavar="N",
+                        help="worker processes, each loading and verifying the model once")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.add_argument("--no-access-log", dest="access_log", action="store_false", help="no line per request")
     return parser
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return int(value)
 
 
 def _shadow(name: str, choice: Any, served: scoring.Scorer) -> scoring.Scorer | None:
@@ -303,8 +382,36 @@ def _shadow(name: str, choice: Any, served: scoring.Scorer) -> scoring.Scorer | 
     return shadow
 
 
+def build(config: dict) -> FastAPI:
+    """The app for ``config`` (the parsed command line plus the serving and store params)."""
+    stage = config["stage"] or (None if config["version"] is not None else "production")
+    scorer = scoring.load(config["model"], version=config["version"], stage=stage)
+    shadow = _shadow(config["model"], config["shadow"], scorer)
+    serving, store = config["serving"], config["store"]
+    return create_app(scorer, shadow=shadow, store_url=store["url"], table=store["predictions_table"],
+                      max_records=serving["max_records"], max_body_bytes=serving["max_body_bytes"],
+                      domain=serving["domain"], max_batch_rows=serving["max_batch_rows"],
+                      max_wait_ms=serving["max_wait_ms"], max_queue_rows=serving["max_queue_rows"],
+                      timeout_ms=serving["timeout_ms"])
+
+
+def worker_app() -> FastAPI:
+    """The app of one worker process (``--workers N``): the parent's choices come in ``CONFIG_VARIABLE``."""
+    config = json.loads(os.environ[CONFIG_VARIABLE])
+    logging.basicConfig(level=config["log_level"].upper(), format="%(levelname)-9s %(name)s: %(message)s")
+    app = build(config)
+    _freeze()
+    return app
+
+
+def _freeze() -> None:
+    gc.collect()
+    gc.freeze()  # the model and libraries are permanent: a full collection then takes ~10 ms, not ~200 ms
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the service until interrupted; 2 (one line on stderr) when the model cannot be served."""
+    """Run the service until SIGTERM or Ctrl-C (then finish what is queued, flush the log, exit 0);
+    2 (one line on stderr) when the model cannot be served."""
     import uvicorn
 
     from lifecycle.params import ParamsError, resolve
@@ -317,24 +424,30 @@ def main(argv: list[str] | None = None) -> int:
     serving, store = settings["serving"], settings["store"]
     args = _parser(serving).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)-9s %(name)s: %(message)s")
-    stage = args.stage or (None if args.version is not None else "production")
+    config = {"model": args.model, "version": args.version, "stage": args.stage, "shadow": args.shadow,
+              "serving": serving, "store": store, "log_level": args.log_level}
     try:
-        scorer = scoring.load(args.model, version=args.version, stage=stage)
-        shadow = _shadow(args.model, args.shadow, scorer)
-        app = create_app(scorer, shadow=shadow, store_url=store["url"], table=store["predictions_table"],
-                         max_records=serving["max_records"], max_body_bytes=serving["max_body_bytes"],
-                         unknown_categories=args.unknown_categories, workers=args.workers)
+        app = build(config)  # verified here once, so a model that cannot be served stops us with one line
     except (ValueError, OSError, KeyError) as exc:  # RegistryError is a ValueError
         reason = " ".join(str(exc).split()) or type(exc).__name__
         print(f"lifecycle serve: cannot serve model '{args.model}': {reason}", file=sys.stderr)
         return 2
-    shadowed = f", shadow version {shadow.version}" if shadow else ""
-    log.info("serving %s version %d%s on http://%s:%d (docs at /docs); predictions logged to table '%s' at %s",
-             scorer.name, scorer.version, shadowed, args.host, args.port, store["predictions_table"],
-             app.state.service.store.shown)
-    gc.collect()
-    gc.freeze()  # the model and libraries are permanent: a full collection then takes ~10 ms, not ~200 ms
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+    service = app.state.service
+    shadowed = f", shadow version {service.shadow.version}" if service.shadow else ""
+    log.info("serving %s version %d%s on http://%s:%d with %d worker(s) (docs at /docs); predictions logged to "
+             "table '%s' at %s", service.scorer.name, service.scorer.version, shadowed, args.host, args.port,
+             args.workers, store["predictions_table"], service.store.shown)
+    options = {"host": args.host, "port": args.port, "log_level": args.log_level, "access_log": args.access_log,
+               "timeout_graceful_shutdown": serving["timeout_ms"] / 1000 + 10}
+    if args.workers == 1:
+        _freeze()
+        uvicorn.run(app, **options)
+        return 0
+    del app, service
+    with tempfile.TemporaryDirectory(prefix="lifecycle-metrics-") as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+        os.environ[CONFIG_VARIABLE] = json.dumps(config)
+        uvicorn.run("lifecycle.serve:worker_app", factory=True, workers=args.workers, **options)
     return 0
 
 

@@ -90,6 +90,18 @@ class Simulation(Strict):
     treatment_effect: Annotated[float, Field(ge=0, le=0.5)] = 0.05
 
 
+Rule = Literal["reject", "flag"]
+
+
+class Domain(Strict):
+    """Values training never saw (``lifecycle.request_schema``): a number outside the training range
+    widened by ``tolerance`` spans on each side, or an unseen category."""
+
+    tolerance: Annotated[float, Field(ge=0)] = 1.0
+    default: Rule = "flag"  # reject: 422 naming the field; flag: scored, flagged in the answer and the log
+    features: dict[str, Rule] = {}  # per-input exceptions, e.g. {age: reject}
+
+
 class Serving(Strict):
     """The online prediction service (``lifecycle serve``)."""
 
@@ -99,8 +111,19 @@ class Serving(Strict):
     max_records: Annotated[StrictInt, Field(ge=1)] = 1000  # records per request; more is refused with 413
     max_body_bytes: Annotated[StrictInt, Field(ge=1024)] = 2_000_000
     shadow: StrictInt | Literal["candidate", "latest"] | None = None  # a version scored alongside, never returned
-    unknown_categories: Literal["accept", "reject"] = "accept"  # a category unseen in training: warn, or 422
-    workers: Annotated[StrictInt, Field(ge=1, le=64)] = 2  # requests scored at once, in threads
+    domain: Domain = Domain()
+    workers: Annotated[StrictInt, Field(ge=1, le=64)] = 2  # processes, each loading the model once
+    max_batch_rows: Annotated[StrictInt, Field(ge=1)] = 64  # records scored together in one call
+    max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 2.0  # the longest wait for a batch to fill
+    max_queue_rows: Annotated[StrictInt, Field(ge=1)] = 2000  # records waiting; beyond: 503 with Retry-After
+    timeout_ms: Annotated[float, Field(gt=0)] = 5000.0  # a request not answered in this time: 504
+
+    @model_validator(mode="after")
+    def _queue_holds_a_request(self) -> Serving:
+        if self.max_queue_rows < self.max_records:
+            raise ValueError(f"max_queue_rows ({self.max_queue_rows}) must be at least max_records "
+                             f"({self.max_records}), or a full-size request could never be queued")
+        return self
 
 
 class Store(Strict):
