@@ -76,7 +76,7 @@ class Toy:
             ["04_feature_engineering"], sets=["holiday_country=null", "max_onehot_categories=10"])["04_feature_engineering"])
         table = features.build_features(_table(), None, p)
         self.schema = features.feature_schema(table, p)
-        X, y = table[list(self.schema.index)], table["churned"]
+        self.X, self.y = X, y = table[list(self.schema.index)], table["churned"]
         meta = {"task": "binary", "positive_class": 1, "threshold": 0.4, "data_version": "toy-data",
                 "feature_schema": splits.schema_records(self.schema)}
         with pytest.MonkeyPatch.context() as patch:

@@ -1,0 +1,300 @@
+"""The service under load: micro-batching, backpressure, timeouts, workers, shutdown, and a fuzz of the API.
+
+The batcher is tested in-process with scoring functions the tests control (blocked, slow,
+failing); the rest runs the real service (``python -m lifecycle.serve``) on loopback over
+the toy model of ``test_serve``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from test_serve import Service, Toy, _store
+
+from lifecycle import scoring, select
+from lifecycle.batching import MicroBatcher, Overloaded, TimedOut
+from lifecycle.request_schema import Contract
+
+# --- the batcher, in-process -----------------------------------------------------------------
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+class Recorder:
+    """A scoring function that records its batches; ``gate`` (when set) holds it until opened."""
+
+    def __init__(self, gate: threading.Event | None = None, fail: bool = False):
+        self.batches: list[list] = []
+        self.gate, self.fail = gate, fail
+
+    def __call__(self, records: list) -> list:
+        if self.gate is not None:
+            assert self.gate.wait(10)
+        self.batches.append(list(records))
+        if self.fail:
+            raise RuntimeError("the model broke")
+        return [record * 10 for record in records]
+
+
+def test_each_caller_gets_exactly_its_own_answers_from_shared_batches():
+    async def main():
+        recorder = Recorder()
+        batcher = MicroBatcher(recorder, max_batch_rows=16, max_wait_ms=5)
+        batcher.start()
+        requests = [list(range(i * 3, i * 3 + 1 + i % 3)) for i in range(60)]
+        answers = await asyncio.gather(*(batcher.score(r) for r in requests))
+        await batcher.close()
+        return recorder, requests, answers
+
+    recorder, requests, answers = run(main())
+    assert answers == [[x * 10 for x in r] for r in requests]
+    assert len(recorder.batches) < 60 and max(map(len, recorder.batches)) <= 16  # scored together, within the cap
+    assert sorted(x for batch in recorder.batches for x in batch) == sorted(x for r in requests for x in r)
+
+
+def test_a_lone_request_is_scored_at_once_and_waiting_happens_only_for_arriving_requests():
+    async def main():
+        recorder = Recorder()
+        batcher = MicroBatcher(recorder, max_wait_ms=60_000)
+        batcher.start()
+        alone = await asyncio.wait_for(batcher.score([1]), 5)  # would time out if it waited max_wait_ms
+        with batcher.arriving():  # a second request is being received: the batcher waits for it
+            first = asyncio.ensure_future(batcher.score([2]))
+            await asyncio.sleep(0.05)
+            assert not first.done()
+            second = asyncio.ensure_future(batcher.score([3]))
+        both = await asyncio.wait_for(asyncio.gather(first, second), 5)
+        await batcher.close()
+        return recorder, alone, both
+
+    recorder, alone, both = run(main())
+    assert alone == [10] and both == [[20], [30]]
+    assert recorder.batches == [[1], [2, 3]]
+
+
+def test_a_full_queue_is_refused_at_once_with_a_retry_delay():
+    async def main():
+        gate = threading.Event()
+        batcher = MicroBatcher(Recorder(gate), max_batch_rows=2, max_queue_rows=4)
+        batcher.start()
+        scoring_now = asyncio.ensure_future(batcher.score([1, 2]))
+        await asyncio.sleep(0.05)  # taken by the (blocked) scoring thread
+        queued = [asyncio.ensure_future(batcher.score([i, i])) for i in (3, 4)]
+        await asyncio.sleep(0)
+        with pytest.raises(Overloaded) as refused:
+            await asyncio.wait_for(batcher.score([5]), 1)  # refused at once, never a hang
+        gate.set()
+        done = await asyncio.gather(scoring_now, *queued)
+        await batcher.close()
+        return refused.value, done
+
+    refused, done = run(main())
+    assert refused.retry_after >= 1 and "max_queue_rows" in str(refused)
+    assert done == [[10, 20], [30, 30], [40, 40]]
+
+
+def test_a_request_not_answered_in_time_gets_a_timeout_and_is_not_scored_later():
+    async def main():
+        gate = threading.Event()
+        recorder = Recorder(gate)
+        batcher = MicroBatcher(recorder, max_batch_rows=1, timeout_ms=100)
+        batcher.start()
+        first = asyncio.ensure_future(batcher.score([1]))
+        await asyncio.sleep(0.02)
+        with pytest.raises(TimedOut, match="timeout_ms"):
+            await batcher.score([2])  # queued behind the blocked batch: times out, then dropped
+        gate.set()
+        with pytest.raises(TimedOut):
+            await first  # it was being scored when its time ran out: the caller still gets a timeout
+        assert await batcher.score([3]) == [30]
+        await batcher.close()
+        return recorder
+
+    assert run(main()).batches == [[1], [3]]
+
+
+def test_closing_finishes_what_is_queued_and_refuses_new_requests():
+    async def main():
+        gate = threading.Event()
+        batcher = MicroBatcher(Recorder(gate), max_batch_rows=2)
+        batcher.start()
+        pending = [asyncio.ensure_future(batcher.score([i])) for i in range(5)]
+        await asyncio.sleep(0.02)
+        closing = asyncio.ensure_future(batcher.close())
+        await asyncio.sleep(0.02)
+        with pytest.raises(Overloaded, match="stopping"):
+            await batcher.score([9])
+        gate.set()
+        await closing
+        return await asyncio.gather(*pending)
+
+    assert run(main()) == [[0], [10], [20], [30], [40]]
+
+
+def test_a_scoring_failure_reaches_every_caller_of_that_batch_only():
+    async def main():
+        batcher = MicroBatcher(Recorder(fail=True))
+        batcher.start()
+        results = await asyncio.gather(batcher.score([1]), batcher.score([2]), return_exceptions=True)
+        await batcher.close()
+        return results
+
+    assert all(isinstance(r, RuntimeError) for r in run(main()))
+
+
+def test_linear_scores_do_not_depend_on_the_batch(toy):
+    """BLAS sums in an order that depends on the batch size and alignment; scoring must not."""
+    X = toy.X
+    for family in ("linear", "random_forest", "hist_gradient_boosting"):
+        model = select.chosen_pipeline({"family": family, "settings": {}}, toy.schema, "binary", 0).fit(X, toy.y)
+        scorer = toy.scorer._replace(pipeline=model)
+        scoring.row_stable(model[-1])
+        batch = scoring.score(scorer, X.iloc[:97])
+        alone = pd.concat([scoring.score(scorer, X.iloc[[i]]) for i in range(97)])
+        assert (batch.to_numpy() == alone.to_numpy()).all(), family
+        np.testing.assert_allclose(batch["probability_1"], model.predict_proba(X.iloc[:97])[:, 1], rtol=1e-12)
+
+
+# --- the real service ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> Toy:
+    return Toy(tmp_path_factory.mktemp("load") / "project")
+
+
+def _serving(toy: Toy, **changes) -> None:
+    settings_file = toy.project / "params" / "project.yaml"
+    settings = yaml.safe_load(settings_file.read_text())
+    settings["serving"].update(changes)
+    settings_file.write_text(yaml.safe_dump(settings))
+
+
+def _metric(text: str, name: str) -> float:
+    return float(re.search(rf"^{name} (\S+)$", text, re.MULTILINE).group(1))
+
+
+def test_records_scored_in_concurrent_batches_equal_the_same_records_alone(toy):
+    _serving(toy, max_wait_ms=20, workers=1)
+    service = Service(toy.project, "--model", "toy")
+    try:
+        records = toy.records[:120]
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda r: service.client.post("/predict", json=r).json(), records))
+        metrics = service.client.get("/metrics").text
+        alone = [service.client.post("/predict", json=r).json() for r in records[:20]]
+    finally:
+        assert service.stop() == 0
+    assert _metric(metrics, "lifecycle_batch_rows_sum") > _metric(metrics, "lifecycle_batch_rows_count")  # batched
+    contract = Contract(toy.schema)
+    for record, answer in zip(records, answers):  # to the last bit, against scoring the record alone
+        expected = scoring.score(toy.scorer, contract.frame([record])).iloc[0]
+        assert answer["predictions"][0]["probability_1"] == expected["probability_1"]
+        assert answer["predictions"][0]["prediction"] == expected["prediction"]
+    for one, answer in zip(alone, answers):
+        assert one["predictions"][0]["probability_1"] == answer["predictions"][0]["probability_1"]
+
+
+def test_a_full_queue_answers_503_with_retry_after_and_never_hangs(toy):
+    _serving(toy, max_queue_rows=20, max_records=20, workers=1)
+    service = Service(toy.project, "--model", "toy")
+    body = json.dumps(toy.records[:20])
+    try:
+        def send(_) -> httpx.Response:
+            with httpx.Client(base_url=service.url, timeout=30) as client:
+                return client.post("/predict", content=body, headers={"content-type": "application/json"})
+
+        with ThreadPoolExecutor(16) as pool:
+            responses = list(pool.map(send, range(200)))
+        health = service.client.get("/health").json()
+        metrics = service.client.get("/metrics").text
+    finally:
+        assert service.stop() == 0
+        _serving(toy, max_queue_rows=2000)
+    codes = [r.status_code for r in responses]
+    assert set(codes) <= {200, 503} and codes.count(503) > 0 and codes.count(200) > 0, codes
+    refused = next(r for r in responses if r.status_code == 503)
+    assert int(refused.headers["retry-after"]) >= 1 and "max_queue_rows" in refused.json()["detail"]
+    assert health["overloaded"] == codes.count(503)
+    assert _metric(metrics, 'lifecycle_requests_total{endpoint="/predict",status="503"}') == codes.count(503)
+    for response in responses:
+        if response.status_code == 200:
+            assert [p["probability_1"] for p in response.json()["predictions"]] == \
+                   toy.expected["probability_1"].iloc[:20].tolist()
+
+
+def test_sigterm_under_load_with_workers_loses_no_answered_prediction(toy):
+    _serving(toy, workers=2, max_wait_ms=2)
+    service = Service(toy.project, "--model", "toy")
+    answered, stop = [], threading.Event()
+
+    def client(k: int) -> None:
+        with httpx.Client(base_url=service.url, timeout=30) as http:
+            i = k
+            while not stop.is_set():
+                try:
+                    response = http.post("/predict", json=toy.records[i % len(toy.records)])
+                except httpx.TransportError:
+                    return  # the service stopped accepting
+                if response.status_code == 200:
+                    answered.append(response.json()["request_id"])
+                i += 8
+
+    metrics = service.client.get("/metrics").text
+    assert _metric(metrics, 'lifecycle_model_info{model="toy",role="production",version="1"}') == 1
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while len(answered) < 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    service.process.send_signal(signal.SIGTERM)
+    code = service.process.wait(60)
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    assert code == 0, service.stderr()
+    assert len(answered) >= 200
+    logged = _store(toy, set(answered), "production", len(answered), wait=0)
+    assert set(logged["request_id"]) == set(answered)  # every answered prediction is in the store
+
+
+def test_the_api_survives_a_property_based_fuzz_of_its_own_openapi_schema(toy):
+    """schemathesis generates valid and invalid requests from /openapi.json: no 5xx, every response as documented."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    _serving(toy, workers=1, max_wait_ms=2)
+    service = Service(toy.project, "--model", "toy")
+    try:
+        schema = schemathesis.openapi.from_url(f"{service.url}/openapi.json")
+        found = []
+        for result in schema.get_all_operations():
+            operation = result.ok()
+
+            @given(case=operation.as_strategy())
+            @settings(max_examples=60, deadline=None, database=None, derandomize=True,
+                      suppress_health_check=list(HealthCheck))
+            def check(case):
+                case.call_and_validate(base_url=service.url)
+
+            check()
+            found.append(operation.path)
+        health = service.client.get("/health").json()
+    finally:
+        assert service.stop() == 0
+    assert {"/predict", "/health", "/ready", "/metadata", "/metrics"} <= set(found)
+    assert health["score_failures"] == 0
