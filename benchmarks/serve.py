@@ -1,14 +1,21 @@
-"""Latency and throughput of the prediction service, against in-process scoring (the floor).
+"""Latency and throughput of the prediction service, against in-process scoring (the floor) and MLflow.
 
-    python benchmarks/serve.py [--model churn] [--duration 10] [--concurrency 1 8 32]
+    python benchmarks/serve.py [--model churn] [--duration 10] [--concurrency 1 8 32 64]
+                               [--workers N] [--compare-mlflow]
 
-The floor is ``scoring.score`` of one record in this process. The service runs as a
-subprocess (``python -m lifecycle.serve``, access log off, prediction logging on) in a
-temporary copy of the project holding the registered model, so its prediction store is
-thrown away afterwards. Single-record POSTs (rotating over a few real records) come from
-``wrk`` with a Lua script when it is installed, else from Python threads (which inflate
-the tail: on 2 cores, expect p99 about 3x what wrk sees). While each level runs, /health
-is probed every 100 ms to show the event loop stays free.
+The floor is ``scoring.score`` in this process, of one record and of a batch (per record).
+The service runs as a subprocess (``python -m lifecycle.serve``, access log off, prediction
+logging on) in a temporary copy of the project holding the registered model, so its
+prediction store is thrown away afterwards. Single-record POSTs (rotating over a few real
+records) come over keep-alive connections from ``wrk`` with a Lua script when it is
+installed, else from Python threads (which inflate the tail: on 2 cores, expect p99 about
+3x what wrk sees). While each level runs, /health is probed every 100 ms to show the event
+loop stays free.
+
+``--compare-mlflow`` serves the same registered pipeline with ``mlflow models serve
+--env-manager local`` (uvicorn, one worker, one predict per request) from a virtual
+environment of its own under ``.cache/`` (created on first use: MLflow's pins never touch
+the project's), drives it with the same load in the same run, and prints the ratios.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 request = function()
   i = i %% #bodies + 1
-  return wrk.format(nil, "/predict", nil, bodies[i])
+  return wrk.format(nil, "%s", nil, bodies[i])
 end
 """
 
@@ -66,8 +73,10 @@ def sample_records(scorer: scoring.Scorer, n: int = 16) -> list[dict]:
     return valid[:n] or [contract.example()]
 
 
-def floor(scorer: scoring.Scorer, records: list[dict], seconds: float) -> dict:
-    frames = [pd.DataFrame([r]) for r in records]
+def floor(scorer: scoring.Scorer, records: list[dict], seconds: float, batch: int = 1) -> dict:
+    """In-process ``scoring.score`` of ``batch`` records at a time: latency per call, records per second."""
+    rows = [records[(i + k) % len(records)] for i in range(len(records)) for k in range(batch)]
+    frames = [pd.DataFrame(rows[i * batch:(i + 1) * batch]) for i in range(len(records))]
     for frame in frames:
         scoring.score(scorer, frame)
     times, end, i = [], time.perf_counter() + seconds, 0
@@ -77,7 +86,30 @@ def floor(scorer: scoring.Scorer, records: list[dict], seconds: float) -> dict:
         times.append(time.perf_counter() - started)
         i += 1
     ms = np.array(times) * 1000
-    return {"p50": np.percentile(ms, 50), "p99": np.percentile(ms, 99), "rps": len(ms) / sum(times)}
+    return {"p50": np.percentile(ms, 50), "p99": np.percentile(ms, 99), "rps": len(ms) * batch / sum(times)}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_ready(process: subprocess.Popen, url: str, log: Path, seconds: float = 120) -> None:
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the service did not start: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise SystemExit(f"the service was not ready within {seconds:.0f} s: {log.read_text()[-2000:]}")
 
 
 def start(model: str, folder: Path, extra: list[str]) -> tuple[subprocess.Popen, str]:
@@ -85,28 +117,69 @@ def start(model: str, folder: Path, extra: list[str]) -> tuple[subprocess.Popen,
         shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(ROOT / "pyproject.toml", folder / "pyproject.toml")
     shutil.copytree(paths.MODELS / model, folder / "models" / model)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(folder / "src")}
     with open(folder / "serve.log", "w") as stderr:
         process = subprocess.Popen([sys.executable, "-m", "lifecycle.serve", "--model", model, "--port", str(port),
                                     "--no-access-log", "--log-level", "warning", *extra], cwd=folder, env=env,
                                    stdout=subprocess.DEVNULL, stderr=stderr)
     url = f"http://127.0.0.1:{port}"
-    import httpx
+    wait_ready(process, f"{url}/ready", folder / "serve.log")
+    return process, url
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the service did not start: {(folder / 'serve.log').read_text()}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the service was not ready within 60 s")
+
+# --- MLflow, in a virtual environment of its own ---------------------------------------------
+
+MLFLOW = "mlflow==3.17.2"  # the newest on PyPI when this was written; saves scikit-learn models with skops
+SAVE_FOR_MLFLOW = """
+import sys, pandas as pd, skops.io as sio, mlflow.sklearn
+from mlflow.models import infer_signature
+artifact, target, sample = sys.argv[1:4]
+pipeline = sio.load(artifact, trusted=sio.get_untrusted_types(file=artifact))
+example = pd.read_json(sample, orient="records")
+signature = infer_signature(example, pipeline.predict(example))
+mlflow.sklearn.save_model(pipeline, target, signature=signature, serialization_format="skops",
+                          skops_trusted_types=sio.get_untrusted_types(file=artifact))
+"""
+
+
+def mlflow_env() -> Path:
+    """A virtual environment with MLflow and the project's scikit-learn, made once under .cache/."""
+    import sklearn
+    import skops
+
+    folder = ROOT / ".cache" / f"{MLFLOW.replace('==', '-')}-sklearn-{sklearn.__version__}"
+    python = folder / "bin" / "python"
+    if not (folder / ".installed").is_file():
+        print(f"creating {folder.relative_to(ROOT)} (once; a few minutes) ...", flush=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", MLFLOW,
+                        f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"], check=True)
+        (folder / ".installed").write_text(MLFLOW + "\n")
+    return folder
+
+
+def start_mlflow(scorer: scoring.Scorer, records: list[dict], folder: Path) -> tuple[subprocess.Popen, str]:
+    """``mlflow models serve`` of the registered pipeline as it was trained (one predict per request)."""
+    env_folder = mlflow_env()
+    python = env_folder / "bin" / "python"
+    sample = folder / "sample.json"
+    sample.write_text(json.dumps(records))
+    artifact = paths.MODELS / scorer.name / str(scorer.version) / "model.skops"
+    subprocess.run([str(python), "-c", SAVE_FOR_MLFLOW, str(artifact), str(folder / "mlflow-model"), str(sample)],
+                   check=True, capture_output=True)
+    port = free_port()
+    env = {**os.environ, "PATH": f"{env_folder / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+           "MLFLOW_TRACKING_URI": f"file://{folder / 'mlruns'}"}
+    env.pop("PYTHONPATH", None)
+    with open(folder / "mlflow.log", "w") as log:
+        process = subprocess.Popen([str(env_folder / "bin" / "mlflow"), "models", "serve", "-m",
+                                    str(folder / "mlflow-model"), "--env-manager", "local", "-h", "127.0.0.1",
+                                    "-p", str(port)], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(process, f"{url}/ping", folder / "mlflow.log")
+    return process, url
 
 
 def with_wrk(url: str, script: Path, concurrency: int, seconds: float) -> dict:
@@ -125,7 +198,7 @@ def with_wrk(url: str, script: Path, concurrency: int, seconds: float) -> dict:
             "errors": count}
 
 
-def with_python(url: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
+def with_python(url: str, path: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
     import httpx
 
     times, errors, lock = [], [0], threading.Lock()
@@ -136,7 +209,7 @@ def with_python(url: str, bodies: list[bytes], concurrency: int, seconds: float)
             i = k
             while time.perf_counter() < end:
                 started = time.perf_counter()
-                ok = client.post("/predict", content=bodies[i % len(bodies)]).status_code == 200
+                ok = client.post(path, content=bodies[i % len(bodies)]).status_code == 200
                 with lock:
                     times.append(time.perf_counter() - started)
                     errors[0] += not ok
@@ -162,12 +235,39 @@ def probe_health(url: str, stop: threading.Event, found: list[float]) -> None:
             stop.wait(0.1)
 
 
+def drive(url: str, path: str, bodies: list[bytes], levels: list[int], seconds: float, wrk: str | None,
+          folder: Path, health: bool) -> dict[int, dict]:
+    """Each concurrency level in turn (after a warm-up); /health probed alongside when ``health``."""
+    script = folder / f"post-{abs(hash(path))}.lua"
+    script.write_text(LUA % (", ".join(f"[==[{b.decode()}]==]" for b in bodies), path))
+
+    def run(concurrency: int, duration: float) -> dict:
+        if wrk:
+            return with_wrk(url, script, concurrency, duration)
+        return with_python(url, path, bodies, concurrency, duration)
+
+    run(8, 2.0)  # warm-up
+    results = {}
+    for concurrency in levels:
+        stop, probes = threading.Event(), []
+        prober = threading.Thread(target=probe_health, args=(url, stop, probes)) if health else None
+        if prober:
+            prober.start()
+        results[concurrency] = run(concurrency, seconds)
+        stop.set()
+        if prober:
+            prober.join()
+        results[concurrency]["health_max"] = max(probes) if probes else float("nan")
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="churn")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per concurrency level")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
     parser.add_argument("--python-client", action="store_true", help="use Python threads even if wrk is installed")
+    parser.add_argument("--compare-mlflow", action="store_true", help=f"also serve the pipeline with {MLFLOW}")
     parser.add_argument("--serve-args", nargs="*", default=[], metavar="ARG",
                         help="extra arguments for the service, e.g. --serve-args=--workers=1")
     args = parser.parse_args()
@@ -175,42 +275,56 @@ def main() -> None:
     scorer = scoring.load(args.model, stage="production")
     records = sample_records(scorer)
     bodies = [json.dumps(r).encode() for r in records]
-    base = floor(scorer, records, min(args.duration, 5.0))
+    one = floor(scorer, records, min(args.duration, 5.0))
+    many = floor(scorer, records, min(args.duration, 5.0), batch=64)
     wrk = None if args.python_client else shutil.which("wrk")
     print(f"model {scorer.name} version {scorer.version} ({len(scorer.schema)} inputs), {os.cpu_count()} CPU(s), "
           f"{len(records)} distinct records, {args.duration:g} s per level")
-    print(f"floor, in-process scoring.score of one record: p50 {base['p50']:.2f} ms, p99 {base['p99']:.2f} ms, "
-          f"{base['rps']:.0f} records/s on one thread")
-    print("client: " + (f"wrk ({wrk}) with a Lua POST script" if wrk else
+    print(f"floor, in-process scoring.score: one record p50 {one['p50']:.2f} ms, p99 {one['p99']:.2f} ms "
+          f"({one['rps']:.0f} records/s on one thread); 64 records p50 {many['p50']:.2f} ms "
+          f"({many['rps']:.0f} records/s)")
+    print("client: " + (f"wrk ({wrk}) with a Lua POST script, keep-alive connections" if wrk else
                         "Python threads (wrk not installed or --python-client): p99 is inflated, ~3x on 2 cores"))
-    with tempfile.TemporaryDirectory() as folder:
-        process, url = start(args.model, Path(folder), args.serve_args)
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        process, url = start(args.model, folder, args.serve_args)
         try:
-            script = Path(folder) / "post.lua"
-            script.write_text(LUA % ", ".join(f"[==[{b.decode()}]==]" for b in bodies))
-            run = (lambda c, s: with_wrk(f"{url}", script, c, s)) if wrk else (
-                lambda c, s: with_python(url, bodies, c, s))
-            run(8, 2.0)  # warm-up
-            print(f"\n{'concurrency':>11} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'errors':>7} "
-                  f"{'p50/floor':>9} {'/health max ms':>15}")
-            for concurrency in args.concurrency:
-                stop, health = threading.Event(), []
-                prober = threading.Thread(target=probe_health, args=(url, stop, health))
-                prober.start()
-                result = run(concurrency, args.duration)
-                stop.set()
-                prober.join()
-                print(f"{concurrency:>11} {result['p50']:>8.1f} {result['p99']:>8.1f} {result['rps']:>8.0f} "
-                      f"{result['errors']:>7} {result['p50'] / base['p50']:>9.1f} "
-                      f"{max(health) if health else float('nan'):>15.1f}")
+            ours = drive(url, "/predict", bodies, args.concurrency, args.duration, wrk, folder, health=True)
             import httpx
 
-            stats = httpx.get(f"{url}/health", timeout=10).json()
+            text = httpx.get(f"{url}/metrics", timeout=10).text  # summed over the workers
+            stats = {name: float(re.search(rf"^lifecycle_{name}_total (\S+)$", text, re.MULTILINE).group(1))
+                     for name in ("log_rows", "log_failures")}
         finally:
             process.terminate()
-            process.wait(30)
-    print(f"\nprediction store: {stats['logged']} rows written (+{stats['log_pending']} pending at the end), "
-          f"{stats['log_failures']} failures")
+            process.wait(60)
+        theirs = None
+        if args.compare_mlflow:
+            process, url = start_mlflow(scorer, records, folder)
+            try:
+                wrapped = [json.dumps({"dataframe_records": [r]}).encode() for r in records]
+                theirs = drive(url, "/invocations", wrapped, args.concurrency, args.duration, wrk, folder,
+                               health=False)
+            finally:
+                process.terminate()
+                process.wait(60)
+    workers = next((a.split("=")[1] for a in args.serve_args if a.startswith("--workers=")), "params")
+    print(f"\nlifecycle serve (workers: {workers}; micro-batching)" + (f" vs {MLFLOW} models serve" if theirs else ""))
+    header = f"{'concurrency':>11} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'errors':>7} {'/health max ms':>15}"
+    if theirs:
+        header += f" | {'mlflow p50':>10} {'p99':>8} {'req/s':>8} {'errors':>7} | {'x req/s':>7} {'p99 / ours':>10}"
+    print(header)
+    for c in args.concurrency:
+        r = ours[c]
+        line = (f"{c:>11} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['rps']:>8.0f} {r['errors']:>7} "
+                f"{r['health_max']:>15.1f}")
+        if theirs:
+            m = theirs[c]
+            line += (f" | {m['p50']:>10.1f} {m['p99']:>8.1f} {m['rps']:>8.0f} {m['errors']:>7} | "
+                     f"{r['rps'] / m['rps']:>7.1f} {m['p99'] / r['p99']:>10.1f}")
+        print(line)
+    print(f"\nprediction store: {stats['log_rows']:.0f} rows written, {stats['log_failures']:.0f} lost; targets: c8 p99 <= 20 ms and >= 10x MLflow's req/s; "
+          "c64 p99 <= 100 ms, 0 errors")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def load(name: str, version: int | str | None = None, stage: str | None = None) 
             f"models/{name}/{metadata.get('version')} is incompatible with scoring: its metadata lacks "
             f"{', '.join(missing)}; register it with 09_model_testing")
     schema = pd.DataFrame.from_dict(metadata["feature_schema"], orient="index")
-    row_stable(pipeline[-1] if hasattr(pipeline, "steps") else pipeline)
+    row_stable(lean(pipeline)[-1] if hasattr(pipeline, "steps") else pipeline)
     return Scorer(name, int(metadata["version"]), pipeline, metadata, schema, metadata["task"],
                   metadata.get("positive_class"), float(metadata["threshold"]))
 
@@ -65,6 +65,37 @@ def score(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
     else:
         result.insert(0, "prediction", np.asarray(classes, dtype=object)[proba.argmax(axis=1)])
     return result
+
+
+def lean(pipeline: Any) -> Any:
+    """Make a loaded pipeline score with less overhead; the same numbers.
+
+    Training sets pandas output on every step, so each one wraps its result in a
+    DataFrame for the next: about a third of scoring one record. For scoring, steps pass
+    plain arrays (``set_output(transform="default")``), and the steps that now receive an
+    array instead of a DataFrame forget the column names they were fitted with (the
+    columns are still checked by count; the first step of each branch still checks names).
+    Changes this instance only; returns it.
+    """
+    if not hasattr(pipeline, "steps"):
+        return pipeline
+    pipeline.set_output(transform="default")
+
+    def forget_names(steps: list) -> None:
+        for _, step in steps:
+            if hasattr(step, "steps"):
+                forget_names(step.steps[1:])
+            elif hasattr(step, "feature_names_in_"):
+                del step.feature_names_in_
+
+    def branches(step: Any) -> None:
+        for _, transformer, _ in getattr(step, "transformers_", []):
+            if hasattr(transformer, "steps"):
+                forget_names(transformer.steps[1:])
+
+    branches(pipeline.steps[0][1])
+    forget_names(pipeline.steps[1:])
+    return pipeline
 
 
 def row_stable(model: Any) -> Any:

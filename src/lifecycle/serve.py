@@ -447,8 +447,31 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lifecycle-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         os.environ[CONFIG_VARIABLE] = json.dumps(config)
-        uvicorn.run("lifecycle.serve:worker_app", factory=True, workers=args.workers, **options)
+        _run_workers(uvicorn.Config("lifecycle.serve:worker_app", factory=True, workers=args.workers, **options))
     return 0
+
+
+def _run_workers(config) -> None:
+    """uvicorn's multi-process supervisor on a listening socket made here, not by ``Config.bind_socket``.
+
+    That one is made without ``IPPROTO_TCP``, so asyncio skips ``TCP_NODELAY`` on the connections
+    it accepts, and Nagle's algorithm meets the client's delayed ACK: ~40 ms added to every
+    response sent in two writes (measured: p50 68 ms instead of 22 ms at concurrency 1).
+    """
+    import socket
+
+    from uvicorn.supervisors import Multiprocess
+
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((config.host, config.port))
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(f"lifecycle serve: cannot listen on {config.host}:{config.port} ({exc.strerror})") from None
+    sock.set_inheritable(True)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 if __name__ == "__main__":
