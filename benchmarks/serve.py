@@ -137,6 +137,7 @@ from mlflow.models import infer_signature
 artifact, target, sample = sys.argv[1:4]
 pipeline = sio.load(artifact, trusted=sio.get_untrusted_types(file=artifact))
 example = pd.read_json(sample, orient="records")
+example = example.astype({c: float for c in example.select_dtypes("number").columns})  # numbers may be missing
 signature = infer_signature(example, pipeline.predict(example))
 mlflow.sklearn.save_model(pipeline, target, signature=signature, serialization_format="skops",
                           skops_trusted_types=sio.get_untrusted_types(file=artifact))
@@ -154,8 +155,11 @@ def mlflow_env() -> Path:
         print(f"creating {folder.relative_to(ROOT)} (once; a few minutes) ...", flush=True)
         shutil.rmtree(folder, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", MLFLOW,
-                        f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"], check=True)
+        done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", MLFLOW,
+                               f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"],
+                              capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"could not install {MLFLOW} into {folder}:\n{done.stderr[-3000:]}")
         (folder / ".installed").write_text(MLFLOW + "\n")
     return folder
 

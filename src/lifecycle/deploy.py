@@ -93,14 +93,19 @@ class Service:
         return "Service stopped."
 
 
-def start_service(name: str, shadow: str | None = None, timeout: float = 60.0) -> Service:
-    """Start the service as a subprocess on a free loopback port; wait until it is ready."""
+def start_service(name: str, shadow: str | None = None, timeout: float = 60.0, workers: int = 1) -> Service:
+    """Start the service as a subprocess on a free loopback port; wait until it is ready.
+
+    One worker process by default: a demonstration needs no more, and starts faster
+    (``serving.workers`` in params is what ``lifecycle serve`` runs in production).
+    """
     import httpx
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "lifecycle", "serve", "--model", name, "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "lifecycle", "serve", "--model", name, "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers)]
     if shadow:
         command += ["--shadow", shadow]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(paths.SRC), os.environ.get("PYTHONPATH")]))}
@@ -154,7 +159,8 @@ def records(frame: pd.DataFrame, schema: pd.DataFrame, n: int) -> list[dict]:
 
 
 def bad_requests(service: Service, good: dict) -> pd.DataFrame:
-    """Four kinds of bad request and what the service answers to each."""
+    """Four kinds of bad request and what the service answers to each (a value far outside the
+    training range is refused or scored and flagged, as ``serving.domain`` says)."""
     numeric = next(k for k, v in good.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
     cases = {
         f"missing field '{numeric}'": {k: v for k, v in good.items() if k != numeric},
@@ -168,6 +174,9 @@ def bad_requests(service: Service, good: dict) -> pd.DataFrame:
 
 def _answer(result: dict) -> tuple[int, str]:
     body = result["body"]
+    if result["status"] == 200 and isinstance(body, dict) and body.get("predictions"):
+        flags = sorted({f for p in body["predictions"] for f in p.get("flags", [])})
+        return 200, "scored" + (f"; flagged outside the training domain: {', '.join(flags)}" if flags else "")
     detail = body.get("detail", body) if isinstance(body, dict) else body
     if isinstance(detail, list) and detail and isinstance(detail[0], dict):
         detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in detail[:2])
