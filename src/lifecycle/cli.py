@@ -24,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--store", action="store_true",
                      help="re-execute the notebooks in place so their stored outputs are current")
 
+    report = commands.add_parser("report", help="write a run's HTML report (default: the newest run)")
+    report.add_argument("run_id", nargs="?", metavar="RUN_ID", help="a folder name under reports/runs/")
+
     params = commands.add_parser("params", help="parameter tools")
     params_commands = params.add_subparsers(dest="params_command", required=True)
     check = params_commands.add_parser("check", help="validate params/ (and extra layers) for every phase")
@@ -98,6 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "models":
         return _models(args)
+    if args.command == "report":
+        from lifecycle import paths, report
+
+        try:
+            print(paths.relative(report.write(report.run_folder(args.run_id))))
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"lifecycle report: {exc}", file=sys.stderr)
+            return 2
+        return 0
     from lifecycle import runner
     from lifecycle.params import resolve
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
-from lifecycle import files, notebooks, paths
+from lifecycle import files, notebooks, paths, report
 from lifecycle.params import ParamsError, resolve
 from lifecycle.settings import PHASES
 
@@ -129,16 +129,19 @@ def run(
             echo(f"  cell In[{exc.exec_count}]: {first_line}")
             echo(f"  {exc.ename}: {exc.evalue}")
             echo(f"  partial notebook: {paths.relative(output)}")
+            _report(folder, echo)
             return 1
         except KeyboardInterrupt:
             record.update(status="interrupted", failed={"phase": phase})
             files.write_json(folder / "run.json", record)
             echo(f"[{k}/{len(phases)}] {phase} interrupted; partial notebook: {paths.relative(output)}")
+            _report(folder, echo)
             raise
         except Exception as exc:  # the kernel died or could not start: not a cell's error
             record.update(status="failed", failed={"phase": phase, "error": type(exc).__name__, "message": str(exc)})
             files.write_json(folder / "run.json", record)
             echo(f"[{k}/{len(phases)}] {phase} FAILED: {type(exc).__name__}: {exc}")
+            _report(folder, echo)
             return 1
         seconds = time.perf_counter() - t0
         record["phases"][phase] = {"status": "ok", "seconds": round(seconds, 1)}
@@ -149,4 +152,13 @@ def run(
     files.write_json(folder / "run.json", record)
     stored = "; stored outputs refreshed in notebooks/" if store else ""
     echo(f"done: {len(phases)} phase(s) in {time.perf_counter() - started:.1f} s{stored}")
+    _report(folder, echo)
     return 0
+
+
+def _report(folder: Path, echo: Callable[[str], None]) -> None:
+    """Write the run report; a problem with it is said, never fails the run."""
+    try:
+        echo(f"report: {paths.relative(report.write(folder))}")
+    except Exception as exc:  # noqa: BLE001
+        echo(f"no report: {type(exc).__name__}: {exc}")
