@@ -90,7 +90,6 @@ def replay(frame: pd.DataFrame, scorer, url: str, table: str, id_column: str, ta
     """Score simulated weeks with ``scorer`` and log them as the service would (``prediction_log``
     rows stamped with each week's prediction date, the id among the inputs), replacing the table;
     write the label feed (each label known ``window_days`` after its prediction date)."""
-    import sqlalchemy as sa
 
     from lifecycle import files, prediction_log, scoring
 
