@@ -42,6 +42,21 @@ def read_log(path: str) -> pd.DataFrame:
     raise ExperimentError(f"log_path '{path}' must end in .csv or .parquet")
 
 
+def log_for(params) -> tuple[pd.DataFrame, str]:
+    """The experiment log of params: the file at ``log_path``, or (``null``) a simulated experiment on
+    the simulated product, written to ``data/experiment/`` like any log; and a sentence on where it came from."""
+    if params.log_path is not None:
+        log = read_log(params.log_path)
+        return log, f"Experiment log: {len(log):,} rows from {params.log_path}."
+    from lifecycle import production, scoring
+
+    scorer = scoring.load(params.serving.model, stage="production")
+    log, true_lift = production.ab_test(params, scorer, params.simulated_users, params.treatment_share)
+    files.write_parquet(SIMULATED_LOG, log)
+    return log, (f"Simulated experiment: {len(log):,} users; the true effect on the treatment arm's "
+                 f"{params.target} rate is {true_lift:+.4f} (written to {paths.relative(SIMULATED_LOG)}).")
+
+
 def arms(log: pd.DataFrame, unit: str, arm: str, outcome: str, control: str, treatment: str,
          kind: str) -> Arms:
     """The outcomes of each arm, after checking the log: columns present, one row per unit,

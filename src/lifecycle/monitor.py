@@ -202,13 +202,14 @@ def verdict(results: pd.DataFrame) -> str:
             f"the first, in the window of {first}, on {shown}.")
 
 
-def write(results: pd.DataFrame, production: pd.DataFrame, summary: str) -> list[str]:
-    """The monitoring report (JSON) and the labelled production rows (for 13_feedback_retraining)."""
+def write(results: pd.DataFrame, production: pd.DataFrame, summary: str, period: str) -> list[str]:
+    """The monitoring report (JSON) and the production rows with their window and the labels known
+    (for 13_feedback_retraining)."""
     found = alerts(results)
     report = {"verdict": summary, "alert": bool(len(found)), "windows": sorted(results["window"].unique()),
-              "alerts": found.to_dict(orient="records"), "checks": len(results)}
+              "alerts": found.to_dict(orient="records"), "checks": len(results), "period": period}
     files.write_json(REPORT, report)
-    files.write_parquet(LABELLED, production)
+    files.write_parquet(LABELLED, production.assign(window=windows(production["timestamp"], period)))
     return [paths.relative(REPORT), paths.relative(LABELLED)]
 
 
@@ -219,3 +220,80 @@ def read_labelled() -> pd.DataFrame:
 
 def read_report() -> dict:
     return files.read_json(REPORT, "the monitoring report", "12_monitoring")
+
+
+def read_labels(path: str) -> pd.DataFrame:
+    """The label feed (Parquet or CSV, relative to the project root)."""
+    full = paths.ROOT / path
+    if not full.is_file():
+        raise MonitorError(f"the label feed '{path}' does not exist; set labels_path in params/12_monitoring.yaml "
+                           "(with simulate: true, 12_monitoring writes it)")
+    return pd.read_csv(full) if path.lower().endswith(".csv") else files.read_parquet(full, "the label feed")
+
+
+def accepted_metric(metadata: dict, metric: str) -> float:
+    """The card's metric the model was accepted on: its test score (a retrained model: its hold-out score)."""
+    for part in ("test", "holdout"):
+        value = (metadata.get("metrics") or {}).get(part, {}).get(metric)
+        if isinstance(value, (int, float)):
+            return float(value)
+    raise MonitorError(f"the production model's metadata records no test or hold-out {metric}; register it "
+                       "with 09_model_testing")
+
+
+def gather(params, card, scorer) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, float, str]:
+    """Everything the checks compare: production rows with the labels known by the latest prediction,
+    the reference inputs, the model's scores on them, the accepted metric; and a sentence."""
+    production = read_log(params.store.url, params.log_table, scorer.name)
+    as_of = production["timestamp"].max()
+    production = attach_labels(production, read_labels(params.labels_path), params.id_column, params.target, as_of)
+    from lifecycle import scoring
+
+    rows = reference(params.reference_split)
+    inputs = rows[[c for c in scorer.schema.index if c in rows.columns]]
+    scores = scoring.score(scorer, rows).add_prefix("output_")[score_column(production, card.task, card.positive_class)]
+    window = windows(production["timestamp"], params.window)
+    sentence = (f"Production: {len(production):,} logged predictions in {window.nunique()} windows "
+                f"({window.min()} to {window.max()}); labels known for {int(production[params.target].notna().sum()):,} "
+                f"of them. Reference: {'every split' if params.reference_split == 'all' else 'the ' + params.reference_split + ' split'}, "
+                f"{len(rows):,} rows.")
+    return production, inputs, scores, accepted_metric(scorer.metadata, card.metric), sentence
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``lifecycle monitor``: the checks of 12_monitoring on the prediction log as it is, for a scheduler.
+
+    Exit 0 when every check is within its threshold, 1 on an alert, 2 when the input cannot be used.
+    """
+    import argparse
+    import sys
+
+    from lifecycle import problem, registry, scoring
+    from lifecycle.params import ParamsError, resolve
+    from lifecycle.settings import PHASES
+
+    parser = argparse.ArgumentParser(prog="lifecycle monitor", description=main.__doc__.splitlines()[0])
+    parser.add_argument("-f", "--file", dest="files", action="append", default=[], metavar="YAML",
+                        help="extra parameter file layered over params/ (repeatable)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one parameter, e.g. --set log_table=predictions")
+    args = parser.parse_args(argv)
+    phase = "12_monitoring"
+    try:
+        params = PHASES[phase].model_validate(resolve([phase], args.files, args.sets)[phase])
+        card = problem.read()
+        scorer = scoring.load(params.serving.model, stage="production")
+        production, inputs, scores, accepted, sentence = gather(params, card, scorer)
+        results = check(production, inputs, scores, card, params.thresholds, accepted, params.window,
+                        params.min_rows, params.exclude_features)
+    except (MonitorError, ParamsError, registry.RegistryError, FileNotFoundError, ValueError) as exc:
+        print(f"lifecycle monitor: {exc}", file=sys.stderr)
+        return 2
+    summary = verdict(results)
+    write(results, production, summary, params.window)
+    print(sentence)
+    found = alerts(results)
+    if len(found):
+        print(found.to_string(max_rows=40))
+    print(summary)
+    return 1 if len(found) else 0

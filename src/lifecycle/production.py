@@ -85,6 +85,19 @@ def weeks(params: ProjectParams, n_weeks: int, users_per_week: int, drift_from_w
     return pd.concat(frames, ignore_index=True)
 
 
+def simulate_monitoring(params, scorer) -> str:
+    """12's simulated production, when ``simulate`` is on: ``weeks`` weekly cohorts, drifted from
+    ``drift_from_week``, logged and labelled (see ``replay``). Otherwise the log is read as it is."""
+    from lifecycle import paths
+
+    if not params.simulate:
+        return f"Reading the prediction log table '{params.log_table}' and the label feed as they are."
+    frame = weeks(params, params.weeks, params.users_per_week, params.drift_from_week,
+                  drift_of(params.simulation, params.concept_change))
+    return replay(frame, scorer, params.store.url, params.log_table, params.id_column, params.target,
+                  params.labels.window_days, paths.ROOT / params.labels_path)
+
+
 def replay(frame: pd.DataFrame, scorer, url: str, table: str, id_column: str, target: str,
            window_days: int, labels_path) -> str:
     """Score simulated weeks with ``scorer`` and log them as the service would (``prediction_log``

@@ -40,12 +40,15 @@ def triggered(report: dict, trigger: str) -> tuple[bool, str]:
     return False, "Monitoring raised no alert: no retraining needed (set trigger: always to retrain anyway)."
 
 
-def split_fresh(labelled: pd.DataFrame, target: str, period: str, fresh_windows: int, holdout_windows: int) -> Fresh:
-    """The latest ``holdout_windows`` labelled windows as hold-out; the ``fresh_windows`` before them to train on."""
+def split_fresh(labelled: pd.DataFrame, target: str, fresh_windows: int, holdout_windows: int) -> Fresh:
+    """The latest ``holdout_windows`` labelled windows as hold-out; the ``fresh_windows`` before them to train on.
+
+    ``labelled`` is what 12 wrote: production rows with their ``window`` and the labels known then.
+    """
     rows = labelled[labelled[target].notna()]
     if rows.empty:
         raise RetrainError("no production rows have labels yet: wait for the label feed, then run 12_monitoring again")
-    window = monitor.windows(rows["timestamp"], period)
+    window = rows["window"]
     names = sorted(window.unique())
     if len(names) < holdout_windows + 1:
         raise RetrainError(f"only {len(names)} labelled window(s); retraining needs at least {holdout_windows + 1} "
@@ -61,8 +64,15 @@ def data_version(frame: pd.DataFrame) -> str:
     return digest.hexdigest()[:12]
 
 
-def train_challenger(champion, schema: pd.DataFrame, frames: list[pd.DataFrame], target: str):
-    """The champion's recipe (unfitted clone) fitted on ``frames``; and the rows it saw."""
+def train_challenger(champion, schema: pd.DataFrame, fresh: pd.DataFrame, target: str,
+                     include_training_data: bool = False):
+    """The champion's recipe (unfitted clone) fitted on the fresh rows (and the original training
+    split, when asked); and the number of rows it saw."""
+    frames = [fresh]
+    if include_training_data:
+        from lifecycle import splits
+
+        frames.insert(0, splits.read("train"))
     data = pd.concat([f[[*schema.index, target]] for f in frames], ignore_index=True)
     X, y = align(data, schema), data[target]
     if pd.api.types.is_float_dtype(y) and (y % 1 == 0).all():
@@ -99,8 +109,10 @@ def decide(table: pd.DataFrame, card, margin: float, go: bool) -> tuple[bool, st
 
 
 def register(challenger, name: str, champion_metadata: dict, table: pd.DataFrame, fresh: Fresh, rows: int,
-             include_training_data: bool, promote: bool) -> str:
-    """Register the challenger with its lineage; promote it when decided. The champion stays in the registry."""
+             include_training_data: bool, go: bool, promote: bool) -> tuple[str, pd.Series]:
+    """Register the challenger with its lineage (when retraining was triggered); promote it when decided.
+    The champion stays in the registry. Returns a sentence and the lineage (without version numbers,
+    which grow with every run)."""
     keep = ("task", "target", "positive_class", "threshold", "metric", "feature_schema", "family", "tuned")
     lineage = {
         "parent_version": champion_metadata["version"],
@@ -115,9 +127,13 @@ def register(challenger, name: str, champion_metadata: dict, table: pd.DataFrame
                 "data_version": lineage["fresh_data_version"], "lineage": lineage, "retrained": True,
                 "metrics": {"holdout": table["challenger"].to_dict()},
                 "parent_metrics": {"holdout": table["champion"].to_dict()}}
+    shown = pd.Series({k: (", ".join(v) if isinstance(v, list) else v) for k, v in lineage.items()
+                       if k != "parent_version"}, name="lineage", dtype=object)
+    if not go:
+        return "Nothing registered: retraining was not triggered.", shown
     version = registry.register(challenger, name, metadata)
-    # No version numbers in the sentence: they grow with every run, and the notebook stores its outputs.
     if promote:
         registry.promote(name, version, "production")
-        return f"Registered the challenger as a new version of {name} and promoted it; the champion is archived."
-    return f"Registered the challenger as a new {name} candidate; the champion stays in production."
+        return (f"Registered the challenger as a new version of {name}, its parent recorded, and promoted it; "
+                "the champion is archived, not deleted."), shown
+    return f"Registered the challenger as a new {name} candidate; the champion stays in production.", shown
