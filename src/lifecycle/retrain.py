@@ -15,7 +15,7 @@ from typing import NamedTuple
 import pandas as pd
 from sklearn.base import clone
 
-from lifecycle import evaluate, monitor, registry
+from lifecycle import evaluate, registry
 from lifecycle.features import align
 from lifecycle.metrics import METRICS
 
