@@ -9,7 +9,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from conftest import run_in
-from lifecycle import drift, monitor
+from lifecycle import drift, monitor, monitor_store
 from lifecycle.settings import DriftThresholds
 from lifecycle.simulate import Drift, behaviour_summary, period_dates, simulate_product, true_churn_probability
 
@@ -110,8 +110,8 @@ def test_bad_input_gets_a_clear_message(reference):
     with pytest.raises(monitor.MonitorError, match="share no columns"):
         monitor.check(production, inputs.add_prefix("other_"), _score(reference), CARD, THRESHOLDS, 0.8, "W", 200)
     with pytest.raises(monitor.MonitorError, match="lacks column"):
-        monitor.attach_labels(production, pd.DataFrame({"user_id": [1]}), "user_id", "churned",
-                              pd.Timestamp("2027-01-01", tz="UTC"))
+        monitor_store.attach_labels(production, pd.DataFrame({"user_id": [1]}), "user_id", "churned",
+                                    pd.Timestamp("2027-01-01", tz="UTC"))
 
 
 def test_the_monitor_command_exits_2_with_one_line_on_bad_input(project):
@@ -119,3 +119,16 @@ def test_the_monitor_command_exits_2_with_one_line_on_bad_input(project):
     assert result.returncode == 2
     assert result.stderr.startswith("lifecycle monitor: ") and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_batches_get_prediction_drift_checks_of_their_own(reference):
+    production = _production(Drift(), weeks=1).assign(output_probability_1=lambda f: _score(f).to_numpy())
+    inputs = reference.drop(columns=["user_id", "churned"])
+    scores = _score(reference)
+    batches = pd.DataFrame({"batch_id": ["same"] * 1000 + ["shifted"] * 1000,
+                            "output_probability_1": np.r_[scores.sample(1000, random_state=0).to_numpy(),
+                                                          np.clip(scores.sample(1000, random_state=1) + 0.2, 0, 1)]})
+    results = monitor.check(production, inputs, scores, CARD, THRESHOLDS, 0.8, "W", 200, batches=batches)
+    batch = results[results["window"].str.startswith("batch ")].set_index(["window", "statistic"])["alert"]
+    assert batch[("batch shifted", "psi")] and batch[("batch shifted", "ks")]
+    assert not batch[("batch same", "psi")] and not batch[("batch same", "ks")]

@@ -1,67 +1,28 @@
 """Phase 12: production against the training reference, window by window.
 
-Reads the prediction log (``prediction_log.read``: each record's inputs and outputs, with its
-time) and the label feed (``id_column``, the target and ``labelled_at``: when the outcome became
-known), cuts time into windows, and checks per window: each feature's drift
-(``drift.STATISTICS``), the drift of the model's score, and -- once labels have arrived -- the
-problem card's metric. Each check is a ``drift.Result`` against a threshold from params; the
-alerts are the results beyond theirs. ``lifecycle monitor`` runs the same checks for a scheduler.
+On what ``monitor_store.gather`` reads (logged predictions with the labels known so far, the
+batch job's predictions, the reference), cuts time into windows and checks per window: each
+feature's drift (``drift.STATISTICS``), the drift of the model's score, and -- once labels have
+arrived -- the problem card's metric; each batch gets the score's drift. Each check is a
+``drift.Result`` against a threshold from params; the alerts are the results beyond theirs.
+``lifecycle monitor`` runs the same checks for a scheduler.
 """
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pandas as pd
 from sklearn import metrics as m
 
-from lifecycle import drift, files, paths, prediction_log
+from lifecycle import drift
 from lifecycle.drift import Result
 from lifecycle.metrics import METRICS
 
-FOLDER = paths.DATA / "monitoring"
-LABELLED = FOLDER / "labelled_production.parquet"
-REPORT = paths.REPORTS / "monitoring.json"
 PREDICTION = "(model score)"
-LABEL_COLUMNS = ("labelled_at",)
 
 
 class MonitorError(ValueError):
     """Monitoring cannot run on this input; the message says what to fix."""
-
-
-def read_log(url: str, table: str, model: str) -> pd.DataFrame:
-    """The production role's logged predictions of ``model``: one row per record, its inputs as
-    columns, its outputs (``prediction``, ``probability_<class>``) and ``timestamp``."""
-    try:
-        log = prediction_log.read(url, table)
-    except ValueError as exc:
-        raise MonitorError(str(exc)) from None
-    log = log[(log["role"] == "production") & (log["model"] == model)]
-    if log.empty:
-        raise MonitorError(f"the prediction log (table '{table}') holds no production predictions of model "
-                           f"'{model}': serve or batch-score the model first, or point log_table at the table "
-                           "your service writes")
-    inputs = pd.DataFrame(log["inputs"].map(json.loads).tolist())
-    outputs = pd.DataFrame(log["outputs"].map(json.loads).tolist())
-    return pd.concat([inputs, outputs.add_prefix("output_"), log[["timestamp", "version"]].reset_index(drop=True)],
-                     axis=1)
-
-
-def attach_labels(frame: pd.DataFrame, labels: pd.DataFrame, id_column: str, target: str,
-                  as_of: pd.Timestamp) -> pd.DataFrame:
-    """Add ``target`` where the label was known by ``as_of`` (missing otherwise)."""
-    wanted = [id_column, target, *LABEL_COLUMNS]
-    missing = [c for c in wanted if c not in labels.columns]
-    if missing:
-        raise MonitorError(f"the label feed lacks column(s) {', '.join(missing)}; it needs {', '.join(wanted)}")
-    if id_column not in frame.columns:
-        raise MonitorError(f"the logged inputs have no id column '{id_column}', so labels cannot be joined; "
-                           "log it with each record")
-    known = labels.loc[pd.to_datetime(labels["labelled_at"], utc=True) <= as_of, [id_column, target]]
-    frame = frame.drop(columns=[target], errors="ignore")
-    return frame.merge(known.drop_duplicates(id_column, keep="last"), on=id_column, how="left")
 
 
 def windows(timestamps: pd.Series, period: str) -> pd.Series:
@@ -114,18 +75,9 @@ def _is(truth: pd.Series, value) -> np.ndarray:
     return (truth.astype(str) == str(value)).to_numpy()
 
 
-def reference(split: str) -> pd.DataFrame:
-    """The rows production is compared with: one split, or ``all`` of them (the whole population
-    at the training cutoff; the train split alone lacks the out-of-time rows' late sign-ups)."""
-    from lifecycle import splits
-
-    if split != "all":
-        return splits.read(split)
-    return pd.concat([splits.read(name) for name in splits.NAMES], ignore_index=True)
-
-
 def check(production: pd.DataFrame, reference: pd.DataFrame, reference_scores: pd.Series, card, thresholds,
-          reference_metric: float, period: str, min_rows: int, exclude: list[str] = ()) -> pd.DataFrame:
+          reference_metric: float, period: str, min_rows: int, exclude: list[str] = (),
+          batches: pd.DataFrame | None = None) -> pd.DataFrame:
     """All checks, window by window: one row per (feature, window, statistic).
 
     Parameters
@@ -137,6 +89,7 @@ def check(production: pd.DataFrame, reference: pd.DataFrame, reference_scores: p
     thresholds : ``Thresholds`` from params.
     reference_metric : the metric the model was accepted on (its test score).
     exclude : features not checked for drift (absolute dates drift by construction).
+    batches : the batch job's predictions (``batch_id`` and outputs): the score's drift per batch.
     """
     features = [c for c in reference.columns if c in production.columns and c not in exclude]
     if not features:
@@ -152,12 +105,8 @@ def check(production: pd.DataFrame, reference: pd.DataFrame, reference_scores: p
     results: list[Result] = []
     for window, rows in production.groupby(windows(production["timestamp"], period), sort=True):
         results += drift.compare(reference[features], rows[features], window, limits, min_rows)
-        for name, value_note in (("psi", drift.psi_numeric(reference_scores, rows[score])),
-                                 ("ks", drift.ks(reference_scores, rows[score]))):
-            value, note = round(value_note[0], 4), value_note[1]
-            few = len(rows) < min_rows
-            results.append(Result(PREDICTION, window, name, value, limits[name], not few and value > limits[name],
-                                  len(rows), "too few rows" if few else note))
+        results += drift.compare(reference_scores.to_frame(PREDICTION), rows[[score]].set_axis([PREDICTION], axis=1),
+                                 window, limits, min_rows)
         labelled = rows[rows[card.target].notna()] if card.target in rows else rows.iloc[:0]
         if len(labelled):
             value, note = metric_value(card.metric, labelled[card.target], labelled, card.task, card.positive_class)
@@ -166,6 +115,9 @@ def check(production: pd.DataFrame, reference: pd.DataFrame, reference_scores: p
             results.append(Result(f"performance ({card.metric})", window, card.metric, round(value, 4),
                                   round(floor, 4), not few and worse, len(labelled),
                                   note or ("too few labelled rows" if len(labelled) < min_rows else "")))
+    for batch, rows in (batches if batches is not None else pd.DataFrame({"batch_id": []})).groupby("batch_id"):
+        results += drift.compare(reference_scores.to_frame(PREDICTION), rows[[score]].set_axis([PREDICTION], axis=1),
+                                 f"batch {batch}", limits, min_rows)
     return drift.table(results)
 
 
@@ -202,64 +154,6 @@ def verdict(results: pd.DataFrame) -> str:
             f"the first, in the window of {first}, on {shown}.")
 
 
-def write(results: pd.DataFrame, production: pd.DataFrame, summary: str, period: str) -> list[str]:
-    """The monitoring report (JSON) and the production rows with their window and the labels known
-    (for 13_feedback_retraining)."""
-    found = alerts(results)
-    report = {"verdict": summary, "alert": bool(len(found)), "windows": sorted(results["window"].unique()),
-              "alerts": found.to_dict(orient="records"), "checks": len(results), "period": period}
-    files.write_json(REPORT, report)
-    files.write_parquet(LABELLED, production.assign(window=windows(production["timestamp"], period)))
-    return [paths.relative(REPORT), paths.relative(LABELLED)]
-
-
-def read_labelled() -> pd.DataFrame:
-    """The production rows 12 monitored, with the labels known then (missing where not yet)."""
-    return files.read_parquet(LABELLED, "the monitored production rows", "12_monitoring")
-
-
-def read_report() -> dict:
-    return files.read_json(REPORT, "the monitoring report", "12_monitoring")
-
-
-def read_labels(path: str) -> pd.DataFrame:
-    """The label feed (Parquet or CSV, relative to the project root)."""
-    full = paths.ROOT / path
-    if not full.is_file():
-        raise MonitorError(f"the label feed '{path}' does not exist; set labels_path in params/12_monitoring.yaml "
-                           "(with simulate: true, 12_monitoring writes it)")
-    return pd.read_csv(full) if path.lower().endswith(".csv") else files.read_parquet(full, "the label feed")
-
-
-def accepted_metric(metadata: dict, metric: str) -> float:
-    """The card's metric the model was accepted on: its test score (a retrained model: its hold-out score)."""
-    for part in ("test", "holdout"):
-        value = (metadata.get("metrics") or {}).get(part, {}).get(metric)
-        if isinstance(value, (int, float)):
-            return float(value)
-    raise MonitorError(f"the production model's metadata records no test or hold-out {metric}; register it "
-                       "with 09_model_testing")
-
-
-def gather(params, card, scorer) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series, float, str]:
-    """Everything the checks compare: production rows with the labels known by the latest prediction,
-    the reference inputs, the model's scores on them, the accepted metric; and a sentence."""
-    production = read_log(params.store.url, params.log_table, scorer.name)
-    as_of = production["timestamp"].max()
-    production = attach_labels(production, read_labels(params.labels_path), params.id_column, params.target, as_of)
-    from lifecycle import scoring
-
-    rows = reference(params.reference_split)
-    inputs = rows[[c for c in scorer.schema.index if c in rows.columns]]
-    scores = scoring.score(scorer, rows).add_prefix("output_")[score_column(production, card.task, card.positive_class)]
-    window = windows(production["timestamp"], params.window)
-    sentence = (f"Production: {len(production):,} logged predictions in {window.nunique()} windows "
-                f"({window.min()} to {window.max()}); labels known for {int(production[params.target].notna().sum()):,} "
-                f"of them. Reference: {'every split' if params.reference_split == 'all' else 'the ' + params.reference_split + ' split'}, "
-                f"{len(rows):,} rows.")
-    return production, inputs, scores, accepted_metric(scorer.metadata, card.metric), sentence
-
-
 def main(argv: list[str] | None = None) -> int:
     """``lifecycle monitor``: the checks of 12_monitoring on the prediction log as it is, for a scheduler.
 
@@ -268,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    from lifecycle import problem, registry, scoring
+    from lifecycle import monitor_store, problem, registry, scoring
     from lifecycle.params import ParamsError, resolve
     from lifecycle.settings import PHASES
 
@@ -283,15 +177,15 @@ def main(argv: list[str] | None = None) -> int:
         params = PHASES[phase].model_validate(resolve([phase], args.files, args.sets)[phase])
         card = problem.read()
         scorer = scoring.load(params.serving.model, stage="production")
-        production, inputs, scores, accepted, sentence = gather(params, card, scorer)
-        results = check(production, inputs, scores, card, params.thresholds, accepted, params.window,
-                        params.min_rows, params.exclude_features)
+        data = monitor_store.gather(params, card, scorer)
+        results = check(data.production, data.reference, data.reference_scores, card, params.thresholds,
+                        data.accepted, params.window, params.min_rows, params.exclude_features, data.batches)
     except (MonitorError, ParamsError, registry.RegistryError, FileNotFoundError, ValueError) as exc:
         print(f"lifecycle monitor: {exc}", file=sys.stderr)
         return 2
     summary = verdict(results)
-    write(results, production, summary, params.window)
-    print(sentence)
+    monitor_store.write(results, data.production, summary, params.window)
+    print(data.sentence)
     found = alerts(results)
     if len(found):
         print(found.to_string(max_rows=40))
