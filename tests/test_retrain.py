@@ -18,8 +18,8 @@ SCHEMA = pd.DataFrame({"kind": ["numeric"] * len(NUMERIC) + ["categorical"]}, in
 CARD = SimpleNamespace(task="binary", metric="roc_auc", positive_class=1, target="churned", metric_bar=0.7)
 
 
-def _rows(n: int, seed: int, period: str, drift: Drift = Drift(), week: str = "w1") -> pd.DataFrame:
-    product = simulate_product(n, seed=seed, period=period, drift=drift, messy=False)
+def _rows(n: int, seed: int, period: str, drift: Drift | None = None, week: str = "w1") -> pd.DataFrame:
+    product = simulate_product(n, seed=seed, period=period, drift=drift or Drift(), messy=False)
     features = behaviour_summary(product.users, product.events, period_dates(period=period)[1])
     return features.assign(churned=product.labels.set_index("user_id")["churned"], window=week).reset_index()
 

@@ -59,7 +59,8 @@ def split_fresh(labelled: pd.DataFrame, target: str, fresh_windows: int, holdout
 
 
 def data_version(frame: pd.DataFrame) -> str:
-    """A content hash of a table (12 hex digits), as 01 gives raw snapshots."""
+    """A content hash of a table (12 hex digits), as 01 gives raw snapshots. Hash only the data:
+    the log's own columns (model version, outputs) change with every run."""
     digest = hashlib.sha256(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy().tobytes())
     return digest.hexdigest()[:12]
 
@@ -108,6 +109,12 @@ def decide(table: pd.DataFrame, card, margin: float, go: bool) -> tuple[bool, st
     return True, f"Promote the challenger: {figures}."
 
 
+def _data(frame: pd.DataFrame, metadata: dict) -> pd.DataFrame:
+    """The model inputs and the target of ``frame`` (all of it when the metadata names no schema)."""
+    columns = [c for c in [*(metadata.get("feature_schema") or {}), metadata.get("target")] if c in frame.columns]
+    return frame[columns] if columns else frame
+
+
 def register(challenger, name: str, champion_metadata: dict, table: pd.DataFrame, fresh: Fresh, rows: int,
              include_training_data: bool, go: bool, promote: bool) -> tuple[str, pd.Series]:
     """Register the challenger with its lineage (when retraining was triggered); promote it when decided.
@@ -117,7 +124,7 @@ def register(challenger, name: str, champion_metadata: dict, table: pd.DataFrame
     lineage = {
         "parent_version": champion_metadata["version"],
         "parent_data_version": champion_metadata.get("data_version"),
-        "fresh_data_version": data_version(fresh.train),
+        "fresh_data_version": data_version(_data(fresh.train, champion_metadata)),
         "fresh_windows": fresh.train_windows,
         "holdout_windows": fresh.holdout_windows,
         "rows": rows,
