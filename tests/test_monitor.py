@@ -132,3 +132,23 @@ def test_batches_get_prediction_drift_checks_of_their_own(reference):
     batch = results[results["window"].str.startswith("batch ")].set_index(["window", "statistic"])["alert"]
     assert batch[("batch shifted", "psi")] and batch[("batch shifted", "ks")]
     assert not batch[("batch same", "psi")] and not batch[("batch same", "ks")]
+
+
+def test_the_log_is_read_for_the_monitored_version_only(tmp_path):
+    from lifecycle import prediction_log
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = prediction_log.engine(url)
+    table = prediction_log.predictions_table("log")
+    table.metadata.create_all(store)
+    rows = [prediction_log.row("r", k, "churn", 1 + k % 2, "production", {"user_id": k, "age": 30 + k},
+                               {"prediction": 0, "probability_1": 0.1 * k}) for k in range(6)]
+    prediction_log.write(store, table, rows)
+    store.dispose()
+    frame = monitor_store.read_log(url, "log", "churn", 2)
+    assert list(frame["user_id"]) == [1, 3, 5] and list(frame["output_probability_1"]) == pytest.approx([0.1, 0.3, 0.5])
+    with pytest.raises(monitor.MonitorError, match=r"no predictions of churn version 3.*holds version\(s\) 1, 2"):
+        monitor_store.read_log(url, "log", "churn", 3)
+    with pytest.raises(monitor.MonitorError, match="no production predictions of model 'other'"):
+        monitor_store.read_log(url, "log", "other", 1)
+    assert monitor_store.read_batches(url, "no_batches_yet", "churn", 1).empty

@@ -22,9 +22,10 @@ REPORT = paths.REPORTS / "monitoring.json"
 LABEL_COLUMNS = ("labelled_at",)
 
 
-def read_log(url: str, table: str, model: str) -> pd.DataFrame:
-    """The production role's logged predictions of ``model``: one row per record, its inputs as
-    columns, its outputs (``prediction``, ``probability_<class>``) and ``timestamp``."""
+def read_log(url: str, table: str, model: str, version: int) -> pd.DataFrame:
+    """The production role's logged predictions of ``model`` ``version`` (the one monitored: its
+    scores on the reference are what the logged ones are compared with): one row per record, its
+    inputs as columns, its outputs (``prediction``, ``probability_<class>``) and ``timestamp``."""
     try:
         log = prediction_log.read(url, table)
     except ValueError as exc:
@@ -34,6 +35,12 @@ def read_log(url: str, table: str, model: str) -> pd.DataFrame:
         raise MonitorError(f"the prediction log (table '{table}') holds no production predictions of model "
                            f"'{model}': serve or batch-score the model first, or point log_table at the table "
                            "your service writes")
+    logged = sorted(log["version"].unique())
+    log = log[log["version"] == version]
+    if log.empty:
+        raise MonitorError(f"the prediction log (table '{table}') holds no predictions of {model} version {version}, "
+                           f"the production version, yet (it holds version(s) {', '.join(map(str, logged))}); "
+                           "monitor once it has served")
     inputs = pd.DataFrame(log["inputs"].map(json.loads).tolist())
     outputs = pd.DataFrame(log["outputs"].map(json.loads).tolist())
     return pd.concat([inputs, outputs.add_prefix("output_"), log[["timestamp", "version"]].reset_index(drop=True)],
@@ -119,10 +126,10 @@ def gather(params, card, scorer) -> Gathered:
     predictions; and a sentence saying what was read."""
     from lifecycle import scoring
 
-    production = read_log(params.store.url, params.log_table, scorer.name)
+    production = read_log(params.store.url, params.log_table, scorer.name, scorer.version)
     as_of = production["timestamp"].max()
     production = attach_labels(production, read_labels(params.labels_path), params.id_column, params.target, as_of)
-    batches = read_batches(params.store.url, params.store.batch_table, scorer.name)
+    batches = read_batches(params.store.url, params.store.batch_table, scorer.name, scorer.version)
     rows = reference(params.reference_split)
     inputs = rows[[c for c in scorer.schema.index if c in rows.columns]]
     scores = scoring.score(scorer, rows).add_prefix("output_")[score_column(production, card.task, card.positive_class)]
@@ -135,9 +142,9 @@ def gather(params, card, scorer) -> Gathered:
     return Gathered(production, inputs, scores, accepted_metric(scorer.metadata, card.metric), batches, sentence)
 
 
-def read_batches(url: str, table: str, model: str) -> pd.DataFrame:
-    """The batch job's predictions of ``model`` in the store (``batch.predict_batch`` writes them): one
-    row per prediction, ``batch_id`` and the outputs prefixed ``output_``. None yet: no rows."""
+def read_batches(url: str, table: str, model: str, version: int) -> pd.DataFrame:
+    """The batch job's predictions of ``model`` ``version`` in the store (``batch.predict_batch`` writes
+    them): one row per prediction, ``batch_id`` and the outputs prefixed ``output_``. None yet: no rows."""
     import sqlalchemy as sa
 
     store = prediction_log.engine(url)
@@ -145,8 +152,8 @@ def read_batches(url: str, table: str, model: str) -> pd.DataFrame:
         with store.connect() as connection:
             if not sa.inspect(connection).has_table(table):
                 return pd.DataFrame({"batch_id": pd.Series(dtype=str)})
-            frame = pd.read_sql(sa.text(f'SELECT * FROM "{table}" WHERE model_name = :model'), connection,
-                                params={"model": model})
+            frame = pd.read_sql(sa.text(f'SELECT * FROM "{table}" WHERE model_name = :model AND model_version = :v'),
+                                connection, params={"model": model, "v": int(version)})
     except sa.exc.SQLAlchemyError as exc:
         raise MonitorError(f"cannot read the batch table '{table}': {str(exc).splitlines()[0]}") from None
     finally:
