@@ -152,3 +152,17 @@ def test_the_log_is_read_for_the_monitored_version_only(tmp_path):
     with pytest.raises(monitor.MonitorError, match="no production predictions of model 'other'"):
         monitor_store.read_log(url, "log", "other", 1)
     assert monitor_store.read_batches(url, "no_batches_yet", "churn", 1).empty
+
+
+def test_regression_performance_alerts_when_errors_grow():
+    card = SimpleNamespace(task="regression", metric="mae", positive_class=None, target="y", metric_bar=5.0)
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"x": rng.normal(size=2000)})
+    stamps = pd.Timestamp("2027-01-04", tz="UTC") + pd.to_timedelta(np.repeat([0, 7], 500), unit="D")
+    y = rng.normal(size=1000)
+    production = pd.DataFrame({"x": rng.normal(size=1000), "timestamp": stamps, "y": y,
+                               "output_prediction": y + np.r_[rng.normal(0, 1, 500), rng.normal(0, 3, 500)]})
+    results = monitor.check(production, reference, reference["x"], card, THRESHOLDS, 0.8, "W", 200)
+    performance = results[results["feature"] == "performance (mae)"].set_index("window")
+    assert list(performance["alert"]) == [False, True]  # mae ~0.8 then ~2.4, against a ceiling of 0.85
+    assert performance["threshold"].iloc[0] == pytest.approx(0.85)

@@ -46,8 +46,9 @@ def cohort(params: ProjectParams, n_users: int, drift=None, cohort_number: int =
     from lifecycle.simulate import Drift, period_dates, simulate_product
 
     if params.source.kind != "simulated":
-        raise ValueError("production cohorts are simulated: set source.kind to simulated, or give your own "
-                         "production data in this phase's params")
+        raise ValueError(f"simulated production needs source.kind 'simulated' (it is '{params.source.kind}'); "
+                         "with your own data, set log_path in params/11_experimentation.yaml and simulate: false "
+                         "in params/12_monitoring.yaml")
     sim, rule = params.simulation, params.labels
     shift = pd.Timedelta(days=shift_days)
     start, cutoff = pd.Timestamp(sim.start) + shift, pd.Timestamp(rule.cutoff) + shift
