@@ -267,3 +267,13 @@ def test_bad_arguments_are_named_with_what_is_allowed(kwargs, message):
 def test_bad_chunk_size_is_named():
     with pytest.raises(ValueError, match=r"chunk_users=0 .*positive integer"):
         next(iter_product_chunks(10, chunk_users=0))
+
+
+def test_a_concept_change_moves_the_churn_function_not_the_users():
+    knobs = Drift(concept_change=1.0)
+    before = simulate_product(2000, seed=3, period="production", messy=False)
+    after = simulate_product(2000, seed=3, period="production", drift=knobs, messy=False)
+    pd.testing.assert_frame_equal(before.users, after.users)
+    assert (before.labels["churned"] != after.labels["churned"]).mean() > 0.05
+    with pytest.raises(ValueError, match="concept_change"):
+        simulate_product(10, period="production", drift=Drift(concept_change=1.5))

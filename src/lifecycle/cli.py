@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("serve", help="the online prediction service (lifecycle serve --help)", add_help=False)
     commands.add_parser("predict", help="batch predictions into a database or Parquet (lifecycle predict --help)",
                         add_help=False)
+    commands.add_parser("monitor", help="drift and performance checks; exit 1 on an alert (lifecycle monitor --help)",
+                        add_help=False)
 
     models = commands.add_parser("models", help="the model registry (models/)")
     models_commands = models.add_subparsers(dest="models_command", required=True)
@@ -87,6 +89,9 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _delegated(command: str):
+    if command == "monitor":
+        from lifecycle.monitor import main as monitor
+        return monitor
     if command == "serve":
         from lifecycle.serve import main as serve
         return serve
@@ -96,7 +101,7 @@ def _delegated(command: str):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in ("serve", "predict"):
+    if argv and argv[0] in ("serve", "predict", "monitor"):
         return _delegated(argv[0])(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "models":

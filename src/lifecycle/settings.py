@@ -309,6 +309,68 @@ class Deployment(ProjectParams):
     batch_chunk_rows: Annotated[StrictInt, Field(ge=100)] = 1000
 
 
+class Experimentation(ProjectParams):
+    """``params/11_experimentation.yaml``: the A/B test of the model-targeted retention offer."""
+
+    log_path: str | None = Field(None, description="a CSV / Parquet experiment log; null simulates one")
+    unit_column: Name = "user_id"
+    arm_column: Name = "arm"
+    outcome_column: Name = "churned"
+    control: Name = "control"
+    treatment: Name = "treatment"
+    outcome: Literal["proportion", "continuous"] = "proportion"
+    lower_is_better: StrictBool = True
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
+    power: Annotated[float, Field(gt=0.5, lt=1)] = 0.8
+    treatment_share: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    srm_alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.001
+    simulated_users: Annotated[StrictInt, Field(ge=200, le=1_000_000)] = 20000
+
+    @field_validator("log_path")
+    @classmethod
+    def _log_exists(cls, value: str | None) -> str | None:
+        if value is not None and not (paths.ROOT / value).is_file():
+            raise ValueError(f"file '{value}' does not exist (paths are relative to the project root)")
+        return value
+
+
+class DriftThresholds(Strict):
+    """Alert when a statistic goes beyond its threshold."""
+
+    psi: Annotated[float, Field(gt=0)] = 0.2  # population stability index, per feature and for the score
+    ks: Annotated[float, Field(gt=0, le=1)] = 0.1  # Kolmogorov-Smirnov distance, numeric features and the score
+    new_categories: Annotated[float, Field(ge=0, le=1)] = 0.01  # share of rows with a category unseen in training
+    performance_drop: Annotated[float, Field(ge=0)] = 0.05  # the metric this far below its test value
+
+
+class Monitoring(ProjectParams):
+    """``params/12_monitoring.yaml``."""
+
+    log_table: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "simulated_predictions"
+    labels_path: Name = "data/monitoring/labels.parquet"
+    simulate: StrictBool = True
+    weeks: Annotated[StrictInt, Field(ge=1, le=104)] = 12
+    users_per_week: Annotated[StrictInt, Field(ge=100)] = 1000
+    drift_from_week: Annotated[StrictInt, Field(ge=1)] | None = 4
+    concept_change: Annotated[float, Field(ge=0, le=1)] = 1.0
+    window: Literal["D", "W", "M"] = "W"
+    reference_split: Literal["all", "train", "validation", "test", "out_of_time"] = "all"
+    exclude_features: list[Name] = []
+    min_rows: Annotated[StrictInt, Field(ge=1)] = 200
+    thresholds: DriftThresholds = DriftThresholds()
+
+
+class FeedbackRetraining(ProjectParams):
+    """``params/13_feedback_retraining.yaml``."""
+
+    trigger: Literal["alert", "always"] = "alert"
+    holdout_windows: Annotated[StrictInt, Field(ge=1)] = 1
+    fresh_windows: Annotated[StrictInt, Field(ge=1)] = 3
+    include_training_data: StrictBool = False
+    margin: Annotated[float, Field(ge=0)] = 0.01
+    promote: StrictBool = True
+
+
 # Phase name (the notebook's file stem) -> its parameter model.
 PHASES: dict[str, type[ProjectParams]] = {
     "00_problem_definition": ProblemDefinition,
@@ -322,4 +384,7 @@ PHASES: dict[str, type[ProjectParams]] = {
     "08_model_tuning": ModelTuning,
     "09_model_testing": ModelTesting,
     "10_deployment": Deployment,
+    "11_experimentation": Experimentation,
+    "12_monitoring": Monitoring,
+    "13_feedback_retraining": FeedbackRetraining,
 }

@@ -58,11 +58,15 @@ class Drift:
         Churn follows through the behaviour: the hidden function itself does not change.
     new_category : bool
         Production users get a device unseen in training, ``smart_tv`` (about 12% of them).
+    concept_change : float
+        In [0, 1]: concept drift, the churn function itself moves (see ``true_churn_probability``);
+        the other knobs change who the users are, this one what their behaviour means.
     """
 
     channel_shift: float = 0.0
     activity_change: float = 0.0
     new_category: bool = False
+    concept_change: float = 0.0
 
 
 class Product(NamedTuple):
@@ -209,6 +213,8 @@ def _spec(n_users, start, cutoff, label_window_days, seed, period, drift, treatm
         raise ValueError(f"drift.channel_shift={drift.channel_shift!r} is not allowed; it must lie in [0, 1].")
     if not drift.activity_change > -1:
         raise ValueError(f"drift.activity_change={drift.activity_change!r} is not allowed; it must be above -1.")
+    if not 0 <= drift.concept_change <= 1:
+        raise ValueError(f"drift.concept_change={drift.concept_change!r} is not allowed; it must lie in [0, 1].")
     if not 0 <= treatment_effect <= 1:
         raise ValueError(f"treatment_effect={treatment_effect!r} is not allowed; it must lie in [0, 1].")
     offset = PRODUCTION_ID_OFFSET if period == "production" else 0
@@ -220,7 +226,7 @@ def _spec(n_users, start, cutoff, label_window_days, seed, period, drift, treatm
                 start=_seconds(first), cutoff=_seconds(last), window=int(label_window_days) * DAY,
                 channel_shift=float(drift.channel_shift), activity_change=float(drift.activity_change),
                 new_category=bool(drift.new_category), treatment_effect=float(treatment_effect),
-                treated=mask, messy=bool(messy))
+                treated=mask, messy=bool(messy), concept_change=float(drift.concept_change))
 
 
 def _treated_mask(treated, n_users: int, offset: int) -> np.ndarray | None:

@@ -73,9 +73,10 @@ class Spec:
     treatment_effect: float
     treated: np.ndarray | None  # bool per user position, or None
     messy: bool
+    concept_change: float = 0.0  # production only: how far the hidden churn function itself moved
 
 
-def true_churn_probability(features: pd.DataFrame) -> pd.Series:
+def true_churn_probability(features: pd.DataFrame, concept_change: float = 0.0) -> pd.Series:
     """The hidden churn probability in the label window, from pre-cutoff behaviour.
 
     Parameters
@@ -103,6 +104,7 @@ def true_churn_probability(features: pd.DataFrame) -> pd.Series:
         + plan.astype(float)
         - 0.45 * np.log1p(features["tenure_days"].clip(lower=0) / 365)
         - 0.025 * (features["age"] - 40)
+        + concept_change * (plan.map({0.35: -1.1, 0.0: 0.0, -0.45: 2.4}).astype(float) + 0.1 * (features["age"] - 40))
     )
     return (MIN_CHURN + (1 - MIN_CHURN) / (1 + np.exp(-logit))).rename("churn_probability")
 
@@ -211,7 +213,7 @@ def generate_block(spec: Spec, block: int) -> dict[str, np.ndarray]:
         "tenure_days": (spec.cutoff - signup) / DAY,
         "age": age,
     })
-    probability = true_churn_probability(features).to_numpy()
+    probability = true_churn_probability(features, spec.concept_change).to_numpy()
     if spec.treated is not None:
         probability = np.clip(probability - spec.treatment_effect * spec.treated[lo:lo + n], 0, 1)
     churned = churn_draw < probability

@@ -1,0 +1,149 @@
+"""Drift statistics: a small table of named functions, each comparing one column of a window
+with the same column of the reference, and one result record per (feature, window, statistic).
+
+Every statistic returns a number, never NaN: a constant column has a single bin, an empty or
+all-missing side is a bin of its own (``(missing)``), and what could not be measured says so
+in the record's ``note``. Add a statistic by writing a function ``(reference, current) -> (value, note)``
+and listing it in ``STATISTICS`` with the kinds of column it suits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+MISSING = "(missing)"
+EPSILON = 1e-4  # floor of a bin's share, so an empty bin gives a large but finite PSI
+BINS = 10
+
+
+class Result(NamedTuple):
+    """One statistic of one feature in one window, against its threshold."""
+
+    feature: str
+    window: str
+    statistic: str
+    value: float
+    threshold: float
+    alert: bool
+    rows: int
+    note: str = ""
+
+
+def _numeric_bins(reference: pd.Series, bins: int) -> np.ndarray:
+    """Inner edges at the reference's quantiles (duplicates dropped: a constant column has none)."""
+    values = pd.to_numeric(reference, errors="coerce").dropna().to_numpy(float)
+    if values.size == 0:
+        return np.array([])
+    return np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
+
+
+def _binned(values: pd.Series, edges: np.ndarray) -> pd.Series:
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(float)
+    labels = np.searchsorted(edges, numbers, side="right").astype(object)
+    labels[np.isnan(numbers)] = MISSING
+    return pd.Series(labels, dtype=object)
+
+
+def _categories(values: pd.Series) -> pd.Series:
+    return values.astype(object).where(values.notna(), MISSING).astype(str)
+
+
+def _shares(reference: pd.Series, current: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The share of each bin on both sides, over the union of bins, floored at ``EPSILON``."""
+    ref, cur = reference.value_counts(normalize=True), current.value_counts(normalize=True)
+    index = ref.index.union(cur.index)
+    expected = ref.reindex(index, fill_value=0).to_numpy(float)
+    actual = cur.reindex(index, fill_value=0).to_numpy(float)
+    return np.maximum(expected, EPSILON), np.maximum(actual, EPSILON)
+
+
+def psi(expected: np.ndarray, actual: np.ndarray) -> float:
+    """Population stability index of two share vectors: sum((a - e) * ln(a / e))."""
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def psi_numeric(reference: pd.Series, current: pd.Series) -> tuple[float, str]:
+    """PSI over ten quantile bins of the reference, plus a bin for missing values."""
+    if current.empty:
+        return 0.0, "no rows"
+    edges = _numeric_bins(reference, BINS)
+    return psi(*_shares(_binned(reference, edges), _binned(current, edges))), ""
+
+
+def psi_categorical(reference: pd.Series, current: pd.Series) -> tuple[float, str]:
+    """PSI over the categories (missing is a category; an unseen one gets a bin of its own)."""
+    if current.empty:
+        return 0.0, "no rows"
+    return psi(*_shares(_categories(reference), _categories(current))), ""
+
+
+def ks(reference: pd.Series, current: pd.Series) -> tuple[float, str]:
+    """The Kolmogorov-Smirnov distance between the non-missing values (0 when a side has none)."""
+    a = pd.to_numeric(reference, errors="coerce").dropna().to_numpy(float)
+    b = pd.to_numeric(current, errors="coerce").dropna().to_numpy(float)
+    if a.size == 0 or b.size == 0:
+        return 0.0, "no values to compare on one side (missing values count in psi)"
+    result = stats.ks_2samp(a, b)
+    return float(result.statistic), f"p={result.pvalue:.2g}"
+
+
+def new_categories(reference: pd.Series, current: pd.Series) -> tuple[float, str]:
+    """The share of the window's rows whose category never appears in the reference."""
+    if current.empty:
+        return 0.0, "no rows"
+    seen = set(_categories(reference))
+    labels = _categories(current)
+    unseen = ~labels.isin(seen)
+    names = sorted(labels[unseen].unique())
+    return float(unseen.mean()), (f"new: {', '.join(names[:3])}" if names else "")
+
+
+Statistic = Callable[[pd.Series, pd.Series], tuple[float, str]]
+# name -> (function, the column kinds it suits). Thresholds come from params, by name.
+STATISTICS: dict[str, tuple[Statistic, tuple[str, ...]]] = {
+    "psi": (lambda r, c: (psi_numeric if _is_numeric(r) else psi_categorical)(r, c), ("numeric", "categorical")),
+    "ks": (ks, ("numeric",)),
+    "new_categories": (new_categories, ("categorical",)),
+}
+
+
+def _is_numeric(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+
+
+def kind(values: pd.Series) -> str:
+    return "numeric" if _is_numeric(values) else "categorical"
+
+
+def compare(reference: pd.DataFrame, current: pd.DataFrame, window: str, thresholds: dict[str, float],
+            min_rows: int = 1) -> list[Result]:
+    """Every statistic with a threshold, for every column of ``reference`` that ``current`` has.
+
+    A window with fewer than ``min_rows`` rows gets no verdict: each record says "too few rows"
+    and none alerts.
+    """
+    results = []
+    few = len(current) < min_rows
+    for column in reference.columns:
+        if column not in current.columns:
+            continue
+        column_kind = kind(reference[column])
+        for name, (function, kinds) in STATISTICS.items():
+            if name not in thresholds or column_kind not in kinds:
+                continue
+            value, note = function(reference[column], current[column].reset_index(drop=True))
+            value = round(float(value), 4)
+            alert = not few and value > thresholds[name]
+            results.append(Result(str(column), window, name, value, thresholds[name], alert, len(current),
+                                  f"too few rows (< {min_rows})" if few else note))
+    return results
+
+
+def table(results: list[Result]) -> pd.DataFrame:
+    """Result records as a DataFrame (one row per record)."""
+    return pd.DataFrame(results, columns=Result._fields)

@@ -1,0 +1,193 @@
+"""Phase 12: production against the training reference, window by window.
+
+On what ``monitor_store.gather`` reads (logged predictions with the labels known so far, the
+batch job's predictions, the reference), cuts time into windows and checks per window: each
+feature's drift (``drift.STATISTICS``), the drift of the model's score, and -- once labels have
+arrived -- the problem card's metric; each batch gets the score's drift. Each check is a
+``drift.Result`` against a threshold from params; the alerts are the results beyond theirs.
+``lifecycle monitor`` runs the same checks for a scheduler.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as m
+
+from lifecycle import drift
+from lifecycle.drift import Result
+from lifecycle.metrics import METRICS
+
+PREDICTION = "(model score)"
+
+
+class MonitorError(ValueError):
+    """Monitoring cannot run on this input; the message says what to fix."""
+
+
+def windows(timestamps: pd.Series, period: str) -> pd.Series:
+    """Each time's window, named by the window's first day (``2026-12-07``)."""
+    naive = timestamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    return naive.dt.to_period(period).dt.start_time.dt.strftime("%Y-%m-%d")
+
+
+def score_column(frame: pd.DataFrame, task: str, positive_class) -> str:
+    """The output that summarises the model's answer: the positive class's probability, else the prediction."""
+    if task == "binary":
+        return f"output_probability_{positive_class}"
+    return "output_prediction"
+
+
+def metric_value(metric: str, truth: pd.Series, frame: pd.DataFrame, task: str, positive_class) -> tuple[float, str]:
+    """The problem card's metric on one window's labelled rows (a note instead when it cannot be measured)."""
+    if task == "regression":
+        predicted = frame["output_prediction"].astype(float)
+        value = {"r2": m.r2_score, "mae": m.mean_absolute_error, "rmse": m.root_mean_squared_error}[metric](
+            truth.astype(float), predicted)
+        return float(value), ""
+    if truth.nunique() < 2:
+        return 0.0, "one class only: not measurable"
+    if task == "binary" and metric in ("roc_auc", "average_precision", "log_loss"):
+        positive = _is(truth, positive_class)
+        score = frame[f"output_probability_{positive_class}"].astype(float).to_numpy()
+        function = {"roc_auc": m.roc_auc_score, "average_precision": m.average_precision_score,
+                    "log_loss": m.log_loss}[metric]
+        return float(function(positive, score)), ""
+    if metric in ("roc_auc_ovr", "log_loss"):
+        columns = [c for c in frame.columns if c.startswith("output_probability_")]
+        classes = [c.removeprefix("output_probability_") for c in columns]
+        proba = frame[columns].astype(float).to_numpy()
+        if metric == "log_loss":
+            return float(m.log_loss(truth.astype(str), proba, labels=classes)), ""
+        return float(m.roc_auc_score(truth.astype(str), proba, multi_class="ovr", labels=classes)), ""
+    predicted = frame["output_prediction"].astype(str)
+    function = {"accuracy": m.accuracy_score, "balanced_accuracy": m.balanced_accuracy_score,
+                "f1": lambda t, p: m.f1_score(t, p, pos_label=str(positive_class)),
+                "f1_macro": lambda t, p: m.f1_score(t, p, average="macro")}[metric]
+    return float(function(truth.astype(str), predicted)), ""
+
+
+def _is(truth: pd.Series, value) -> np.ndarray:
+    """``truth == value``, whether the labels came back as numbers, floats (after a join) or text."""
+    numbers = pd.to_numeric(truth, errors="coerce")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and numbers.notna().all():
+        return (numbers == value).to_numpy()
+    return (truth.astype(str) == str(value)).to_numpy()
+
+
+def check(production: pd.DataFrame, reference: pd.DataFrame, reference_scores: pd.Series, card, thresholds,
+          reference_metric: float, period: str, min_rows: int, exclude: list[str] = (),
+          batches: pd.DataFrame | None = None) -> pd.DataFrame:
+    """All checks, window by window: one row per (feature, window, statistic).
+
+    Parameters
+    ----------
+    production : ``read_log`` rows, labels attached (``card.target``; missing until known).
+    reference : the reference's model inputs (the training split).
+    reference_scores : the model's score on the reference rows (``score_column`` of its outputs).
+    card : the problem card (task, metric, positive class, bar).
+    thresholds : ``Thresholds`` from params.
+    reference_metric : the metric the model was accepted on (its test score).
+    exclude : features not checked for drift (absolute dates drift by construction).
+    batches : the batch job's predictions (``batch_id`` and outputs): the score's drift per batch.
+    """
+    features = [c for c in reference.columns if c in production.columns and c not in exclude]
+    if not features:
+        raise MonitorError(f"the reference and production share no columns (reference: "
+                           f"{', '.join(map(str, reference.columns[:5]))}, ...; production: "
+                           f"{', '.join(map(str, production.columns[:5]))}, ...): compare inputs of the same model")
+    if production.empty:
+        raise MonitorError("the production window is empty: no predictions in the period monitored")
+    limits = {"psi": thresholds.psi, "ks": thresholds.ks, "new_categories": thresholds.new_categories}
+    score = score_column(production, card.task, card.positive_class)
+    better = METRICS[card.metric].greater_is_better
+    floor = reference_metric - thresholds.performance_drop if better else reference_metric + thresholds.performance_drop
+    results: list[Result] = []
+    for window, rows in production.groupby(windows(production["timestamp"], period), sort=True):
+        results += drift.compare(reference[features], rows[features], window, limits, min_rows)
+        results += drift.compare(reference_scores.to_frame(PREDICTION), rows[[score]].set_axis([PREDICTION], axis=1),
+                                 window, limits, min_rows)
+        labelled = rows[rows[card.target].notna()] if card.target in rows else rows.iloc[:0]
+        if len(labelled):
+            value, note = metric_value(card.metric, labelled[card.target], labelled, card.task, card.positive_class)
+            few = len(labelled) < min_rows or bool(note)
+            worse = value < floor if better else value > floor
+            results.append(Result(f"performance ({card.metric})", window, card.metric, round(value, 4),
+                                  round(floor, 4), not few and worse, len(labelled),
+                                  note or ("too few labelled rows" if len(labelled) < min_rows else "")))
+    for batch, rows in (batches if batches is not None else pd.DataFrame({"batch_id": []})).groupby("batch_id"):
+        results += drift.compare(reference_scores.to_frame(PREDICTION), rows[[score]].set_axis([PREDICTION], axis=1),
+                                 f"batch {batch}", limits, min_rows)
+    return drift.table(results)
+
+
+def alerts(results: pd.DataFrame) -> pd.DataFrame:
+    """The results beyond their thresholds, by window then feature."""
+    found = results[results["alert"]].drop(columns="alert")
+    return found.sort_values(["window", "feature", "statistic"], kind="stable").reset_index(drop=True)
+
+
+def overview(results: pd.DataFrame) -> pd.DataFrame:
+    """Per window: rows, alerts of each kind, and the metric once labels have arrived."""
+    kind = np.select([results["feature"] == PREDICTION, results["feature"].str.startswith("performance")],
+                     ["prediction drift", "performance"], "feature drift")
+    counts = pd.crosstab(results["window"], kind, values=results["alert"], aggfunc="sum").fillna(0).astype(int)
+    counts = counts.reindex(columns=["feature drift", "prediction drift", "performance"], fill_value=0)
+    counts.columns = [f"{c} alerts" for c in counts.columns]
+    table = results.groupby("window")["rows"].max().to_frame("rows").join(counts)
+    performance = results[results["feature"].str.startswith("performance")].set_index("window")
+    table["labelled rows"] = performance["rows"].reindex(table.index).fillna(0).astype(int)
+    table["metric"] = performance["value"].reindex(table.index)
+    table["metric"] = table["metric"].astype(object).where(table["metric"].notna(), "labels pending")
+    return table
+
+
+def verdict(results: pd.DataFrame) -> str:
+    """One sentence: is everything within its thresholds, and if not, what moved first."""
+    found = alerts(results)
+    if found.empty:
+        return f"No alerts: all {len(results):,} checks over {results['window'].nunique()} windows are within their thresholds."
+    first = found["window"].min()
+    names = sorted(found.loc[found["window"] == first, "feature"].unique())
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return (f"{len(found):,} alerts in {found['window'].nunique()} of {results['window'].nunique()} windows; "
+            f"the first, in the window of {first}, on {shown}.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``lifecycle monitor``: the checks of 12_monitoring on the prediction log as it is, for a scheduler.
+
+    Exit 0 when every check is within its threshold, 1 on an alert, 2 when the input cannot be used.
+    """
+    import argparse
+    import sys
+
+    from lifecycle import monitor_store, problem, registry, scoring
+    from lifecycle.params import ParamsError, resolve
+    from lifecycle.settings import PHASES
+
+    parser = argparse.ArgumentParser(prog="lifecycle monitor", description=main.__doc__.splitlines()[0])
+    parser.add_argument("-f", "--file", dest="files", action="append", default=[], metavar="YAML",
+                        help="extra parameter file layered over params/ (repeatable)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one parameter, e.g. --set log_table=predictions")
+    args = parser.parse_args(argv)
+    phase = "12_monitoring"
+    try:
+        params = PHASES[phase].model_validate(resolve([phase], args.files, args.sets)[phase])
+        card = problem.read()
+        scorer = scoring.load(params.serving.model, stage="production")
+        data = monitor_store.gather(params, card, scorer)
+        results = check(data.production, data.reference, data.reference_scores, card, params.thresholds,
+                        data.accepted, params.window, params.min_rows, params.exclude_features, data.batches)
+    except (MonitorError, ParamsError, registry.RegistryError, FileNotFoundError, ValueError) as exc:
+        print(f"lifecycle monitor: {exc}", file=sys.stderr)
+        return 2
+    summary = verdict(results)
+    monitor_store.write(results, data.production, summary, params.window)
+    print(data.sentence)
+    found = alerts(results)
+    if len(found):
+        print(found.to_string(max_rows=40))
+    print(summary)
+    return 1 if len(found) else 0
