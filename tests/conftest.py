@@ -16,7 +16,7 @@ COPIED = ("src", "notebooks", "params", "pyproject.toml")
 
 def copy_project(dest: Path) -> Path:
     """Copy what a project needs to run (not its runtime output) into ``dest``."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints")
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints", "kernel-ipc-*")
     for name in COPIED:
         source = ROOT / name
         if source.is_dir():

@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
 
     # Commands with parsers of their own: listed here for --help, run by their modules.
+    commands.add_parser("init", help="write params/ for your own table (lifecycle init --help)", add_help=False)
     commands.add_parser("serve", help="the online prediction service (lifecycle serve --help)", add_help=False)
     commands.add_parser("predict", help="batch predictions into a database or Parquet (lifecycle predict --help)",
                         add_help=False)
@@ -89,6 +90,9 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _delegated(command: str):
+    if command == "init":
+        from lifecycle.init import main as init
+        return init
     if command == "monitor":
         from lifecycle.monitor import main as monitor
         return monitor
@@ -101,7 +105,7 @@ def _delegated(command: str):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in ("serve", "predict", "monitor"):
+    if argv and argv[0] in ("serve", "predict", "monitor", "init"):
         return _delegated(argv[0])(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "models":
