@@ -132,6 +132,9 @@ class Contract:
                 "categories": list(categories) if isinstance(categories, (list, tuple, np.ndarray)) else None,
                 "out_of_domain": domain.features.get(column, domain.default)}
         self._known = {c: set(i["categories"]) for c, i in self.inputs.items() if i["categories"] is not None}
+        self._numeric = [c for c, i in self.inputs.items() if i["kind"] == "numeric"]
+        self._booleans = [c for c, i in self.inputs.items() if i["kind"] == "boolean"]
+        self._texts = [c for c, i in self.inputs.items() if i["kind"] in ("categorical", "high_cardinality")]
         self._ranges = {c: (i["accepted_min"], i["accepted_max"]) for c, i in self.inputs.items()
                         if i["accepted_min"] is not None and i["out_of_domain"] == "flag"}
         record = TypedDict("Record", {c: self._field(c, i) for c, i in self.inputs.items()})
@@ -273,18 +276,20 @@ class Contract:
     def frame(self, records: list[dict]) -> pd.DataFrame:
         """The validated records as a frame in the training layout (missing values as NaN).
 
-        Numbers are float64, categories ``str``, booleans pandas' nullable ``boolean``.
+        Numbers are float64 and texts Python strings, each kind in one block (scoring selects
+        columns many times: one block per column would make each selection a walk over all of
+        them); booleans are pandas' nullable ``boolean``.
         """
-        data = {}
-        for column, spec in self.inputs.items():
-            values = [record[column] for record in records]
-            if spec["kind"] == "numeric":
-                data[column] = np.array([np.nan if v is None else v for v in values], dtype=float)
-            elif spec["kind"] == "boolean":
-                data[column] = pd.array(values, dtype="boolean")
-            else:
-                data[column] = pd.array(values, dtype="str")  # as pandas reads text; None becomes NaN
-        return pd.DataFrame(data, index=pd.RangeIndex(len(records)), copy=False)
+        n, parts = len(records), []
+        if self._numeric:
+            values = np.array([[r[c] for c in self._numeric] for r in records], dtype=float)  # None -> NaN
+            parts.append(pd.DataFrame(values.reshape(n, len(self._numeric)), columns=self._numeric))
+        if self._texts:
+            values = np.array([[np.nan if r[c] is None else r[c] for c in self._texts] for r in records], dtype=object)
+            parts.append(pd.DataFrame(values.reshape(n, len(self._texts)), columns=self._texts, dtype=object))
+        if self._booleans:
+            parts.append(pd.DataFrame({c: pd.array([r[c] for r in records], dtype="boolean") for c in self._booleans}))
+        return pd.concat(parts, axis=1)[self.columns] if len(parts) > 1 else parts[0][self.columns]
 
     def example(self) -> dict:
         """A valid record (the middle of each training range, the first known category)."""
