@@ -95,7 +95,13 @@ class Service:
 
 def start_service(name: str, shadow: str | None = None, timeout: float = 60.0) -> Service:
     """Start the service as a subprocess on a free loopback port; wait until it is ready."""
+    import importlib
+
     import httpx
+
+    # The service runs lifecycle.serve in another process; importing it here too puts it in
+    # this phase's set of helpers, so an edit to the service re-runs the phase.
+    importlib.import_module("lifecycle.serve")
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -1,0 +1,187 @@
+"""``reports/lifecycle.lock``: what each phase last ran with and what it made.
+
+Per phase, the SHA-256 of its notebook's source cells, of each top-level parameter it
+was given, of every ``src/lifecycle`` module its kernel had imported when the notebook
+ended, of every file it read (hashed before the notebook started) and of every file it
+wrote. A phase is up to date when all of these still match; ``reasons`` says in words
+which one does not. The file is sorted, indented JSON, so a diff shows what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lifecycle import files, notebooks, paths
+
+FORMAT = 1
+CHANGED_DURING_RUN = "changed while the phase ran"  # never equal to a hash: the reader re-runs
+
+
+def lock_path() -> Path:
+    return paths.REPORTS / "lifecycle.lock"
+
+
+# --- hashing ----------------------------------------------------------------------------
+
+_CACHE: dict[str, tuple[tuple, str]] = {}
+
+
+def file_hash(path: str) -> str | None:
+    """SHA-256 of the file at ``path`` (relative to the root, or absolute); None when missing.
+
+    Remembered per (size, times, inode) within this process, so asking twice is a stat.
+    """
+    full = paths.ROOT / path
+    try:
+        stat = os.stat(full)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    key = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+    cached = _CACHE.get(str(full))
+    if cached and cached[0] == key:
+        return cached[1]
+    digest = hashlib.sha256()
+    with open(full, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    _CACHE[str(full)] = (key, digest.hexdigest())
+    return digest.hexdigest()
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def notebook_hash(phase: str) -> str:
+    """SHA-256 of the notebook's cells without their outputs: type, tags and source."""
+    nb = json.loads(notebooks.notebook_path(phase).read_text(encoding="utf-8"))
+    cells = [[c["cell_type"], sorted(c.get("metadata", {}).get("tags", [])),
+              "".join(c["source"]) if isinstance(c["source"], list) else c["source"]] for c in nb["cells"]]
+    return text_hash(json.dumps(cells))
+
+
+def params_hashes(values: dict) -> dict[str, str]:
+    """One hash per top-level parameter, so a reason can name the one that changed."""
+    return {key: text_hash(json.dumps(value, sort_keys=True)) for key, value in values.items()}
+
+
+def helper_hashes() -> dict[str, str]:
+    """Every module of the package, by path relative to the root."""
+    package = paths.SRC / "lifecycle"
+    return {paths.relative(p): file_hash(paths.relative(p)) for p in sorted(package.rglob("*.py"))}
+
+
+def hashes(found: Iterable[str]) -> dict[str, str | None]:
+    return {name: file_hash(name) for name in sorted(set(found))}
+
+
+# --- the lock file ----------------------------------------------------------------------
+
+
+class LockError(ValueError):
+    """The lock file cannot be read; the message says how to recover."""
+
+
+def read() -> dict[str, dict]:
+    """The phases' entries; empty when nothing ran yet."""
+    path = lock_path()
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        data = None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("phases"), dict):
+        raise LockError(f"{paths.relative(path)} is not a lock file this version understands; delete it "
+                        "(every phase then counts as never run) or restore it from git")
+    return data["phases"]
+
+
+def write(entries: dict[str, dict]) -> None:
+    """Replace the lock file in one atomic write (a reader never sees half of it)."""
+    files.write_json(lock_path(), {"format": FORMAT, "phases": entries})
+
+
+@dataclass
+class Current:
+    """What a phase would run with now: notebook, parameters and helpers."""
+
+    notebook: str
+    params: dict[str, str]
+    helpers: dict[str, str | None] = field(default_factory=dict)
+
+
+def current(phase: str, values: dict, helpers: dict[str, str | None]) -> Current:
+    return Current(notebook_hash(phase), params_hashes(values), helpers)
+
+
+def entry(current_: Current, modules: Iterable[str], inputs: dict[str, str | None],
+          outputs: dict[str, str | None], run: str) -> dict:
+    """The record of a finished phase."""
+    return {"state": "done", "run": run, "notebook": current_.notebook, "params": current_.params,
+            "helpers": {m: current_.helpers.get(m) or file_hash(m) for m in sorted(modules)},
+            "inputs": dict(sorted(inputs.items())), "outputs": dict(sorted(outputs.items()))}
+
+
+def reasons(entry_: dict | None, current_: Current) -> list[str]:
+    """Why the phase must run again, in words; empty when it is up to date."""
+    if entry_ is None:
+        return ["never run"]
+    if entry_.get("state") != "done":
+        return ["its last run did not finish" if entry_.get("state") == "running" else "its last run failed"]
+    found = []
+    if entry_.get("notebook") != current_.notebook:
+        found.append("notebook changed")
+    old, new = entry_.get("params", {}), current_.params
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if changed:
+        found.append(f"parameter{'s' if len(changed) > 1 else ''} {', '.join(changed)} changed")
+    for name, digest in sorted(entry_.get("helpers", {}).items()):
+        now = current_.helpers.get(name) if name in current_.helpers else file_hash(name)
+        if now != digest:
+            found.append(f"helper {name} {'deleted' if now is None else 'changed'}")
+    for kind in ("inputs", "outputs"):
+        for name, digest in sorted(entry_.get(kind, {}).items()):
+            now = file_hash(name)
+            if now != digest:
+                found.append(f"{kind[:-1]} {name} {'missing' if now is None else 'changed'}")
+    return found
+
+
+def accepted(entry_: dict | None, current_: Current, run: str) -> dict:
+    """``--mark-clean``: the previous record brought up to the files as they are now."""
+    if entry_ is None or not entry_.get("outputs") and not entry_.get("inputs"):
+        raise LockError("it never ran, so what it reads and writes is unknown: run it once")
+    return entry(current_, entry_.get("helpers", {}), hashes(entry_.get("inputs", {})),
+                 hashes(entry_.get("outputs", {})), run)
+
+
+# --- the graph the records imply ---------------------------------------------------------
+
+
+def edges(entries: dict[str, dict]) -> list[tuple[str, str, list[str]]]:
+    """(writer, reader, files) for every earlier phase whose output a later phase read."""
+    found = []
+    order = sorted(entries)
+    for i, reader in enumerate(order):
+        read = set(entries[reader].get("inputs", {}))
+        for writer in order[:i]:
+            shared = sorted(read & set(entries[writer].get("outputs", {})))
+            if shared:
+                found.append((writer, reader, shared))
+    return found
+
+
+def conflict(a: dict | None, b: dict | None) -> bool:
+    """Whether two phases may not run at the same time: one writes what the other reads or
+    writes. Unknown I/O (no record) conflicts with everything."""
+    if a is None or b is None:
+        return True
+    reads_a, writes_a = set(a.get("inputs", {})), set(a.get("outputs", {}))
+    reads_b, writes_b = set(b.get("inputs", {})), set(b.get("outputs", {}))
+    return bool(writes_a & (reads_b | writes_b) or writes_b & reads_a)
