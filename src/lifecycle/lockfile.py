@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,3 +186,39 @@ def conflict(a: dict | None, b: dict | None) -> bool:
     reads_a, writes_a = set(a.get("inputs", {})), set(a.get("outputs", {}))
     reads_b, writes_b = set(b.get("inputs", {})), set(b.get("outputs", {}))
     return bool(writes_a & (reads_b | writes_b) or writes_b & reads_a)
+
+
+# --- one run at a time ------------------------------------------------------------------
+
+
+class Busy(RuntimeError):
+    """Another ``lifecycle run`` holds this project."""
+
+
+@contextmanager
+def exclusive() -> Iterator[None]:
+    """Hold ``reports/.lifecycle-run`` for the whole run; a second run is refused at once.
+
+    An OS lock (``flock``): it goes away with the process that held it, even one killed
+    with SIGKILL, so a crash never leaves the project locked.
+    """
+    import fcntl
+
+    path = paths.REPORTS / ".lifecycle-run"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise Busy(f"another `lifecycle run` (pid {holder}) is running in this project; "
+                       "wait for it to finish") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()

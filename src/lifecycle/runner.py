@@ -1,21 +1,31 @@
-"""``lifecycle run``: execute the phase notebooks in order with papermill.
+"""``lifecycle run``: execute the phase notebooks with papermill, skipping what is up to date.
 
-Each run gets its own folder ``reports/runs/<run-id>/`` (never reused) holding the
-executed notebooks, the parameters each was given and ``run.json`` (what ran, how it
-ended). ``store=True`` re-executes the notebooks in place with the default parameters so
-their stored outputs are current.
+A phase runs when ``reports/lifecycle.lock`` says something it depends on changed (see
+``lockfile``), then records what it ran with and what it made. Phases are decided in
+order, each once every earlier phase it shares files with has finished, so a phase whose
+inputs come out byte-identical stays up to date (early cutoff). With ``jobs > 1``,
+phases that share no files run at once, each in its own kernel. The next kernel starts
+while the current notebook runs.
+
+Each run that executes something gets its own folder ``reports/runs/<run-id>/`` (never
+reused) holding the executed notebooks, the parameters each was given and ``run.json``.
+``store=True`` re-executes the notebooks in place with the default parameters so their
+stored outputs are current (always, up to date or not; it records in the lock too).
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from lifecycle import files, notebooks, paths
+from lifecycle import files, lockfile, notebooks, paths
 from lifecycle.params import ParamsError, resolve
 from lifecycle.settings import PHASES
 
@@ -59,94 +69,340 @@ def new_run_dir() -> Path:
             continue
 
 
-def _kernel_manager() -> type:
-    """Kernels talk over local sockets (IPC): no ports to race for, no plain-TCP warning."""
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import CaselessStrEnum
+@dataclass
+class PhaseResult:
+    """How one phase ended in a run: ``ok``, ``up to date``, ``failed``, ``interrupted`` or ``not run``."""
 
-    class IPCKernelManager(AsyncKernelManager):
-        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc")
+    phase: str
+    status: str
+    reasons: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # wall time, kernel included
+    cell_seconds: float = 0.0  # the notebook's own cells
+    error: dict | None = None
 
-    return IPCKernelManager
+
+@dataclass
+class RunResult:
+    """The end of a run, for the caller (and a run report): per-phase results in phase order."""
+
+    code: int
+    run_id: str | None
+    results: list[PhaseResult]
+    seconds: float
 
 
-def run(
-    phases: list[str],
-    extra_files: Iterable[Path] = (),
-    sets: Iterable[str] = (),
-    store: bool = False,
-    echo: Callable[[str], None] = print,
-) -> int:
-    """Run ``phases``; return the exit code (0 all passed, 1 a notebook failed).
+def run(phases: list[str], extra_files: Iterable[Path] = (), sets: Iterable[str] = (), store: bool = False,
+        force: Iterable[str] | None = None, jobs: int = 1, echo: Callable[[str], None] = print) -> int:
+    """Run what is stale among ``phases``; return the exit code (0 ok, 1 a notebook failed)."""
+    return execute(phases, extra_files, sets, store, force, jobs, echo).code
 
-    Parameters are validated for every phase before the first notebook starts
-    (``ParamsError`` otherwise).
+
+def execute(phases: list[str], extra_files: Iterable[Path] = (), sets: Iterable[str] = (), store: bool = False,
+            force: Iterable[str] | None = None, jobs: int = 1, echo: Callable[[str], None] = print) -> RunResult:
+    """Like ``run``, returning every phase's result.
+
+    ``force``: phases to run even when up to date (all of ``phases`` when empty, none when
+    None). Parameters are validated for every phase before anything starts (``ParamsError``).
     """
     extra_files, sets = list(extra_files), list(sets)
     if store and (extra_files or sets):
         raise ParamsError("--store keeps the outputs of the default parameters; drop -f and --set")
+    if jobs < 1:
+        raise ParamsError(f"--jobs must be 1 or more, got {jobs}")
+    forced = set(phases) if store or force is not None and not list(force) else set(force or ())
     parameters = resolve(phases, extra_files, sets)
+    with lockfile.exclusive():
+        return _Run(phases, parameters, store, forced, jobs, echo).go()
 
-    import papermill  # ~2 s to import: once per run, and only once parameters are valid
 
-    # Kernels import the same lifecycle as this process, even from a copy of the project.
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.SRC), os.environ.get("PYTHONPATH")]))
-    folder = new_run_dir()
-    os.environ["LIFECYCLE_RUN_ID"] = folder.name  # kernels inherit it: the registry records which run made a model
-    record = {"run_id": folder.name, "store": store, "phases": {}, "status": "running"}
-    files.write_json(folder / "parameters.json", parameters)
-    echo(f"run {folder.name}: {len(phases)} phase(s) -> {paths.relative(folder)}")
-    started = time.perf_counter()
-    for k, phase in enumerate(phases, 1):
-        output = folder / f"{phase}.ipynb"
+def mark_clean(phases: list[str], extra_files: Iterable[Path] = (), sets: Iterable[str] = (),
+               echo: Callable[[str], None] = print) -> int:
+    """Accept the current notebooks, parameters, helpers and files of ``phases`` as up to date."""
+    parameters = resolve(phases, list(extra_files), list(sets))
+    with lockfile.exclusive():
+        entries = lockfile.read()
+        helpers = lockfile.helper_hashes()
+        for phase in phases:
+            try:
+                entries[phase] = lockfile.accepted(entries.get(phase),
+                                                   lockfile.current(phase, parameters[phase], helpers), "marked clean")
+            except lockfile.LockError as exc:
+                echo(f"{phase}  cannot be marked clean: {exc}")
+                return 1
+        lockfile.write(entries)
+    for phase in phases:
+        echo(f"{phase}  marked clean")
+    return 0
+
+
+class _Run:
+    """One run: decides each phase in order, runs the stale ones, keeps the lock current."""
+
+    def __init__(self, phases, parameters, store, forced, jobs, echo):
+        self.phases, self.parameters, self.store, self.forced, self.jobs, self.echo = (
+            phases, parameters, store, forced, jobs, echo)
+        self.entries = lockfile.read()
+        self.results: dict[str, PhaseResult] = {}
+        self.running: dict[str, _Worker] = {}
+        self.spare: _Worker | None = None  # a kernel already starting for the next phase
+        self.events: queue.Queue = queue.Queue()
+        self.folder: Path | None = None
+        self.record: dict = {}
+        self.failed = False
+        helpers = lockfile.helper_hashes()
+        # A phase whose notebook or helpers changed may read and write other files than last
+        # time: until it has run again, it shares files with every phase.
+        self.known = {p for p in phases if p in self.entries
+                      and self.entries[p].get("notebook") == lockfile.notebook_hash(p)
+                      and all(helpers.get(m) == h for m, h in self.entries[p].get("helpers", {}).items())}
+
+    # --- the schedule --------------------------------------------------------------------
+
+    def go(self) -> RunResult:
+        started = time.perf_counter()
+        try:
+            while len(self.results) < len(self.phases):
+                self._decide()
+                if self.running:
+                    self._finish(*self._next_event())
+                elif len(self.results) < len(self.phases):
+                    for phase in self.phases:  # stopped after a failure: the rest never started
+                        self.results.setdefault(phase, PhaseResult(phase, "not run"))
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise
+        finally:
+            if self.spare:
+                self.spare.cancel()
+        return self._end(time.perf_counter() - started)
+
+    def _io(self, phase: str) -> dict | None:
+        return self.entries.get(phase) if phase in self.known else None
+
+    def _blocked(self, phase: str) -> bool:
+        index = self.phases.index(phase)
+        return any(earlier not in self.results or earlier in self.running
+                   for earlier in self.phases[:index]
+                   if lockfile.conflict(self._io(earlier), self._io(phase)))
+
+    def _ready(self) -> list[str]:
+        if self.failed:
+            return []
+        return [p for p in self.phases if p not in self.results and p not in self.running and not self._blocked(p)]
+
+    def _decide(self) -> None:
+        """Skip or start every phase that can be decided now; again while that frees others."""
+        progress = True
+        while progress:
+            progress = False
+            for phase in self._ready():
+                if len(self.running) >= self.jobs:
+                    break
+                self._decide_one(phase)
+                progress = True
+        waiting = [p for p in self.phases if p not in self.results and p not in self.running]
+        if self.running and waiting and not self.failed and (self.spare is None or self.spare.phase not in waiting):
+            if self.spare is not None:
+                self.spare.cancel()
+            self.spare = _Worker(waiting[0], self.events)  # its kernel boots while the others run
+
+    def _decide_one(self, phase: str) -> None:
+        current = lockfile.current(phase, self.parameters[phase], lockfile.helper_hashes())
+        reasons = ["forced"] if phase in self.forced else lockfile.reasons(self.entries.get(phase), current)
+        if not reasons:
+            self.results[phase] = PhaseResult(phase, "up to date")
+            self.echo(f"{phase}  up to date")
+            return
+        self._start(phase, current, reasons)
+
+    def _next_event(self):
+        while True:
+            try:
+                return self.events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+
+    # --- one phase -----------------------------------------------------------------------
+
+    def _start(self, phase: str, current: lockfile.Current, reasons: list[str]) -> None:
+        import papermill  # ~2 s to import: once per run, and only when a notebook runs
+
+        from lifecycle import kernels
+
+        if self.folder is None:
+            self._open_run_dir()
+            kernels.register_engine()
+        k = self.phases.index(phase) + 1
+        self.echo(f"[{k}/{len(self.phases)}] {phase} ... ({'; '.join(reasons[:3])})")
+        previous = self.entries.get(phase) or {}
+        self.entries[phase] = {**previous, "state": "running", "run": self.folder.name}
+        lockfile.write(self.entries)
+        candidates = set(previous.get("inputs", {})).union(*(e.get("outputs", {}) for e in self.entries.values()))
+        before = lockfile.hashes(candidates)  # inputs are hashed before the notebook starts
+        output = self.folder / f"{phase}.ipynb"
         source = notebooks.notebook_path(phase)
-        if store:
+        if self.store:
             nb = notebooks.read(source)
-            notebooks.set_parameters(nb, phase, parameters[phase])
+            notebooks.set_parameters(nb, phase, self.parameters[phase])
             notebooks.write(nb, output)
             source = output
-        echo(f"[{k}/{len(phases)}] {phase} ...")
+        parameters = None if self.store else self.parameters[phase]
+
+        def job(kernel) -> object:
+            return papermill.execute_notebook(
+                str(source), str(output), parameters=parameters, engine_name="lifecycle", km=kernel.km,
+                progress_bar=False, log_output=False)
+
+        worker = self.spare if self.spare is not None and self.spare.phase == phase else _Worker(phase, self.events)
+        if self.spare is worker:
+            self.spare = None
+        worker.context = {"current": current, "reasons": reasons, "before": before, "started": time.time_ns(),
+                          "k": k, "output": output}
+        self.running[phase] = worker
+        worker.begin(job)
+
+    def _finish(self, phase: str, outcome, seconds: float) -> None:
+        import papermill
+
+        worker = self.running.pop(phase)
+        context = worker.context
+        k, total, output = context["k"], len(self.phases), context["output"]
+        if isinstance(outcome, BaseException):
+            self.failed = True
+            error = {"error": getattr(outcome, "ename", type(outcome).__name__),
+                     "message": getattr(outcome, "evalue", str(outcome))}
+            if isinstance(outcome, papermill.PapermillExecutionError):
+                error["cell"] = outcome.exec_count
+                first_line = next((line for line in outcome.source.splitlines() if line.strip()), "")
+                self.echo(f"[{k}/{total}] {phase} FAILED after {seconds:.1f} s")
+                self.echo(f"  cell In[{outcome.exec_count}]: {first_line}")
+                self.echo(f"  {outcome.ename}: {outcome.evalue}")
+                self.echo(f"  partial notebook: {paths.relative(output)}")
+            else:  # the kernel died or could not start: not a cell's error
+                self.echo(f"[{k}/{total}] {phase} FAILED: {type(outcome).__name__}: {outcome}")
+            self.entries[phase]["state"] = "failed"
+            lockfile.write(self.entries)
+            self.results[phase] = PhaseResult(phase, "failed", context["reasons"], round(seconds, 1), error=error)
+            self.record.update(status="failed", failed={"phase": phase, **error})
+            self._write_record()
+            return
+        cells = sum(c.get("metadata", {}).get("papermill", {}).get("duration") or 0 for c in outcome.cells)
+        self.entries[phase] = self._entry(outcome.metadata.get("lifecycle", {}), context)
+        self.known.add(phase)
+        lockfile.write(self.entries)
+        if self.store:
+            notebooks.write(notebooks.clean(notebooks.read(output)), notebooks.notebook_path(phase))
+        self.results[phase] = PhaseResult(phase, "ok", context["reasons"], round(seconds, 1), round(cells, 1))
+        self._write_record()
+        self.echo(f"[{k}/{total}] {phase} done in {seconds:.1f} s")
+
+    def _entry(self, recorded: dict, context: dict) -> dict:
+        """The lock record of a phase that just finished, from what its kernel reported."""
+        written = set(recorded.get("written", []))
+        outputs = {name: digest for name, digest in lockfile.hashes(written).items() if digest is not None}
+        inputs = {}
+        for name in set(recorded.get("read", [])) - written:
+            digest = context["before"].get(name)
+            if digest is None:
+                try:
+                    changed = os.stat(paths.ROOT / name).st_mtime_ns >= context["started"]
+                except FileNotFoundError:
+                    continue
+                digest = lockfile.CHANGED_DURING_RUN if changed else lockfile.file_hash(name)
+            inputs[name] = digest
+        src = paths.SRC.resolve()
+        modules = [paths.relative(Path(m)) for m in recorded.get("modules", []) if Path(m).resolve().is_relative_to(src)]
+        return lockfile.entry(context["current"], modules, inputs, outputs, self.folder.name)
+
+    # --- the run's own records ----------------------------------------------------------
+
+    def _open_run_dir(self) -> None:
+        # Kernels import the same lifecycle as this process, even from a copy of the project.
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.SRC), os.environ.get("PYTHONPATH")]))
+        self.folder = new_run_dir()
+        os.environ["LIFECYCLE_RUN_ID"] = self.folder.name  # the registry records which run made a model
+        self.record = {"run_id": self.folder.name, "store": self.store, "phases": {}, "status": "running"}
+        files.write_json(self.folder / "parameters.json", self.parameters)
+        self.echo(f"run {self.folder.name}: {len(self.phases)} phase(s) -> {paths.relative(self.folder)}")
+
+    def _write_record(self) -> None:
+        if self.folder is None:
+            return
+        self.record["phases"] = {r.phase: {k: v for k, v in asdict(r).items() if k != "phase" and v not in (None, [])}
+                                 for r in self.results.values()}
+        files.write_json(self.folder / "run.json", self.record)
+
+    def _interrupted(self) -> None:
+        if self.spare is not None:
+            self.spare.kill()
+        for phase, worker in list(self.running.items()):
+            worker.kill()
+            self.results[phase] = PhaseResult(phase, "interrupted", worker.context["reasons"])
+            self.echo(f"{phase} interrupted; partial notebook: {paths.relative(worker.context['output'])}")
+            self.record.update(status="interrupted", failed={"phase": phase})
+        lockfile.write(self.entries)  # finished phases recorded; the interrupted one stays "running"
+        self._write_record()
+
+    def _end(self, seconds: float) -> RunResult:
+        results = [self.results[p] for p in self.phases]
+        ran = sum(r.status in ("ok", "failed") for r in results)
+        code = 1 if self.failed else 0
+        if not self.failed:
+            self.record["status"] = "ok"
+            self._write_record()
+            skipped = sum(r.status == "up to date" for r in results)
+            stored = "; stored outputs refreshed in notebooks/" if self.store and ran else ""
+            self.echo(f"done: {ran} phase(s) run, {skipped} up to date, in {seconds:.1f} s{stored}" if ran
+                      else f"nothing to run: {skipped} phase(s) up to date")
+        return RunResult(code, self.folder.name if self.folder else None, results, round(seconds, 1))
+
+
+class _Worker:
+    """A thread with its own kernel, started at once; it runs a job when given one."""
+
+    def __init__(self, phase: str, events: queue.Queue) -> None:
+        self.phase, self.events = phase, events
+        self.context: dict = {}
+        self.kernel = None
+        self._job = None
+        self._go = threading.Event()
+        self._thread = threading.Thread(target=self._main, name=f"phase-{phase}", daemon=True)
+        self._thread.start()
+
+    def begin(self, job) -> None:
+        self._job = job
+        self._go.set()
+
+    def cancel(self) -> None:
+        """Not needed after all: stop its kernel, and wait for that (no kernel outlives the run)."""
+        self._go.set()
+        self._thread.join(timeout=10)
+        self.kill()
+
+    def kill(self) -> None:
+        if self.kernel is not None:
+            self.kernel.kill()
+
+    def _main(self) -> None:
+        from lifecycle.kernels import Kernel
+
+        try:
+            self.kernel = Kernel()
+        except Exception as exc:  # noqa: BLE001  (reported as the phase's failure)
+            failure = exc
+        else:
+            failure = None
+        self._go.wait()
+        if self._job is None:
+            if self.kernel is not None:
+                self.kernel.stop()
+            return
         t0 = time.perf_counter()
         try:
-            papermill.execute_notebook(
-                str(source),
-                str(output),
-                parameters=None if store else parameters[phase],
-                cwd=str(paths.NOTEBOOKS),
-                progress_bar=False,
-                log_output=False,
-                kernel_manager_class=_kernel_manager(),
-                shutdown_kernel="immediate",  # the notebook is done; a graceful stop only adds time
-            )
-        except papermill.PapermillExecutionError as exc:
-            seconds = time.perf_counter() - t0
-            record["phases"][phase] = {"status": "failed", "seconds": round(seconds, 1)}
-            record.update(status="failed", failed={"phase": phase, "cell": exc.exec_count, "error": exc.ename,
-                                                   "message": exc.evalue})
-            files.write_json(folder / "run.json", record)
-            first_line = next((line for line in exc.source.splitlines() if line.strip()), "")
-            echo(f"[{k}/{len(phases)}] {phase} FAILED after {seconds:.1f} s")
-            echo(f"  cell In[{exc.exec_count}]: {first_line}")
-            echo(f"  {exc.ename}: {exc.evalue}")
-            echo(f"  partial notebook: {paths.relative(output)}")
-            return 1
-        except KeyboardInterrupt:
-            record.update(status="interrupted", failed={"phase": phase})
-            files.write_json(folder / "run.json", record)
-            echo(f"[{k}/{len(phases)}] {phase} interrupted; partial notebook: {paths.relative(output)}")
-            raise
-        except Exception as exc:  # the kernel died or could not start: not a cell's error
-            record.update(status="failed", failed={"phase": phase, "error": type(exc).__name__, "message": str(exc)})
-            files.write_json(folder / "run.json", record)
-            echo(f"[{k}/{len(phases)}] {phase} FAILED: {type(exc).__name__}: {exc}")
-            return 1
-        seconds = time.perf_counter() - t0
-        record["phases"][phase] = {"status": "ok", "seconds": round(seconds, 1)}
-        if store:
-            notebooks.write(notebooks.clean(notebooks.read(output)), notebooks.notebook_path(phase))
-        echo(f"[{k}/{len(phases)}] {phase} done in {seconds:.1f} s")
-    record["status"] = "ok"
-    files.write_json(folder / "run.json", record)
-    stored = "; stored outputs refreshed in notebooks/" if store else ""
-    echo(f"done: {len(phases)} phase(s) in {time.perf_counter() - started:.1f} s{stored}")
-    return 0
+            outcome = failure if failure is not None else self._job(self.kernel)
+        except BaseException as exc:  # noqa: BLE001  (handed to the main thread, which reports it)
+            outcome = exc
+        finally:
+            if self.kernel is not None:
+                self.kernel.stop()
+        self.events.put((self.phase, outcome, time.perf_counter() - t0))
