@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_in, toy, toy_built  # noqa: F401  (fixtures)
+from conftest import run_in
 from lifecycle import runner
 from lifecycle.params import ParamsError
 
@@ -188,7 +188,7 @@ def _ran(result: subprocess.CompletedProcess) -> list[str]:
     """The phases a run executed, in order; every other one must have said it is up to date."""
     assert result.returncode == 0, result.stdout + result.stderr
     ran = re.findall(r"\] (\S+) done in", result.stdout)
-    skipped = re.findall(r"^(\S+)  up to date$", result.stdout, re.M)
+    skipped = re.findall(r"^(\S+)  up to date$", result.stdout, re.MULTILINE)
     assert sorted(ran + skipped) == TOY_PHASES, result.stdout
     return ran
 

@@ -2,7 +2,7 @@
 
 import re
 
-from conftest import run_in, toy, toy_built  # noqa: F401  (fixtures)
+from conftest import run_in
 
 
 def test_status_gives_the_reason_and_runs_nothing(toy):
@@ -16,7 +16,7 @@ def test_status_gives_the_reason_and_runs_nothing(toy):
 
     result = run_in(toy, "lifecycle", "status", "--set", "calibration_bins=5", "--graph", "graph.png")
     assert result.returncode == 0, result.stderr
-    lines = dict(re.findall(r"^(\d\d_\w+) +(.+)$", result.stdout, re.M))
+    lines = dict(re.findall(r"^(\d\d_\w+) +(.+)$", result.stdout, re.MULTILINE))
     assert lines["00_problem_definition"] == "up to date"
     assert lines["01_data_collection"] == "stale: input data/source.json changed"
     assert lines["02_data_preparation"] == "up to date; re-runs if 01_data_collection changes its outputs"
@@ -32,5 +32,5 @@ def test_status_gives_the_reason_and_runs_nothing(toy):
 def test_status_of_a_new_project_is_never_run(project):
     result = run_in(project, "lifecycle", "status", "--graph")
     assert result.returncode == 0, result.stderr
-    assert re.search(r"^00_problem_definition +never run$", result.stdout, re.M)
+    assert re.search(r"^00_problem_definition +never run$", result.stdout, re.MULTILINE)
     assert (project / "reports" / "lifecycle-graph.svg").is_file()

@@ -89,7 +89,7 @@ def register_engine() -> None:
             reply = self.wait_for_reply(msg_id)
             answers = reply["content"]["user_expressions"]
             values = {k: json.loads(ast.literal_eval(v["data"]["text/plain"])) for k, v in answers.items()}
-            return {"modules": [m for m in values["modules"] if m], **values["io"]}
+            return {"modules": [paths.relative(m) for m in values["modules"] if m], **values["io"]}
 
     class RecordingEngine(NBClientEngine):
         @classmethod

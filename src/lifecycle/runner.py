@@ -311,7 +311,7 @@ class _Run:
                 digest = lockfile.CHANGED_DURING_RUN if changed else lockfile.file_hash(name)
             inputs[name] = digest
         src = paths.SRC.resolve()
-        modules = [paths.relative(Path(m)) for m in recorded.get("modules", []) if Path(m).resolve().is_relative_to(src)]
+        modules = [m for m in recorded.get("modules", []) if (paths.ROOT / m).resolve().is_relative_to(src)]
         return lockfile.entry(context["current"], modules, inputs, outputs, self.folder.name)
 
     # --- the run's own records ----------------------------------------------------------

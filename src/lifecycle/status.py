@@ -74,7 +74,7 @@ def draw(found: list[PhaseStatus], path: Path) -> Path:
     with matplotlib.rc_context({"svg.hashsalt": "lifecycle", "font.size": 8}):
         fig = Figure(figsize=(1.9 * ncols + 1.5, 0.42 * nrows + 1.2), layout="constrained")
         ax = fig.subplots()
-        for a, b, shared in arrows:
+        for a, b, _ in arrows:
             ax.annotate("", xy=where[b], xytext=where[a],
                         arrowprops={"arrowstyle": "-|>", "color": "#555555", "lw": 0.7, "shrinkA": 12,
                                     "shrinkB": 12, "connectionstyle": "arc3,rad=-0.25"})
