@@ -315,16 +315,28 @@ def test_ctrl_c_mid_run_keeps_the_lock_consistent_and_a_rerun_completes_only_the
     assert _ran(run_in(toy, "lifecycle", "run")) == TOY_PHASES[4:]
 
 
-def test_a_second_run_at_the_same_time_is_refused_with_one_line(toy):
+def test_a_second_run_at_the_same_time_is_refused_and_a_killed_kernel_leaves_its_phase_stale(toy):
+    import psutil
+
     process = _start_slow_run(toy, "--force", "04")
     try:
         second = run_in(toy, "lifecycle", "run")
         assert second.returncode == 2
-        assert second.stderr.strip().count("\n") == 0
         assert re.fullmatch(r"lifecycle: another `lifecycle run` \(pid \d+\) is running in this project; "
                             r"wait for it to finish\n", second.stderr)
         assert run_in(toy, "lifecycle", "status").returncode == 0  # reading is fine meanwhile
+        kernels = [p for p in psutil.Process(process.pid).children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+        assert kernels
+        for kernel in kernels:
+            kernel.kill()
+        out, err = process.communicate(timeout=60)
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        process.communicate(timeout=60)
-    assert _lock(toy)["03_exploratory_analysis"]["state"] == "done"
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 1, out + err
+    assert "04_feature_engineering FAILED" in out
+    entries = _lock(toy)
+    assert entries["04_feature_engineering"]["state"] == "failed"
+    assert all(entries[p]["state"] == "done" for p in TOY_PHASES if p != "04_feature_engineering")
+    (toy / "data" / "slow").unlink()
+    assert _ran(run_in(toy, "lifecycle", "run")) == ["04_feature_engineering"]
