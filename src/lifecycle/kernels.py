@@ -44,8 +44,8 @@ class Kernel:
         from jupyter_core.utils import run_sync
 
         # IPC socket names are relative to the cwd unless absolute; the kernel's cwd is not ours.
-        where = os.path.join(tempfile.gettempdir(), f"lifecycle-kernel-{secrets.token_hex(4)}")
-        self.km = kernel_manager_class()(kernel_name=kernel_name, ip=where)
+        self.where = os.path.join(tempfile.gettempdir(), f"lifecycle-kernel-{secrets.token_hex(4)}")
+        self.km = kernel_manager_class()(kernel_name=kernel_name, ip=self.where)
         run_sync(self.km.start_kernel)(cwd=str(paths.NOTEBOOKS))
 
     @property
@@ -63,12 +63,20 @@ class Kernel:
             self.kill()
 
     def kill(self) -> None:
-        """Stop the kernel process from any thread (Ctrl-C): no event loop needed."""
+        """Stop the kernel process from any thread (Ctrl-C): no event loop needed; leave no files."""
+        import glob
+
         if self.pid:
             try:
                 os.kill(self.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+        for leftover in [*glob.glob(f"{self.where}-*"), self.km.connection_file]:
+            if leftover:
+                try:
+                    os.unlink(leftover)
+                except OSError:
+                    pass
 
 
 def register_engine() -> None:

@@ -377,7 +377,8 @@ class _Worker:
         """Not needed after all: stop its kernel, and wait for that (no kernel outlives the run)."""
         self._go.set()
         self._thread.join(timeout=10)
-        self.kill()
+        if self._thread.is_alive():
+            self.kill()
 
     def kill(self) -> None:
         if self.kernel is not None:
