@@ -94,6 +94,10 @@ def test_store_rewrites_notebooks_without_volatile_metadata(project):
     assert "metric_bar = 0.8\n" in "".join(c.source for c in nb.cells) + "\n"
     outputs = json.dumps([c.outputs for c in nb.cells if c.cell_type == "code"])
     assert "roc_auc is at least 0.8" in outputs
+    assert "lifecycle" not in nb.metadata
+    # --store records in the lock like any run: its source cells did not change, so 00 is up to date.
+    again = run_in(project, "lifecycle", "run", "--only", "00")
+    assert "00_problem_definition  up to date" in again.stdout, again.stdout + again.stderr
 
 
 def test_store_refuses_overrides(project):
