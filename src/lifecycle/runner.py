@@ -288,10 +288,11 @@ class _Run:
             return
         cells = sum(c.get("metadata", {}).get("papermill", {}).get("duration") or 0 for c in outcome.cells)
         self.entries[phase] = self._entry(outcome.metadata.get("lifecycle", {}), context)
+        if self.store:  # what ran is the stored notebook now, its parameters cell rewritten from params/
+            notebooks.write(notebooks.clean(notebooks.read(output)), notebooks.notebook_path(phase))
+            self.entries[phase]["notebook"] = lockfile.notebook_hash(phase)
         self.known.add(phase)
         lockfile.write(self.entries)
-        if self.store:
-            notebooks.write(notebooks.clean(notebooks.read(output)), notebooks.notebook_path(phase))
         self.results[phase] = PhaseResult(phase, "ok", context["reasons"], round(seconds, 1), round(cells, 1))
         self._write_record()
         self.echo(f"[{k}/{total}] {phase} done in {seconds:.1f} s")
