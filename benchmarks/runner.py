@@ -88,6 +88,10 @@ def main(argv: list[str] | None = None) -> None:
           f"cells {cells:.1f} s; outside cells {wall - cells:.1f} s ({(wall - cells) / wall:.0%})")
     if args.ref:
         return
+    record = json.loads((latest_run(project) / "run.json").read_text())["phases"]
+    per = sorted(r["seconds"] - r.get("cell_seconds", 0) for r in record.values())
+    print(f"  per notebook outside its cells: median {statistics.median(per):.2f} s, max {per[-1]:.2f} s "
+          f"(kernel start to kernel stop; the rest is interpreter start, imports, hashing)")
 
     times = [timed_run(project)[0] for _ in range(args.repeat)]
     print(f"re-run, nothing changed ({phases} phases up to date): {statistics.median(times):.2f} s "

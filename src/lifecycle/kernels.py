@@ -79,6 +79,25 @@ class Kernel:
                     pass
 
 
+SAVE_EVERY = 2.0  # seconds between saves of the partial executed notebook
+
+
+def _throttle_saves(nb_man) -> None:
+    """papermill writes the whole executed notebook before and after every cell (images
+    included): seconds per run. Save at most every ``SAVE_EVERY`` seconds instead; papermill
+    still writes it at the end, and on a failing cell."""
+    import time
+
+    save, last = nb_man.save, [time.monotonic()]
+
+    def throttled(**kwargs):
+        if time.monotonic() - last[0] >= SAVE_EVERY:
+            save(**kwargs)
+            last[0] = time.monotonic()
+
+    nb_man.save = throttled
+
+
 def register_engine() -> None:
     """Make ``engine_name="lifecycle"`` available to ``papermill.execute_notebook``."""
     from papermill.clientwrap import PapermillNotebookClient
@@ -105,6 +124,7 @@ def register_engine() -> None:
                                      stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
             from papermill.engines import logger, merge_kwargs, remove_args
 
+            _throttle_saves(nb_man)
             kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
             final = merge_kwargs(kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
                                  kernel_name=kernel_name, log=logger, log_output=log_output,

@@ -225,12 +225,17 @@ class _Run:
     # --- one phase -----------------------------------------------------------------------
 
     def _start(self, phase: str, current: lockfile.Current, reasons: list[str]) -> None:
-        import papermill  # ~2 s to import: once per run, and only when a notebook runs
-
-        from lifecycle import kernels
-
-        if self.folder is None:
+        first = self.folder is None
+        if first:
             self._open_run_dir()
+        worker = self.spare if self.spare is not None and self.spare.phase == phase else _Worker(phase, self.events)
+        if self.spare is worker:
+            self.spare = None
+        if first:  # ~2 s to import: once per run, only when a notebook runs, while the first kernel boots
+            import papermill  # noqa: F401
+
+            from lifecycle import kernels
+
             kernels.register_engine()
         k = self.phases.index(phase) + 1
         self.echo(f"[{k}/{len(self.phases)}] {phase} ... ({'; '.join(reasons[:3])})")
@@ -249,13 +254,12 @@ class _Run:
         parameters = None if self.store else self.parameters[phase]
 
         def job(kernel) -> object:
+            import papermill
+
             return papermill.execute_notebook(
                 str(source), str(output), parameters=parameters, engine_name="lifecycle", km=kernel.km,
                 progress_bar=False, log_output=False)
 
-        worker = self.spare if self.spare is not None and self.spare.phase == phase else _Worker(phase, self.events)
-        if self.spare is worker:
-            self.spare = None
         worker.context = {"current": current, "reasons": reasons, "before": before, "started": time.time_ns(),
                           "k": k, "output": output}
         self.running[phase] = worker
