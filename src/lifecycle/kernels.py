@@ -5,7 +5,8 @@ own event loop), so the runner can start the next one while the current notebook
 The papermill engine ``lifecycle`` runs a notebook on such a kernel and, once the last
 cell is done, asks the kernel (silently: no cell, no output) which ``lifecycle`` modules
 it imported and what ``lifecycle.files`` read and wrote. The answer goes in the executed
-notebook's metadata under ``lifecycle``.
+notebook's metadata under ``lifecycle``. ``Worker`` is the thread that owns one such kernel
+and runs one notebook on it when told to.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from __future__ import annotations
 import ast
 import json
 import os
+import queue
 import signal
+import threading
+import time
 
 from lifecycle import paths
 
@@ -86,8 +90,6 @@ def _throttle_saves(nb_man) -> None:
     """papermill writes the whole executed notebook before and after every cell (images
     included): seconds per run. Save at most every ``SAVE_EVERY`` seconds instead; papermill
     still writes it at the end, and on a failing cell."""
-    import time
-
     save, last = nb_man.save, [time.monotonic()]
 
     def throttled(**kwargs):
@@ -132,3 +134,53 @@ def register_engine() -> None:
             return RecordingClient(nb_man, **final).execute()
 
     papermill_engines.register("lifecycle", RecordingEngine)
+
+
+class Worker:
+    """A thread with its own kernel, started at once; it runs a job when given one."""
+
+    def __init__(self, phase: str, events: queue.Queue) -> None:
+        self.phase, self.events = phase, events
+        self.context: dict = {}
+        self.kernel = None
+        self._job = None
+        self._go = threading.Event()
+        self._thread = threading.Thread(target=self._main, name=f"phase-{phase}", daemon=True)
+        self._thread.start()
+
+    def begin(self, job) -> None:
+        self._job = job
+        self._go.set()
+
+    def cancel(self) -> None:
+        """Not needed after all: stop its kernel, and wait for that (no kernel outlives the run)."""
+        self._go.set()
+        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self.kill()
+
+    def kill(self) -> None:
+        if self.kernel is not None:
+            self.kernel.kill()
+
+    def _main(self) -> None:
+        try:
+            self.kernel = Kernel()
+        except Exception as exc:  # noqa: BLE001  (reported as the phase's failure)
+            failure = exc
+        else:
+            failure = None
+        self._go.wait()
+        if self._job is None:
+            if self.kernel is not None:
+                self.kernel.stop()
+            return
+        t0 = time.perf_counter()
+        try:
+            outcome = failure if failure is not None else self._job(self.kernel)
+        except BaseException as exc:  # noqa: BLE001  (handed to the main thread, which reports it)
+            outcome = exc
+        finally:
+            if self.kernel is not None:
+                self.kernel.stop()
+        self.events.put((self.phase, outcome, time.perf_counter() - t0))
