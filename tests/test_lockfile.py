@@ -1,5 +1,6 @@
 """lifecycle.lockfile: hashes, reasons in words, and which phases may run at once."""
 
+import json
 import os
 
 import pytest
@@ -70,3 +71,17 @@ def test_only_one_holder_at_a_time(reports):
                 pass
     with lockfile.exclusive():
         pass
+
+
+def test_hashes_are_remembered_across_processes_by_stat(reports, monkeypatch):
+    path = reports / "big.bin"
+    path.write_bytes(b"x" * 1000)
+    os.utime(path, (1, 1))  # not fresh: safe to remember
+    digest = lockfile.file_hash("big.bin")
+    lockfile.save_cache()
+    remembered = json.loads(lockfile.cache_path().read_text())
+    assert remembered[str(path)][-1] == digest
+    monkeypatch.setattr(lockfile, "_CACHE", {str(path): [*remembered[str(path)][:4], "from the cache"]})
+    assert lockfile.file_hash("big.bin") == "from the cache"  # a stat, no read
+    path.write_bytes(b"y" * 1000)  # same size, new times: read again
+    assert lockfile.file_hash("big.bin") not in ("from the cache", digest)

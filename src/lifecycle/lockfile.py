@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,29 +30,53 @@ def lock_path() -> Path:
 
 # --- hashing ----------------------------------------------------------------------------
 
-_CACHE: dict[str, tuple[tuple, str]] = {}
+_CACHE: dict[str, list] = {}  # path -> [size, mtime, ctime, inode, sha256]
+_LOADED: list[bool] = [False, False]  # loaded from disk, changed since
+RACY_NS = 2_000_000_000
+
+
+def cache_path() -> Path:
+    return paths.REPORTS / ".lifecycle-hashes"
 
 
 def file_hash(path: str) -> str | None:
     """SHA-256 of the file at ``path`` (relative to the root, or absolute); None when missing.
 
-    Remembered per (size, times, inode) within this process, so asking twice is a stat.
+    Remembered by (size, mtime, ctime, inode) in ``reports/.lifecycle-hashes``, so an
+    unchanged file costs a stat, not a read, even across runs; any change to those (a
+    touch included) means reading it again.
     """
+    if not _LOADED[0]:
+        _LOADED[0] = True
+        try:
+            _CACHE.update(json.loads(cache_path().read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            pass
     full = paths.ROOT / path
     try:
         stat = os.stat(full)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    key = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+    key = [stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino]
     cached = _CACHE.get(str(full))
-    if cached and cached[0] == key:
-        return cached[1]
+    if cached and cached[:4] == key:
+        return cached[4]
     digest = hashlib.sha256()
     with open(full, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
-    _CACHE[str(full)] = (key, digest.hexdigest())
+    if time.time_ns() - stat.st_mtime_ns > RACY_NS:  # as git does: a file this fresh may change within its tick
+        _CACHE[str(full)] = [*key, digest.hexdigest()]
+        _LOADED[1] = True
     return digest.hexdigest()
+
+
+def save_cache() -> None:
+    """Keep what was hashed for the next process (only the files that still exist)."""
+    if _LOADED[1]:
+        kept = {name: value for name, value in _CACHE.items() if os.path.exists(name)}
+        files.write_json(cache_path(), kept)
+        _LOADED[1] = False
 
 
 def text_hash(text: str) -> str:
@@ -106,6 +131,7 @@ def read() -> dict[str, dict]:
 def write(entries: dict[str, dict]) -> None:
     """Replace the lock file in one atomic write (a reader never sees half of it)."""
     files.write_json(lock_path(), {"format": FORMAT, "phases": entries})
+    save_cache()
 
 
 @dataclass

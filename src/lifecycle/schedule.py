@@ -93,6 +93,7 @@ class Run:
         finally:
             if self.spare:
                 self.spare.cancel()
+            lockfile.save_cache()
         return self._end(time.perf_counter() - started)
 
     def _io(self, phase: str) -> dict | None:

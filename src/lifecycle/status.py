@@ -39,6 +39,7 @@ def status(phases: list[str], extra_files=(), sets=()) -> list[PhaseStatus]:
         if state == "up to date" and waits:
             state = "pending"
         found[phase] = PhaseStatus(phase, state, reasons, waits)
+    lockfile.save_cache()
     return list(found.values())
 
 
