@@ -83,12 +83,20 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+_NOTEBOOKS: dict[tuple, str] = {}
+
+
 def notebook_hash(phase: str) -> str:
     """SHA-256 of the notebook's cells without their outputs: type, tags and source."""
-    nb = json.loads(notebooks.notebook_path(phase).read_text(encoding="utf-8"))
-    cells = [[c["cell_type"], sorted(c.get("metadata", {}).get("tags", [])),
-              "".join(c["source"]) if isinstance(c["source"], list) else c["source"]] for c in nb["cells"]]
-    return text_hash(json.dumps(cells))
+    path = notebooks.notebook_path(phase)
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if key not in _NOTEBOOKS:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        cells = [[c["cell_type"], sorted(c.get("metadata", {}).get("tags", [])),
+                  "".join(c["source"]) if isinstance(c["source"], list) else c["source"]] for c in nb["cells"]]
+        _NOTEBOOKS[key] = text_hash(json.dumps(cells))
+    return _NOTEBOOKS[key]
 
 
 def params_hashes(values: dict) -> dict[str, str]:
