@@ -16,7 +16,7 @@ COPIED = ("src", "notebooks", "params", "pyproject.toml")
 
 def copy_project(dest: Path) -> Path:
     """Copy what a project needs to run (not its runtime output) into ``dest``."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints", "kernel-ipc-*")
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints")
     for name in COPIED:
         source = ROOT / name
         if source.is_dir():
@@ -37,3 +37,76 @@ def run_in(project: Path, *args: str, cwd: Path | None = None) -> subprocess.Com
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return copy_project(tmp_path / "project")
+
+
+# --- a toy project: the real runner and package, notebooks that only pass small files along -----
+
+TOY_HELPER = '''"""A helper only the toy 05 imports."""
+
+
+def choose(features: dict) -> dict:
+    return {"choice": "a", "from": features}
+'''
+
+# phase -> (parameters cell, code). Reads and writes go through lifecycle.files, as in the real
+# notebooks, so the runner learns the graph from them: 00 -> 02 <- 01 <- data/source.json;
+# 02 -> 03, 04; 04 -> 05 -> 06 -> 07 -> 08. 04 sleeps while data/slow exists (to interrupt it).
+TOY_NOTEBOOKS = {
+    "00_problem_definition": ("seed = 0", "files.write_json(paths.DATA / 'toy' / 'a.json', {'seed': seed})"),
+    "01_data_collection": ("", "source = files.read_json(paths.DATA / 'source.json')\n"
+                               "files.write_json(paths.DATA / 'toy' / 'b.json', {'rows': len(source['rows'])})"),
+    "02_data_preparation": ("", "a = files.read_json(paths.DATA / 'toy' / 'a.json')\n"
+                                "b = files.read_json(paths.DATA / 'toy' / 'b.json')\n"
+                                "files.write_json(paths.DATA / 'toy' / 'c.json', {'seed': a['seed'], 'enough': b['rows'] > 0})"),
+    "03_exploratory_analysis": ("", "c = files.read_json(paths.DATA / 'toy' / 'c.json')\n"
+                                    "files.write_json(paths.DATA / 'toy' / 'd.json', {'explored': c})"),
+    "04_feature_engineering": ("", "import time\n"
+                                   "time.sleep(60 if (paths.DATA / 'slow').exists() else 0)\n"
+                                   "c = files.read_json(paths.DATA / 'toy' / 'c.json')\n"
+                                   "files.write_json(paths.DATA / 'toy' / 'e.json', {'features': c})"),
+    "05_model_selection": ("", "from lifecycle import toy_select\n"
+                               "e = files.read_json(paths.DATA / 'toy' / 'e.json')\n"
+                               "files.write_json(paths.DATA / 'toy' / 'f.json', toy_select.choose(e))"),
+    "06_model_training": ("", "f = files.read_json(paths.DATA / 'toy' / 'f.json')\n"
+                              "files.write_json(paths.DATA / 'toy' / 'g.json', {'trained': f})"),
+    "07_model_evaluation": ("calibration_bins = 10", "g = files.read_json(paths.DATA / 'toy' / 'g.json')\n"
+                            "files.write_json(paths.DATA / 'toy' / 'h.json', {'bins': calibration_bins, 'g': g})"),
+    "08_model_tuning": ("", "h = files.read_json(paths.DATA / 'toy' / 'h.json')\n"
+                            "files.write_json(paths.DATA / 'toy' / 'i.json', {'tuned': h})"),
+}
+
+
+def make_toy(dest: Path) -> Path:
+    """A copy of the project whose notebooks 00-08 are toys (about a second each)."""
+    import nbformat
+
+    copy_project(dest)
+    for path in (dest / "notebooks").glob("*.ipynb"):
+        path.unlink()
+    for phase, (parameters, code) in TOY_NOTEBOOKS.items():
+        cell = nbformat.v4.new_code_cell(parameters)
+        cell.metadata["tags"] = ["parameters"]
+        nb = nbformat.v4.new_notebook(cells=[
+            nbformat.v4.new_markdown_cell(f"# toy {phase}"), cell,
+            nbformat.v4.new_code_cell("from lifecycle import files, paths"), nbformat.v4.new_code_cell(code)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, dest / "notebooks" / f"{phase}.ipynb")
+    (dest / "src" / "lifecycle" / "toy_select.py").write_text(TOY_HELPER)
+    (dest / "data").mkdir()
+    (dest / "data" / "source.json").write_text('{"rows": [1, 2, 3]}\n')
+    return dest
+
+
+@pytest.fixture(scope="session")
+def toy_built(tmp_path_factory) -> Path:
+    """The toy project after one full run (built once per session; tests copy it)."""
+    toy = make_toy(tmp_path_factory.mktemp("toy") / "project")
+    result = run_in(toy, "lifecycle", "run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return toy
+
+
+@pytest.fixture
+def toy(toy_built: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the run toy project: everything up to date."""
+    return Path(shutil.copytree(toy_built, tmp_path / "toy", ignore=shutil.ignore_patterns("__pycache__")))

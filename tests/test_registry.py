@@ -20,7 +20,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from conftest import run_in
-from lifecycle import cli, paths, registry, registry_store
+from lifecycle import cli, files, paths, registry, registry_store
 from lifecycle.registry import RegistryError
 
 NUMERIC, CATEGORICAL = ["age", "visits"], ["plan", "region"]
@@ -149,11 +149,11 @@ def test_numbers_of_deleted_versions_are_not_reused(logistic, models_dir):
 
 
 def test_a_crash_while_saving_leaves_no_version(logistic, models_dir, monkeypatch):
-    def half_written(obj, file, **kwargs):
-        Path(file).write_bytes(b"PK\x03\x04 half")
+    def half_written(path, obj):
+        Path(path).write_bytes(b"PK\x03\x04 half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(sio, "dump", half_written)
+    monkeypatch.setattr(files, "write_skops", half_written)
     with pytest.raises(OSError, match="disk full"):
         registry.register(logistic, "churn")
     assert [p.name for p in (models_dir / "churn").iterdir()] == []

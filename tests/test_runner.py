@@ -1,5 +1,10 @@
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -41,8 +46,12 @@ def test_run_keeps_every_run_in_its_own_folder(project):
     assert card["metric"] == "roc_auc"
 
     before = _tree(run_dir)
-    second = run_in(project, "lifecycle", "run", "--only", "00")
+    again = run_in(project, "lifecycle", "run", "--only", "00", "--set", "seed=7")
+    assert again.returncode == 0 and "00_problem_definition  up to date" in again.stdout, again.stdout + again.stderr
+    assert len(list((project / "reports" / "runs").iterdir())) == 1  # nothing ran: no run folder
+    second = run_in(project, "lifecycle", "run", "--only", "00")  # seed back to 42: a parameter changed
     assert second.returncode == 0, second.stdout + second.stderr
+    assert "00_problem_definition ... (parameter seed changed)" in second.stdout
     assert len(list((project / "reports" / "runs").iterdir())) == 2
     assert _tree(run_dir) == before
 
@@ -85,6 +94,10 @@ def test_store_rewrites_notebooks_without_volatile_metadata(project):
     assert "metric_bar = 0.8\n" in "".join(c.source for c in nb.cells) + "\n"
     outputs = json.dumps([c.outputs for c in nb.cells if c.cell_type == "code"])
     assert "roc_auc is at least 0.8" in outputs
+    assert "lifecycle" not in nb.metadata
+    # --store records in the lock like any run: its source cells did not change, so 00 is up to date.
+    again = run_in(project, "lifecycle", "run", "--only", "00")
+    assert "00_problem_definition  up to date" in again.stdout, again.stdout + again.stderr
 
 
 def test_store_refuses_overrides(project):
@@ -166,3 +179,168 @@ def test_whole_lifecycle_on_a_user_csv_with_a_regression_target(project):
     assert results["passed"] is True and results["verdict"].startswith("PASS: test mae")
     assert (project / "models" / "shops" / "1" / "model.skops").is_file()
     assert (project / "reports" / "figures" / "07_performance.png").is_file()
+
+
+# --- incremental runs, on the toy project (tests/conftest.py) ---------------------------------
+
+TOY_PHASES = ["00_problem_definition", "01_data_collection", "02_data_preparation", "03_exploratory_analysis",
+              "04_feature_engineering", "05_model_selection", "06_model_training", "07_model_evaluation",
+              "08_model_tuning"]
+
+
+def _ran(result: subprocess.CompletedProcess) -> list[str]:
+    """The phases a run executed, in order; every other one must have said it is up to date."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    ran = re.findall(r"\] (\S+) done in", result.stdout)
+    skipped = re.findall(r"^(\S+)  up to date$", result.stdout, re.MULTILINE)
+    assert sorted(ran + skipped) == TOY_PHASES, result.stdout
+    return ran
+
+
+def _lock(project: Path) -> dict:
+    return json.loads((project / "reports" / "lifecycle.lock").read_text())["phases"]
+
+
+def test_lock_records_what_each_phase_read_wrote_and_imported(toy):
+    entries = _lock(toy)
+    assert entries["02_data_preparation"]["inputs"].keys() == {"data/toy/a.json", "data/toy/b.json"}
+    assert entries["02_data_preparation"]["outputs"].keys() == {"data/toy/c.json"}
+    assert "data/source.json" in entries["01_data_collection"]["inputs"]
+    assert "src/lifecycle/toy_select.py" in entries["05_model_selection"]["helpers"]
+    assert all("src/lifecycle/toy_select.py" not in entries[p]["helpers"] for p in TOY_PHASES if p[:2] != "05")
+    assert {"calibration_bins", "seed"} <= entries["07_model_evaluation"]["params"].keys()
+    text = (toy / "reports" / "lifecycle.lock").read_text()
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True, ensure_ascii=False) + "\n"  # sorted
+
+
+def test_nothing_changed_nothing_runs(toy):
+    result = run_in(toy, "lifecycle", "run")
+    assert _ran(result) == []
+    assert "nothing to run: 9 phase(s) up to date" in result.stdout
+    assert len(list((toy / "reports" / "runs").iterdir())) == 1  # no folder for a run that ran nothing
+
+
+def test_helper_only_05_imports_reruns_05_and_the_readers_of_what_changed(toy):
+    helper = toy / "src" / "lifecycle" / "toy_select.py"
+    helper.write_text(helper.read_text().replace('"choice": "a"', '"choice": "b"'))
+    result = run_in(toy, "lifecycle", "run")
+    assert _ran(result) == ["05_model_selection", "06_model_training", "07_model_evaluation", "08_model_tuning"]
+    assert "05_model_selection ... (helper src/lifecycle/toy_select.py changed)" in result.stdout
+
+    # The same outputs from a changed helper: the cascade stops at 05 (early cutoff).
+    helper.write_text(helper.read_text() + "\n# a comment changes the file, not what it returns\n")
+    assert _ran(run_in(toy, "lifecycle", "run")) == ["05_model_selection"]
+
+
+def test_parameter_of_07_reruns_07_onward(toy):
+    result = run_in(toy, "lifecycle", "run", "--set", "calibration_bins=7")
+    assert _ran(result) == ["07_model_evaluation", "08_model_tuning"]
+    assert "07_model_evaluation ... (parameter calibration_bins changed)" in result.stdout
+
+
+def test_input_touched_reruns_nothing_and_changed_reruns_its_readers(toy):
+    source = toy / "data" / "source.json"
+    later = time.time() + 5
+    os.utime(source, (later, later))
+    assert _ran(run_in(toy, "lifecycle", "run")) == []
+
+    # More rows: 01's output changes; 02 re-runs but writes the same bytes, so 03 onward stay up to date.
+    source.write_text('{"rows": [1, 2, 3, 4]}\n')
+    result = run_in(toy, "lifecycle", "run")
+    assert _ran(result) == ["01_data_collection", "02_data_preparation"]
+    assert "01_data_collection ... (input data/source.json changed)" in result.stdout
+    assert "02_data_preparation ... (input data/toy/b.json changed)" in result.stdout
+
+
+def test_deleted_output_reruns_its_writer(toy):
+    (toy / "data" / "toy" / "d.json").unlink()
+    result = run_in(toy, "lifecycle", "run")
+    assert _ran(result) == ["03_exploratory_analysis"]
+    assert "(output data/toy/d.json missing)" in result.stdout
+    assert (toy / "data" / "toy" / "d.json").is_file()
+
+
+def test_force_reruns_named_phases_or_all_selected(toy):
+    assert _ran(run_in(toy, "lifecycle", "run", "--force", "03")) == ["03_exploratory_analysis"]
+    result = run_in(toy, "lifecycle", "run", "--from", "07", "--force")
+    assert result.returncode == 0, result.stderr
+    assert re.findall(r"\] (\S+) done in", result.stdout) == ["07_model_evaluation", "08_model_tuning"]
+
+
+def test_mark_clean_accepts_the_current_state(toy):
+    helper = toy / "src" / "lifecycle" / "toy_select.py"
+    helper.write_text(helper.read_text().replace('"choice": "a"', '"choice": "b"'))
+    result = run_in(toy, "lifecycle", "run", "--mark-clean", "05")
+    assert result.returncode == 0 and "05_model_selection  marked clean" in result.stdout, result.stderr
+    assert _lock(toy)["05_model_selection"]["run"] == "marked clean"
+    assert _ran(run_in(toy, "lifecycle", "run")) == []
+
+    (toy / "reports" / "lifecycle.lock").unlink()
+    refused = run_in(toy, "lifecycle", "run", "--mark-clean", "05")
+    assert refused.returncode == 1
+    assert "05_model_selection  cannot be marked clean: it never ran" in refused.stdout
+
+
+def test_parallel_jobs_run_independent_phases_each_in_its_own_kernel(toy):
+    result = run_in(toy, "lifecycle", "run", "--jobs", "2", "--force", "03", "04")
+    assert sorted(_ran(result)) == ["03_exploratory_analysis", "04_feature_engineering"]
+    entries = _lock(toy)
+    assert all(entries[p]["state"] == "done" for p in TOY_PHASES)
+    assert _ran(run_in(toy, "lifecycle", "run", "--jobs", "2")) == []
+
+
+def _start_slow_run(project: Path, *args: str) -> subprocess.Popen:
+    """A run held inside 04 (its toy sleeps while data/slow exists), in its own process group."""
+    (project / "data" / "slow").touch()
+    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    process = subprocess.Popen([sys.executable, "-m", "lifecycle", "run", *args], cwd=project, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    for line in process.stdout:
+        if "04_feature_engineering ..." in line:
+            return process
+    raise AssertionError(process.stderr.read())
+
+
+def test_ctrl_c_mid_run_keeps_the_lock_consistent_and_a_rerun_completes_only_the_rest(toy):
+    (toy / "reports" / "lifecycle.lock").unlink()  # every phase stale: a long run to interrupt
+    process = _start_slow_run(toy)
+    time.sleep(2)  # inside 04's sleeping cell
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole process group
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, out + err
+    assert "04_feature_engineering interrupted" in out
+    entries = _lock(toy)
+    assert [p for p in TOY_PHASES if entries.get(p, {}).get("state") == "done"] == TOY_PHASES[:4]
+    assert entries["04_feature_engineering"]["state"] == "running"
+
+    status = run_in(toy, "lifecycle", "status")
+    assert re.search(r"04_feature_engineering +stale: its last run did not finish", status.stdout), status.stdout
+    (toy / "data" / "slow").unlink()
+    assert _ran(run_in(toy, "lifecycle", "run")) == TOY_PHASES[4:]
+
+
+def test_a_second_run_at_the_same_time_is_refused_and_a_killed_kernel_leaves_its_phase_stale(toy):
+    import psutil
+
+    process = _start_slow_run(toy, "--force", "04")
+    try:
+        second = run_in(toy, "lifecycle", "run")
+        assert second.returncode == 2
+        assert re.fullmatch(r"lifecycle: another `lifecycle run` \(pid \d+\) is running in this project; "
+                            r"wait for it to finish\n", second.stderr)
+        assert run_in(toy, "lifecycle", "status").returncode == 0  # reading is fine meanwhile
+        kernels = [p for p in psutil.Process(process.pid).children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+        assert kernels
+        for kernel in kernels:
+            kernel.kill()
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 1, out + err
+    assert "04_feature_engineering FAILED" in out
+    entries = _lock(toy)
+    assert entries["04_feature_engineering"]["state"] == "failed"
+    assert all(entries[p]["state"] == "done" for p in TOY_PHASES if p != "04_feature_engineering")
+    (toy / "data" / "slow").unlink()
+    assert _ran(run_in(toy, "lifecycle", "run")) == ["04_feature_engineering"]

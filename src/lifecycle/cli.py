@@ -23,6 +23,13 @@ def _parser() -> argparse.ArgumentParser:
                      help="override one parameter, e.g. --set seed=7 or --set simulation.n_users=2000")
     run.add_argument("--store", action="store_true",
                      help="re-execute the notebooks in place so their stored outputs are current")
+    _incremental_flags(run)
+
+    status = commands.add_parser("status", help="which phases are up to date, stale (and why) or never run")
+    status.add_argument("-f", "--file", dest="files", action="append", default=[], type=Path, metavar="YAML")
+    status.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    status.add_argument("--graph", nargs="?", const="", metavar="PATH",
+                        help="also draw the phase graph (.svg or .png; default reports/lifecycle-graph.svg)")
 
     report = commands.add_parser("report", help="write a run's HTML report (default: the newest run)")
     report.add_argument("run_id", nargs="?", metavar="RUN_ID", help="a folder name under reports/runs/")
@@ -56,6 +63,39 @@ def _parser() -> argparse.ArgumentParser:
     promote.add_argument("--stage", required=True, metavar="STAGE",
                          help="production (archives the current one), archived or candidate")
     return parser
+
+
+def _incremental_flags(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--force", nargs="*", metavar="NN",
+                     help="run these phases (all selected ones when none is named) even if up to date")
+    run.add_argument("--mark-clean", nargs="+", metavar="NN",
+                     help="accept these phases' current state as up to date without running them")
+    run.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                     help="run up to N independent stale phases at once, each in its own kernel")
+
+
+def _run(args: argparse.Namespace) -> int:
+    """``lifecycle run`` and ``lifecycle status``."""
+    from lifecycle import lockfile, runner, status
+
+    try:
+        if args.command == "status":
+            found = status.status(runner.select(), args.files, args.sets)
+            print("\n".join(status.lines(found)))
+            if args.graph is not None:
+                from lifecycle import paths
+
+                where = Path(args.graph).resolve() if args.graph else paths.REPORTS / "lifecycle-graph.svg"
+                print(f"graph: {paths.relative(status.draw(found, where))}")
+            return 0
+        if args.mark_clean:
+            return runner.mark_clean(runner.select(only=args.mark_clean), args.files, args.sets)
+        phases = runner.select(args.start, args.end, args.only)
+        force = None if args.force is None else [p for p in runner.select(only=args.force)] if args.force else []
+        return runner.run(phases, args.files, args.sets, store=args.store, force=force, jobs=args.jobs)
+    except (lockfile.Busy, lockfile.LockError) as exc:
+        print(f"lifecycle: {exc}", file=sys.stderr)
+        return 2
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -128,8 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             resolve(phases, args.files, args.sets)
             print(f"params OK for {len(phases)} phase(s)")
             return 0
-        phases = runner.select(args.start, args.end, args.only)
-        return runner.run(phases, args.files, args.sets, store=args.store)
+        return _run(args)
     except ParamsError as exc:
         print(f"lifecycle: bad parameters\n{exc}", file=sys.stderr)
         return 2

@@ -107,6 +107,7 @@ def snapshot(dataset: Dataset, version: str, table_schema: pd.DataFrame, record:
         files.write_json(building / "schema.json", _schema_records(table_schema))
         files.write_json(building / "lineage.json", record)
         building.rename(folder)
+    files.record_write(folder)  # this phase's output whether it was just built or already there
     files.write_json(CURRENT, {"data_version": version})
     return paths.relative(folder)
 

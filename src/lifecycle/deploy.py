@@ -99,7 +99,13 @@ def start_service(name: str, shadow: str | None = None, timeout: float = 60.0, w
     One worker process by default: a demonstration needs no more, and starts faster
     (``serving.workers`` in params is what ``lifecycle serve`` runs in production).
     """
+    import importlib
+
     import httpx
+
+    # The service runs lifecycle.serve in another process; importing it here too puts it in
+    # this phase's set of helpers, so an edit to the service re-runs the phase.
+    importlib.import_module("lifecycle.serve")
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pprint
 from pathlib import Path
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from lifecycle import files, paths
 from lifecycle.params import PROJECT_FILE
 from lifecycle.settings import ProjectParams
+
+if TYPE_CHECKING:
+    import nbformat
 
 VOLATILE_CELL_METADATA = ("papermill", "execution", "collapsed", "scrolled")
 PAPERMILL_TAGS = {"injected-parameters", "papermill-error-cell-tag"}
@@ -26,10 +27,14 @@ def phases() -> list[str]:
 
 
 def read(path: Path) -> nbformat.NotebookNode:
+    import nbformat  # ~1 s to import (its JSON-schema validator): only when a notebook is read
+
     return nbformat.read(path, as_version=4)
 
 
 def write(nb: nbformat.NotebookNode, path: Path) -> Path:
+    import nbformat
+
     return files.write_atomic(path, lambda tmp: nbformat.write(nb, tmp))
 
 
@@ -74,5 +79,6 @@ def clean(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         for key in VOLATILE_CELL_METADATA:
             cell.metadata.pop(key, None)
     nb.metadata.pop("papermill", None)
+    nb.metadata.pop("lifecycle", None)  # what the run read and wrote (runner.py): kept in reports/runs/ only
     nb.metadata["language_info"] = {"name": "python"}
     return nb

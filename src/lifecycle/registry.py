@@ -54,7 +54,6 @@ def register(pipeline, name: str, metadata: dict | None = None) -> Version:
     ``metadata`` (data version and lineage, parameters, metrics, run id, ...) is stored
     with what the registry adds; its values must be JSON-like (numpy scalars are fine).
     """
-    import skops.io as sio
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
@@ -76,7 +75,7 @@ def register(pipeline, name: str, metadata: dict | None = None) -> Version:
     try:
         artifact = built / ARTIFACT
         try:
-            sio.dump(pipeline, artifact)
+            files.write_skops(artifact, pipeline)
         except OSError:
             raise
         except Exception as exc:  # noqa: BLE001  (skops names the object it cannot save)
@@ -101,6 +100,7 @@ def register(pipeline, name: str, metadata: dict | None = None) -> Version:
     except BaseException:
         shutil.rmtree(built, ignore_errors=True)
         raise
+    files.record_write(paths.MODELS / name / str(number))  # built aside, renamed into place: record where it is
     return Version(name, number)
 
 

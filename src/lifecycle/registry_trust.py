@@ -16,6 +16,7 @@ import json
 import zipfile
 from pathlib import Path
 
+from lifecycle import files
 from lifecycle.registry_store import RegistryError
 
 # Plain values and containers skops rebuilds itself (it never imports them by name).
@@ -126,6 +127,7 @@ def load_file(path: Path, where: str | None = None):
     where = where or path.name
     if not path.is_file():
         raise RegistryError(f"{where} does not exist; save or register the model first")
+    files.record_read(path)
     trusted = check_trusted(path, where)
     try:
         return sio.load(path, trusted=trusted)

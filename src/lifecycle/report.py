@@ -50,12 +50,17 @@ def write(folder: Path) -> Path:
         if (folder / "parameters.json").is_file() else {}
     phases = []
     for phase in _phases(folder, run):
-        notebook = folder / f"{phase}.ipynb"
         entry = {"name": phase, **run.get("phases", {}).get(phase, {"status": "not run"}), "blocks": [], "html": None}
-        if notebook.is_file():
+        entry["css"] = entry["status"].replace(" ", "-")
+        notebook, where = _notebook(folder, phase)
+        if notebook is not None:
             nb = nbformat.read(notebook, as_version=4)
             entry["blocks"] = headline_blocks(nb)
-            entry["html"] = _render(nb, folder / f"{phase}.html").name
+            page = notebook.with_suffix(".html")
+            if where or not page.is_file():
+                _render(nb, page)
+            entry["html"] = f"../{where}/{page.name}" if where else page.name
+            entry["from_run"] = where
         phases.append(entry)
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                      trim_blocks=True, lstrip_blocks=True)
@@ -63,6 +68,22 @@ def write(folder: Path) -> Path:
         run=run, phases=phases, data_version=_data_version(run, folder),
         shared=_shared(parameters), own={p: _own(v, parameters) for p, v in parameters.items()})
     return files.write_text(folder / "report.html", page)
+
+
+def _notebook(folder: Path, phase: str) -> tuple[Path | None, str | None]:
+    """The executed notebook of ``phase`` for this run: its own, or, for a phase that was up to date,
+    the one of the run that last executed it (per the lock file) and that run's id."""
+    own = folder / f"{phase}.ipynb"
+    if own.is_file():
+        return own, None
+    from lifecycle import lockfile
+
+    try:
+        run_id = lockfile.read().get(phase, {}).get("run")
+    except (OSError, ValueError):
+        run_id = None
+    earlier = paths.RUNS / run_id / f"{phase}.ipynb" if run_id else None
+    return (earlier, run_id) if earlier is not None and earlier.is_file() else (None, None)
 
 
 def headline_blocks(nb) -> list[dict[str, Any]]:
@@ -111,7 +132,7 @@ def _render(nb, target: Path) -> Path:
 
 def _phases(folder: Path, run: dict) -> list[str]:
     """The phases of the run, in order: those it recorded, then any executed notebook it did not."""
-    recorded = list(run.get("phases", {}))
+    recorded = list(run.get("phases", {}))  # every phase of the run, also those up to date
     failed = run.get("failed", {}).get("phase")
     if failed and failed not in recorded:
         recorded.append(failed)

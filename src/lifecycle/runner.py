@@ -1,23 +1,29 @@
-"""``lifecycle run``: execute the phase notebooks in order with papermill.
+"""``lifecycle run``: execute the phase notebooks with papermill, skipping what is up to date.
 
-Each run gets its own folder ``reports/runs/<run-id>/`` (never reused) holding the
-executed notebooks, the parameters each was given and ``run.json`` (what ran, how it
-ended). ``store=True`` re-executes the notebooks in place with the default parameters so
-their stored outputs are current.
+A phase runs when ``reports/lifecycle.lock`` says something it depends on changed (see
+``lockfile``), then records what it ran with and what it made. Phases are decided in
+order, each once every earlier phase it shares files with has finished, so a phase whose
+inputs come out byte-identical stays up to date (early cutoff). With ``jobs > 1``,
+phases that share no files run at once, each in its own kernel. The next kernel starts
+while the current notebook runs.
+
+Each run that executes something gets its own folder ``reports/runs/<run-id>/`` (never
+reused) holding the executed notebooks, the parameters each was given and ``run.json``.
+``store=True`` re-executes the notebooks in place with the default parameters so their
+stored outputs are current (always, up to date or not; it records in the lock too).
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from pathlib import Path
 
-from lifecycle import files, notebooks, paths, report
+from lifecycle import lockfile, notebooks
 from lifecycle.params import ParamsError, resolve
+from lifecycle.schedule import PhaseResult, Run, RunResult, new_run_dir
 from lifecycle.settings import PHASES
+
+__all__ = ["PhaseResult", "RunResult", "execute", "mark_clean", "new_run_dir", "run", "select"]
 
 
 def select(
@@ -47,118 +53,45 @@ def select(
     return available[first : last + 1]
 
 
-def new_run_dir() -> Path:
-    """A fresh folder for this run; an existing one is never reused."""
-    while True:
-        run_id = f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-        folder = paths.RUNS / run_id
-        try:
-            folder.mkdir(parents=True)
-            return folder
-        except FileExistsError:
-            continue
+def run(phases: list[str], extra_files: Iterable[Path] = (), sets: Iterable[str] = (), store: bool = False,
+        force: Iterable[str] | None = None, jobs: int = 1, echo: Callable[[str], None] = print) -> int:
+    """Run what is stale among ``phases``; return the exit code (0 ok, 1 a notebook failed)."""
+    return execute(phases, extra_files, sets, store, force, jobs, echo).code
 
 
-def _kernel_manager() -> type:
-    """Kernels talk over local sockets (IPC): no ports to race for, no plain-TCP warning."""
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets import CaselessStrEnum
+def execute(phases: list[str], extra_files: Iterable[Path] = (), sets: Iterable[str] = (), store: bool = False,
+            force: Iterable[str] | None = None, jobs: int = 1, echo: Callable[[str], None] = print) -> RunResult:
+    """Like ``run``, returning every phase's result.
 
-    class IPCKernelManager(AsyncKernelManager):
-        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc")
-
-    return IPCKernelManager
-
-
-def run(
-    phases: list[str],
-    extra_files: Iterable[Path] = (),
-    sets: Iterable[str] = (),
-    store: bool = False,
-    echo: Callable[[str], None] = print,
-) -> int:
-    """Run ``phases``; return the exit code (0 all passed, 1 a notebook failed).
-
-    Parameters are validated for every phase before the first notebook starts
-    (``ParamsError`` otherwise).
+    ``force``: phases to run even when up to date (all of ``phases`` when empty, none when
+    None). Parameters are validated for every phase before anything starts (``ParamsError``).
     """
     extra_files, sets = list(extra_files), list(sets)
     if store and (extra_files or sets):
         raise ParamsError("--store keeps the outputs of the default parameters; drop -f and --set")
+    if jobs < 1:
+        raise ParamsError(f"--jobs must be 1 or more, got {jobs}")
+    forced = set(phases) if store or force is not None and not list(force) else set(force or ())
     parameters = resolve(phases, extra_files, sets)
+    with lockfile.exclusive():
+        return Run(phases, parameters, store, forced, jobs, echo).go()
 
-    import papermill  # ~2 s to import: once per run, and only once parameters are valid
 
-    # Kernels import the same lifecycle as this process, even from a copy of the project.
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.SRC), os.environ.get("PYTHONPATH")]))
-    folder = new_run_dir()
-    os.environ["LIFECYCLE_RUN_ID"] = folder.name  # kernels inherit it: the registry records which run made a model
-    record = {"run_id": folder.name, "store": store, "phases": {}, "status": "running"}
-    files.write_json(folder / "parameters.json", parameters)
-    echo(f"run {folder.name}: {len(phases)} phase(s) -> {paths.relative(folder)}")
-    started = time.perf_counter()
-    for k, phase in enumerate(phases, 1):
-        output = folder / f"{phase}.ipynb"
-        source = notebooks.notebook_path(phase)
-        if store:
-            nb = notebooks.read(source)
-            notebooks.set_parameters(nb, phase, parameters[phase])
-            notebooks.write(nb, output)
-            source = output
-        echo(f"[{k}/{len(phases)}] {phase} ...")
-        t0 = time.perf_counter()
-        try:
-            papermill.execute_notebook(
-                str(source),
-                str(output),
-                parameters=None if store else parameters[phase],
-                cwd=str(paths.NOTEBOOKS),
-                progress_bar=False,
-                log_output=False,
-                kernel_manager_class=_kernel_manager(),
-                shutdown_kernel="immediate",  # the notebook is done; a graceful stop only adds time
-            )
-        except papermill.PapermillExecutionError as exc:
-            seconds = time.perf_counter() - t0
-            record["phases"][phase] = {"status": "failed", "seconds": round(seconds, 1)}
-            record.update(status="failed", failed={"phase": phase, "cell": exc.exec_count, "error": exc.ename,
-                                                   "message": exc.evalue})
-            files.write_json(folder / "run.json", record)
-            first_line = next((line for line in exc.source.splitlines() if line.strip()), "")
-            echo(f"[{k}/{len(phases)}] {phase} FAILED after {seconds:.1f} s")
-            echo(f"  cell In[{exc.exec_count}]: {first_line}")
-            echo(f"  {exc.ename}: {exc.evalue}")
-            echo(f"  partial notebook: {paths.relative(output)}")
-            _report(folder, echo)
-            return 1
-        except KeyboardInterrupt:
-            record.update(status="interrupted", failed={"phase": phase})
-            files.write_json(folder / "run.json", record)
-            echo(f"[{k}/{len(phases)}] {phase} interrupted; partial notebook: {paths.relative(output)}")
-            _report(folder, echo)
-            raise
-        except Exception as exc:  # the kernel died or could not start: not a cell's error
-            record.update(status="failed", failed={"phase": phase, "error": type(exc).__name__, "message": str(exc)})
-            files.write_json(folder / "run.json", record)
-            echo(f"[{k}/{len(phases)}] {phase} FAILED: {type(exc).__name__}: {exc}")
-            _report(folder, echo)
-            return 1
-        seconds = time.perf_counter() - t0
-        record["phases"][phase] = {"status": "ok", "seconds": round(seconds, 1)}
-        if store:
-            notebooks.write(notebooks.clean(notebooks.read(output)), notebooks.notebook_path(phase))
-        echo(f"[{k}/{len(phases)}] {phase} done in {seconds:.1f} s")
-    record["status"] = "ok"
-    files.write_json(folder / "run.json", record)
-    stored = "; stored outputs refreshed in notebooks/" if store else ""
-    echo(f"done: {len(phases)} phase(s) in {time.perf_counter() - started:.1f} s{stored}")
-    _report(folder, echo)
+def mark_clean(phases: list[str], extra_files: Iterable[Path] = (), sets: Iterable[str] = (),
+               echo: Callable[[str], None] = print) -> int:
+    """Accept the current notebooks, parameters, helpers and files of ``phases`` as up to date."""
+    parameters = resolve(phases, list(extra_files), list(sets))
+    with lockfile.exclusive():
+        entries = lockfile.read()
+        helpers = lockfile.helper_hashes()
+        for phase in phases:
+            try:
+                entries[phase] = lockfile.accepted(entries.get(phase),
+                                                   lockfile.current(phase, parameters[phase], helpers), "marked clean")
+            except lockfile.LockError as exc:
+                echo(f"{phase}  cannot be marked clean: {exc}")
+                return 1
+        lockfile.write(entries)
+    for phase in phases:
+        echo(f"{phase}  marked clean")
     return 0
-
-
-def _report(folder: Path, echo: Callable[[str], None]) -> None:
-    """Write the run report; a problem with it is said, never fails the run."""
-    try:
-        echo(f"report: {paths.relative(report.write(folder))}")
-    except Exception as exc:  # noqa: BLE001
-        echo(f"no report: {type(exc).__name__}: {exc}")

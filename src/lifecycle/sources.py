@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from lifecycle import paths
+from lifecycle import files, paths
 from lifecycle.settings import ProjectParams, Source
 
 
@@ -78,6 +78,7 @@ def _read_file(relative: str, kind: str, key: str) -> pd.DataFrame:
     path = paths.ROOT / relative
     if not path.is_file():
         raise SourceError(f"{key}: file '{relative}' does not exist (paths are relative to the project root)")
+    files.record_read(path)
     try:
         return pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
     except Exception as exc:  # pandas and pyarrow raise many types for a bad file
@@ -101,6 +102,7 @@ def _read_sql(source: Source) -> Dataset:
         if not database.is_file():
             raise SourceError(f"source.url: the SQLite file '{parsed.database}' does not exist")
         parsed = parsed.set(database=str(database))
+        files.record_read(database)
     engine = sqlalchemy.create_engine(parsed)
     try:
         with engine.connect() as connection:

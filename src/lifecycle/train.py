@@ -42,11 +42,9 @@ def learning_verdict(curve: pd.DataFrame, metric: str) -> str:
 
 
 def save(model, name: str, info: dict) -> list[str]:
-    """Save a draft model (skops, never pickle) and what it is, under data/training/."""
-    import skops.io as sio
-
+    """Save a draft model (skops, never pickle; same model, same bytes) and what it is, under data/training/."""
     path = TRAINING / f"{name}.skops"
-    files.write_atomic(path, lambda tmp: sio.dump(model, tmp))
+    files.write_skops(path, model)
     files.write_json(TRAINING / f"{name}.json", info)
     return [paths.relative(path), paths.relative(TRAINING / f"{name}.json")]
 
