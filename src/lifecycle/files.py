@@ -9,6 +9,7 @@ notebook ends (``recorded``). Those notes are the phase's dependencies in
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import tempfile
@@ -19,6 +20,11 @@ from typing import Any
 # What this process read and wrote, as absolute paths (see ``recorded``).
 _READ: set[str] = set()
 _WRITTEN: set[str] = set()
+# Not dependencies: the registry's stage pointers. Promotions move them on purpose (09, 13,
+# `lifecycle models promote`); tracked, 13's promotion would change what 09 wrote and every
+# run would re-run 09-13. Phases depend on the immutable version folders instead; after a
+# promotion, `--force` the phases that should see it (as for the prediction store).
+UNTRACKED = ("models/*/stages.json",)
 
 
 def record_read(path: Path) -> None:
@@ -50,7 +56,8 @@ def recorded() -> str:
             except ValueError:
                 kept.append(name)
                 continue
-            if not any(part.startswith(".") for part in relative.parts[:-1]):
+            hidden = any(part.startswith(".") for part in relative.parts[:-1])
+            if not hidden and not any(fnmatch.fnmatch(relative.as_posix(), p) for p in UNTRACKED):
                 kept.append(relative.as_posix())
         return sorted(kept)
 
