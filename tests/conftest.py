@@ -34,6 +34,16 @@ def run_in(project: Path, *args: str, cwd: Path | None = None) -> subprocess.Com
     )
 
 
+def break_notebook(project: Path, phase: str = "00_problem_definition", at: int = 3) -> None:
+    """Insert a cell that raises ``ValueError("the data is not what we expected")`` into a phase's notebook."""
+    import nbformat
+
+    path = project / "notebooks" / f"{phase}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(at, nbformat.v4.new_code_cell('raise ValueError("the data is not what we expected")'))
+    nbformat.write(nb, path)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return copy_project(tmp_path / "project")

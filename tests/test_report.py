@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import nbformat
-from conftest import run_in
+from conftest import break_notebook, run_in
 
 from lifecycle import files, notebooks, paths, report
 
@@ -73,10 +73,7 @@ def test_a_run_writes_its_report_and_a_failed_run_says_where_it_stopped(project)
     assert version and f'id="data-version">{version}<' in page
     _check_against_notebooks(folder, page)
 
-    path = project / "notebooks" / "00_problem_definition.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    nb.cells.insert(3, nbformat.v4.new_code_cell('raise ValueError("the data is not what we expected")'))
-    nbformat.write(nb, path)
+    break_notebook(project)
     failed = run_in(project, "lifecycle", "run", "--only", "00")
     assert failed.returncode == 1
     stopped = next(p for p in (project / "reports" / "runs").iterdir() if p != folder)

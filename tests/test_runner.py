@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import run_in
+from conftest import break_notebook, run_in
 from lifecycle import runner
 from lifecycle.params import ParamsError
 
@@ -61,10 +61,7 @@ def test_failing_cell_stops_the_run_and_keeps_the_partial_notebook(project):
     (earlier,) = (project / "reports" / "runs").iterdir()
     before = _tree(earlier)
 
-    path = project / "notebooks" / "00_problem_definition.ipynb"
-    nb = nbformat.read(path, as_version=4)
-    nb.cells.insert(3, nbformat.v4.new_code_cell('raise ValueError("the data is not what we expected")'))
-    nbformat.write(nb, path)
+    break_notebook(project)
     result = run_in(project, "lifecycle", "run", "--only", "00")
 
     assert result.returncode == 1

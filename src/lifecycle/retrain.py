@@ -78,10 +78,7 @@ def train_challenger(champion, schema: pd.DataFrame, fresh: pd.DataFrame, target
     X, y = align(data, schema), data[target]
     if pd.api.types.is_float_dtype(y) and (y % 1 == 0).all():
         y = y.astype("int64")  # labels joined from a feed come back as floats
-    recipe = clone(champion)
-    if hasattr(recipe, "set_output"):  # as trained: a champion loaded for scoring passes plain arrays (scoring.lean)
-        recipe.set_output(transform="pandas")
-    return recipe.fit(X, y), len(data)
+    return clone(champion).fit(X, y), len(data)
 
 
 def compare(models: dict, holdout: pd.DataFrame, schema: pd.DataFrame, card, threshold: float) -> pd.DataFrame:
