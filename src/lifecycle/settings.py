@@ -134,6 +134,25 @@ class Store(Strict):
     batch_table: Name = "batch_predictions"
 
 
+class Compute(Strict):
+    """Where the heavy steps run (``lifecycle.compute``): this process, or a Dask cluster.
+
+    ``engine: local`` is the default and never imports Dask. With ``engine: dask``,
+    ``scheduler: local`` starts a ``LocalCluster`` of ``workers`` processes (threads when
+    ``processes`` is false) on this machine, each with ``threads_per_worker`` threads and
+    ``memory_limit``; ``scheduler: tcp://HOST:8786`` joins a running cluster, failing after
+    ``timeout_s`` seconds when it does not answer.
+    """
+
+    engine: Literal["local", "dask"] = "local"
+    scheduler: Annotated[str, Field(pattern=r"^(local|(tcp|tls)://[^\s/:]+:[0-9]{1,5})$")] = "local"
+    workers: Annotated[StrictInt, Field(ge=1, le=512)] = 2
+    threads_per_worker: Annotated[StrictInt, Field(ge=1, le=256)] = 1
+    memory_limit: Annotated[str, Field(pattern=r"^(auto|[0-9]+(\.[0-9]+)?\s*([kMGT]i?B|[KMGT]B|B))$")] = "4GiB"
+    processes: StrictBool = True
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+
+
 class ProjectParams(Strict):
     """``params/project.yaml``: the settings every phase shares."""
 
@@ -149,6 +168,7 @@ class ProjectParams(Strict):
     simulation: Simulation = Simulation()
     serving: Serving = Serving()
     store: Store = Store()
+    compute: Compute = Compute()
 
     @model_validator(mode="after")
     def _simulation_before_cutoff(self) -> ProjectParams:
