@@ -37,3 +37,15 @@ def run_in(project: Path, *args: str, cwd: Path | None = None) -> subprocess.Com
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return copy_project(tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A 2-worker LocalCluster (threads of this process: fast to start, small), for the Dask paths."""
+    pytest.importorskip("distributed")
+    from lifecycle import compute
+    from lifecycle.settings import Compute
+
+    settings = Compute(engine="dask", workers=2, threads_per_worker=1, processes=False, memory_limit="1GiB")
+    with compute.session(settings, show=None, dashboard_address=None) as client:
+        yield client
