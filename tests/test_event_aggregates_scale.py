@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from lifecycle.event_aggregates import aggregate_events
-from lifecycle.event_aggregates_scale import aggregate_parquet, choose
+from lifecycle.event_aggregates_scale import aggregate_parquet, choose, count_events
 from lifecycle.settings import Compute
 from lifecycle.simulate import simulate_product, write_parquet_parts
 
@@ -86,6 +86,21 @@ def test_bad_input_is_named(parts):
         aggregate_parquet(parts / "nothing", _ids(parts), engine="duckdb", **OPTIONS)
 
 
-def test_the_engine_follows_the_compute_setting():
-    assert choose(Compute()) == "duckdb"
-    assert choose(Compute(engine="dask")) == "dask"
+def test_the_engine_follows_the_compute_setting_and_the_size(parts):
+    assert choose(Compute(), count_events(parts / "events")) == "pandas"
+    assert choose(Compute(), 10**9) == "duckdb"
+    assert choose(Compute(engine="dask"), 1000) == "dask"
+    assert count_events(parts / "events") == len(pd.read_parquet(parts / "events"))
+
+
+def test_build_features_takes_parquet_events_through_the_compute_engine(parts):
+    from lifecycle import features
+    from lifecycle.params import resolve
+    from lifecycle.settings import FeatureEngineering
+
+    phase = "04_feature_engineering"
+    params = FeatureEngineering.model_validate(resolve([phase], sets=["simulation.n_users=1200"])[phase])
+    users = pd.read_parquet(parts / "users").drop_duplicates("user_id")
+    table = users.merge(pd.read_parquet(parts / "labels"), on="user_id")
+    in_memory = features.build_features(table, pd.read_parquet(parts / "events"), params)
+    pd.testing.assert_frame_equal(features.build_features(table, parts / "events", params), in_memory)

@@ -55,6 +55,20 @@ def session(compute: Compute, show: Callable[[str], Any] | None = print,
         yield client
 
 
+def from_params() -> Compute:
+    """The ``compute`` block of params/project.yaml, validated (a ``ParamsError`` naming the key)."""
+    from pydantic import ValidationError
+
+    from lifecycle import paths
+    from lifecycle.params import PROJECT_FILE, ParamsError, read_yaml
+
+    try:
+        return Compute.model_validate(read_yaml(paths.PARAMS / PROJECT_FILE).get("compute") or {})
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        raise ParamsError(f"{PARAMS_FILE}: compute.{'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
+
+
 def connect(address: str, timeout_s: float) -> Any:
     """A client of the running scheduler at ``address``; a ``ComputeError`` after ``timeout_s`` seconds."""
     Client, _ = _distributed()

@@ -28,13 +28,25 @@ from lifecycle.event_aggregates import (Plan, ages, aggregate_events, check_colu
 ENGINES = ("pandas", "duckdb", "dask")
 
 
-def choose(compute: Any) -> str:
-    """The engine for a ``compute`` setting: Dask on a cluster, DuckDB on one machine.
+# On one machine pandas was the fastest (2x DuckDB at 10M events) but its memory grows with the
+# events (~130 MiB per million); DuckDB streams in a few hundred MiB. Past this many events,
+# DuckDB (README, benchmarks/aggregate.py).
+PANDAS_MAX_EVENTS = 20_000_000
 
-    DuckDB was the fastest on one machine at every size measured and its memory stays
-    flat; Dask spreads the work when a cluster is configured (README, benchmarks/aggregate.py).
-    """
-    return "dask" if compute.engine == "dask" else "duckdb"
+
+def choose(compute: Any, events: int) -> str:
+    """The engine for a ``compute`` setting and a number of events, by the benchmark's figures:
+    Dask when a cluster is configured; on one machine pandas while the events fit in memory
+    comfortably, DuckDB beyond."""
+    if compute.engine == "dask":
+        return "dask"
+    return "pandas" if events <= PANDAS_MAX_EVENTS else "duckdb"
+
+
+def count_events(path: str | Path) -> int:
+    """The number of rows of a Parquet file or folder, from the files' footers (nothing else is read)."""
+    path = Path(path)
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in (sorted(path.rglob("*.parquet")) if path.is_dir() else [path]))
 
 
 def aggregate_parquet(path: str | Path, ids: pd.Index, *, engine: str, id_column: str, time_column: str,
@@ -69,6 +81,15 @@ def aggregate_parquet(path: str | Path, ids: pd.Index, *, engine: str, id_column
     run = _duckdb if engine == "duckdb" else _dask
     result = run(files, needed, unique, client=client, **options)
     return result if ids.equals(unique) else result.reindex(ids)
+
+
+def aggregate_with(compute_settings: Any, path: str | Path, ids: pd.Index, **options) -> pd.DataFrame:
+    """``aggregate_parquet`` with the engine ``choose`` picks, on the cluster ``compute_settings`` names."""
+    from lifecycle import compute
+
+    engine = choose(compute_settings, count_events(path))
+    with compute.session(compute_settings) as client:
+        return aggregate_parquet(path, ids, engine=engine, client=client, **options)
 
 
 def _plan(counts: dict[str, pd.Series], options: dict) -> tuple[Plan, dict[str, pd.Series]]:

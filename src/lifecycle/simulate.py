@@ -185,6 +185,7 @@ def write_parquet_parts(folder: str | Path, n_users: int, chunk_users: int = 100
         raise FileExistsError(f"'{folder}' exists; remove it or choose another folder")
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
+    os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide the data set from other users (a cluster's workers)
     try:
         for number, chunk in enumerate(iter_product_chunks(n_users, chunk_users=chunk_users, **options)):
             for name, table in chunk._asdict().items():
