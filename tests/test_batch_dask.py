@@ -81,3 +81,63 @@ def test_folder_batch_id_follows_the_files(rows, tmp_path):
 def test_sql_input_is_refused_with_the_way_out():
     with pytest.raises(BatchError, match="--engine dask reads Parquet or CSV"):
         batch_dask.read_partitions("sql:sqlite:///x.db::t")
+
+
+def test_each_worker_process_loads_the_model_once(scorer, rows, tmp_path, dask_client, monkeypatch):
+    from lifecycle import scoring
+
+    loads = []
+    monkeypatch.setattr(batch_dask, "_SCORERS", {})
+    monkeypatch.setattr(scoring, "load", lambda *a, **k: loads.append(k) or scorer)
+    frame = batch_dask.read_partitions(_parts(rows, tmp_path / "in", 4))
+    batch_dask.predict_partitions(scorer, frame, dask_client, tmp_path / "o.parquet", batch_id="b", id_column="user_id")
+    assert loads == [{"version": scorer.version}]  # the workers are threads of this one process here
+
+
+def test_the_command_scores_on_the_cluster(scorer, rows, tmp_path, dask_client, monkeypatch, capsys):
+    from lifecycle import compute
+    from lifecycle.settings import Compute
+
+    settings = Compute(engine="dask", workers=1, processes=False, memory_limit="1GiB")
+    monkeypatch.setattr(compute, "from_params", lambda: settings)
+    _parts(rows, tmp_path / "in")
+    code = batch.main(["--input", "in", "--output", "out.parquet", "--model", "churn", "--engine", "dask"])
+    out = capsys.readouterr().out
+    assert code == 0, capsys.readouterr().err
+    assert "Running on a local Dask cluster of 1 worker(s); dashboard:" in out
+    assert f"Scored {len(rows):,} rows in 3 chunk(s) with churn version 1: batch 'in-" in out
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out.parquet").drop(columns=VOLATILE + ["batch_id"]),
+                                  _local(scorer, rows, tmp_path).drop(columns=["batch_id"]))
+
+
+class _KillOnce:
+    """A worker plugin: the first worker to start scoring a partition dies (once, across restarts)."""
+
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def transition(self, key, start, finish, **kwargs):
+        import os
+
+        if finish == "executing" and "score_partition" in str(key) and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os._exit(1)
+
+
+def test_a_worker_killed_mid_scoring_still_gives_every_row_once(scorer, rows, tmp_path):
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    from lifecycle import compute
+    from lifecycle.settings import Compute
+
+    plugin = type("KillOnce", (_KillOnce, WorkerPlugin), {})(str(tmp_path / "killed"))
+    settings = Compute(engine="dask", workers=2, processes=True, memory_limit="1GiB", timeout_s=60)
+    frame = batch_dask.read_partitions(_parts(rows, tmp_path / "in", 6))
+    url = f"sqlite:///{tmp_path / 'out.db'}"
+    with compute.session(settings, show=None, dashboard_address=None) as client:
+        client.register_plugin(plugin)
+        result = batch_dask.predict_partitions(scorer, frame, client, url, TABLE, batch_id="b1", id_column="user_id")
+    assert (tmp_path / "killed").exists()  # a worker did die
+    with sqlite3.connect(tmp_path / "out.db") as connection:
+        ids = pd.read_sql(f"SELECT user_id FROM {TABLE}", connection)["user_id"]
+    assert result.rows == len(ids) == len(rows) and ids.is_unique and set(ids) == set(rows["user_id"])
