@@ -1,6 +1,7 @@
 """Throughput and peak memory of batch scoring (``lifecycle predict``), Parquet in, SQLite out.
 
     python benchmarks/batch.py [--sizes 100000 1000000 10000000] [--chunk-rows 50000] [--folder DIR]
+                               [--engine local|dask]
 
 For each size: a Parquet file of that many rows, sampled with replacement from the training
 split (data/processed/train.parquet) and written in row groups, so no more than one group is
@@ -8,7 +9,9 @@ ever in memory; then a fresh ``python -m lifecycle.batch`` scores it with the re
 ``churn`` model into a new SQLite file. Peak memory is that process's maximum resident set
 (``ru_maxrss`` from ``os.wait4``); rows/s is over its whole run (start-up and model load
 included) and over the scoring and writing alone (from its summary line). Flat memory means
-the peak does not grow with the input.
+the peak does not grow with the input. With ``--engine dask`` the same command scores on a
+LocalCluster (``compute`` in params/project.yaml: 2 worker processes by default); the peak is
+then the driver's alone, which streams the scored partitions into the one transaction.
 """
 
 from __future__ import annotations
@@ -47,12 +50,12 @@ def make_input(path: Path, rows: int, seed: int = 0) -> Path:
     return path
 
 
-def measure(source: Path, database: Path, rows: int, chunk_rows: int) -> dict:
+def measure(source: Path, database: Path, rows: int, chunk_rows: int, engine: str = "local") -> dict:
     """One fresh process scoring ``source`` into ``database``: seconds, rows/s, peak memory."""
     database.unlink(missing_ok=True)
     command = [sys.executable, "-m", "lifecycle.batch", "--input", str(source), "--output", f"sqlite:///{database}",
                "--table", "batch_predictions", "--batch-id", f"bench-{rows}", "--model", "churn",
-               "--chunk-rows", str(chunk_rows)]
+               "--chunk-rows", str(chunk_rows), "--engine", engine]
     log = database.with_suffix(".log")
     started = time.perf_counter()
     with open(log, "w") as out:
@@ -73,6 +76,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
     parser.add_argument("--chunk-rows", type=int, default=50_000)
+    parser.add_argument("--engine", choices=("local", "dask"), default="local")
     parser.add_argument("--folder", type=Path, help="keep inputs and outputs here (default: a temporary folder)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
@@ -82,7 +86,7 @@ def main() -> None:
               f"{'input MB':>9} {'output MB':>10}", flush=True)
         for rows in args.sizes:
             source = make_input(folder / f"rows_{rows}.parquet", rows)
-            r = measure(source, folder / f"out_{rows}.db", rows, args.chunk_rows)
+            r = measure(source, folder / f"out_{rows}.db", rows, args.chunk_rows, args.engine)
             print(f"{r['rows']:>12,} {r['seconds']:>8.1f} {r['rows_per_s']:>9,.0f} {r['scoring_rows_per_s']:>15,.0f} "
                   f"{r['peak_mb']:>8.0f} {r['input_mb']:>9.1f} {r['output_mb']:>10.1f}", flush=True)
 

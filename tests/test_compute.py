@@ -22,9 +22,9 @@ def test_local_engine_yields_nothing_and_never_imports_dask():
 
 @pytest.mark.parametrize("changes, expected", [
     ({"engine": "spark"}, "'local' or 'dask'"),
-    ({"scheduler": "localhost:8786"}, "should match pattern"),
-    ({"scheduler": "tcp://host"}, "should match pattern"),
-    ({"memory_limit": "lots"}, "should match pattern"),
+    ({"scheduler": "localhost:8786"}, "e.g. tcp://10.0.0.5:8786"),
+    ({"scheduler": "tcp://host"}, "e.g. tcp://10.0.0.5:8786"),
+    ({"memory_limit": "lots"}, "such as 4GiB, 500MB or auto"),
     ({"workers": 0}, "greater than or equal to 1"),
     ({"timeout_s": 0}, "greater than 0"),
     ({"nodes": 3}, "Extra inputs are not permitted"),

@@ -35,6 +35,7 @@ from lifecycle.batch_inputs import CSV, PARQUET, SQL, BatchError, _reason
 
 _SCORERS: dict[tuple, scoring.Scorer] = {}  # per worker process: (registry, name, version) -> the loaded model
 _LOCK = threading.Lock()
+PARTITION_BYTES = "64MiB"  # a partition's data in memory, about; a worker scores one at a time per thread
 
 
 def read_partitions(input: str | Path) -> Any:
@@ -48,9 +49,9 @@ def read_partitions(input: str | Path) -> Any:
     path = Path(text)
     try:
         if path.is_dir() or path.name.lower().endswith(PARQUET):
-            return dd.read_parquet(text)
+            return dd.read_parquet(text, blocksize=PARTITION_BYTES)  # large files split by row groups
         if path.name.lower().endswith(CSV):
-            return dd.read_csv(text, blocksize="64MB")
+            return dd.read_csv(text, blocksize=PARTITION_BYTES)
     except Exception as exc:  # noqa: BLE001  (dask and pyarrow raise many types for a bad input)
         raise BatchError(f"cannot read '{text}' ({_reason(exc)}); check the input") from None
     raise BatchError(f"--input '{text}': give a Parquet file or folder, or a .csv file, with --engine dask")
