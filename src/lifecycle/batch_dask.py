@@ -35,7 +35,7 @@ from lifecycle.batch_inputs import CSV, PARQUET, SQL, BatchError, _reason
 
 _SCORERS: dict[tuple, scoring.Scorer] = {}  # per worker process: (registry, name, version) -> the loaded model
 _LOCK = threading.Lock()
-PARTITION_BYTES = "64MiB"  # a partition's data in memory, about; a worker scores one at a time per thread
+PARTITION_BYTES = "16MiB"  # of Parquet data (uncompressed), about 4x that in memory; one partition per task
 
 
 def read_partitions(input: str | Path) -> Any:
@@ -96,7 +96,9 @@ def predict_partitions(scorer: scoring.Scorer, frame: Any, client: Any, output: 
         raise BatchError(f"the input has no id column '{id_column}'; give the column that identifies rows")
     kind, target, table = batch._target(output, table)
     started, scored_at = time.perf_counter(), datetime.now(timezone.utc)
-    sample = frame.head(1, npartitions=-1)
+    sample = frame.head(1, npartitions=1)  # reads the first partition only
+    if sample.empty:  # then look further
+        sample = frame.head(1, npartitions=-1)
     if sample.empty:
         raise BatchError(f"the input has no rows; nothing of batch '{batch_id}' was written")
     meta = batch._scored(scorer, sample, "the first row", id_column, batch_id, scored_at).iloc[:0]
