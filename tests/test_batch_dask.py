@@ -141,3 +141,16 @@ def test_a_worker_killed_mid_scoring_still_gives_every_row_once(scorer, rows, tm
     with sqlite3.connect(tmp_path / "out.db") as connection:
         ids = pd.read_sql(f"SELECT user_id FROM {TABLE}", connection)["user_id"]
     assert result.rows == len(ids) == len(rows) and ids.is_unique and set(ids) == set(rows["user_id"])
+
+
+def test_an_unreachable_scheduler_is_one_line_and_exit_code_2(scorer, rows, tmp_path, monkeypatch, capsys):
+    from lifecycle import compute
+    from lifecycle.settings import Compute
+
+    settings = Compute(engine="dask", scheduler="tcp://127.0.0.1:9", timeout_s=1)
+    monkeypatch.setattr(compute, "from_params", lambda: settings)
+    _parts(rows, tmp_path / "in")
+    assert batch.main(["--input", "in", "--output", "out.parquet", "--model", "churn"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lifecycle predict: cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 1 s")
+    assert err.count("\n") == 1 and not (tmp_path / "out.parquet").exists()
