@@ -82,11 +82,12 @@ def _score_partition(part: pd.DataFrame, models: str, name: str, version: int, i
 
 def predict_partitions(scorer: scoring.Scorer, frame: Any, client: Any, output: str | Path | None = None,
                        table: str | None = None, batch_id: str | None = None, id_column: str | None = None,
-                       progress: bool = False):
+                       progress: bool = False, chunk_rows: int = 50_000):
     """Score the Dask DataFrame ``frame`` on ``client``'s cluster and write it as one batch.
 
     Parameters as in ``batch.predict_batch``; ``scorer`` (from ``scoring.load`` in the driver)
-    fixes the version the workers load. Returns a ``batch.BatchResult``.
+    fixes the version the workers load; a database gets the rows ``chunk_rows`` at a time.
+    Returns a ``batch.BatchResult``.
     """
     from lifecycle import batch, paths
 
@@ -116,9 +117,10 @@ def predict_partitions(scorer: scoring.Scorer, frame: Any, client: Any, output: 
 
             def frames():
                 for part in scored.to_delayed():
-                    chunk = client.compute(part).result()
-                    rows["n"] += len(chunk)
-                    yield chunk
+                    scored_part = client.compute(part).result()
+                    rows["n"] += len(scored_part)
+                    for start in range(0, len(scored_part), chunk_rows):
+                        yield scored_part.iloc[start:start + chunk_rows]
 
             replaced = batch._write_sql(target, table, batch_id, frames())
             rows, where = rows["n"], f"table '{table}' at {batch._shown(target)}"
@@ -150,7 +152,8 @@ def run(args: Any, defaults: dict, settings: Any):
                 raise BatchError(f"--id-column '{args.id_column}' is not a column of '{args.input}' "
                                  f"(columns: {', '.join(map(str, frame.columns[:20]))})")
             id_column = None
-        return predict_partitions(scorer, frame, client, args.output, args.table, batch_id, id_column, progress=True)
+        return predict_partitions(scorer, frame, client, args.output, args.table, batch_id, id_column, progress=True,
+                                  chunk_rows=args.chunk_rows)
 
 
 def folder_batch_id(folder: Path) -> str:
