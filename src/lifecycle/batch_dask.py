@@ -9,9 +9,9 @@ promotion happens meanwhile. The batch is still all or nothing:
 - Parquet output: the workers write the partitions into a staging folder beside the output,
   which is renamed into place when every partition is written (an earlier output is moved
   aside first and removed after). A failure leaves the previous output as it was.
-- Database output: the scored partitions stay on the cluster until all are done, then the
-  driver streams them, one partition at a time, into the one transaction of
-  ``batch._write_sql`` (the batch id's earlier rows deleted, the new ones inserted).
+- Database output: the driver takes the scored partitions in input order, a few partitions
+  ahead of what it writes, into the one transaction of ``batch._write_sql`` (the batch id's
+  earlier rows deleted, the new ones inserted); memory stays bounded whatever the input's size.
 
 A worker lost mid-job is not a lost batch: Dask recomputes its partitions elsewhere, and a
 partition is written under its own number, so nothing is written twice or left out.
@@ -19,11 +19,14 @@ partition is written under its own number, so nothing is written twice or left o
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import tempfile
 import threading
 import time
+from collections import deque
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -110,17 +113,15 @@ def predict_partitions(scorer: scoring.Scorer, frame: Any, client: Any, output: 
             rows = _write_parquet_folder(scored, Path(target), client, progress)
             replaced, where = 0, f"'{output}'"
         else:
-            scored = client.persist(scored)
-            if progress:
-                _progress(scored)
             rows = {"n": 0}
 
             def frames():
-                for part in scored.to_delayed():
-                    scored_part = client.compute(part).result()
-                    rows["n"] += len(scored_part)
-                    for start in range(0, len(scored_part), chunk_rows):
-                        yield scored_part.iloc[start:start + chunk_rows]
+                for number, part in enumerate(_in_order(scored, client), 1):
+                    rows["n"] += len(part)
+                    for start in range(0, len(part), chunk_rows):
+                        yield part.iloc[start:start + chunk_rows]
+                    if progress:
+                        _report(number, scored.npartitions, rows["n"], started)
 
             replaced = batch._write_sql(target, table, batch_id, frames())
             rows, where = rows["n"], f"table '{table}' at {batch._shown(target)}"
@@ -168,6 +169,29 @@ def folder_batch_id(folder: Path) -> str:
         raise BatchError(f"--input '{folder}' holds no .parquet files")
     digest = hashlib.sha256("".join(f"{p.relative_to(folder).as_posix()}:{registry.sha256(p)}\n" for p in parts).encode())
     return f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', folder.name)}-{digest.hexdigest()[:12]}"
+
+
+def _in_order(scored: Any, client: Any) -> Iterator[pd.DataFrame]:
+    """The scored partitions in input order, a few ahead: scored on the cluster while the driver
+    writes, and never more than ``2 x threads`` of them held anywhere, whatever the input's size."""
+    ahead = 2 * max(1, sum(client.nthreads().values()))
+    pending: deque = deque()
+    parts = iter(scored.to_delayed())
+    for part in itertools.islice(parts, ahead):
+        pending.append(client.compute(part))
+    while pending:
+        future = pending.popleft()
+        result = future.result()
+        future.release()
+        following = next(parts, None)
+        if following is not None:
+            pending.append(client.compute(following))
+        yield result
+
+
+def _report(number: int, total: int, rows: int, started: float) -> None:
+    print(f"partition {number:,} of {total:,}: {rows:,} rows scored ({time.perf_counter() - started:.1f} s)",
+          flush=True)
 
 
 def _write_parquet_folder(scored: Any, output: Path, client: Any, progress: bool) -> int:
