@@ -66,7 +66,8 @@ def measure(folder: Path, engine: str, workers: int, memory_limit: str) -> dict:
         seconds = time.perf_counter() - started
     return {"engine": engine, "events": events, "users": len(ids), "columns": result.shape[1], "seconds": seconds,
             "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "workers_peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if engine == "dask" else None,
+            "workers_peak_mib": (resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+                                 if engine == "dask" else None),
             "before_mib": before_kib / 1024}
 
 

@@ -61,26 +61,29 @@ def measure(source: Path, database: Path, rows: int, chunk_rows: int, engine: st
     with open(log, "w") as out:
         process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                    env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
-        driver_mb, workers_mb = _watch(process)
-        _, status, usage = os.wait4(process.pid, 0)
+        status, usage, driver_mb, workers_mb = _watch(process)
     total = time.perf_counter() - started
     text = log.read_text()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"lifecycle predict failed on {rows:,} rows:\n{text}")
     inner = float(re.search(r"in ([\d.]+) s \(", text).group(1))
     return {"rows": rows, "seconds": total, "rows_per_s": rows / total, "scoring_rows_per_s": rows / inner,
-            "peak_mb": usage.ru_maxrss / 1024, "driver_mb": driver_mb, "workers_mb": workers_mb, "input_mb": source.stat().st_size / 2**20,
-            "output_mb": database.stat().st_size / 2**20}
+            "peak_mb": usage.ru_maxrss / 1024, "driver_mb": driver_mb, "workers_mb": workers_mb,
+            "input_mb": source.stat().st_size / 2**20, "output_mb": database.stat().st_size / 2**20}
 
 
-def _watch(process: subprocess.Popen) -> tuple[float, float]:
-    """Until it exits: the peak resident memory of the process itself and of its largest descendant
-    (a Dask worker), sampled every 0.1 s (``ru_maxrss`` alone mixes the two)."""
+def _watch(process: subprocess.Popen) -> tuple[int, object, float, float]:
+    """Wait for the process: its exit status, resource usage (``os.wait4``), and the peak resident
+    memory of the process itself and of its largest descendant (a Dask worker), sampled every
+    0.1 s (``ru_maxrss`` alone mixes the two)."""
     import psutil
 
     driver = workers = 0.0
     watched = psutil.Process(process.pid)
-    while process.poll() is None:
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            return status, usage, driver, workers
         try:
             driver = max(driver, watched.memory_info().rss / 2**20)
             for child in watched.children(recursive=True):
@@ -88,7 +91,6 @@ def _watch(process: subprocess.Popen) -> tuple[float, float]:
         except psutil.Error:  # exited between the poll and the reading
             pass
         time.sleep(0.1)
-    return driver, workers
 
 
 def main() -> None:

@@ -39,9 +39,10 @@ def project(tmp_path: Path) -> Path:
     return copy_project(tmp_path / "project")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dask_client():
-    """A 2-worker LocalCluster (threads of this process: fast to start, small), for the Dask paths."""
+    """A 2-worker LocalCluster (threads of this process: fast to start, small), for the Dask paths.
+    Per module: a cluster a test starts itself then never runs beside one left from another module."""
     pytest.importorskip("distributed")
     from lifecycle import compute
     from lifecycle.settings import Compute

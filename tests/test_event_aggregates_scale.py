@@ -48,7 +48,8 @@ def test_parts_are_the_simulated_product_and_are_never_overwritten(parts):
 def test_every_engine_gives_the_in_memory_features(parts, dask_client, max_values):
     ids = _ids(parts)
     options = {**OPTIONS, "max_values": max_values}
-    expected = aggregate_events(pd.read_parquet(parts / "events"), ids, **{**options, "cutoff": pd.Timestamp(OPTIONS["cutoff"])})
+    events = pd.read_parquet(parts / "events")
+    expected = aggregate_events(events, ids, **{**options, "cutoff": pd.Timestamp(OPTIONS["cutoff"])})
     assert (expected.loc[99_999, "events_90d"], expected["events_90d"].sum() > 0) == (0, True)
     for engine in ("pandas", "duckdb", "dask"):
         result = aggregate_parquet(parts / "events", ids, engine=engine, client=dask_client, **options)

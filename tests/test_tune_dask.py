@@ -29,7 +29,8 @@ def test_dask_search_finds_the_local_best_settings(method):
     X, y = train[list(schema.index)], train[card.target]
     model = select.chosen_pipeline({"family": "hist_gradient_boosting", "settings": {"max_iter": 20}}, schema,
                                    "binary", 0)
-    space = {"max_depth": [2, 3, None], "learning_rate": {"loguniform": [0.05, 0.3]}, "min_samples_leaf": {"randint": [5, 30]}}
+    space = {"max_depth": [2, 3, None], "learning_rate": {"loguniform": [0.05, 0.3]},
+             "min_samples_leaf": {"randint": [5, 30]}}
     local = tune.search(model, space, X, y, "binary", card.metric, method, 4, 3, seed=7, n_jobs=1)
     cluster = Compute(engine="dask", workers=2, processes=False, memory_limit="1GiB")
     on_dask = tune.search(model, space, X, y, "binary", card.metric, method, 4, 3, seed=7, compute=cluster)

@@ -158,7 +158,8 @@ def run(args: Any, defaults: dict, settings: Any):
 
 
 def folder_batch_id(folder: Path) -> str:
-    """``<folder name>-<12 hex digits>`` from the names and SHA-256 of its Parquet files: the same files, the same batch."""
+    """``<folder name>-<12 hex digits>`` from the names and SHA-256 of its Parquet files: the same
+    files, the same batch."""
     import hashlib
     import re
 
@@ -167,7 +168,8 @@ def folder_batch_id(folder: Path) -> str:
     parts = sorted(folder.rglob("*.parquet"))
     if not parts:
         raise BatchError(f"--input '{folder}' holds no .parquet files")
-    digest = hashlib.sha256("".join(f"{p.relative_to(folder).as_posix()}:{registry.sha256(p)}\n" for p in parts).encode())
+    listing = "".join(f"{p.relative_to(folder).as_posix()}:{registry.sha256(p)}\n" for p in parts)
+    digest = hashlib.sha256(listing.encode())
     return f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', folder.name)}-{digest.hexdigest()[:12]}"
 
 

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from lifecycle.event_aggregates import (Plan, ages, aggregate_events, check_columns, finish, partials,
-                                        refuse_clashes, vocabulary)
+from lifecycle.event_aggregates import (Plan, ages, aggregate_events, check_columns, finish, naive_times, partials,
+                                        refuse_clashes, sanitise, vocabulary)
 
 ENGINES = ("pandas", "duckdb", "dask")
 
@@ -46,7 +46,8 @@ def choose(compute: Any, events: int) -> str:
 def count_events(path: str | Path) -> int:
     """The number of rows of a Parquet file or folder, from the files' footers (nothing else is read)."""
     path = Path(path)
-    return sum(pq.ParquetFile(f).metadata.num_rows for f in (sorted(path.rglob("*.parquet")) if path.is_dir() else [path]))
+    parts = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in parts)
 
 
 def aggregate_parquet(path: str | Path, ids: pd.Index, *, engine: str, id_column: str, time_column: str,
@@ -115,6 +116,7 @@ def _duckdb(files: list[Path], needed: list[str], unique: pd.Index, *, client: A
     coded = [options["type_column"], *options["breakdowns"]]
     q = {name: _quoted(name) for name in needed}
     cutoff = f"TIMESTAMP '{options['cutoff'].isoformat(sep=' ')}'"  # a Timestamp: no quoting to escape
+    roles = (options["id_column"], options["time_column"])
     listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
     con = duckdb.connect()
     try:
@@ -122,7 +124,7 @@ def _duckdb(files: list[Path], needed: list[str], unique: pd.Index, *, client: A
         # Kept events: before the cutoff and of a listed id; age in days as in ages().
         con.execute(f"""CREATE TEMP VIEW kept AS SELECT ids.position,
                             epoch_us({cutoff} - e.{q[options['time_column']]}) / 86400000000.0 AS age,
-                            {', '.join(f'e.{q[c]}' for c in needed if c not in (options['id_column'], options['time_column']))}
+                            {', '.join(f'e.{q[c]}' for c in needed if c not in roles)}
                         FROM read_parquet([{listed}]) AS e JOIN ids ON e.{q[options['id_column']]} = ids.id
                         WHERE e.{q[options['time_column']]} < {cutoff}""")
         counts = {c: con.execute(f"SELECT {q[c]} AS raw, count(*) AS n FROM kept WHERE {q[c]} IS NOT NULL "
@@ -143,8 +145,6 @@ def _duckdb(files: list[Path], needed: list[str], unique: pd.Index, *, client: A
 
 def _duckdb_aggregates(plan: Plan, code_of: dict[str, str], options: dict, q: dict[str, str]) -> list[str]:
     """The SELECT list of partial aggregates, named as ``plan.partial()``."""
-    from lifecycle.event_aggregates import sanitise
-
     exprs: dict[str, str] = {}
     type_code = code_of[options["type_column"]]
     for w in plan.windows:
@@ -155,7 +155,8 @@ def _duckdb_aggregates(plan: Plan, code_of: dict[str, str], options: dict, q: di
     for column, names in plan.breakdowns.items():
         for w in plan.windows:
             for j, name in enumerate(names):
-                exprs[f"{sanitise(column)}_{name}_{w}d"] = f"count(*) FILTER (WHERE age <= {w} AND {code_of[column]} = {j})"
+                condition = f"age <= {w} AND {code_of[column]} = {j}"
+                exprs[f"{sanitise(column)}_{name}_{w}d"] = f"count(*) FILTER (WHERE {condition})"
     for column in plan.sums:
         value = f"CASE WHEN isnan(kept.{q[column]}) THEN 0 ELSE kept.{q[column]} END"
         for w in plan.windows:
@@ -173,8 +174,8 @@ def _dask(files: list[Path], needed: list[str], unique: pd.Index, *, client: Any
 
     coded = [options["type_column"], *options["breakdowns"]]
     events = dd.read_parquet([str(f) for f in files], columns=needed)
-    shared = client.scatter(unique, broadcast=True) if client is not None else unique
-    ids = dask.delayed(shared) if client is not None else dask.delayed(unique)
+    # The ids go to the workers once, not into every task.
+    ids = dask.delayed(client.scatter(unique, broadcast=True) if client is not None else unique)
     meta = pd.DataFrame({"column": pd.Series(dtype=object), "raw": pd.Series(dtype=object),
                          "n": pd.Series(dtype="int64")})
     seen = events.map_partitions(_partition_counts, ids, coded, options, meta=meta)
@@ -195,8 +196,6 @@ def _computed(collection: Any, client: Any) -> pd.DataFrame:
 
 
 def _kept(part: pd.DataFrame, unique: pd.Index, options: dict) -> tuple[pd.DataFrame, np.ndarray]:
-    from lifecycle.event_aggregates import naive_times
-
     when = naive_times(part[options["time_column"]])
     position = unique.get_indexer(part[options["id_column"]])
     keep = (when < options["cutoff"]).to_numpy() & (position >= 0)
@@ -217,8 +216,6 @@ def _partition_counts(part: pd.DataFrame, unique: pd.Index, coded: list[str], op
 def _partition_partials(part: pd.DataFrame, unique: pd.Index, plan: Plan, codes: dict[str, pd.Series],
                         options: dict) -> pd.DataFrame:
     """One partition's partial aggregates, one row per id it has events of."""
-    from lifecycle.event_aggregates import naive_times
-
     kept, position = _kept(part, unique, options)
     present, local = np.unique(position, return_inverse=True)
 
