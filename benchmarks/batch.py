@@ -1,7 +1,7 @@
 """Throughput and peak memory of batch scoring (``lifecycle predict``), Parquet in, SQLite out.
 
     python benchmarks/batch.py [--sizes 100000 1000000 10000000] [--chunk-rows 50000] [--folder DIR]
-                               [--engine local|dask]
+                               [--engine local|dask] [--to sqlite|parquet]
 
 For each size: a Parquet file of that many rows, sampled with replacement from the training
 split (data/processed/train.parquet) and written in row groups, so no more than one group is
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,11 +52,13 @@ def make_input(path: Path, rows: int, seed: int = 0) -> Path:
 
 
 def measure(source: Path, database: Path, rows: int, chunk_rows: int, engine: str = "local") -> dict:
-    """One fresh process scoring ``source`` into ``database``: seconds, rows/s, peak memory."""
-    database.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "lifecycle.batch", "--input", str(source), "--output", f"sqlite:///{database}",
-               "--table", "batch_predictions", "--batch-id", f"bench-{rows}", "--model", "churn",
-               "--chunk-rows", str(chunk_rows), "--engine", engine]
+    """One fresh process scoring ``source`` into ``database`` (a ``.db`` SQLite file or a ``.parquet``
+    output): seconds, rows/s, peak memory."""
+    shutil.rmtree(database) if database.is_dir() else database.unlink(missing_ok=True)
+    target = str(database) if database.suffix == ".parquet" else f"sqlite:///{database}"
+    table = ["--table", "batch_predictions"] if database.suffix == ".db" else []
+    command = [sys.executable, "-m", "lifecycle.batch", "--input", str(source), "--output", target, *table,
+               "--batch-id", f"bench-{rows}", "--model", "churn", "--chunk-rows", str(chunk_rows), "--engine", engine]
     log = database.with_suffix(".log")
     started = time.perf_counter()
     with open(log, "w") as out:
@@ -69,7 +72,11 @@ def measure(source: Path, database: Path, rows: int, chunk_rows: int, engine: st
     inner = float(re.search(r"in ([\d.]+) s \(", text).group(1))
     return {"rows": rows, "seconds": total, "rows_per_s": rows / total, "scoring_rows_per_s": rows / inner,
             "peak_mb": usage.ru_maxrss / 1024, "driver_mb": driver_mb, "workers_mb": workers_mb,
-            "input_mb": source.stat().st_size / 2**20, "output_mb": database.stat().st_size / 2**20}
+            "input_mb": source.stat().st_size / 2**20, "output_mb": _size(database) / 2**20}
+
+
+def _size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*")) if path.is_dir() else path.stat().st_size
 
 
 def _watch(process: subprocess.Popen) -> tuple[int, object, float, float]:
@@ -98,6 +105,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
     parser.add_argument("--chunk-rows", type=int, default=50_000)
     parser.add_argument("--engine", choices=("local", "dask"), default="local")
+    parser.add_argument("--to", choices=("sqlite", "parquet"), default="sqlite", help="the output (default: sqlite)")
     parser.add_argument("--folder", type=Path, help="keep inputs and outputs here (default: a temporary folder)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
@@ -107,7 +115,8 @@ def main() -> None:
               f"{'driver MB':>10} {'worker MB':>10} {'input MB':>9} {'output MB':>10}", flush=True)
         for rows in args.sizes:
             source = make_input(folder / f"rows_{rows}.parquet", rows)
-            r = measure(source, folder / f"out_{rows}.db", rows, args.chunk_rows, args.engine)
+            output = folder / f"out_{rows}.{'db' if args.to == 'sqlite' else 'parquet'}"
+            r = measure(source, output, rows, args.chunk_rows, args.engine)
             print(f"{r['rows']:>12,} {r['seconds']:>8.1f} {r['rows_per_s']:>9,.0f} {r['scoring_rows_per_s']:>15,.0f} "
                   f"{r['peak_mb']:>8.0f} {r['driver_mb']:>10.0f} {r['workers_mb']:>10.0f} {r['input_mb']:>9.1f} "
                   f"{r['output_mb']:>10.1f}", flush=True)
