@@ -120,3 +120,16 @@ def toy_built(tmp_path_factory) -> Path:
 def toy(toy_built: Path, tmp_path: Path) -> Path:
     """A fresh copy of the run toy project: everything up to date."""
     return Path(shutil.copytree(toy_built, tmp_path / "toy", ignore=shutil.ignore_patterns("__pycache__")))
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """A 2-worker LocalCluster (threads of this process: fast to start, small), for the Dask paths.
+    Per module: a cluster a test starts itself then never runs beside one left from another module."""
+    pytest.importorskip("distributed")
+    from lifecycle import compute
+    from lifecycle.settings import Compute
+
+    settings = Compute(engine="dask", workers=2, threads_per_worker=1, processes=False, memory_limit="1GiB")
+    with compute.session(settings, show=None, dashboard_address=None) as client:
+        yield client

@@ -22,7 +22,10 @@ def _pins(lines) -> dict[str, str]:
 
 
 def pyproject_pins() -> dict[str, str]:
-    return _pins(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    """The direct dependencies and every optional extra's (the lock and conda install them all)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = [pin for pins in project.get("optional-dependencies", {}).values() for pin in pins]
+    return _pins([*project["dependencies"], *extras])
 
 
 def test_conda_environment_pins_the_same_versions():
@@ -37,3 +40,9 @@ def test_lock_pins_every_direct_dependency_at_the_same_version():
     lines = [l for l in (ROOT / "requirements.lock").read_text().splitlines() if l and not l.startswith("#")]
     lock = _pins(lines)
     assert {name: lock.get(name) for name in pyproject_pins()} == pyproject_pins()
+
+
+def test_dask_is_an_extra_the_default_dependencies_leave_out():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not {"dask", "distributed", "duckdb"} & set(_pins(project["dependencies"]))
+    assert set(_pins(project["optional-dependencies"]["dask"])) == {"dask", "distributed", "duckdb"}

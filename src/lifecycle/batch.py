@@ -32,9 +32,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from lifecycle import files, paths, prediction_log, registry, scoring
+from lifecycle import compute, files, paths, prediction_log, registry, scoring
 from lifecycle.batch_inputs import (CHUNK_ROWS, CSV, PARQUET, SQL, TABLE_NAME, BatchError, _engine, _reason,  # noqa: F401
                                      _shown, default_batch_id, describe, read_chunks)
+from lifecycle.compute import ComputeError
 from lifecycle.params import PROJECT_FILE, ParamsError, read_yaml
 
 ADDED = ("prediction", "model_name", "model_version", "batch_id", "scored_at")
@@ -225,12 +226,19 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--stage", metavar="S", help="candidate, production or archived")
     add("--chunk-rows", type=int, default=CHUNK_ROWS, metavar="N", help=f"default: {CHUNK_ROWS:,}")
     add("--id-column", metavar="COL", help="default: id_column, when the input has it")
+    add("--engine", choices=("local", "dask"), help="local: chunks in this process; dask: partitions on the "
+        "cluster of compute in params/project.yaml (Parquet folder or file, or CSV input) (default: compute.engine)")
     return parser
 
 
 def _run(args: argparse.Namespace) -> BatchResult:
     defaults = store_defaults() if None in (args.output, args.model, args.id_column) else {}
     _target(args.output, args.table)  # a bad output or table name fails before anything is read
+    settings = compute.from_params()
+    if (args.engine or settings.engine) == "dask":
+        from lifecycle.batch_dask import run
+
+        return run(args, defaults, settings.model_copy(update={"engine": "dask"}))
     chunks = read_chunks(args.input, args.chunk_rows)
     batch_id = args.batch_id or default_batch_id(args.input)
     model = args.model or defaults.get("model")
@@ -261,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         result = _run(args)
-    except (BatchError, registry.RegistryError, ParamsError) as exc:
+    except (BatchError, registry.RegistryError, ParamsError, ComputeError) as exc:
         print(f"lifecycle predict: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

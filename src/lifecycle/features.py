@@ -9,6 +9,7 @@ and is made of scikit-learn parts only, so a saved model loads without trusting 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -101,12 +102,14 @@ def _days_between(day: np.ndarray, calendar: np.ndarray, direction: str) -> np.n
     return result
 
 
-def build_features(table: pd.DataFrame, events: pd.DataFrame | None, params: FeatureEngineering) -> pd.DataFrame:
+def build_features(table: pd.DataFrame, events: pd.DataFrame | str | Path | None,
+                   params: FeatureEngineering) -> pd.DataFrame:
     """The feature table: one row per row of ``table``, as of ``params.labels.cutoff``.
 
     Keeps the id, target and raw time column (the out-of-time split needs it) and the
     other columns; replaces every date column by its expansion (the time column is kept
-    and expanded too); joins the event aggregates by id when there are events. Text and
+    and expanded too); joins the event aggregates by id when there are events (a DataFrame,
+    or Parquet on disk aggregated by the engine ``params.compute`` calls for). Text and
     categories become ``category`` columns of strings, true/false columns ``boolean``,
     durations numbers of days; Python dates in a text column count as dates.
     """
@@ -127,11 +130,16 @@ def build_features(table: pd.DataFrame, events: pd.DataFrame | None, params: Fea
     if events is not None:
         if not params.id_column:
             raise ValueError("an events table needs id_column in params/project.yaml to join it to the table")
-        aggregates = aggregate_events(
-            events, pd.Index(table[params.id_column]), id_column=params.id_column,
-            time_column=params.events.time_column, type_column=params.events.type_column,
-            cutoff=pd.Timestamp(params.labels.cutoff), windows=params.windows_days,
-            breakdowns=params.event_breakdowns, sums=params.event_sums)
+        options = dict(id_column=params.id_column, time_column=params.events.time_column,
+                       type_column=params.events.type_column, cutoff=pd.Timestamp(params.labels.cutoff),
+                       windows=params.windows_days, breakdowns=params.event_breakdowns, sums=params.event_sums)
+        ids = pd.Index(table[params.id_column])
+        if isinstance(events, pd.DataFrame):
+            aggregates = aggregate_events(events, ids, **options)
+        else:
+            from lifecycle.event_aggregates_scale import aggregate_with
+
+            aggregates = aggregate_with(params.compute, events, ids, **options)
         parts.append(aggregates.set_axis(table.index))
     features = pd.concat(parts, axis=1)
     clashes = sorted(set(features.columns[features.columns.duplicated()].map(str)))

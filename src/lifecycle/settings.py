@@ -7,6 +7,7 @@ once, at the edge; everything downstream trusts the types.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Literal
 
@@ -134,6 +135,40 @@ class Store(Strict):
     batch_table: Name = "batch_predictions"
 
 
+class Compute(Strict):
+    """Where the heavy steps run (``lifecycle.compute``): this process, or a Dask cluster.
+
+    ``engine: local`` is the default and never imports Dask. With ``engine: dask``,
+    ``scheduler: local`` starts a ``LocalCluster`` of ``workers`` processes (threads when
+    ``processes`` is false) on this machine, each with ``threads_per_worker`` threads and
+    ``memory_limit``; ``scheduler: tcp://HOST:8786`` joins a running cluster, failing after
+    ``timeout_s`` seconds when it does not answer.
+    """
+
+    engine: Literal["local", "dask"] = "local"
+    scheduler: str = "local"
+    workers: Annotated[StrictInt, Field(ge=1, le=512)] = 2
+    threads_per_worker: Annotated[StrictInt, Field(ge=1, le=256)] = 1
+    memory_limit: str = "4GiB"
+    processes: StrictBool = True
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+
+    @field_validator("scheduler")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if value != "local" and not re.fullmatch(r"(tcp|tls)://[^\s/:]+:[0-9]{1,5}", value):
+            raise ValueError("give local (a cluster on this machine) or the scheduler's address, "
+                             "e.g. tcp://10.0.0.5:8786")
+        return value
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        if value != "auto" and not re.fullmatch(r"[0-9]+(\.[0-9]+)?\s*([kMGT]i?B|[KMGT]B|B)", value):
+            raise ValueError("give a size per worker such as 4GiB, 500MB or auto")
+        return value
+
+
 class ProjectParams(Strict):
     """``params/project.yaml``: the settings every phase shares."""
 
@@ -149,6 +184,7 @@ class ProjectParams(Strict):
     simulation: Simulation = Simulation()
     serving: Serving = Serving()
     store: Store = Store()
+    compute: Compute = Compute()
 
     @model_validator(mode="after")
     def _simulation_before_cutoff(self) -> ProjectParams:

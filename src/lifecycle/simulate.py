@@ -26,8 +26,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from lifecycle.simulate_behaviour import (
     BLOCK_USERS, DAY, FEATURES, Spec, behaviour_summary, true_churn_probability,
@@ -36,7 +42,7 @@ from lifecycle.simulate_tables import block_tables
 
 __all__ = [
     "FEATURES", "Drift", "Product", "behaviour_summary", "iter_product_chunks", "period_dates",
-    "simulate_product", "true_churn_probability",
+    "simulate_product", "true_churn_probability", "write_parquet_parts",
 ]
 
 PERIODS = ("training", "production")
@@ -164,6 +170,37 @@ def iter_product_chunks(n_users: int = 5000, start: str = "2025-01-01", cutoff: 
                 cache = (block, block_tables(spec, block))
             parts.append(Product(*(_rows(table, ids) for table in cache[1])))
         yield _concat(parts)
+
+
+def write_parquet_parts(folder: str | Path, n_users: int, chunk_users: int = 100_000, **options) -> Path:
+    """Write the product of :func:`iter_product_chunks` as partitioned Parquet, one chunk at a time.
+
+    ``folder`` gets ``users/``, ``events/`` and ``labels/``, each with ``part-00000.parquet``,
+    ``part-00001.parquet``, ... (one per chunk of ``chunk_users`` users), so memory holds one
+    chunk whatever ``n_users`` is. The parts are written in a staging folder beside
+    ``folder`` and renamed into place in one step: a failed run leaves no half a data set,
+    and an existing ``folder`` is refused, never overwritten. ``options`` are those of
+    :func:`simulate_product` (seed, period, messy, ...).
+    """
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    if folder.exists():
+        raise FileExistsError(f"'{folder}' exists; remove it or choose another folder")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
+    os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide the data set from other users (a cluster's workers)
+    try:
+        for number, chunk in enumerate(iter_product_chunks(n_users, chunk_users=chunk_users, **options)):
+            for name, table in chunk._asdict().items():
+                (staging / name).mkdir(exist_ok=True)
+                pq.write_table(pa.Table.from_pandas(table, preserve_index=False),
+                               staging / name / f"part-{number:05d}.parquet")
+        os.rename(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
 
 
 def _rows(table: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:

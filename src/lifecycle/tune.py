@@ -31,8 +31,13 @@ def space(spec: dict) -> dict:
 
 
 def search(pipeline, spec: dict, X: pd.DataFrame, y: pd.Series, task: str, metric: str, method: str,
-           n_iter: int, cv_folds: int, seed: int, n_jobs: int = 1):
-    """Run the search (randomised, or successive halving) and return the fitted search."""
+           n_iter: int, cv_folds: int, seed: int, n_jobs: int = 1, compute=None):
+    """Run the search (randomised, or successive halving) and return the fitted search.
+
+    With ``compute`` (the ``compute`` parameters) set to ``engine: dask``, the fits run on
+    that cluster through joblib's Dask backend (every worker thread at once); the candidates
+    and folds come from ``seed`` alone, so the best settings are the local run's.
+    """
     if not spec:
         raise ValueError("no search space for this model family in params/08_model_tuning.yaml spaces; add one")
     spec = _for_model(spec, pipeline.named_steps["model"])
@@ -41,7 +46,15 @@ def search(pipeline, spec: dict, X: pd.DataFrame, y: pd.Series, task: str, metri
         searcher = HalvingRandomSearchCV(pipeline, space(spec), n_candidates=n_iter, factor=2, **common)
     else:
         searcher = RandomizedSearchCV(pipeline, space(spec), n_iter=n_iter, **common)
-    return searcher.fit(X, y)
+    if compute is None or compute.engine == "local":
+        return searcher.fit(X, y)
+    from joblib import parallel_config
+
+    from lifecycle import compute as cluster
+
+    # The session's client is the default one, which joblib's Dask backend finds.
+    with cluster.session(compute), parallel_config(backend="dask", n_jobs=-1):
+        return searcher.set_params(n_jobs=-1).fit(X, y)
 
 
 def _for_model(spec: dict, model) -> dict:

@@ -1,0 +1,102 @@
+"""Where the heavy steps run: this process, or a Dask cluster (``compute`` in params/project.yaml).
+
+``session(compute)`` is a context manager. With ``engine: local`` it yields None and
+imports nothing. With ``engine: dask`` it yields a ``distributed.Client``: to a
+``LocalCluster`` it starts (and stops) itself for ``scheduler: local``, or to the running
+scheduler at ``tcp://HOST:PORT``, which must answer within ``timeout_s``. Either way it
+prints one line with the dashboard link. Dask is an optional extra (``pip install
+'lifecycle[dask]'``); it is imported only here and in the Dask paths of the steps.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from lifecycle.settings import Compute
+
+PARAMS_FILE = "params/project.yaml"
+
+
+class ComputeError(RuntimeError):
+    """The cluster cannot be used; the one-line message says why and what to change."""
+
+
+@contextmanager
+def session(compute: Compute, show: Callable[[str], Any] | None = print,
+            dashboard_address: str | None = ":8787") -> Iterator[Any]:
+    """A Dask client for ``compute`` (None for ``engine: local``), closed on exit.
+
+    Parameters
+    ----------
+    compute : the validated ``compute`` block of the parameters.
+    show : called with the one line naming the cluster and its dashboard; None to stay quiet.
+    dashboard_address : where a LocalCluster serves its dashboard (``:0`` for any free port,
+        None for none).
+    """
+    if compute.engine == "local":
+        yield None
+        return
+    Client, LocalCluster = _distributed()
+    if compute.scheduler == "local":
+        cluster = LocalCluster(n_workers=compute.workers, threads_per_worker=compute.threads_per_worker,
+                               memory_limit=compute.memory_limit, processes=compute.processes,
+                               dashboard_address=dashboard_address, silence_logs=logging.ERROR)
+        with cluster, Client(cluster, timeout=f"{compute.timeout_s}s") as client:
+            _show(show, client, f"a local Dask cluster of {compute.workers} worker(s)")
+            yield client
+        return
+    client = connect(compute.scheduler, compute.timeout_s)
+    with client:
+        _show(show, client, f"the Dask scheduler at {compute.scheduler}")
+        yield client
+
+
+def from_params() -> Compute:
+    """The ``compute`` block of params/project.yaml, validated (a ``ParamsError`` naming the key)."""
+    from pydantic import ValidationError
+
+    from lifecycle import paths
+    from lifecycle.params import PROJECT_FILE, ParamsError, read_yaml
+
+    try:
+        return Compute.model_validate(read_yaml(paths.PARAMS / PROJECT_FILE).get("compute") or {})
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        raise ParamsError(f"{PARAMS_FILE}: compute.{'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
+
+
+def connect(address: str, timeout_s: float) -> Any:
+    """A client of the running scheduler at ``address``; a ``ComputeError`` after ``timeout_s`` seconds."""
+    Client, _ = _distributed()
+    try:
+        return Client(address, timeout=f"{timeout_s}s")
+    except (OSError, TimeoutError) as exc:
+        raise ComputeError(f"cannot reach the Dask scheduler at {address} within {timeout_s:g} s "
+                           f"({type(exc).__name__}); start it (dask scheduler) or fix compute.scheduler "
+                           f"in {PARAMS_FILE}") from None
+
+
+def workers(client: Any) -> int:
+    """How many workers the cluster has now."""
+    return len(client.scheduler_info().get("workers", {}))
+
+
+def _show(show: Callable[[str], Any] | None, client: Any, what: str) -> None:
+    if show is None:
+        return
+    # Without bokeh the scheduler serves no dashboard pages; say how to get them.
+    served = "" if importlib.util.find_spec("bokeh") else " (served once bokeh is installed)"
+    show(f"Running on {what}; dashboard: {client.dashboard_link}{served}")
+
+
+def _distributed() -> tuple[type, type]:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ComputeError(f"compute.engine is 'dask' in {PARAMS_FILE} but Dask is not installed: "
+                           "pip install 'lifecycle[dask]', or set compute.engine: local") from None
+    return Client, LocalCluster
