@@ -22,8 +22,19 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from lifecycle.event_aggregates import (Plan, ages, aggregate_events, check_columns, finish, naive_times, partials,
-                                        refuse_clashes, sanitise, vocabulary)
+from lifecycle.event_aggregates import (
+    Plan,
+    ages,
+    aggregate_events,
+    check_columns,
+    finish,
+    naive_times,
+    partials,
+    refuse_clashes,
+    sanitise,
+    vocabulary,
+)
+from lifecycle.files import record_read
 
 ENGINES = ("pandas", "duckdb", "dask")
 
@@ -66,6 +77,8 @@ def aggregate_parquet(path: str | Path, ids: pd.Index, *, engine: str, id_column
     files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
     if not files or not files[0].is_file():
         raise FileNotFoundError(f"no Parquet events at '{path}'")
+    for part in files:  # the engines read them themselves: note them as this phase's inputs
+        record_read(part)
     check_columns(pq.read_schema(files[0]).empty_table().to_pandas(), id_column, time_column, type_column,
                   breakdowns, sums)
     needed = list(dict.fromkeys([id_column, time_column, type_column, *breakdowns, *sums]))

@@ -8,6 +8,7 @@ can show exactly what changed; nothing is dropped without a row saying why.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -238,6 +239,11 @@ def write(prepared: Prepared, checks: pd.DataFrame, lineage: dict, params) -> li
         "rules": rules,
     }))
     return [paths.relative(p) for p in written]
+
+
+def events_file() -> Path | None:
+    """The prepared events as Parquet on disk (an engine in ``compute`` reads it itself), or None."""
+    return EVENTS if EVENTS.is_file() else None
 
 
 def read_prepared() -> tuple[pd.DataFrame, pd.DataFrame | None]:
