@@ -52,9 +52,14 @@ def search(pipeline, spec: dict, X: pd.DataFrame, y: pd.Series, task: str, metri
 
     from lifecycle import compute as cluster
 
+    # Inside a fit on a worker, joblib's Dask backend would send the pipeline's own parallel work
+    # (ColumnTransformer, forests: n_jobs=None) back to the same cluster, whose threads are all busy
+    # waiting for it: a deadlock. Those steps run one job at a time there; the fits are the parallel part.
+    inner = {key: 1 for key, value in pipeline.get_params().items() if key.endswith("n_jobs") and value is None}
+    searcher.set_params(estimator=clone(pipeline).set_params(**inner), n_jobs=-1)
     # The session's client is the default one, which joblib's Dask backend finds.
     with cluster.session(compute), parallel_config(backend="dask", n_jobs=-1):
-        return searcher.set_params(n_jobs=-1).fit(X, y)
+        return searcher.fit(X, y)
 
 
 def _for_model(spec: dict, model) -> dict:
