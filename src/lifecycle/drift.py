@@ -1,6 +1,12 @@
 """Drift statistics: a small table of named functions, each comparing one column of a window
 with the same column of the reference, and one result record per (feature, window, statistic).
 
+The statistics are effect sizes -- how far apart two distributions are -- never a p-value, which
+on a large sample calls any difference drift: Jensen-Shannon distance over categories (numbers in
+quantile bins of the reference), Wasserstein distance of numbers in units of the reference's
+standard deviation, PSI as an option; Kolmogorov-Smirnov is kept for comparison. Their alert
+thresholds are learned from the reference (``drift_thresholds``).
+
 Every statistic returns a number, never NaN: a constant column has a single bin, an empty or
 all-missing side is a bin of its own (``(missing)``), and what could not be measured says so
 in the record's ``note``. Add a statistic by writing a function ``(reference, current) -> (value, note)``
@@ -15,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.spatial import distance
 
 MISSING = "(missing)"
 EPSILON = 1e-4  # floor of a bin's share, so an empty bin gives a large but finite PSI
@@ -92,6 +99,43 @@ def ks(reference: pd.Series, current: pd.Series) -> tuple[float, str]:
     return float(result.statistic), f"p={result.pvalue:.2g}"
 
 
+def jensen_shannon(reference: pd.Series, current: pd.Series) -> tuple[float, str]:
+    """Jensen-Shannon distance (base 2, in [0, 1]) between the shares of categories, or of ten quantile
+    bins of the reference for numbers; missing values and unseen categories are bins of their own."""
+    if current.empty:
+        return 0.0, "no rows"
+    if _is_numeric(reference):
+        edges = _numeric_bins(reference, BINS)
+        ref, cur = _binned(reference, edges), _binned(current, edges)
+    else:
+        ref, cur = _categories(reference), _categories(current)
+    shares_ref, shares_cur = ref.value_counts(normalize=True), cur.value_counts(normalize=True)
+    index = shares_ref.index.union(shares_cur.index)
+    p = shares_ref.reindex(index, fill_value=0).to_numpy(float)
+    q = shares_cur.reindex(index, fill_value=0).to_numpy(float)
+    value = float(np.nan_to_num(distance.jensenshannon(p, q, base=2)))
+    notes = []
+    unseen = shares_cur[~shares_cur.index.isin(shares_ref.index) & (shares_cur.index != MISSING)]
+    if len(unseen):
+        notes.append("unseen: " + ", ".join(f"{name} ({share:.0%})" for name, share in unseen.head(3).items()))
+    if shares_cur.get(MISSING, 0.0) == 1.0:
+        notes.append("all values missing in this window")
+    return value, "; ".join(notes)
+
+
+def wasserstein(reference: pd.Series, current: pd.Series) -> tuple[float, str]:
+    """Wasserstein (earth mover's) distance between the non-missing numbers, in units of the
+    reference's standard deviation (of the column's own units when the reference is constant)."""
+    a = pd.to_numeric(reference, errors="coerce").dropna().to_numpy(float)
+    b = pd.to_numeric(current, errors="coerce").dropna().to_numpy(float)
+    if a.size == 0 or b.size == 0:
+        side = "this window" if a.size else "the reference"
+        return 0.0, f"all values missing in {side}: no numbers to compare (jensen_shannon counts missing values)"
+    scale = float(a.std())
+    value = stats.wasserstein_distance(a, b) / (scale if scale > 0 else 1.0)
+    return float(value), ("" if scale > 0 else f"constant in the reference ({a[0]:g}): distance in the column's units")
+
+
 def new_categories(reference: pd.Series, current: pd.Series) -> tuple[float, str]:
     """The share of the window's rows whose category never appears in the reference."""
     if current.empty:
@@ -107,6 +151,8 @@ Statistic = Callable[[pd.Series, pd.Series], tuple[float, str]]
 # name -> (function, the column kinds it suits). Thresholds come from params, by name.
 STATISTICS: dict[str, tuple[Statistic, tuple[str, ...]]] = {
     "psi": (lambda r, c: (psi_numeric if _is_numeric(r) else psi_categorical)(r, c), ("numeric", "categorical")),
+    "jensen_shannon": (jensen_shannon, ("numeric", "categorical")),
+    "wasserstein": (wasserstein, ("numeric",)),
     "ks": (ks, ("numeric",)),
     "new_categories": (new_categories, ("categorical",)),
 }

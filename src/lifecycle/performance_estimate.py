@@ -1,0 +1,129 @@
+"""A binary classifier's performance before its labels arrive, from its own confidence (as NannyML's CBPE).
+
+If the probabilities are calibrated, a row scored ``p`` is positive with probability ``p``: the
+expected confusion matrix of a window is the sum of ``p`` and ``1 - p`` over its predicted positives
+and negatives, hence expected accuracy, F1 and (from the expected true and false positive rates at
+every score) ROC AUC. The interval is that of the realized metric when each label is drawn from its
+probability (``draws`` simulated windows). Probabilities are calibrated first, on the validation
+split, by isotonic regression of the label on the score (rows are still ranked by the raw score).
+
+It holds while the *inputs* move (covariate drift): the model is still right about what its scores
+mean. It fails, silently, when the *meaning* moves (concept drift): the model's confidence is then
+wrong, and so is every estimate made from it. Only labels reveal that.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+from sklearn.isotonic import IsotonicRegression
+
+METRICS = ("roc_auc", "f1", "accuracy")
+CALIBRATION_TOLERANCE = 0.02  # expected calibration error beyond which "auto" calibrates
+REGRESSION = ("No label-free estimate for regression: the model gives one number per row, not a distribution "
+              "of the target, so nothing in its outputs says how wrong it is; its error is known once labels "
+              "arrive (performance as labels arrive, above).")
+MULTICLASS = ("No label-free estimate for multiclass models yet: it needs each class's probability calibrated "
+              "jointly; its performance is known once labels arrive.")
+
+
+class Calibration(NamedTuple):
+    """The map from the model's score to a probability of the positive class (None: the score as it is)."""
+
+    isotonic: IsotonicRegression | None
+    error_before: float  # expected calibration error of the raw score on the validation split
+    sentence: str
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        scores = np.asarray(scores, float)
+        return scores if self.isotonic is None else self.isotonic.predict(scores)
+
+
+def calibration_error(scores: np.ndarray, positive: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error: the row-weighted gap between mean score and positive share in score deciles."""
+    edges = np.unique(np.quantile(scores, np.linspace(0, 1, bins + 1)[1:-1]))
+    groups = np.searchsorted(edges, scores, side="right")
+    frame = pd.DataFrame({"g": groups, "s": scores, "y": positive.astype(float)}).groupby("g")
+    gaps = (frame["s"].mean() - frame["y"].mean()).abs() * frame.size() / len(scores)
+    return float(gaps.sum())
+
+
+def calibrate(scores: np.ndarray, positive: np.ndarray, rule: str) -> Calibration:
+    """Calibration on labelled validation rows: ``always``, ``never``, or ``auto`` (when the raw score is off)."""
+    scores, positive = np.asarray(scores, float), np.asarray(positive, bool)
+    before = calibration_error(scores, positive)
+    if rule == "never" or (rule == "auto" and before <= CALIBRATION_TOLERANCE):
+        return Calibration(None, before, f"The model's probabilities are used as they are (calibration error "
+                                         f"{before:.3f} on the validation split).")
+    isotonic = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(scores, positive)
+    return Calibration(isotonic, before, f"The model's probabilities are calibrated by isotonic regression on "
+                                        f"{len(scores):,} validation rows (calibration error {before:.3f} before).")
+
+
+def expected_auc(scores: np.ndarray, p: np.ndarray) -> float:
+    """ROC AUC from the expected true and false positive rates at every score threshold."""
+    order = np.argsort(-scores, kind="stable")
+    s, p = scores[order], p[order]
+    last = np.r_[s[1:] != s[:-1], True]  # a threshold between distinct scores only: ties move together
+    tp, fp = np.cumsum(p)[last], np.cumsum(1 - p)[last]
+    if tp[-1] <= 0 or fp[-1] <= 0:
+        return float("nan")
+    tpr, fpr = np.r_[0, tp / tp[-1]], np.r_[0, fp / fp[-1]]
+    return float(np.trapezoid(tpr, fpr))
+
+
+def _realized(draws: np.ndarray, ranks: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """ROC AUC, F1 and accuracy of each row of simulated labels ``draws`` (draws x rows)."""
+    n = draws.shape[1]
+    positives = draws.sum(axis=1)
+    negatives = n - positives
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc = (draws @ ranks - positives * (positives + 1) / 2) / (positives * negatives)
+        tp = draws[:, predicted].sum(axis=1)
+        fp, fn = predicted.sum() - tp, positives - tp
+        f1 = 2 * tp / (2 * tp + fp + fn)
+    accuracy = (tp + (n - predicted.sum() - fn)) / n
+    return np.column_stack([auc, f1, accuracy])
+
+
+def estimate(scores: np.ndarray, predicted: np.ndarray, calibration: Calibration, draws: int, interval: float,
+             seed: int) -> dict[str, tuple[float, float, float]]:
+    """Estimated ROC AUC, F1 and accuracy of one window: ``{metric: (estimate, low, high)}``.
+
+    Parameters
+    ----------
+    scores : the model's score for the positive class, per row.
+    predicted : whether the model predicted the positive class, per row.
+    calibration : ``calibrate``'s map from score to probability.
+    draws, interval, seed : simulated label draws behind the ``interval`` (e.g. 0.95) and their seed.
+    """
+    scores, predicted = np.asarray(scores, float), np.asarray(predicted, bool)
+    p = np.clip(calibration(scores), 0, 1)
+    tp, fp = p[predicted].sum(), (1 - p[predicted]).sum()
+    fn, tn = p[~predicted].sum(), (1 - p[~predicted]).sum()
+    point = {"roc_auc": expected_auc(scores, p), "f1": 2 * tp / max(2 * tp + fp + fn, 1e-12),
+             "accuracy": (tp + tn) / len(p)}
+    rng = np.random.default_rng(seed)
+    ranks = rankdata(scores)
+    per_batch = max(1, 20_000_000 // max(len(p), 1))  # bounds memory: draws x rows booleans at a time
+    found = np.vstack([_realized(rng.random((min(per_batch, draws - start), len(p))) < p, ranks, predicted)
+                       for start in range(0, draws, per_batch)])
+    tail = (1 - interval) / 2 * 100
+    low, high = np.nanpercentile(found, [tail, 100 - tail], axis=0)
+    return {name: (float(point[name]), float(low[k]), float(high[k])) for k, name in enumerate(METRICS)}
+
+
+def by_window(frame: pd.DataFrame, window: pd.Series, score: str, prediction: str, positive_class,
+              calibration: Calibration, draws: int, interval: float, seed: int, min_rows: int) -> pd.DataFrame:
+    """``estimate`` for each window with at least ``min_rows`` rows: one row per (window, metric)."""
+    rows = []
+    for number, (name, part) in enumerate(frame.groupby(window, sort=True)):
+        if len(part) < min_rows:
+            continue
+        predicted = (part[prediction].astype(str) == str(positive_class)).to_numpy()
+        found = estimate(part[score].to_numpy(float), predicted, calibration, draws, interval, seed + number)
+        rows += [(name, metric, len(part), *values) for metric, values in found.items()]
+    return pd.DataFrame(rows, columns=["window", "metric", "rows", "estimate", "low", "high"])
