@@ -11,7 +11,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from conftest import run_in
-from lifecycle import drift, drift_thresholds, monitor, monitor_store
+from lifecycle import drift, drift_thresholds, monitor, monitor_store, production
 from lifecycle.settings import DriftSettings
 from lifecycle.simulate import Drift, behaviour_summary, period_dates, simulate_product, true_churn_probability
 
@@ -64,9 +64,12 @@ def _alerted(results: pd.DataFrame) -> set[tuple[str, str]]:
 
 
 def _table(n: int, seed: int, shift: float = 0.0, mix: float = 0.0) -> pd.DataFrame:
-    """Six numeric columns and two categorical ones; ``shift`` moves the numbers (in sd), ``mix`` the categories."""
+    """Six numeric columns (x0 and x1 correlated, 0.9) and two categorical ones; ``shift`` moves the numbers
+    (in sd), ``mix`` the categories."""
     rng = np.random.default_rng(seed)
-    numbers = {f"x{k}": rng.normal(shift, 1 + shift, n) for k in range(4)}
+    z = rng.normal(size=(4, n))
+    z[1] = 0.9 * z[0] + np.sqrt(1 - 0.9**2) * z[1]
+    numbers = {f"x{k}": shift + (1 + shift) * z[k] for k in range(4)}
     numbers |= {"skewed": rng.lognormal(shift, 1, n), "count": rng.poisson(3 + shift, n).astype(float)}
     shares = np.array([0.5 - mix, 0.3, 0.2 + mix])
     return pd.DataFrame(numbers | {"colour": rng.choice(["red", "green", "blue"], n, p=shares),
@@ -174,6 +177,35 @@ def test_a_window_smaller_than_a_chunk_gets_a_higher_threshold():
     assert drift_thresholds.scaled(0.1, "wasserstein", 500, 2_000, 20_000) > 0.1
     assert drift_thresholds.scaled(0.1, "psi", 500, 2_000, 20_000) > drift_thresholds.scaled(0.1, "wasserstein", 500,
                                                                                               2_000, 20_000)
+
+
+def test_a_correlation_changing_sign_with_marginals_kept_raises_the_multivariate_alert_only():
+    from lifecycle.drift_multivariate import FEATURE
+
+    reference = _table(4_000, seed=1).assign(score=lambda f: f["x2"])
+    fitted = monitor.fit(reference.drop(columns="score"), reference["score"], SETTINGS, 0, 200)
+    stamps = pd.Timestamp("2027-01-04", tz="UTC") + pd.to_timedelta(np.repeat([0, 7], 1000), unit="D")
+    window = _table(2_000, seed=2).assign(timestamp=stamps)
+    window.iloc[1000:] = production.re_pair(window.iloc[1000:], "x0", ["x1"], 1.0, seed=0)
+    window = window.assign(output_probability_1=window["x2"])
+    assert np.corrcoef(window["x0"][1000:], window["x1"][1000:])[0, 1] < -0.8
+    results = monitor.check(window, fitted, CARD, DROP, 0.8, "W", 200)
+    assert set(map(tuple, monitor.alerts(results)[["feature", "window"]].to_numpy())) == {(FEATURE, "2027-01-11")}
+    quiet = results[(results["feature"] == FEATURE) & (results["window"] == "2027-01-04")].iloc[0]
+    assert quiet["value"] < quiet["threshold"] and "components" in quiet["note"]
+
+
+def test_alerts_are_merged_over_consecutive_windows_and_ranked_by_effect_size():
+    results = pd.DataFrame([
+        ("a", "w1", "wasserstein", 0.3, 0.1, True), ("a", "w2", "wasserstein", 0.5, 0.1, True),
+        ("a", "w3", "wasserstein", 0.05, 0.1, False), ("a", "w4", "wasserstein", 0.2, 0.1, True),
+        ("b", "w2", "jensen_shannon", 0.9, 0.1, True), ("performance (roc_auc)", "w3", "roc_auc", 0.6, 0.75, True),
+    ], columns=["feature", "window", "statistic", "value", "threshold", "alert"]).assign(rows=1000, note="")
+    table = monitor.alert_table(results)
+    assert list(zip(table["feature"], table["first window"], table["last window"], table["windows"])) == [
+        ("b", "w2", "w2", 1), ("a", "w1", "w2", 2), ("a", "w4", "w4", 1), ("performance (roc_auc)", "w3", "w3", 1)]
+    assert list(table["times threshold"]) == [9.0, 5.0, 2.0, 1.25]
+    assert list(table["kind"]) == ["feature drift"] * 3 + ["performance"]
 
 
 def test_bad_input_gets_a_clear_message(reference):
