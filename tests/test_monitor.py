@@ -11,7 +11,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from conftest import run_in
-from lifecycle import drift, drift_thresholds, monitor, monitor_store, production
+from lifecycle import drift, drift_thresholds, monitor, monitor_store, performance_estimate, production
 from lifecycle.settings import DriftSettings
 from lifecycle.simulate import Drift, behaviour_summary, period_dates, simulate_product, true_churn_probability
 
@@ -273,3 +273,48 @@ def test_regression_performance_alerts_when_errors_grow():
     performance = results[results["feature"] == "performance (mae)"].set_index("window")
     assert list(performance["alert"]) == [False, True]  # mae ~0.8 then ~2.4, against a ceiling of 0.85
     assert performance["threshold"].iloc[0] == pytest.approx(0.85)
+
+
+def _estimate(frame: pd.DataFrame, calibration, seed: int = 0) -> dict:
+    score = _score(frame).to_numpy()
+    return performance_estimate.estimate(score, score > 0.5, calibration, 200, 0.95, seed)
+
+
+def test_the_label_free_estimate_holds_the_realized_auc_under_covariate_drift_and_misses_a_concept_change(reference):
+    as_is = performance_estimate.calibrate(_score(reference), reference["churned"], "auto")
+    assert as_is.isotonic is None  # the true churn function is calibrated on its own world
+    drifted = _production(Drift(channel_shift=0.4, activity_change=-0.3), weeks=1, n=3000)
+    estimate, low, high = _estimate(drifted, as_is)["roc_auc"]
+    realized = roc_auc_score(drifted["churned"], _score(drifted))
+    assert low <= realized <= high and abs(estimate - realized) < 0.02, (estimate, low, high, realized)
+    changed = _production(Drift(concept_change=1.0), weeks=1, n=3000)
+    estimate, low, high = _estimate(changed, as_is)["roc_auc"]
+    assert roc_auc_score(changed["churned"], _score(changed)) < low  # the model's confidence no longer means anything
+
+
+def test_a_miscalibrated_score_is_calibrated_on_validation_rows_first(reference):
+    squashed = _score(reference) ** 3  # ranks kept, probabilities far too low
+    calibration = performance_estimate.calibrate(squashed, reference["churned"], "auto")
+    assert calibration.isotonic is not None and "isotonic" in calibration.sentence
+    window = _production(Drift(), weeks=1, n=3000)
+    score = _score(window).to_numpy() ** 3
+    found = performance_estimate.estimate(score, score > 0.125, calibration, 200, 0.95, 0)
+    positive = window["churned"].to_numpy() == 1
+    realized = {"roc_auc": roc_auc_score(positive, score),
+                "accuracy": float(np.mean(positive == (score > 0.125)))}
+    for metric, value in realized.items():
+        assert found[metric][1] - 0.01 <= value <= found[metric][2] + 0.01, (metric, found[metric], value)
+
+
+def test_the_estimate_is_reproducible_and_defined_on_one_class_windows():
+    calibration = performance_estimate.Calibration(None, 0.0, "")
+    scores = np.linspace(0.01, 0.99, 500)
+    assert performance_estimate.estimate(scores, scores > 0.5, calibration, 100, 0.9, 3) == \
+        performance_estimate.estimate(scores, scores > 0.5, calibration, 100, 0.9, 3)
+    low_scores = np.full(300, 1e-6)
+    found = performance_estimate.estimate(low_scores, low_scores > 0.5, calibration, 50, 0.9, 0)
+    assert found["accuracy"][0] == pytest.approx(1.0, abs=1e-5) and np.isnan(found["roc_auc"][0])
+    window = pd.Series(["w"] * 300)
+    table = performance_estimate.by_window(pd.DataFrame({"s": low_scores, "p": 0}), window, "s", "p", 1,
+                                           calibration, 50, 0.9, 0, 200)
+    assert table.set_index("metric").loc["roc_auc", "note"] == "not measurable: one class expected in this window"

@@ -52,7 +52,7 @@ def metric_value(metric: str, truth: pd.Series, frame: pd.DataFrame, task: str, 
     if truth.nunique() < 2:
         return 0.0, "one class only: not measurable"
     if task == "binary" and metric in ("roc_auc", "average_precision", "log_loss"):
-        positive = _is(truth, positive_class)
+        positive = is_positive(truth, positive_class)
         score = frame[f"output_probability_{positive_class}"].astype(float).to_numpy()
         function = {"roc_auc": m.roc_auc_score, "average_precision": m.average_precision_score,
                     "log_loss": m.log_loss}[metric]
@@ -71,7 +71,7 @@ def metric_value(metric: str, truth: pd.Series, frame: pd.DataFrame, task: str, 
     return float(function(truth.astype(str), predicted)), ""
 
 
-def _is(truth: pd.Series, value) -> np.ndarray:
+def is_positive(truth: pd.Series, value) -> np.ndarray:
     """``truth == value``, whether the labels came back as numbers, floats (after a join) or text."""
     numbers = pd.to_numeric(truth, errors="coerce")
     if isinstance(value, (int, float)) and not isinstance(value, bool) and numbers.notna().all():
@@ -163,6 +163,27 @@ def check(production: pd.DataFrame, reference: Reference, card, performance_drop
     return drift.table(results)
 
 
+def with_estimates(results: pd.DataFrame, estimates: pd.DataFrame, card, accepted: float,
+                   performance_drop: float) -> pd.DataFrame:
+    """``results`` with ``estimated``'s estimate of the card's metric per window: an alert when its
+    whole interval is beyond the performance floor."""
+    from lifecycle import performance_estimate as pe
+
+    better = METRICS[card.metric].greater_is_better
+    floor = accepted - performance_drop if better else accepted + performance_drop
+    return pd.concat([results, drift.table(pe.alerts(estimates, card.metric, floor, better))], ignore_index=True)
+
+
+def estimated(data, card, params) -> tuple[pd.DataFrame, str]:
+    """The label-free estimates per window (``performance_estimate.for_production``) and how they were made."""
+    from lifecycle import performance_estimate as pe
+
+    positive = (is_positive(data.validation_truth, card.positive_class) if card.task == "binary" else None)
+    return pe.for_production(data.production, windows(data.production["timestamp"], params.window), card.task,
+                             card.positive_class, data.validation_scores, positive, params.estimate, params.seed,
+                             params.min_rows)
+
+
 def kind_of(feature: pd.Series) -> np.ndarray:
     """Each record's kind of check: feature, multivariate or prediction drift, or performance."""
     return np.select([feature == PREDICTION, feature == drift_multivariate.FEATURE,
@@ -182,7 +203,9 @@ def alert_table(results: pd.DataFrame) -> pd.DataFrame:
     ranked by effect size (the peak value as a multiple of its threshold), largest first."""
     columns = ["kind", "feature", "statistic", "first window", "last window", "windows", "peak", "threshold",
                "times threshold", "note"]
-    order = {w: k for k, w in enumerate(sorted(results["window"].unique()))}
+    # Consecutive time windows merge; a batch is a window of its own, never consecutive with another.
+    names = sorted(results["window"].unique())
+    order = {w: k if not w.startswith("batch ") else 2 * (len(names) + k) for k, w in enumerate(names)}
     found = results[results["alert"]].assign(position=lambda f: f["window"].map(order))
     rows = []
     for (feature, statistic), group in found.sort_values("position").groupby(["feature", "statistic"], sort=False):
@@ -207,7 +230,7 @@ def _times(value: float, threshold: float, lower_is_worse: bool) -> float:
 
 def overview(results: pd.DataFrame) -> pd.DataFrame:
     """Per window: rows, alerts of each kind, and the metric once labels have arrived."""
-    kinds = ["feature drift", "multivariate drift", "prediction drift", "performance"]
+    kinds = ["feature drift", "multivariate drift", "prediction drift", "performance", "estimated performance"]
     counts = pd.crosstab(results["window"], kind_of(results["feature"]), values=results["alert"],
                          aggfunc="sum").fillna(0).astype(int)
     counts = counts.reindex(columns=kinds, fill_value=0)
@@ -261,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                      params.exclude_features)
         results = check(data.production, fitted, card, params.thresholds.performance_drop, data.accepted,
                         params.window, params.min_rows, data.batches)
+        results = with_estimates(results, estimated(data, card, params)[0], card, data.accepted,
+                                 params.thresholds.performance_drop)
     except (MonitorError, ParamsError, registry.RegistryError, FileNotFoundError, ValueError) as exc:
         print(f"lifecycle monitor: {exc}", file=sys.stderr)
         return 2

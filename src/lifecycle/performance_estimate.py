@@ -14,6 +14,7 @@ wrong, and so is every estimate made from it. Only labels reveal that.
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -36,6 +37,7 @@ class Calibration(NamedTuple):
     isotonic: IsotonicRegression | None
     error_before: float  # expected calibration error of the raw score on the validation split
     sentence: str
+    resampled: tuple = ()  # isotonic fits on bootstrap samples: the calibration's own uncertainty
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         scores = np.asarray(scores, float)
@@ -51,16 +53,28 @@ def calibration_error(scores: np.ndarray, positive: np.ndarray, bins: int = 10) 
     return float(gaps.sum())
 
 
-def calibrate(scores: np.ndarray, positive: np.ndarray, rule: str) -> Calibration:
-    """Calibration on labelled validation rows: ``always``, ``never``, or ``auto`` (when the raw score is off)."""
+def _isotonic(scores: np.ndarray, positive: np.ndarray) -> IsotonicRegression:
+    return IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(scores, positive)
+
+
+def calibrate(scores: np.ndarray, positive: np.ndarray, rule: str, resamples: int = 20, seed: int = 0) -> Calibration:
+    """Calibration on labelled validation rows: ``always``, ``never``, or ``auto`` (when the raw score is off).
+
+    A calibration learned from a few hundred rows is itself uncertain: ``resamples`` fits on bootstrap
+    samples of the rows carry that uncertainty into the estimate's interval.
+    """
     scores, positive = np.asarray(scores, float), np.asarray(positive, bool)
     before = calibration_error(scores, positive)
     if rule == "never" or (rule == "auto" and before <= CALIBRATION_TOLERANCE):
         return Calibration(None, before, f"The model's probabilities are used as they are (calibration error "
                                          f"{before:.3f} on the validation split).")
-    isotonic = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(scores, positive)
-    return Calibration(isotonic, before, f"The model's probabilities are calibrated by isotonic regression on "
-                                        f"{len(scores):,} validation rows (calibration error {before:.3f} before).")
+    rng = np.random.default_rng(seed)
+    samples = [rng.integers(0, len(scores), len(scores)) for _ in range(resamples)]
+    return Calibration(_isotonic(scores, positive), before,
+                       f"The model's probabilities are calibrated by isotonic regression on {len(scores):,} "
+                       f"validation rows (calibration error {before:.3f} before); the interval carries the "
+                       f"calibration's own uncertainty ({resamples} bootstrap fits).",
+                       tuple(_isotonic(scores[k], positive[k]) for k in samples))
 
 
 def expected_auc(scores: np.ndarray, p: np.ndarray) -> float:
@@ -69,7 +83,7 @@ def expected_auc(scores: np.ndarray, p: np.ndarray) -> float:
     s, p = scores[order], p[order]
     last = np.r_[s[1:] != s[:-1], True]  # a threshold between distinct scores only: ties move together
     tp, fp = np.cumsum(p)[last], np.cumsum(1 - p)[last]
-    if tp[-1] <= 0 or fp[-1] <= 0:
+    if tp[-1] < 1 or fp[-1] < 1:  # fewer than one expected row of a class: no AUC to speak of
         return float("nan")
     tpr, fpr = np.r_[0, tp / tp[-1]], np.r_[0, fp / fp[-1]]
     return float(np.trapezoid(tpr, fpr))
@@ -108,11 +122,16 @@ def estimate(scores: np.ndarray, predicted: np.ndarray, calibration: Calibration
              "accuracy": (tp + tn) / len(p)}
     rng = np.random.default_rng(seed)
     ranks = rankdata(scores)
+    # Each group of draws takes its probabilities from one bootstrap calibration (all: the one calibration).
+    groups = [np.clip(f.predict(scores), 0, 1) for f in calibration.resampled] or [p]
+    per_group = -(-draws // len(groups))
     per_batch = max(1, 20_000_000 // max(len(p), 1))  # bounds memory: draws x rows booleans at a time
-    found = np.vstack([_realized(rng.random((min(per_batch, draws - start), len(p))) < p, ranks, predicted)
-                       for start in range(0, draws, per_batch)])
+    found = np.vstack([_realized(rng.random((min(per_batch, per_group - start), len(p))) < q, ranks, predicted)
+                       for q in groups for start in range(0, per_group, per_batch)])
     tail = (1 - interval) / 2 * 100
-    low, high = np.nanpercentile(found, [tail, 100 - tail], axis=0)
+    with warnings.catch_warnings():  # a window of one expected class has no AUC: NaN, said in by_window's note
+        warnings.simplefilter("ignore", RuntimeWarning)
+        low, high = np.nanpercentile(found, [tail, 100 - tail], axis=0)
     return {name: (float(point[name]), float(low[k]), float(high[k])) for k, name in enumerate(METRICS)}
 
 
@@ -125,5 +144,61 @@ def by_window(frame: pd.DataFrame, window: pd.Series, score: str, prediction: st
             continue
         predicted = (part[prediction].astype(str) == str(positive_class)).to_numpy()
         found = estimate(part[score].to_numpy(float), predicted, calibration, draws, interval, seed + number)
-        rows += [(name, metric, len(part), *values) for metric, values in found.items()]
-    return pd.DataFrame(rows, columns=["window", "metric", "rows", "estimate", "low", "high"])
+        rows += [(name, metric, len(part), *values, "" if np.isfinite(values[0]) else
+                  "not measurable: one class expected in this window") for metric, values in found.items()]
+    return pd.DataFrame(rows, columns=["window", "metric", "rows", "estimate", "low", "high", "note"])
+
+
+def alerts(estimates: pd.DataFrame, metric: str, floor: float, greater_is_better: bool) -> list:
+    """The card's metric estimated per window as ``drift.Result`` records: an alert when the whole
+    interval lies beyond the floor (confidently worse), none for a metric not estimated here."""
+    from lifecycle.drift import Result
+
+    rows = estimates[estimates["metric"] == metric]
+    return [Result(f"estimated performance ({metric})", r.window, metric, round(r.estimate, 4), round(floor, 4),
+                   bool(r.high < floor if greater_is_better else r.low > floor), int(r.rows),
+                   r.note or f"interval {r.low:.3f} to {r.high:.3f}")
+            for r in rows.itertuples() if np.isfinite(r.estimate)]
+
+
+def against_realized(estimates: pd.DataFrame, results: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per window: the estimate of the card's metric, its interval, the realized value once labels have
+    arrived, the estimate's error and whether the interval held it."""
+    table = estimates[estimates["metric"] == metric].set_index("window")[["rows", "estimate", "low", "high"]]
+    realized = results[results["feature"] == f"performance ({metric})"].set_index("window")
+    table["labelled rows"] = realized["rows"].reindex(table.index).fillna(0).astype(int)
+    table["realized"] = realized["value"].reindex(table.index)
+    table["error"] = (table["estimate"] - table["realized"]).round(4)
+    table["held"] = ((table["low"] <= table["realized"]) & (table["realized"] <= table["high"])).where(
+        table["realized"].notna(), None)
+    return table.round(4)
+
+
+def for_production(production: pd.DataFrame, window: pd.Series, task: str, positive_class, validation_scores,
+                   validation_positive, settings, seed: int, min_rows: int) -> tuple[pd.DataFrame, str]:
+    """The estimate for each window of ``production`` (``read_log`` rows), calibrated on the validation
+    split's scores and labels (``settings``: ``Estimate`` from params); for other tasks, why there is none."""
+    if task != "binary":
+        empty = pd.DataFrame(columns=["window", "metric", "rows", "estimate", "low", "high", "note"])
+        return empty, REGRESSION if task == "regression" else MULTICLASS
+    calibration = calibrate(validation_scores, validation_positive, settings.calibrate, seed=seed)
+    table = by_window(production, window, f"output_probability_{positive_class}", "output_prediction",
+                      positive_class, calibration, settings.draws, settings.interval, seed, min_rows)
+    return table, calibration.sentence
+
+
+def verdict(table: pd.DataFrame, metric: str) -> str:
+    """One sentence on ``against_realized``: how often the interval held the realized value, the largest miss."""
+    known = table[table["realized"].notna()]
+    if known.empty:
+        return f"No labels yet: the estimated {metric} is all there is until they arrive."
+    held = known["held"].astype(bool)
+    sentence = (f"The interval held the realized {metric} in {int(held.sum())} of {len(known)} labelled windows "
+                f"(mean absolute error {known['error'].abs().mean():.3f}).")
+    if held.all():
+        return sentence
+    worst = known["error"].abs().idxmax()
+    return (f"{sentence} From the window of {known.index[~held.to_numpy()][0]} it missed (by up to "
+            f"{abs(known.loc[worst, 'error']):.3f}, in the window of {worst}): the model's confidence no longer "
+            "matches what happens -- concept drift, which only labels reveal. An estimate from the model's own "
+            "scores cannot see it.")
