@@ -11,7 +11,7 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from conftest import run_in
-from lifecycle import drift, drift_thresholds, monitor, monitor_store, performance_estimate, production
+from lifecycle import drift, drift_thresholds, monitor, monitor_alerts, monitor_store, performance_estimate, production
 from lifecycle.settings import DriftSettings
 from lifecycle.simulate import Drift, behaviour_summary, period_dates, simulate_product, true_churn_probability
 
@@ -60,7 +60,7 @@ def _check(reference: pd.DataFrame, production: pd.DataFrame) -> pd.DataFrame:
 
 
 def _alerted(results: pd.DataFrame) -> set[tuple[str, str]]:
-    return set(map(tuple, monitor.alerts(results)[["feature", "statistic"]].to_numpy()))
+    return set(map(tuple, monitor_alerts.alerts(results)[["feature", "statistic"]].to_numpy()))
 
 
 def _table(n: int, seed: int, shift: float = 0.0, mix: float = 0.0) -> pd.DataFrame:
@@ -113,9 +113,9 @@ def test_a_reference_too_small_for_its_chunks_is_refused_with_a_message(referenc
 def test_an_undrifted_period_raises_no_alert(reference):
     results = _check(reference, _production(Drift()))
     assert results["window"].nunique() == 2
-    assert not results["alert"].any(), monitor.alerts(results)
+    assert not results["alert"].any(), monitor_alerts.alerts(results)
     assert results["feature"].str.startswith("performance").sum() == 2
-    assert monitor.verdict(results).startswith("No alerts")
+    assert monitor_alerts.verdict(results).startswith("No alerts")
 
 
 @pytest.mark.parametrize(("knob", "expected", "quiet"), [
@@ -190,7 +190,7 @@ def test_a_correlation_changing_sign_with_marginals_kept_raises_the_multivariate
     window = window.assign(output_probability_1=window["x2"])
     assert np.corrcoef(window["x0"][1000:], window["x1"][1000:])[0, 1] < -0.8
     results = monitor.check(window, fitted, CARD, DROP, 0.8, "W", 200)
-    assert set(map(tuple, monitor.alerts(results)[["feature", "window"]].to_numpy())) == {(FEATURE, "2027-01-11")}
+    assert set(map(tuple, monitor_alerts.alerts(results)[["feature", "window"]].to_numpy())) == {(FEATURE, "2027-01-11")}
     quiet = results[(results["feature"] == FEATURE) & (results["window"] == "2027-01-04")].iloc[0]
     assert quiet["value"] < quiet["threshold"] and "components" in quiet["note"]
 
@@ -201,7 +201,7 @@ def test_alerts_are_merged_over_consecutive_windows_and_ranked_by_effect_size():
         ("a", "w3", "wasserstein", 0.05, 0.1, False), ("a", "w4", "wasserstein", 0.2, 0.1, True),
         ("b", "w2", "jensen_shannon", 0.9, 0.1, True), ("performance (roc_auc)", "w3", "roc_auc", 0.6, 0.75, True),
     ], columns=["feature", "window", "statistic", "value", "threshold", "alert"]).assign(rows=1000, note="")
-    table = monitor.alert_table(results)
+    table = monitor_alerts.alert_table(results)
     assert list(zip(table["feature"], table["first window"], table["last window"], table["windows"])) == [
         ("b", "w2", "w2", 1), ("a", "w1", "w2", 2), ("a", "w4", "w4", 1), ("performance (roc_auc)", "w3", "w3", 1)]
     assert list(table["times threshold"]) == [9.0, 5.0, 2.0, 1.25]

@@ -166,30 +166,6 @@ def kind(values: pd.Series) -> str:
     return "numeric" if _is_numeric(values) else "categorical"
 
 
-def compare(reference: pd.DataFrame, current: pd.DataFrame, window: str, thresholds: dict[str, float],
-            min_rows: int = 1) -> list[Result]:
-    """Every statistic with a threshold, for every column of ``reference`` that ``current`` has.
-
-    A window with fewer than ``min_rows`` rows gets no verdict: each record says "too few rows"
-    and none alerts.
-    """
-    results = []
-    few = len(current) < min_rows
-    for column in reference.columns:
-        if column not in current.columns:
-            continue
-        column_kind = kind(reference[column])
-        for name, (function, kinds) in STATISTICS.items():
-            if name not in thresholds or column_kind not in kinds:
-                continue
-            value, note = function(reference[column], current[column].reset_index(drop=True))
-            value = round(float(value), 4)
-            alert = not few and value > thresholds[name]
-            results.append(Result(str(column), window, name, value, thresholds[name], alert, len(current),
-                                  f"too few rows (< {min_rows})" if few else note))
-    return results
-
-
 def table(results: list[Result]) -> pd.DataFrame:
     """Result records as a DataFrame (one row per record)."""
     return pd.DataFrame(results, columns=Result._fields)

@@ -14,7 +14,8 @@ from typing import NamedTuple
 import pandas as pd
 
 from lifecycle import files, paths, prediction_log
-from lifecycle.monitor import MonitorError, alerts, score_column, windows
+from lifecycle.monitor import MonitorError, score_column, windows
+from lifecycle.monitor_alerts import alert_table, alerts
 
 FOLDER = paths.DATA / "monitoring"
 LABELLED = FOLDER / "labelled_production.parquet"
@@ -77,7 +78,8 @@ def write(results: pd.DataFrame, production: pd.DataFrame, summary: str, period:
     (for 13_feedback_retraining)."""
     found = alerts(results)
     report = {"verdict": summary, "alert": bool(len(found)), "windows": sorted(results["window"].unique()),
-              "alerts": found.to_dict(orient="records"), "checks": len(results), "period": period}
+              "alerts": found.to_dict(orient="records"), "alert_table": alert_table(results).to_dict(orient="records"),
+              "checks": len(results), "period": period}
     files.write_json(REPORT, report)
     files.write_parquet(LABELLED, production.assign(window=windows(production["timestamp"], period)))
     return [paths.relative(REPORT), paths.relative(LABELLED)]
