@@ -186,7 +186,9 @@ def test_a_correlation_changing_sign_with_marginals_kept_raises_the_multivariate
     fitted = monitor.fit(reference.drop(columns="score"), reference["score"], SETTINGS, 0, 200)
     stamps = pd.Timestamp("2027-01-04", tz="UTC") + pd.to_timedelta(np.repeat([0, 7], 1000), unit="D")
     window = _table(2_000, seed=2).assign(timestamp=stamps)
+    before = window["x1"].to_numpy()[1000:].copy()
     window.iloc[1000:] = production.re_pair(window.iloc[1000:], "x0", ["x1"], 1.0, seed=0)
+    assert np.array_equal(np.sort(window["x1"].to_numpy()[1000:]), np.sort(before))  # the marginal, exactly
     window = window.assign(output_probability_1=window["x2"])
     assert np.corrcoef(window["x0"][1000:], window["x1"][1000:])[0, 1] < -0.8
     results = monitor.check(window, fitted, CARD, DROP, 0.8, "W", 200)

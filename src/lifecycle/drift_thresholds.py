@@ -34,6 +34,7 @@ class Baseline(NamedTuple):
     thresholds: pd.DataFrame  # feature, statistic, kind, mean, sd, threshold
     chunk_rows: int
     k: float
+    profiles: dict  # column -> ``drift.Profile`` of the whole reference
 
 
 def chunks_of(rows: int, chunks: int, seed: int, min_rows: int, what: str = "reference") -> list[np.ndarray]:
@@ -72,12 +73,14 @@ def fit(reference: pd.DataFrame, statistics: list[str], chunks: int, k: float, s
             function, kinds = drift.STATISTICS[name]
             if column_kind not in kinds:
                 continue
-            found = [function(values[~mask].reset_index(drop=True), values[mask].reset_index(drop=True))[0]
+            found = [function(drift.profile(values[~mask]) if name in drift.PROFILED else
+                              values[~mask].reset_index(drop=True), values[mask].reset_index(drop=True))[0]
                      for mask in masks]
             mean, sd = float(np.mean(found)), float(np.std(found, ddof=1))
             rows.append((str(column), name, column_kind, mean, sd, mean + k * sd))
     table = pd.DataFrame(rows, columns=["feature", "statistic", "kind", "mean", "sd", "threshold"])
-    return Baseline(reference, table, len(reference) // chunks, k)
+    profiles = {str(c): drift.profile(reference[c]) for c in reference.columns}
+    return Baseline(reference, table, len(reference) // chunks, k, profiles)
 
 
 def scaled(threshold: float, statistic: str, rows: int, chunk_rows: int, reference_rows: int) -> float:
@@ -98,7 +101,9 @@ def measure(baseline: Baseline, current: pd.DataFrame, window: str, min_rows: in
         if row.feature not in current.columns:
             continue
         function, _ = drift.STATISTICS[row.statistic]
-        value, note = function(baseline.reference[row.feature], current[row.feature].reset_index(drop=True))
+        reference = (baseline.profiles[row.feature] if row.statistic in drift.PROFILED
+                     else baseline.reference[row.feature])
+        value, note = function(reference, current[row.feature].reset_index(drop=True))
         limit = round(scaled(row.threshold, row.statistic, len(current), baseline.chunk_rows, len(baseline.reference)), 4)
         value = round(float(value), 4)
         results.append(Result(row.feature, window, row.statistic, value, limit, not few and value > limit,

@@ -197,8 +197,8 @@ def verdict(table: pd.DataFrame, metric: str) -> str:
                 f"(mean absolute error {known['error'].abs().mean():.3f}).")
     if held.all():
         return sentence
-    worst = known["error"].abs().idxmax()
-    return (f"{sentence} From the window of {known.index[~held.to_numpy()][0]} it missed (by up to "
-            f"{abs(known.loc[worst, 'error']):.3f}, in the window of {worst}): the model's confidence no longer "
-            "matches what happens -- concept drift, which only labels reveal. An estimate from the model's own "
-            "scores cannot see it.")
+    missed = known[~held.to_numpy()]
+    shown = ", ".join(f"{w} ({e:+.3f})" for w, e in missed["error"].head(6).items())
+    return (f"{sentence} It missed in {len(missed)}: {shown}{', ...' if len(missed) > 6 else ''}. A miss beyond the "
+            "interval means the model's confidence no longer matches what happens -- concept drift, which an "
+            "estimate made from the model's own scores cannot see; only labels reveal it.")

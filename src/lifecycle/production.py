@@ -127,8 +127,15 @@ def simulate_monitoring(params, scorer) -> str:
     frame = weeks(params, params.weeks, params.users_per_week, params.drift_from_week, drift_of(params.simulation),
                   concept_change=params.concept_change, concept_from_week=params.concept_from_week,
                   correlation_change=params.correlation_change, correlation_from_week=params.correlation_from_week)
-    return replay(frame, scorer, params.store.url, params.log_table, params.id_column, params.target,
+    said = replay(frame, scorer, params.store.url, params.log_table, params.id_column, params.target,
                   params.labels.window_days, paths.ROOT / params.labels_path)
+    schedule = [(name, week) for name, week, on in (
+        ("covariate drift", params.drift_from_week, True), ("concept drift", params.concept_from_week,
+                                                            params.concept_change > 0),
+        ("correlation drift", params.correlation_from_week, params.correlation_change > 0))
+        if on and week is not None and week <= params.weeks]
+    weeks_said = "; ".join(f"{name} from week {week}" for name, week in schedule)
+    return f"{said} {weeks_said[:1].upper()}{weeks_said[1:]}." if schedule else f"{said} No drift switched on."
 
 
 def replay(frame: pd.DataFrame, scorer, url: str, table: str, id_column: str, target: str,
