@@ -10,7 +10,7 @@ the label's dependence on the features is unchanged, so the model's probabilitie
 
 Both tools get the same reference and chunks: lifecycle's effect-size drift with thresholds learned
 from the reference (``drift_thresholds``, params' defaults) and its label-free estimate
-(``performance_estimate``, calibrated on the reference's labels); NannyML 0.13.1's univariate drift
+(``performance_estimate``, calibrated on the reference's labels as params' default says); NannyML 0.13.1's univariate drift
 (Jensen-Shannon, its default thresholds: mean +- 3 sd over reference chunks) and CBPE. Printed per
 chunk: both verdicts on ``x0``, both AUC estimates and the realized AUC; then detection and false-alert
 rates, estimate errors, interval coverage, and both tools' run time on ``--big-rows`` production rows.
@@ -34,8 +34,8 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from lifecycle import drift, drift_thresholds, performance_estimate
-from lifecycle.settings import DriftSettings
+from lifecycle import drift_thresholds, performance_estimate
+from lifecycle.settings import DriftSettings, Estimate
 
 ROOT = Path(__file__).resolve().parents[1]
 NANNYML = ("nannyml==0.13.1", "statsmodels", "pyarrow")
@@ -114,12 +114,15 @@ def ours(reference: pd.DataFrame, analysis: pd.DataFrame, chunk_rows: int, seed:
     start = time.perf_counter()
     baseline = drift_thresholds.fit(reference[FEATURES], settings.statistics, REFERENCE_CHUNKS, settings.k, seed,
                                     min_rows=chunk_rows // 10)
-    calibration = performance_estimate.calibrate(reference["proba"], reference["y"] == 1, "auto", seed=seed)
+    calibration = performance_estimate.calibrate(reference["proba"], reference["y"] == 1, Estimate().calibrate,
+                                                 seed=seed)
     alerts, estimates = {f: [] for f in FEATURES}, []
     for k, rows in analysis.groupby("chunk", sort=True):
-        records = drift.table(drift_thresholds.measure(baseline, rows, str(k), min_rows=1))
-        for feature, group in records.groupby("feature"):
-            alerts[feature].append(bool(group["alert"].any()))
+        alerted = {feature: False for feature in FEATURES}
+        for record in drift_thresholds.measure(baseline, rows, str(k), min_rows=1):
+            alerted[record.feature] |= record.alert
+        for feature, alert in alerted.items():
+            alerts[feature].append(alert)
         estimates.append(performance_estimate.estimate(rows["proba"].to_numpy(), rows["pred"].to_numpy() == 1,
                                                        calibration, 200, 0.95, seed + int(k))["roc_auc"])
     return {"seconds": time.perf_counter() - start, "alerts": alerts, "auc": [e[0] for e in estimates],

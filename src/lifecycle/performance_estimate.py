@@ -23,7 +23,7 @@ from scipy.stats import rankdata
 from sklearn.isotonic import IsotonicRegression
 
 METRICS = ("roc_auc", "f1", "accuracy")
-CALIBRATION_TOLERANCE = 0.02  # expected calibration error beyond which "auto" calibrates
+FOLDS = 5  # "auto" calibrates when isotonic regression lowers the Brier score out of fold
 REGRESSION = ("No label-free estimate for regression: the model gives one number per row, not a distribution "
               "of the target, so nothing in its outputs says how wrong it is; its error is known once labels "
               "arrive (performance as labels arrive, above).")
@@ -34,14 +34,14 @@ MULTICLASS = ("No label-free estimate for multiclass models yet: it needs each c
 class Calibration(NamedTuple):
     """The map from the model's score to a probability of the positive class (None: the score as it is)."""
 
-    isotonic: IsotonicRegression | None
+    isotonic: tuple | None  # the isotonic fit's (scores, probabilities) knots; None: the score as it is
     error_before: float  # expected calibration error of the raw score on the validation split
     sentence: str
-    resampled: tuple = ()  # isotonic fits on bootstrap samples: the calibration's own uncertainty
+    resampled: tuple = ()  # knots of isotonic fits on bootstrap samples: the calibration's own uncertainty
 
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         scores = np.asarray(scores, float)
-        return scores if self.isotonic is None else self.isotonic.predict(scores)
+        return scores if self.isotonic is None else np.interp(scores, *self.isotonic)
 
 
 def calibration_error(scores: np.ndarray, positive: np.ndarray, bins: int = 10) -> float:
@@ -53,21 +53,39 @@ def calibration_error(scores: np.ndarray, positive: np.ndarray, bins: int = 10) 
     return float(gaps.sum())
 
 
-def _isotonic(scores: np.ndarray, positive: np.ndarray) -> IsotonicRegression:
-    return IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(scores, positive)
+def _isotonic(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The knots of an isotonic regression of ``positive`` on ``scores`` (``np.interp`` between them clips
+    beyond the ends, as ``out_of_bounds="clip"`` does, without scikit-learn's per-call checks)."""
+    fit = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(scores, positive)
+    return fit.X_thresholds_, fit.y_thresholds_
+
+
+def needs_calibration(scores: np.ndarray, positive: np.ndarray, seed: int) -> tuple[bool, float, float]:
+    """Whether isotonic regression lowers the Brier score on rows it was not fitted on (``FOLDS``-fold; a
+    proper score, steadier than binned calibration error on a few hundred rows), with both scores."""
+    folds = np.random.default_rng(seed).permutation(len(scores)) % FOLDS
+    before, after = [], []
+    for fold in range(FOLDS):
+        fit, held = folds != fold, folds == fold
+        before.append(np.mean((scores[held] - positive[held]) ** 2))
+        after.append(np.mean((np.interp(scores[held], *_isotonic(scores[fit], positive[fit])) - positive[held]) ** 2))
+    return float(np.mean(after)) < float(np.mean(before)), float(np.mean(before)), float(np.mean(after))
 
 
 def calibrate(scores: np.ndarray, positive: np.ndarray, rule: str, resamples: int = 20, seed: int = 0) -> Calibration:
-    """Calibration on labelled validation rows: ``always``, ``never``, or ``auto`` (when the raw score is off).
+    """Calibration on labelled validation rows: ``always``, ``never``, or ``auto`` (when it helps out of fold).
 
     A calibration learned from a few hundred rows is itself uncertain: ``resamples`` fits on bootstrap
     samples of the rows carry that uncertainty into the estimate's interval.
     """
     scores, positive = np.asarray(scores, float), np.asarray(positive, bool)
     before = calibration_error(scores, positive)
-    if rule == "never" or (rule == "auto" and before <= CALIBRATION_TOLERANCE):
+    helps, out_before, out_after = needs_calibration(scores, positive, seed) if rule == "auto" else (True, 0, 0)
+    if rule == "never" or not helps:
+        why = "" if rule == "never" else (f"; isotonic regression would not lower the Brier score out of fold: "
+                                          f"{out_after:.4f} against {out_before:.4f}")
         return Calibration(None, before, f"The model's probabilities are used as they are (calibration error "
-                                         f"{before:.3f} on the validation split).")
+                                         f"{before:.3f} on {len(scores):,} validation rows{why}).")
     rng = np.random.default_rng(seed)
     samples = [rng.integers(0, len(scores), len(scores)) for _ in range(resamples)]
     return Calibration(_isotonic(scores, positive), before,
@@ -123,11 +141,12 @@ def estimate(scores: np.ndarray, predicted: np.ndarray, calibration: Calibration
     rng = np.random.default_rng(seed)
     ranks = rankdata(scores)
     # Each group of draws takes its probabilities from one bootstrap calibration (all: the one calibration).
-    groups = [np.clip(f.predict(scores), 0, 1) for f in calibration.resampled] or [p]
+    groups = np.array([np.clip(np.interp(scores, *knots), 0, 1) for knots in calibration.resampled] or [p])
     per_group = -(-draws // len(groups))
-    per_batch = max(1, 20_000_000 // max(len(p), 1))  # bounds memory: draws x rows booleans at a time
-    found = np.vstack([_realized(rng.random((min(per_batch, per_group - start), len(p))) < q, ranks, predicted)
-                       for q in groups for start in range(0, per_group, per_batch)])
+    per_batch = max(1, 20_000_000 // max(len(p) * len(groups), 1))  # bounds memory: draws x rows at a time
+    found = np.vstack([_realized((rng.random((len(groups), min(per_batch, per_group - start), len(p)))
+                                  < groups[:, None, :]).reshape(-1, len(p)), ranks, predicted)
+                       for start in range(0, per_group, per_batch)])
     tail = (1 - interval) / 2 * 100
     with warnings.catch_warnings():  # a window of one expected class has no AUC: NaN, said in by_window's note
         warnings.simplefilter("ignore", RuntimeWarning)
