@@ -262,6 +262,18 @@ def test_the_log_is_read_for_the_monitored_version_only(tmp_path):
     assert monitor_store.read_batches(url, "no_batches_yet", "churn", 1).empty
 
 
+def test_regression_gets_no_label_free_estimate_and_says_why():
+    frame = pd.DataFrame({"output_prediction": [1.0, 2.0], "timestamp": pd.Timestamp("2027-01-04", tz="UTC")})
+    table, said = performance_estimate.for_production(frame, pd.Series(["w", "w"]), "regression", None, None, None,
+                                                      None, 0, 1)
+    assert table.empty and said.startswith("No label-free estimate for regression: the model gives one number")
+    results = pd.DataFrame({"feature": ["performance (mae)"], "window": ["w"], "value": [0.5], "rows": [2]})
+    versus = performance_estimate.against_realized(table, results, "mae")
+    assert performance_estimate.verdict(versus, "mae").startswith("No label-free estimate for this model")
+    from lifecycle import monitor_plots
+    monitor_plots.estimate_vs_realized(versus, "mae", 1.0)
+
+
 def test_regression_performance_alerts_when_errors_grow():
     card = SimpleNamespace(task="regression", metric="mae", positive_class=None, target="y", metric_bar=5.0)
     rng = np.random.default_rng(0)

@@ -56,6 +56,10 @@ def joint_and_score_drift(results: pd.DataFrame) -> Figure:
 def estimate_vs_realized(table: pd.DataFrame, metric: str, floor: float) -> Figure:
     """The label-free estimate of ``metric`` with its interval, beside the realized value once labels arrived."""
     fig, (ax,) = figure(width=9, height=3.4)
+    if table.empty:
+        ax.text(0.5, 0.5, "no label-free estimate for this model", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
     where = range(len(table))
     ax.fill_between(where, table["low"].to_numpy(float), table["high"].to_numpy(float), alpha=0.25,
                     label="estimate's interval")

@@ -208,6 +208,8 @@ def for_production(production: pd.DataFrame, window: pd.Series, task: str, posit
 
 def verdict(table: pd.DataFrame, metric: str) -> str:
     """One sentence on ``against_realized``: how often the interval held the realized value, the largest miss."""
+    if table.empty:
+        return "No label-free estimate for this model (why: above); its performance is known once labels arrive."
     known = table[table["realized"].notna()]
     if known.empty:
         return f"No labels yet: the estimated {metric} is all there is until they arrive."
