@@ -1,20 +1,23 @@
-"""Monitoring: the drift knobs raise their own alerts and an undrifted period none; statistics are
-defined on constant and all-missing columns; bad input gets a clear message."""
+"""Monitoring: effect-size drift with thresholds learned from the reference (quiet on a large undrifted
+window where a p-value rule is not), each drift knob its own alert, defined answers on constant,
+all-missing and tiny windows, multivariate drift, the label-free estimate, merged alerts, bad input."""
 
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from conftest import run_in
-from lifecycle import drift, monitor, monitor_store
-from lifecycle.settings import DriftThresholds
+from lifecycle import drift, drift_thresholds, monitor, monitor_alerts, monitor_store, performance_estimate, production
+from lifecycle.settings import DriftSettings
 from lifecycle.simulate import Drift, behaviour_summary, period_dates, simulate_product, true_churn_probability
 
 CARD = SimpleNamespace(task="binary", metric="roc_auc", positive_class=1, target="churned", metric_bar=0.75)
-THRESHOLDS = DriftThresholds()
+SETTINGS = DriftSettings()
+DROP = 0.05
 
 
 def _frame(product, period: str = "training") -> pd.DataFrame:
@@ -45,35 +48,89 @@ def _score(frame: pd.DataFrame) -> pd.Series:
     return true_churn_probability(frame.set_index("user_id", drop=False)).reset_index(drop=True)
 
 
+def _fit(reference: pd.DataFrame, **settings) -> monitor.Reference:
+    inputs = reference.drop(columns=["user_id", "churned"])
+    return monitor.fit(inputs, _score(reference), SETTINGS.model_copy(update=settings), seed=0, min_rows=200)
+
+
 def _check(reference: pd.DataFrame, production: pd.DataFrame) -> pd.DataFrame:
     production = production.assign(output_probability_1=_score(production).to_numpy())
-    inputs = reference.drop(columns=["user_id", "churned"])
     accepted = roc_auc_score(reference["churned"], _score(reference))
-    return monitor.check(production, inputs, _score(reference), CARD, THRESHOLDS, accepted, "W", 200)
+    return monitor.check(production, _fit(reference), CARD, DROP, accepted, "W", 200)
 
 
 def _alerted(results: pd.DataFrame) -> set[tuple[str, str]]:
-    return set(map(tuple, monitor.alerts(results)[["feature", "statistic"]].to_numpy()))
+    return set(map(tuple, monitor_alerts.alerts(results)[["feature", "statistic"]].to_numpy()))
+
+
+def _table(n: int, seed: int, shift: float = 0.0, mix: float = 0.0) -> pd.DataFrame:
+    """Six numeric columns (x0 and x1 correlated, 0.9) and two categorical ones; ``shift`` moves the numbers
+    (in sd), ``mix`` the categories."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(4, n))
+    z[1] = 0.9 * z[0] + np.sqrt(1 - 0.9**2) * z[1]
+    numbers = {f"x{k}": shift + (1 + shift) * z[k] for k in range(4)}
+    numbers |= {"skewed": rng.lognormal(shift, 1, n), "count": rng.poisson(3 + shift, n).astype(float)}
+    shares = np.array([0.5 - mix, 0.3, 0.2 + mix])
+    return pd.DataFrame(numbers | {"colour": rng.choice(["red", "green", "blue"], n, p=shares),
+                                   "size": rng.choice(["S", "M", "L"], n, p=shares[::-1])})
+
+
+def test_a_large_practically_undrifted_window_raises_no_alert_where_p_values_flag_most_features():
+    """200,000 rows whose differences from the reference (0.03 sd, one point of a category's share)
+    matter to no model: the learned thresholds stay quiet, a KS p < 0.05 rule flags most numbers."""
+    reference, window = _table(20_000, seed=1), _table(200_000, seed=2, shift=0.03, mix=0.01)
+    baseline = drift_thresholds.fit(reference, SETTINGS.statistics, SETTINGS.chunks, SETTINGS.k, seed=0, min_rows=200)
+    results = drift.table(drift_thresholds.measure(baseline, window, "w", min_rows=200))
+    assert len(results) == 6 * 2 + 2 and not results["alert"].any(), results[results["alert"]]
+    p_values = {c: stats.ks_2samp(reference[c], window[c]).pvalue if drift.kind(reference[c]) == "numeric" else
+                stats.chi2_contingency(pd.crosstab(np.r_[np.zeros(len(reference)), np.ones(len(window))],
+                                                   np.r_[reference[c], window[c]])).pvalue
+                for c in reference.columns}
+    flagged = [c for c, p in p_values.items() if p < 0.05]
+    assert len(flagged) > len(p_values) / 2, p_values
+    undrifted = drift.table(drift_thresholds.measure(baseline, _table(1_000, seed=3), "small", min_rows=200))
+    assert not undrifted["alert"].any()
+
+
+def test_thresholds_are_learned_from_the_reference_and_reproducible_for_a_seed():
+    reference = _table(4_000, seed=1)
+    fit = lambda seed: drift_thresholds.fit(reference, SETTINGS.statistics, 10, 4.0, seed, min_rows=200).thresholds
+    pd.testing.assert_frame_equal(fit(7), fit(7))
+    assert not fit(7)["threshold"].equals(fit(8)["threshold"])
+    assert (fit(7)["threshold"] > fit(7)["mean"]).all()
+
+
+def test_a_reference_too_small_for_its_chunks_is_refused_with_a_message(reference):
+    with pytest.raises(drift_thresholds.CalibrationError, match=r"1,000 rows, too few .* 10 chunks of at least "
+                                                                r"min_rows=200 need 2,000"):
+        drift_thresholds.fit(_table(1_000, seed=1), SETTINGS.statistics, 10, 4.0, 0, min_rows=200)
+    with pytest.raises(monitor.MonitorError, match="too few to learn drift thresholds"):
+        monitor.fit(reference.drop(columns=["user_id", "churned"]).head(500), _score(reference).head(500),
+                    SETTINGS, 0, 200)
 
 
 def test_an_undrifted_period_raises_no_alert(reference):
     results = _check(reference, _production(Drift()))
     assert results["window"].nunique() == 2
-    assert not results["alert"].any(), monitor.alerts(results)
+    assert not results["alert"].any(), monitor_alerts.alerts(results)
     assert results["feature"].str.startswith("performance").sum() == 2
-    assert monitor.verdict(results).startswith("No alerts")
+    assert monitor_alerts.verdict(results).startswith("No alerts")
 
 
 @pytest.mark.parametrize(("knob", "expected", "quiet"), [
-    (Drift(channel_shift=0.4), {("channel", "psi")}, {"device", "age", "plan"}),
-    (Drift(new_category=True), {("device", "new_categories"), ("device", "psi")}, {"channel", "age", "plan"}),
-    (Drift(activity_change=-0.5), {("sessions_30d", "ks"), ("days_since_last_session", "ks")},
+    (Drift(channel_shift=0.4), {("channel", "jensen_shannon")}, {"device", "age", "plan"}),
+    (Drift(new_category=True), {("device", "jensen_shannon")}, {"channel", "age", "plan"}),
+    (Drift(activity_change=-0.5), {("sessions_30d", "wasserstein"), ("days_since_last_session", "wasserstein")},
      {"channel", "device", "age", "plan"}),
 ])
 def test_each_drift_knob_raises_its_own_alerts(reference, knob, expected, quiet):
-    alerted = _alerted(_check(reference, _production(knob, weeks=1)))
+    results = _check(reference, _production(knob, weeks=1))
+    alerted = _alerted(results)
     assert expected <= alerted
     assert not {feature for feature, _ in alerted} & quiet
+    if knob.new_category:
+        assert "unseen: smart_tv" in results.set_index(["feature", "statistic"]).loc[("device", "jensen_shannon"), "note"]
 
 
 def test_a_concept_change_shows_in_performance_not_in_the_inputs(reference):
@@ -86,29 +143,81 @@ def test_a_concept_change_shows_in_performance_not_in_the_inputs(reference):
 def test_statistics_are_defined_on_constant_missing_and_empty_columns():
     constant = pd.Series([3.0] * 50)
     missing = pd.Series([np.nan] * 20)
-    for function in (drift.psi_numeric, drift.ks, drift.psi_categorical, drift.new_categories):
+    for function in (drift.psi_numeric, drift.ks, drift.psi_categorical, drift.new_categories,
+                     drift.jensen_shannon, drift.wasserstein):
         for reference, current in ((constant, constant), (constant, missing), (missing, missing),
                                    (constant, constant.iloc[:0])):
             value, _ = function(reference, current)
             assert np.isfinite(value)
-    assert drift.psi_numeric(constant, constant)[0] == 0.0
-    assert drift.psi_numeric(constant, missing)[0] > THRESHOLDS.psi  # a column gone missing is drift
-    assert drift.new_categories(pd.Series(["a", "b"]), pd.Series(["a", "c", "c", "b"])) == (0.5, "new: c")
+    assert drift.jensen_shannon(constant, constant) == (0.0, "")
+    assert drift.jensen_shannon(constant, missing) == (1.0, "all values missing in this window")
+    assert drift.wasserstein(constant, missing)[1].startswith("all values missing in this window")
+    assert drift.wasserstein(constant, constant + 2) == (2.0, "constant in the reference (3): distance in the column's units")
+    assert drift.jensen_shannon(pd.Series(["a", "b"] * 5), pd.Series(["a", "c", "c", "b"]))[1] == "unseen: c (50%)"
 
 
-def test_a_window_with_too_few_rows_gets_no_verdict():
-    reference = pd.DataFrame({"x": np.arange(1000.0)})
-    results = drift.compare(reference, pd.DataFrame({"x": [5000.0] * 5}), "w", {"psi": 0.2, "ks": 0.1}, min_rows=100)
-    assert {r.note for r in results} == {"too few rows (< 100)"} and not any(r.alert for r in results)
+def test_constant_all_missing_and_tiny_windows_get_defined_plain_answers():
+    reference = _table(4_000, seed=1).assign(flat=1.0)
+    baseline = drift_thresholds.fit(reference, SETTINGS.statistics, 10, 4.0, 0, min_rows=200)
+    same = drift.table(drift_thresholds.measure(baseline, _table(1_000, seed=2).assign(flat=1.0), "same", 200))
+    assert not same["alert"].any() and np.isfinite(same["value"]).all()
+    moved = drift.table(drift_thresholds.measure(baseline, _table(1_000, seed=2).assign(flat=2.0), "moved", 200))
+    assert set(moved.loc[moved["alert"], "feature"]) == {"flat"}
+    gone = drift.table(drift_thresholds.measure(baseline, _table(1_000, seed=2).assign(x0=np.nan), "gone", 200))
+    x0 = gone[gone["feature"] == "x0"].set_index("statistic")
+    assert x0.loc["jensen_shannon", "alert"] and x0.loc["jensen_shannon", "note"] == "all values missing in this window"
+    assert x0.loc["wasserstein", "value"] == 0.0 and "all values missing" in x0.loc["wasserstein", "note"]
+    tiny = drift.table(drift_thresholds.measure(baseline, _table(5, seed=2, shift=5), "tiny", 200))
+    assert not tiny["alert"].any() and set(tiny["note"]) == {"too few rows (< 200)"}
+    assert np.isfinite(pd.concat([same, moved, gone, tiny])[["value", "threshold"]].to_numpy()).all()
+
+
+def test_a_window_smaller_than_a_chunk_gets_a_higher_threshold():
+    assert drift_thresholds.scaled(0.1, "wasserstein", 100_000, 2_000, 20_000) == 0.1
+    assert drift_thresholds.scaled(0.1, "wasserstein", 500, 2_000, 20_000) > 0.1
+    assert drift_thresholds.scaled(0.1, "psi", 500, 2_000, 20_000) > drift_thresholds.scaled(0.1, "wasserstein", 500,
+                                                                                              2_000, 20_000)
+
+
+def test_a_correlation_changing_sign_with_marginals_kept_raises_the_multivariate_alert_only():
+    from lifecycle.drift_multivariate import FEATURE
+
+    reference = _table(4_000, seed=1).assign(score=lambda f: f["x2"])
+    fitted = monitor.fit(reference.drop(columns="score"), reference["score"], SETTINGS, 0, 200)
+    stamps = pd.Timestamp("2027-01-04", tz="UTC") + pd.to_timedelta(np.repeat([0, 7], 1000), unit="D")
+    window = _table(2_000, seed=2).assign(timestamp=stamps)
+    before = window["x1"].to_numpy()[1000:].copy()
+    window.iloc[1000:] = production.re_pair(window.iloc[1000:], "x0", ["x1"], 1.0, seed=0)
+    assert np.array_equal(np.sort(window["x1"].to_numpy()[1000:]), np.sort(before))  # the marginal, exactly
+    window = window.assign(output_probability_1=window["x2"])
+    assert np.corrcoef(window["x0"][1000:], window["x1"][1000:])[0, 1] < -0.8
+    results = monitor.check(window, fitted, CARD, DROP, 0.8, "W", 200)
+    assert set(map(tuple, monitor_alerts.alerts(results)[["feature", "window"]].to_numpy())) == {(FEATURE, "2027-01-11")}
+    quiet = results[(results["feature"] == FEATURE) & (results["window"] == "2027-01-04")].iloc[0]
+    assert quiet["value"] < quiet["threshold"] and "components" in quiet["note"]
+
+
+def test_alerts_are_merged_over_consecutive_windows_and_ranked_by_effect_size():
+    results = pd.DataFrame([
+        ("a", "w1", "wasserstein", 0.3, 0.1, True), ("a", "w2", "wasserstein", 0.5, 0.1, True),
+        ("a", "w3", "wasserstein", 0.05, 0.1, False), ("a", "w4", "wasserstein", 0.2, 0.1, True),
+        ("b", "w2", "jensen_shannon", 0.9, 0.1, True), ("performance (roc_auc)", "w3", "roc_auc", 0.6, 0.75, True),
+    ], columns=["feature", "window", "statistic", "value", "threshold", "alert"]).assign(rows=1000, note="")
+    table = monitor_alerts.alert_table(results)
+    assert list(zip(table["feature"], table["first window"], table["last window"], table["windows"])) == [
+        ("b", "w2", "w2", 1), ("a", "w1", "w2", 2), ("a", "w4", "w4", 1), ("performance (roc_auc)", "w3", "w3", 1)]
+    assert list(table["times threshold"]) == [9.0, 5.0, 2.0, 1.25]
+    assert list(table["kind"]) == ["feature drift"] * 3 + ["performance"]
 
 
 def test_bad_input_gets_a_clear_message(reference):
     production = _production(Drift(), weeks=1).assign(output_probability_1=0.5)
-    inputs = reference.drop(columns=["user_id", "churned"])
+    fitted = _fit(reference)
     with pytest.raises(monitor.MonitorError, match="production window is empty"):
-        monitor.check(production.iloc[:0], inputs, _score(reference), CARD, THRESHOLDS, 0.8, "W", 200)
+        monitor.check(production.iloc[:0], fitted, CARD, DROP, 0.8, "W", 200)
     with pytest.raises(monitor.MonitorError, match="share no columns"):
-        monitor.check(production, inputs.add_prefix("other_"), _score(reference), CARD, THRESHOLDS, 0.8, "W", 200)
+        monitor.check(production.add_prefix("other_").assign(timestamp=production["timestamp"]), fitted, CARD, DROP,
+                      0.8, "W", 200)
     with pytest.raises(monitor.MonitorError, match="lacks column"):
         monitor_store.attach_labels(production, pd.DataFrame({"user_id": [1]}), "user_id", "churned",
                                     pd.Timestamp("2027-01-01", tz="UTC"))
@@ -123,15 +232,14 @@ def test_the_monitor_command_exits_2_with_one_line_on_bad_input(project):
 
 def test_batches_get_prediction_drift_checks_of_their_own(reference):
     production = _production(Drift(), weeks=1).assign(output_probability_1=lambda f: _score(f).to_numpy())
-    inputs = reference.drop(columns=["user_id", "churned"])
     scores = _score(reference)
     batches = pd.DataFrame({"batch_id": ["same"] * 1000 + ["shifted"] * 1000,
                             "output_probability_1": np.r_[scores.sample(1000, random_state=0).to_numpy(),
                                                           np.clip(scores.sample(1000, random_state=1) + 0.2, 0, 1)]})
-    results = monitor.check(production, inputs, scores, CARD, THRESHOLDS, 0.8, "W", 200, batches=batches)
+    results = monitor.check(production, _fit(reference), CARD, DROP, 0.8, "W", 200, batches=batches)
     batch = results[results["window"].str.startswith("batch ")].set_index(["window", "statistic"])["alert"]
-    assert batch[("batch shifted", "psi")] and batch[("batch shifted", "ks")]
-    assert not batch[("batch same", "psi")] and not batch[("batch same", "ks")]
+    assert batch[("batch shifted", "jensen_shannon")] and batch[("batch shifted", "wasserstein")]
+    assert not batch[("batch same", "jensen_shannon")] and not batch[("batch same", "wasserstein")]
 
 
 def test_the_log_is_read_for_the_monitored_version_only(tmp_path):
@@ -154,6 +262,18 @@ def test_the_log_is_read_for_the_monitored_version_only(tmp_path):
     assert monitor_store.read_batches(url, "no_batches_yet", "churn", 1).empty
 
 
+def test_regression_gets_no_label_free_estimate_and_says_why():
+    frame = pd.DataFrame({"output_prediction": [1.0, 2.0], "timestamp": pd.Timestamp("2027-01-04", tz="UTC")})
+    table, said = performance_estimate.for_production(frame, pd.Series(["w", "w"]), "regression", None, None, None,
+                                                      None, 0, 1)
+    assert table.empty and said.startswith("No label-free estimate for regression: the model gives one number")
+    results = pd.DataFrame({"feature": ["performance (mae)"], "window": ["w"], "value": [0.5], "rows": [2]})
+    versus = performance_estimate.against_realized(table, results, "mae")
+    assert performance_estimate.verdict(versus, "mae").startswith("No label-free estimate for this model")
+    from lifecycle import monitor_plots
+    monitor_plots.estimate_vs_realized(versus, "mae", 1.0)
+
+
 def test_regression_performance_alerts_when_errors_grow():
     card = SimpleNamespace(task="regression", metric="mae", positive_class=None, target="y", metric_bar=5.0)
     rng = np.random.default_rng(0)
@@ -162,7 +282,53 @@ def test_regression_performance_alerts_when_errors_grow():
     y = rng.normal(size=1000)
     production = pd.DataFrame({"x": rng.normal(size=1000), "timestamp": stamps, "y": y,
                                "output_prediction": y + np.r_[rng.normal(0, 1, 500), rng.normal(0, 3, 500)]})
-    results = monitor.check(production, reference, reference["x"], card, THRESHOLDS, 0.8, "W", 200)
+    fitted = monitor.fit(reference, reference["x"], SETTINGS, 0, 200)
+    results = monitor.check(production, fitted, card, DROP, 0.8, "W", 200)
     performance = results[results["feature"] == "performance (mae)"].set_index("window")
     assert list(performance["alert"]) == [False, True]  # mae ~0.8 then ~2.4, against a ceiling of 0.85
     assert performance["threshold"].iloc[0] == pytest.approx(0.85)
+
+
+def _estimate(frame: pd.DataFrame, calibration, seed: int = 0) -> dict:
+    score = _score(frame).to_numpy()
+    return performance_estimate.estimate(score, score > 0.5, calibration, 200, 0.95, seed)
+
+
+def test_the_label_free_estimate_holds_the_realized_auc_under_covariate_drift_and_misses_a_concept_change(reference):
+    as_is = performance_estimate.calibrate(_score(reference), reference["churned"], "auto")
+    assert as_is.isotonic is None  # the true churn function is calibrated on its own world
+    drifted = _production(Drift(channel_shift=0.4, activity_change=-0.3), weeks=1, n=3000)
+    estimate, low, high = _estimate(drifted, as_is)["roc_auc"]
+    realized = roc_auc_score(drifted["churned"], _score(drifted))
+    assert low <= realized <= high and abs(estimate - realized) < 0.02, (estimate, low, high, realized)
+    changed = _production(Drift(concept_change=1.0), weeks=1, n=3000)
+    estimate, low, high = _estimate(changed, as_is)["roc_auc"]
+    assert roc_auc_score(changed["churned"], _score(changed)) < low  # the model's confidence no longer means anything
+
+
+def test_a_miscalibrated_score_is_calibrated_on_validation_rows_first(reference):
+    squashed = _score(reference) ** 3  # ranks kept, probabilities far too low
+    calibration = performance_estimate.calibrate(squashed, reference["churned"], "auto")
+    assert calibration.isotonic is not None and "isotonic" in calibration.sentence
+    window = _production(Drift(), weeks=1, n=3000)
+    score = _score(window).to_numpy() ** 3
+    found = performance_estimate.estimate(score, score > 0.125, calibration, 200, 0.95, 0)
+    positive = window["churned"].to_numpy() == 1
+    realized = {"roc_auc": roc_auc_score(positive, score),
+                "accuracy": float(np.mean(positive == (score > 0.125)))}
+    for metric, value in realized.items():
+        assert found[metric][1] - 0.01 <= value <= found[metric][2] + 0.01, (metric, found[metric], value)
+
+
+def test_the_estimate_is_reproducible_and_defined_on_one_class_windows():
+    calibration = performance_estimate.Calibration(None, 0.0, "")
+    scores = np.linspace(0.01, 0.99, 500)
+    assert performance_estimate.estimate(scores, scores > 0.5, calibration, 100, 0.9, 3) == \
+        performance_estimate.estimate(scores, scores > 0.5, calibration, 100, 0.9, 3)
+    low_scores = np.full(300, 1e-6)
+    found = performance_estimate.estimate(low_scores, low_scores > 0.5, calibration, 50, 0.9, 0)
+    assert found["accuracy"][0] == pytest.approx(1.0, abs=1e-5) and np.isnan(found["roc_auc"][0])
+    window = pd.Series(["w"] * 300)
+    table = performance_estimate.by_window(pd.DataFrame({"s": low_scores, "p": 0}), window, "s", "p", 1,
+                                           calibration, 50, 0.9, 0, 200)
+    assert table.set_index("metric").loc["roc_auc", "note"] == "not measurable: one class expected in this window"

@@ -2,23 +2,26 @@
 
 On what ``monitor_store.gather`` reads (logged predictions with the labels known so far, the
 batch job's predictions, the reference), cuts time into windows and checks per window: each
-feature's drift (``drift.STATISTICS``), the drift of the model's score, and -- once labels have
-arrived -- the problem card's metric; each batch gets the score's drift. Each check is a
-``drift.Result`` against a threshold from params; the alerts are the results beyond theirs.
+feature's drift (effect sizes of ``drift.STATISTICS``), the features' joint drift
+(``drift_multivariate``), the drift of the model's score, and -- once labels have arrived -- the
+problem card's metric; each batch gets the score's drift. Drift thresholds are learned from the
+reference (``fit``, ``drift_thresholds``); the performance floor comes from params. Each check is
+a ``drift.Result``; ``monitor_alerts`` merges and ranks the ones beyond their thresholds.
 ``lifecycle monitor`` runs the same checks for a scheduler.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 from sklearn import metrics as m
 
-from lifecycle import drift
+from lifecycle import drift, drift_multivariate, drift_thresholds
 from lifecycle.drift import Result
 from lifecycle.metrics import METRICS
-
-PREDICTION = "(model score)"
+from lifecycle.monitor_alerts import PREDICTION, alert_table, verdict
 
 
 class MonitorError(ValueError):
@@ -48,7 +51,7 @@ def metric_value(metric: str, truth: pd.Series, frame: pd.DataFrame, task: str, 
     if truth.nunique() < 2:
         return 0.0, "one class only: not measurable"
     if task == "binary" and metric in ("roc_auc", "average_precision", "log_loss"):
-        positive = _is(truth, positive_class)
+        positive = is_positive(truth, positive_class)
         score = frame[f"output_probability_{positive_class}"].astype(float).to_numpy()
         function = {"roc_auc": m.roc_auc_score, "average_precision": m.average_precision_score,
                     "log_loss": m.log_loss}[metric]
@@ -67,7 +70,7 @@ def metric_value(metric: str, truth: pd.Series, frame: pd.DataFrame, task: str, 
     return float(function(truth.astype(str), predicted)), ""
 
 
-def _is(truth: pd.Series, value) -> np.ndarray:
+def is_positive(truth: pd.Series, value) -> np.ndarray:
     """``truth == value``, whether the labels came back as numbers, floats (after a join) or text."""
     numbers = pd.to_numeric(truth, errors="coerce")
     if isinstance(value, (int, float)) and not isinstance(value, bool) and numbers.notna().all():
@@ -75,38 +78,76 @@ def _is(truth: pd.Series, value) -> np.ndarray:
     return (truth.astype(str) == str(value)).to_numpy()
 
 
-def check(production: pd.DataFrame, reference: pd.DataFrame, reference_scores: pd.Series, card, thresholds,
-          reference_metric: float, period: str, min_rows: int, exclude: list[str] = (),
-          batches: pd.DataFrame | None = None) -> pd.DataFrame:
+class Reference(NamedTuple):
+    """What production is compared with, with thresholds learned from it (``fit``)."""
+
+    features: drift_thresholds.Baseline  # per feature and statistic
+    score: drift_thresholds.Baseline  # the model's score
+    multivariate: drift_multivariate.Multivariate | None  # None with fewer than two features
+
+
+def fit(reference: pd.DataFrame, reference_scores: pd.Series, settings, seed: int, min_rows: int,
+        exclude: list[str] = ()) -> Reference:
+    """Learn every threshold from the reference (``settings``: ``DriftSettings`` from params).
+
+    Raises ``MonitorError`` for a reference too small to learn from, with what to change.
+    """
+    features = reference[[c for c in reference.columns if c not in exclude]]
+    if features.shape[1] == 0:
+        raise MonitorError("no features left to check for drift: exclude_features lists every reference column")
+    try:
+        columns = drift_thresholds.fit(features, settings.statistics, settings.chunks, settings.k, seed, min_rows)
+        numeric = [s for s in settings.statistics if s != "new_categories"]
+        score = drift_thresholds.fit(reference_scores.reset_index(drop=True).to_frame(PREDICTION), numeric,
+                                     settings.chunks, settings.k, seed, min_rows)
+        multivariate = (drift_multivariate.fit(features, settings.variance_share, settings.chunks, settings.k, seed,
+                                               min_rows) if features.shape[1] > 1 else None)
+    except drift_thresholds.CalibrationError as exc:
+        raise MonitorError(str(exc)) from None
+    return Reference(columns, score, multivariate)
+
+
+def thresholds_table(reference: Reference) -> pd.DataFrame:
+    """The learned thresholds: per (feature, statistic), the chunks' mean, sd and the alert threshold."""
+    rows = [reference.features.thresholds, reference.score.thresholds]
+    if reference.multivariate is not None:
+        mv = reference.multivariate
+        rows.append(pd.DataFrame([(drift_multivariate.FEATURE, drift_multivariate.STATISTIC, "all", mv.mean, mv.sd,
+                                   mv.threshold)], columns=rows[0].columns))
+    return pd.concat(rows, ignore_index=True).round(4)
+
+
+def check(production: pd.DataFrame, reference: Reference, card, performance_drop: float, reference_metric: float,
+          period: str, min_rows: int, batches: pd.DataFrame | None = None) -> pd.DataFrame:
     """All checks, window by window: one row per (feature, window, statistic).
 
     Parameters
     ----------
     production : ``read_log`` rows, labels attached (``card.target``; missing until known).
-    reference : the reference's model inputs (the training split).
-    reference_scores : the model's score on the reference rows (``score_column`` of its outputs).
+    reference : ``fit`` on the reference's model inputs and the model's scores on them.
     card : the problem card (task, metric, positive class, bar).
-    thresholds : ``Thresholds`` from params.
+    performance_drop : a labelled window alerts this far below (above, for an error) ``reference_metric``.
     reference_metric : the metric the model was accepted on (its test score).
-    exclude : features not checked for drift (absolute dates drift by construction).
     batches : the batch job's predictions (``batch_id`` and outputs): the score's drift per batch.
     """
-    features = [c for c in reference.columns if c in production.columns and c not in exclude]
+    features = [c for c in reference.features.reference.columns if c in production.columns]
     if not features:
+        columns = reference.features.reference.columns
         raise MonitorError(f"the reference and production share no columns (reference: "
-                           f"{', '.join(map(str, reference.columns[:5]))}, ...; production: "
+                           f"{', '.join(map(str, columns[:5]))}, ...; production: "
                            f"{', '.join(map(str, production.columns[:5]))}, ...): compare inputs of the same model")
     if production.empty:
         raise MonitorError("the production window is empty: no predictions in the period monitored")
-    limits = {"psi": thresholds.psi, "ks": thresholds.ks, "new_categories": thresholds.new_categories}
     score = score_column(production, card.task, card.positive_class)
     better = METRICS[card.metric].greater_is_better
-    floor = reference_metric - thresholds.performance_drop if better else reference_metric + thresholds.performance_drop
+    floor = reference_metric - performance_drop if better else reference_metric + performance_drop
     results: list[Result] = []
     for window, rows in production.groupby(windows(production["timestamp"], period), sort=True):
-        results += drift.compare(reference[features], rows[features], window, limits, min_rows)
-        results += drift.compare(reference_scores.to_frame(PREDICTION), rows[[score]].set_axis([PREDICTION], axis=1),
-                                 window, limits, min_rows)
+        results += drift_thresholds.measure(reference.features, rows[features], window, min_rows)
+        if reference.multivariate is not None and len(features) == len(reference.features.reference.columns):
+            results.append(drift_multivariate.measure(reference.multivariate, rows, window, min_rows))
+        results += drift_thresholds.measure(reference.score, rows[[score]].set_axis([PREDICTION], axis=1), window,
+                                            min_rows)
         labelled = rows[rows[card.target].notna()] if card.target in rows else rows.iloc[:0]
         if len(labelled):
             value, note = metric_value(card.metric, labelled[card.target], labelled, card.task, card.positive_class)
@@ -116,42 +157,30 @@ def check(production: pd.DataFrame, reference: pd.DataFrame, reference_scores: p
                                   round(floor, 4), not few and worse, len(labelled),
                                   note or ("too few labelled rows" if len(labelled) < min_rows else "")))
     for batch, rows in (batches if batches is not None else pd.DataFrame({"batch_id": []})).groupby("batch_id"):
-        results += drift.compare(reference_scores.to_frame(PREDICTION), rows[[score]].set_axis([PREDICTION], axis=1),
-                                 f"batch {batch}", limits, min_rows)
+        results += drift_thresholds.measure(reference.score, rows[[score]].set_axis([PREDICTION], axis=1),
+                                            f"batch {batch}", min_rows)
     return drift.table(results)
 
 
-def alerts(results: pd.DataFrame) -> pd.DataFrame:
-    """The results beyond their thresholds, by window then feature."""
-    found = results[results["alert"]].drop(columns="alert")
-    return found.sort_values(["window", "feature", "statistic"], kind="stable").reset_index(drop=True)
+def with_estimates(results: pd.DataFrame, estimates: pd.DataFrame, card, accepted: float,
+                   performance_drop: float) -> pd.DataFrame:
+    """``results`` with ``estimated``'s estimate of the card's metric per window: an alert when its
+    whole interval is beyond the performance floor."""
+    from lifecycle import performance_estimate as pe
+
+    better = METRICS[card.metric].greater_is_better
+    floor = accepted - performance_drop if better else accepted + performance_drop
+    return pd.concat([results, drift.table(pe.alerts(estimates, card.metric, floor, better))], ignore_index=True)
 
 
-def overview(results: pd.DataFrame) -> pd.DataFrame:
-    """Per window: rows, alerts of each kind, and the metric once labels have arrived."""
-    kind = np.select([results["feature"] == PREDICTION, results["feature"].str.startswith("performance")],
-                     ["prediction drift", "performance"], "feature drift")
-    counts = pd.crosstab(results["window"], kind, values=results["alert"], aggfunc="sum").fillna(0).astype(int)
-    counts = counts.reindex(columns=["feature drift", "prediction drift", "performance"], fill_value=0)
-    counts.columns = [f"{c} alerts" for c in counts.columns]
-    table = results.groupby("window")["rows"].max().to_frame("rows").join(counts)
-    performance = results[results["feature"].str.startswith("performance")].set_index("window")
-    table["labelled rows"] = performance["rows"].reindex(table.index).fillna(0).astype(int)
-    table["metric"] = performance["value"].reindex(table.index)
-    table["metric"] = table["metric"].astype(object).where(table["metric"].notna(), "labels pending")
-    return table
+def estimated(data, card, params) -> tuple[pd.DataFrame, str]:
+    """The label-free estimates per window (``performance_estimate.for_production``) and how they were made."""
+    from lifecycle import performance_estimate as pe
 
-
-def verdict(results: pd.DataFrame) -> str:
-    """One sentence: is everything within its thresholds, and if not, what moved first."""
-    found = alerts(results)
-    if found.empty:
-        return f"No alerts: all {len(results):,} checks over {results['window'].nunique()} windows are within their thresholds."
-    first = found["window"].min()
-    names = sorted(found.loc[found["window"] == first, "feature"].unique())
-    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    return (f"{len(found):,} alerts in {found['window'].nunique()} of {results['window'].nunique()} windows; "
-            f"the first, in the window of {first}, on {shown}.")
+    positive = (is_positive(data.validation_truth, card.positive_class) if card.task == "binary" else None)
+    return pe.for_production(data.production, windows(data.production["timestamp"], params.window), card.task,
+                             card.positive_class, data.validation_scores, positive, params.estimate, params.seed,
+                             params.min_rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -178,16 +207,20 @@ def main(argv: list[str] | None = None) -> int:
         card = problem.read()
         scorer = scoring.load(params.serving.model, stage="production")
         data = monitor_store.gather(params, card, scorer)
-        results = check(data.production, data.reference, data.reference_scores, card, params.thresholds,
-                        data.accepted, params.window, params.min_rows, params.exclude_features, data.batches)
+        fitted = fit(data.reference, data.reference_scores, params.drift, params.seed, params.min_rows,
+                     params.exclude_features)
+        results = check(data.production, fitted, card, params.thresholds.performance_drop, data.accepted,
+                        params.window, params.min_rows, data.batches)
+        results = with_estimates(results, estimated(data, card, params)[0], card, data.accepted,
+                                 params.thresholds.performance_drop)
     except (MonitorError, ParamsError, registry.RegistryError, FileNotFoundError, ValueError) as exc:
         print(f"lifecycle monitor: {exc}", file=sys.stderr)
         return 2
     summary = verdict(results)
     monitor_store.write(results, data.production, summary, params.window)
     print(data.sentence)
-    found = alerts(results)
+    found = alert_table(results)
     if len(found):
-        print(found.to_string(max_rows=40))
+        print(found.drop(columns="note").to_string(max_rows=40))
     print(summary)
     return 1 if len(found) else 0

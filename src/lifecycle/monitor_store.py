@@ -14,7 +14,8 @@ from typing import NamedTuple
 import pandas as pd
 
 from lifecycle import files, paths, prediction_log
-from lifecycle.monitor import MonitorError, alerts, score_column, windows
+from lifecycle.monitor import MonitorError, score_column, windows
+from lifecycle.monitor_alerts import alert_table, alerts
 
 FOLDER = paths.DATA / "monitoring"
 LABELLED = FOLDER / "labelled_production.parquet"
@@ -77,7 +78,8 @@ def write(results: pd.DataFrame, production: pd.DataFrame, summary: str, period:
     (for 13_feedback_retraining)."""
     found = alerts(results)
     report = {"verdict": summary, "alert": bool(len(found)), "windows": sorted(results["window"].unique()),
-              "alerts": found.to_dict(orient="records"), "checks": len(results), "period": period}
+              "alerts": found.to_dict(orient="records"), "alert_table": alert_table(results).to_dict(orient="records"),
+              "checks": len(results), "period": period}
     files.write_json(REPORT, report)
     files.write_parquet(LABELLED, production.assign(window=windows(production["timestamp"], period)))
     return [paths.relative(REPORT), paths.relative(LABELLED)]
@@ -117,6 +119,8 @@ class Gathered(NamedTuple):
     reference_scores: pd.Series  # the model's score on the reference rows
     accepted: float  # the card's metric the model was accepted on
     batches: pd.DataFrame  # the batch job's predictions of the model (batch_id, output_* columns)
+    validation_scores: pd.Series  # the model's score on the validation split (calibrates the estimate) ...
+    validation_truth: pd.Series  # ... and its labels
     sentence: str
 
 
@@ -124,7 +128,7 @@ def gather(params, card, scorer) -> Gathered:
     """Everything the checks compare: production rows with the labels known by the latest prediction,
     the reference inputs, the model's scores on them, the accepted metric, the batch job's
     predictions; and a sentence saying what was read."""
-    from lifecycle import scoring
+    from lifecycle import scoring, splits
 
     production = read_log(params.store.url, params.log_table, scorer.name, scorer.version)
     as_of = production["timestamp"].max()
@@ -139,7 +143,11 @@ def gather(params, card, scorer) -> Gathered:
                 f"({window.min()} to {window.max()}); labels known for "
                 f"{int(production[params.target].notna().sum()):,} of them. Batch job: {len(batches):,} predictions "
                 f"in {batches['batch_id'].nunique()} batch(es). Reference: {split}, {len(rows):,} rows.")
-    return Gathered(production, inputs, scores, accepted_metric(scorer.metadata, card.metric), batches, sentence)
+    validation = splits.read("validation")
+    score = score_column(production, card.task, card.positive_class)
+    validation_scores = scoring.score(scorer, validation).add_prefix("output_")[score].reset_index(drop=True)
+    return Gathered(production, inputs, scores, accepted_metric(scorer.metadata, card.metric), batches,
+                    validation_scores, validation[card.target].reset_index(drop=True), sentence)
 
 
 def read_batches(url: str, table: str, model: str, version: int) -> pd.DataFrame:

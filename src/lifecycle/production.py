@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
+import numpy as np
 import pandas as pd
 
 from lifecycle import prepare, splits
@@ -19,6 +20,8 @@ from lifecycle.settings import ProjectParams, Simulation
 from lifecycle.sources import Dataset
 
 COHORT_IDS = 10_000_000  # ids of cohort k start at production ids + k * COHORT_IDS
+ACTIVITY = "events_90d"  # correlation drift re-pairs recency with activity ...
+RECENCY = "days_since_last_"  # ... the columns with this prefix
 
 
 def drift_of(simulation: Simulation, concept_change: float = 0.0):
@@ -72,16 +75,44 @@ def cohort(params: ProjectParams, n_users: int, drift=None, cohort_number: int =
     return build_features(prepared.table, prepared.events, settings), prediction_date
 
 
+def re_pair(frame: pd.DataFrame, by: str, moved: list[str], share: float, seed: int) -> pd.DataFrame:
+    """Correlation drift with every column's own distribution unchanged: in a random ``share`` of the
+    rows, the ``moved`` columns are handed on so that the row ranked r-th by ``by`` gets those of the
+    row ranked r-th from the other end (ties in random order). What went together now goes apart."""
+    rng = np.random.default_rng(seed)
+    chosen = rng.permutation(np.flatnonzero(rng.random(len(frame)) < share))
+    order = chosen[np.argsort(frame[by].to_numpy()[chosen], kind="stable")]
+    out = frame.copy()
+    columns = [out.columns.get_loc(c) for c in moved]
+    out.iloc[order, columns] = frame.iloc[order[::-1], columns].to_numpy()
+    return out
+
+
+def _on(week: int, from_week: int | None) -> bool:
+    return from_week is not None and week >= from_week
+
+
 def weeks(params: ProjectParams, n_weeks: int, users_per_week: int, drift_from_week: int | None,
-          drift=None, first_cohort: int = 1) -> pd.DataFrame:
-    """``n_weeks`` weekly cohorts (one cohort scored per week); ``drift`` (a ``simulate.Drift``) from
-    week ``drift_from_week`` on (1-based; None: never). Columns: the cohort's features, id and label,
-    ``week`` (1, 2, ...) and ``predicted_at`` (its prediction date)."""
+          drift=None, first_cohort: int = 1, concept_change: float = 0.0, concept_from_week: int | None = None,
+          correlation_change: float = 0.0, correlation_from_week: int | None = None) -> pd.DataFrame:
+    """``n_weeks`` weekly cohorts (one cohort scored per week). Each kind of drift from its week on
+    (1-based; None: never): ``drift`` (a ``simulate.Drift``: who the users are), ``concept_change``
+    (what their behaviour means), ``correlation_change`` (the share of users whose recency columns are
+    ``re_pair``-ed against their activity). Columns: the cohort's features, id and label, ``week``
+    (1, 2, ...) and ``predicted_at`` (its prediction date)."""
+    from dataclasses import replace
+
+    from lifecycle.simulate import Drift
+
     frames = []
     for week in range(1, n_weeks + 1):
-        drifted = drift_from_week is not None and week >= drift_from_week
-        frame, when = cohort(params, users_per_week, drift if drifted else None,
-                             cohort_number=first_cohort + week - 1, shift_days=7 * (week - 1))
+        knobs = (drift or Drift()) if _on(week, drift_from_week) else Drift()
+        knobs = replace(knobs, concept_change=concept_change if _on(week, concept_from_week) else 0.0)
+        frame, when = cohort(params, users_per_week, knobs, cohort_number=first_cohort + week - 1,
+                             shift_days=7 * (week - 1))
+        if _on(week, correlation_from_week) and correlation_change > 0:
+            frame = re_pair(frame, ACTIVITY, [c for c in frame.columns if c.startswith(RECENCY)],
+                            correlation_change, params.seed + week)
         frames.append(frame.assign(week=week, predicted_at=when))
     return pd.concat(frames, ignore_index=True)
 
@@ -93,10 +124,18 @@ def simulate_monitoring(params, scorer) -> str:
 
     if not params.simulate:
         return f"Reading the prediction log table '{params.log_table}' and the label feed as they are."
-    frame = weeks(params, params.weeks, params.users_per_week, params.drift_from_week,
-                  drift_of(params.simulation, params.concept_change))
-    return replay(frame, scorer, params.store.url, params.log_table, params.id_column, params.target,
+    frame = weeks(params, params.weeks, params.users_per_week, params.drift_from_week, drift_of(params.simulation),
+                  concept_change=params.concept_change, concept_from_week=params.concept_from_week,
+                  correlation_change=params.correlation_change, correlation_from_week=params.correlation_from_week)
+    said = replay(frame, scorer, params.store.url, params.log_table, params.id_column, params.target,
                   params.labels.window_days, paths.ROOT / params.labels_path)
+    schedule = [(name, week) for name, week, on in (
+        ("covariate drift", params.drift_from_week, True), ("concept drift", params.concept_from_week,
+                                                            params.concept_change > 0),
+        ("correlation drift", params.correlation_from_week, params.correlation_change > 0))
+        if on and week is not None and week <= params.weeks]
+    weeks_said = "; ".join(f"{name} from week {week}" for name, week in schedule)
+    return f"{said} {weeks_said[:1].upper()}{weeks_said[1:]}." if schedule else f"{said} No drift switched on."
 
 
 def replay(frame: pd.DataFrame, scorer, url: str, table: str, id_column: str, target: str,

@@ -36,7 +36,8 @@ def triggered(report: dict, trigger: str) -> tuple[bool, str]:
     if trigger == "always":
         return True, "Retraining on demand (trigger: always)."
     if report.get("alert"):
-        return True, f"Monitoring raised {len(report.get('alerts', [])):,} alerts: retraining. ({report['verdict']})"
+        merged = report.get("alert_table", report.get("alerts", []))  # consecutive windows of one alert: one
+        return True, f"Monitoring raised {len(merged):,} alerts: retraining. ({report['verdict']})"
     return False, "Monitoring raised no alert: no retraining needed (set trigger: always to retrain anyway)."
 
 

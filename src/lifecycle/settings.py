@@ -371,12 +371,32 @@ class Experimentation(ProjectParams):
 
 
 class DriftThresholds(Strict):
-    """Alert when a statistic goes beyond its threshold."""
+    """Alert when the problem card's metric falls this far below the value the model was accepted on."""
 
-    psi: Annotated[float, Field(gt=0)] = 0.2  # population stability index, per feature and for the score
-    ks: Annotated[float, Field(gt=0, le=1)] = 0.1  # Kolmogorov-Smirnov distance, numeric features and the score
-    new_categories: Annotated[float, Field(ge=0, le=1)] = 0.01  # share of rows with a category unseen in training
     performance_drop: Annotated[float, Field(ge=0)] = 0.05  # the metric this far below its test value
+
+
+Statistic = Literal["jensen_shannon", "wasserstein", "psi", "ks"]
+
+
+class DriftSettings(Strict):
+    """Drift by effect size, with thresholds learned from the reference (``lifecycle.drift_thresholds``)."""
+
+    statistics: Annotated[list[Statistic], Field(min_length=1)] = ["jensen_shannon", "wasserstein"]
+    chunks: Annotated[StrictInt, Field(ge=3, le=1000)] = 10  # reference chunks, each compared with the rest
+    k: Annotated[float, Field(gt=0)] = 4.0  # alert beyond the chunks' mean + k standard deviations
+    variance_share: Annotated[float, Field(gt=0, lt=1)] = 0.9  # multivariate: PCA components kept
+
+
+class Estimate(Strict):
+    """The label-free performance estimate of a binary classifier (``lifecycle.performance_estimate``)."""
+
+    # always: isotonic on the validation split (removes the slight over-confidence of a fitted model, which
+    # biases the estimate even when calibration error looks small); auto: only when it lowers the Brier score
+    # out of fold
+    calibrate: Literal["auto", "always", "never"] = "always"
+    interval: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+    draws: Annotated[StrictInt, Field(ge=50, le=10_000)] = 200  # simulated label draws behind the interval
 
 
 class Monitoring(ProjectParams):
@@ -387,13 +407,18 @@ class Monitoring(ProjectParams):
     simulate: StrictBool = True
     weeks: Annotated[StrictInt, Field(ge=1, le=104)] = 12
     users_per_week: Annotated[StrictInt, Field(ge=100)] = 1000
-    drift_from_week: Annotated[StrictInt, Field(ge=1)] | None = 4
+    drift_from_week: Annotated[StrictInt, Field(ge=1)] | None = 3
     concept_change: Annotated[float, Field(ge=0, le=1)] = 1.0
+    concept_from_week: Annotated[StrictInt, Field(ge=1)] | None = 5
+    correlation_change: Annotated[float, Field(ge=0, le=1)] = 1.0
+    correlation_from_week: Annotated[StrictInt, Field(ge=1)] | None = 9
     window: Literal["D", "W", "M"] = "W"
     reference_split: Literal["all", "train", "validation", "test", "out_of_time"] = "all"
     exclude_features: list[Name] = []
     min_rows: Annotated[StrictInt, Field(ge=1)] = 200
     thresholds: DriftThresholds = DriftThresholds()
+    drift: DriftSettings = DriftSettings()
+    estimate: Estimate = Estimate()
 
 
 class FeedbackRetraining(ProjectParams):
