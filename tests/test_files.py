@@ -1,6 +1,7 @@
 """lifecycle.files: what a process read and wrote, and artifacts that are byte-reproducible."""
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -12,6 +13,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from lifecycle import files, paths, plots
 from lifecycle.registry_trust import load_file
@@ -61,12 +63,17 @@ files.write_skops({path!r}, _pipeline()[0])
 
 
 def test_skops_files_are_the_same_bytes_from_another_process_and_load_back(tmp_path):
-    """skops names arrays after id() and stamps zip members with the clock: both are fixed."""
-    pipeline, X = _pipeline()
+    """skops names arrays after id() and stamps zip members with the clock: both are fixed.
+
+    Both sides fit with one OpenMP thread: HistGradientBoosting's sums depend on the thread
+    count, and an earlier test's in-process Dask cluster may have set OMP_NUM_THREADS for this
+    process's children."""
+    with threadpool_limits(1, user_api="openmp"):
+        pipeline, X = _pipeline()
     first = files.write_skops(tmp_path / "first.skops", pipeline)
     second = tmp_path / "second.skops"
     code = SAVE.format(tests=str(paths.ROOT / "tests"), path=str(second))
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert first.read_bytes() == second.read_bytes()
     assert {info.date_time for info in zipfile.ZipFile(first).infolist()} == {(1980, 1, 1, 0, 0, 0)}
     loaded = load_file(first)
