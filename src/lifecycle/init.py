@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from lifecycle import paths
+from lifecycle import files, paths
 from lifecycle.params import PROJECT_FILE, ParamsError, phase_file, resolve
 from lifecycle.settings import PHASES
 
@@ -209,8 +209,6 @@ def write(overlay: dict[str, Any]) -> list[Path]:
         changes.setdefault(target, {})[key] = value
     staged = [(path, _edited(path, values)) for path, values in changes.items()]
     for path, text in staged:  # every file rendered first; then each replaced in one step
-        from lifecycle import files
-
         files.write_text(path, text)
     return [path for path, _ in staged]
 

@@ -66,7 +66,8 @@ def write(folder: Path) -> Path:
                                      trim_blocks=True, lstrip_blocks=True)
     page = environment.get_template("report.html.j2").render(
         run=run, phases=phases, data_version=_data_version(run, folder),
-        shared=_shared(parameters), own={p: _own(v, parameters) for p, v in parameters.items()})
+        shared=(shared := _shared(parameters)),
+        own={p: {k: v for k, v in sorted(values.items()) if k not in shared} for p, values in parameters.items()})
     return files.write_text(folder / "report.html", page)
 
 
@@ -163,8 +164,3 @@ def _shared(parameters: dict) -> dict:
     for values in parameters.values():
         common &= {k for k in values if values.get(k) == first.get(k)}
     return {k: first[k] for k in sorted(common)}
-
-
-def _own(values: dict, parameters: dict) -> dict:
-    shared = _shared(parameters)
-    return {k: v for k, v in sorted(values.items()) if k not in shared}
