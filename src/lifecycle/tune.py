@@ -34,9 +34,9 @@ def search(pipeline, spec: dict, X: pd.DataFrame, y: pd.Series, task: str, metri
            n_iter: int, cv_folds: int, seed: int, n_jobs: int = 1, compute=None):
     """Run the search (randomised, or successive halving) and return the fitted search.
 
-    With ``compute`` (the ``compute`` parameters) set to ``engine: dask``, the fits run on
-    that cluster through joblib's Dask backend (every worker thread at once); the candidates
-    and folds come from ``seed`` alone, so the best settings are the local run's.
+    ``compute`` (the ``compute`` parameters) must say ``engine: local``: tuning through joblib's
+    Dask backend deadlocked intermittently (nested parallel work sent back to a busy cluster), so
+    it is refused with a message until that is solved.
     """
     if not spec:
         raise ValueError("no search space for this model family in params/08_model_tuning.yaml spaces; add one")
@@ -46,20 +46,11 @@ def search(pipeline, spec: dict, X: pd.DataFrame, y: pd.Series, task: str, metri
         searcher = HalvingRandomSearchCV(pipeline, space(spec), n_candidates=n_iter, factor=2, **common)
     else:
         searcher = RandomizedSearchCV(pipeline, space(spec), n_iter=n_iter, **common)
-    if compute is None or compute.engine == "local":
-        return searcher.fit(X, y)
-    from joblib import parallel_config
-
-    from lifecycle import compute as cluster
-
-    # Inside a fit on a worker, joblib's Dask backend would send the pipeline's own parallel work
-    # (ColumnTransformer, forests: n_jobs=None) back to the same cluster, whose threads are all busy
-    # waiting for it: a deadlock. Those steps run one job at a time there; the fits are the parallel part.
-    inner = {key: 1 for key, value in pipeline.get_params().items() if key.endswith("n_jobs") and value is None}
-    searcher.set_params(estimator=clone(pipeline).set_params(**inner), n_jobs=-1)
-    # The session's client is the default one, which joblib's Dask backend finds.
-    with cluster.session(compute), parallel_config(backend="dask", n_jobs=-1):
-        return searcher.fit(X, y)
+    if compute is not None and compute.engine != "local":
+        raise ValueError("tuning on Dask is not available yet: joblib's Dask backend sends the pipeline's own "
+                         "parallel work back to the busy cluster and can deadlock; set compute.engine: local "
+                         "for 08_model_tuning (aggregation and batch scoring do run on Dask)")
+    return searcher.fit(X, y)
 
 
 def _for_model(spec: dict, model) -> dict:
