@@ -419,10 +419,31 @@ def test_the_frame_scores_like_a_plain_frame_and_outputs_are_plain(toy):
     assert warnings == [[]] * 50 and flags == [[]] * 50
     scored = scoring.score(toy.scorer, contract.frame(records))
     pd.testing.assert_frame_equal(scored, toy.expected.iloc[:50], check_dtype=False)
-    outputs = outputs_of(scored, toy.scorer)
+    outputs = outputs_of(scoring.predict(toy.scorer, contract.frame(records)), toy.scorer)
     assert json.loads(json.dumps(outputs)) == outputs and type(outputs[0]["prediction"]) is int
     example = contract.example()
     assert contract.parse(json.dumps(example).encode())[0] == [example]
+
+
+def test_the_direct_path_gives_the_column_transformers_numbers_exactly(toy):
+    contract = Contract(toy.schema)
+    probe = contract.frame([contract.example(), dict.fromkeys(contract.columns)])
+    for version in (1, 2):  # linear; gradient boosting
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(paths, "MODELS", toy.project / "models")
+            untouched, fast = scoring.load("toy", version), scoring.load("toy", version)
+        assert scoring.direct(fast.pipeline, probe)
+        odd = [dict(r, plan="enterprise", city="nowhere", spend=1e9) for r in toy.records[:5]]
+        frame = contract.frame(toy.records + odd)  # missing values, unseen categories, far outliers
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # the copies that take arrays do not warn about names
+            got = fast.pipeline.predict_proba(frame)
+        assert np.array_equal(got, untouched.pipeline.predict_proba(frame))
+        shuffled = pd.DataFrame(toy.records).iloc[:, ::-1]  # another layout: the column transformer's own path
+        assert np.array_equal(fast.pipeline.predict_proba(shuffled), untouched.pipeline.predict_proba(shuffled))
+    bare = select.chosen_pipeline({"family": "linear", "settings": {}}, toy.schema, "binary", 0)
+    assert not scoring.direct(bare.fit(toy.X, toy.y)[-1:], probe)  # no column transformer first: left alone
+    assert not scoring.direct(bare, probe.drop(columns="plan"))  # a column it needs is not in the layout
 
 
 def test_the_prediction_log_writes_reads_since_and_counts_failures(tmp_path):

@@ -211,7 +211,11 @@ def align(frame: pd.DataFrame, schema: pd.DataFrame) -> pd.DataFrame:
     takes its no-event value: 0 for counts, sums, ratios and shares, missing for recency.
     Any other absent column is an error naming it.
     """
+    if frame.columns.equals(schema.index) and all(
+            frame[c].dtype == "boolean" for c in schema.index[schema["kind"].to_numpy() == "boolean"]):
+        return frame  # already laid out (the service's frames are)
     kinds = schema["kind"].to_dict()
+    flags = [c for c, kind in kinds.items() if kind == "boolean"]
     missing = [c for c in kinds if c not in frame.columns]
     filled = {c: _no_event_value(c) for c in missing if kinds[c] == "numeric"}
     absent = [c for c in missing if c not in filled or filled[c] is None]
@@ -219,7 +223,6 @@ def align(frame: pd.DataFrame, schema: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"the data lacks {len(absent)} model input(s): {', '.join(absent[:10])}; "
                          "it must have every column the model was trained on")
     aligned = (frame.assign(**filled) if filled else frame)[list(kinds)]
-    flags = [c for c, kind in kinds.items() if kind == "boolean"]
     return aligned.astype({c: "boolean" for c in flags}) if flags else aligned
 
 

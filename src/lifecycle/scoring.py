@@ -6,6 +6,7 @@ classes and decision threshold (09 records them). ``load`` refuses a model witho
 
 from __future__ import annotations
 
+import copy
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -52,19 +53,27 @@ def score(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
     Columns: ``prediction``; for classification ``probability_<class>`` per class, and for
     binary tasks the decision applies the model's threshold to the positive class.
     """
+    prediction, proba = predict(scorer, frame)
+    result = pd.DataFrame({"prediction": prediction}, index=frame.index)
+    if proba is None:
+        return result
+    columns = pd.DataFrame(proba, index=frame.index, columns=[f"probability_{c}" for c in scorer.classes])
+    return pd.concat([result, columns], axis=1)
+
+
+def predict(scorer: Scorer, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+    """``score``'s answers as arrays: the predictions, and the class probabilities (None for regression)."""
     X = align(frame, scorer.schema)
     if scorer.task == "regression":
-        return pd.DataFrame({"prediction": scorer.pipeline.predict(X)}, index=frame.index)
+        return scorer.pipeline.predict(X), None
     proba = scorer.pipeline.predict_proba(X)
     classes = scorer.classes
-    result = pd.DataFrame(proba, index=frame.index, columns=[f"probability_{c}" for c in classes])
     if scorer.task == "binary":
         positive = classes.index(scorer.positive_class)
-        negative = classes[1 - positive]
-        result.insert(0, "prediction", np.where(proba[:, positive] >= scorer.threshold, scorer.positive_class, negative))
+        prediction = np.where(proba[:, positive] >= scorer.threshold, scorer.positive_class, classes[1 - positive])
     else:
-        result.insert(0, "prediction", np.asarray(classes, dtype=object)[proba.argmax(axis=1)])
-    return result
+        prediction = np.asarray(classes, dtype=object)[proba.argmax(axis=1)]
+    return prediction, proba
 
 
 def lean(pipeline: Any) -> Any:
@@ -96,6 +105,68 @@ def lean(pipeline: Any) -> Any:
     branches(pipeline.steps[0][1])
     forget_names(pipeline.steps[1:])
     return pipeline
+
+
+def direct(pipeline: Any, probe: pd.DataFrame) -> bool:
+    """Let the pipeline's first step hand each branch a plain array; the same numbers, verified.
+
+    Scoring a few records is nearly all fixed cost, and most of it is the column
+    transformer's own: selecting columns of a DataFrame, checking their names and dtypes,
+    joblib, once per branch per call. For frames laid out like ``probe`` (the service's
+    are: ``request_schema.Contract.frame``) this takes the rows as one array and gives each
+    branch its columns as a float or an object array (a branch of booleans still gets its
+    DataFrame) through a copy of the branch that does not check names (the columns are
+    picked here, by name). Other frames take the column transformer's own path.
+    Installed on this instance only if it gives exactly what the column transformer gives
+    on ``probe``; returns whether it was.
+    """
+    from sklearn.compose import ColumnTransformer
+
+    first = pipeline.steps[0][1] if hasattr(pipeline, "steps") else None
+    if not isinstance(first, ColumnTransformer) or getattr(first, "sparse_output_", True):
+        return False
+    layout, branches = probe.columns, []  # (transformer, columns, positions, dtype: float, object or None)
+    for _, transformer, columns in first.transformers_:
+        if isinstance(transformer, str) and transformer == "drop":
+            continue
+        if (isinstance(transformer, str) or not isinstance(columns, list)
+                or not all(isinstance(c, str) and c in layout for c in columns)):
+            return False
+        kinds = {probe[c].dtype.kind for c in columns}
+        dtype = float if kinds <= {"f", "i", "u"} else object if kinds == {"O"} else None
+        if dtype is not None:
+            transformer = _without_names(transformer)
+        branches.append((transformer, columns, layout.get_indexer(columns), dtype))
+
+    def transform(X: pd.DataFrame) -> np.ndarray:
+        if not X.columns.equals(layout):
+            return ColumnTransformer.transform(first, X)
+        values = X.to_numpy(dtype=object)
+        return np.hstack([transformer.transform(X[columns] if dtype is None else values[:, at].astype(dtype))
+                          for transformer, columns, at, dtype in branches])
+
+    try:
+        same = np.array_equal(transform(probe), first.transform(probe), equal_nan=True)
+    except Exception:  # noqa: BLE001  (any failure: keep the column transformer's own path)
+        same = False
+    if same:
+        first.transform = transform
+    return same
+
+
+def _without_names(transformer: Any) -> Any:
+    """A shallow copy of a fitted transformer (or of a pipeline and its first step) that
+    takes arrays without warning that it was fitted on named columns; shares the fit."""
+    head = transformer.steps[0][1] if hasattr(transformer, "steps") else transformer
+    if not hasattr(head, "feature_names_in_"):
+        return transformer
+    head = copy.copy(head)
+    del head.feature_names_in_
+    if not hasattr(transformer, "steps"):
+        return head
+    copied = copy.copy(transformer)
+    copied.steps = [(transformer.steps[0][0], head), *transformer.steps[1:]]
+    return copied
 
 
 def row_stable(model: Any) -> Any:

@@ -109,7 +109,7 @@ class Service:
         (on the batcher's thread); queues the shadow job for the same frame."""
         records = [record for _, _, record in items]
         frame = self.contract.frame(records)
-        outputs = outputs_of(scoring.score(self.scorer, frame), self.scorer)
+        outputs = outputs_of(scoring.predict(self.scorer, frame), self.scorer)
         if self._shadow_pool is not None:
             self._submit_shadow(items, frame, datetime.now(UTC))
         return outputs
@@ -141,7 +141,7 @@ class Service:
 
     def _score_shadow(self, items: list[tuple[str, int, dict]], frame: pd.DataFrame, now: datetime) -> None:
         try:
-            outputs = outputs_of(scoring.score(self.shadow, frame), self.shadow)
+            outputs = outputs_of(scoring.predict(self.shadow, frame), self.shadow)
             self.store.submit([prediction_log.row(request_id, i, self.shadow.name, self.shadow.version, "shadow",
                                                   record, output, now)
                                for (request_id, i, record), output in zip(items, outputs)])
@@ -195,12 +195,14 @@ def plain(value: Any) -> Any:
     return value
 
 
-def outputs_of(result: pd.DataFrame, scorer: scoring.Scorer) -> list[dict]:
-    """Per row of ``scoring.score``'s result, in plain types: ``prediction`` and ``probability_<class>``."""
-    predictions = [plain(v) for v in result["prediction"].tolist()]
-    columns = [str(c) for c in result.columns if c != "prediction"]
-    values = result[columns].to_numpy(dtype=float).tolist() if columns else [[]] * len(result)
-    return [{"prediction": p, **dict(zip(columns, row))} for p, row in zip(predictions, values)]
+def outputs_of(answers: tuple[np.ndarray, np.ndarray | None], scorer: scoring.Scorer) -> list[dict]:
+    """Per row of ``scoring.predict``'s answers, in plain types: ``prediction`` and ``probability_<class>``."""
+    prediction, proba = answers
+    predictions = [plain(v) for v in prediction.tolist()]
+    if proba is None:
+        return [{"prediction": p} for p in predictions]
+    columns = [f"probability_{c}" for c in scorer.classes]
+    return [{"prediction": p, **dict(zip(columns, row))} for p, row in zip(predictions, proba.tolist())]
 
 
 def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
@@ -215,12 +217,14 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
     backpressure settings are ``batching.MicroBatcher``'s.
     """
     contract = Contract(scorer.schema, domain, max_records)
+    probe = contract.frame([contract.example(), dict.fromkeys(contract.columns)])  # a valid record, an empty one
     for model in filter(None, (scorer, shadow)):  # warm up; a model that cannot score a valid record is refused
         try:
-            scoring.score(model, contract.frame([contract.example()]))
+            scoring.score(model, probe.head(1))
         except Exception as exc:
             raise ValueError(f"version {model.version} cannot score a valid record ({type(exc).__name__}: {exc}); "
                              "it is incompatible with this environment or its own feature schema") from exc
+        scoring.direct(model.pipeline, probe)
     if max_queue_rows < max_records:
         raise ValueError(f"serving.max_queue_rows ({max_queue_rows}) is below serving.max_records ({max_records}): "
                          "a full-size request could never be queued; raise max_queue_rows")
