@@ -289,9 +289,9 @@ def test_regression_performance_alerts_when_errors_grow():
     assert performance["threshold"].iloc[0] == pytest.approx(0.85)
 
 
-def _estimate(frame: pd.DataFrame, calibration, seed: int = 0) -> dict:
+def _estimate(frame: pd.DataFrame, calibration) -> dict:
     score = _score(frame).to_numpy()
-    return performance_estimate.estimate(score, score > 0.5, calibration, 200, 0.95, seed)
+    return performance_estimate.estimate(score, score > 0.5, calibration, 0.95)
 
 
 def test_the_label_free_estimate_holds_the_realized_auc_under_covariate_drift_and_misses_a_concept_change(reference):
@@ -312,7 +312,7 @@ def test_a_miscalibrated_score_is_calibrated_on_validation_rows_first(reference)
     assert calibration.isotonic is not None and "isotonic" in calibration.sentence
     window = _production(Drift(), weeks=1, n=3000)
     score = _score(window).to_numpy() ** 3
-    found = performance_estimate.estimate(score, score > 0.125, calibration, 200, 0.95, 0)
+    found = performance_estimate.estimate(score, score > 0.125, calibration, 0.95)
     positive = window["churned"].to_numpy() == 1
     realized = {"roc_auc": roc_auc_score(positive, score),
                 "accuracy": float(np.mean(positive == (score > 0.125)))}
@@ -323,12 +323,12 @@ def test_a_miscalibrated_score_is_calibrated_on_validation_rows_first(reference)
 def test_the_estimate_is_reproducible_and_defined_on_one_class_windows():
     calibration = performance_estimate.Calibration(None, 0.0, "")
     scores = np.linspace(0.01, 0.99, 500)
-    assert performance_estimate.estimate(scores, scores > 0.5, calibration, 100, 0.9, 3) == \
-        performance_estimate.estimate(scores, scores > 0.5, calibration, 100, 0.9, 3)
+    assert performance_estimate.estimate(scores, scores > 0.5, calibration, 0.9) == \
+        performance_estimate.estimate(scores, scores > 0.5, calibration, 0.9)
     low_scores = np.full(300, 1e-6)
-    found = performance_estimate.estimate(low_scores, low_scores > 0.5, calibration, 50, 0.9, 0)
+    found = performance_estimate.estimate(low_scores, low_scores > 0.5, calibration, 0.9)
     assert found["accuracy"][0] == pytest.approx(1.0, abs=1e-5) and np.isnan(found["roc_auc"][0])
     window = pd.Series(["w"] * 300)
-    table = performance_estimate.by_window(pd.DataFrame({"s": low_scores, "p": 0}), window, "s", "p", 1,
-                                           calibration, 50, 0.9, 0, 200)
+    table = performance_estimate.by_window(pd.DataFrame({"s": low_scores, "p": 0}), window, ["s"], "p", [1],
+                                           [calibration], 0.9, 200)
     assert table.set_index("metric").loc["roc_auc", "note"] == "not measurable: one class expected in this window"

@@ -177,9 +177,10 @@ def estimated(data, card, params) -> tuple[pd.DataFrame, str]:
     """The label-free estimates per window (``performance_estimate.for_production``) and how they were made."""
     from lifecycle import performance_estimate as pe
 
-    positive = (is_positive(data.validation_truth, card.positive_class) if card.task == "binary" else None)
+    truth = (is_positive(data.validation_truth, card.positive_class) if card.task == "binary" else
+             data.validation_truth)
     return pe.for_production(data.production, windows(data.production["timestamp"], params.window), card.task,
-                             card.positive_class, data.validation_scores, positive, params.estimate, params.seed,
+                             card.positive_class, data.validation_scores, truth, params.estimate, params.seed,
                              params.min_rows)
 
 
