@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import f1_score, roc_auc_score
 
 from conftest import run_in
 from lifecycle import drift, drift_thresholds, monitor, monitor_alerts, monitor_store, performance_estimate, production
@@ -332,3 +332,65 @@ def test_the_estimate_is_reproducible_and_defined_on_one_class_windows():
     table = performance_estimate.by_window(pd.DataFrame({"s": low_scores, "p": 0}), window, ["s"], "p", [1],
                                            [calibration], 0.9, 200)
     assert table.set_index("metric").loc["roc_auc", "note"] == "not measurable: one class expected in this window"
+
+
+def test_the_interval_holds_the_realized_auc_as_often_as_its_level_says():
+    """Honest, not merely wide: over 400 windows of calibrated scores the 95% interval holds the realized
+    ROC AUC about 95% of the time, the +-3 sd one (NannyML's band) nearly always."""
+    rng = np.random.default_rng(0)
+    calibration = performance_estimate.Calibration(None, 0.0, "")
+    held = {0.95: [], 0.9973: []}
+    for _ in range(400):
+        scores = rng.beta(2, 4, 500)
+        realized = roc_auc_score(rng.random(500) < scores, scores)
+        for level in held:
+            _, low, high = performance_estimate.estimate(scores, scores > 0.5, calibration, level)["roc_auc"]
+            held[level].append(low <= realized <= high)
+    assert 0.92 <= np.mean(held[0.95]) <= 0.98 and np.mean(held[0.9973]) >= 0.99, {k: np.mean(v) for k, v in held.items()}
+
+
+def _multiclass(n: int, seed: int, shift: float = 0.0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Three classes drawn from a softmax of two features (moved by ``shift`` sd: covariate drift), and an
+    over-confident model of them (the true logits, doubled): its probabilities need calibrating."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 2)) + shift
+    logits = x @ np.array([[1.2, -0.8, 0.0], [0.0, 0.9, -1.0]]) + np.array([0.0, 0.3, -0.2])
+
+    def softmax(z):
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+
+    truth = (rng.random(n)[:, None] > softmax(logits).cumsum(axis=1)).sum(axis=1)
+    return pd.DataFrame(softmax(2 * logits), columns=["a", "b", "c"]), np.array(["a", "b", "c"])[truth]
+
+
+def test_a_multiclass_estimate_holds_the_realized_macro_auc_f1_and_accuracy_under_covariate_drift():
+    validation, validation_truth = _multiclass(3000, seed=1)
+    calibrations = performance_estimate.calibrate_classes(validation, pd.Series(validation_truth), "always")
+    assert "one-vs-rest" in calibrations[0].sentence and "renormalized" in calibrations[0].sentence
+    for seed in (2, 3, 4):
+        window, truth = _multiclass(3000, seed=seed, shift=0.7)
+        predicted = window.to_numpy().argmax(axis=1)
+        found = performance_estimate.estimate_classes(window.to_numpy(), predicted, calibrations, 0.95)
+        said = np.array(["a", "b", "c"])[predicted]
+        realized = {"roc_auc_ovr": roc_auc_score(truth, window.to_numpy(), multi_class="ovr"),
+                    "f1_macro": f1_score(truth, said, average="macro"), "accuracy": float(np.mean(truth == said))}
+        for metric, value in realized.items():
+            estimate, low, high = found[metric]
+            assert low <= value <= high and abs(estimate - value) < 0.03, (seed, metric, found[metric], value)
+    as_is = performance_estimate.calibrate_classes(validation, pd.Series(validation_truth), "never")
+    naive = performance_estimate.estimate_classes(window.to_numpy(), predicted, as_is, 0.95)["accuracy"][0]
+    assert naive - realized["accuracy"] > 0.05  # the model's own confidence overstates it: why calibrate first
+
+
+def test_a_multiclass_model_gets_its_estimate_per_window():
+    validation, validation_truth = _multiclass(2000, seed=1)
+    window, _ = _multiclass(1000, seed=2)
+    frame = window.add_prefix("output_probability_").assign(output_prediction=window.idxmax(axis=1))
+    windows = pd.Series(np.repeat(["w1", "w2"], 500))
+    table, said = performance_estimate.for_production(
+        frame, windows, "multiclass", None, validation.add_prefix("output_probability_"), pd.Series(validation_truth),
+        SimpleNamespace(calibrate="always", interval=0.95), 0, 200)
+    assert list(table["metric"].unique()) == ["roc_auc_ovr", "f1_macro", "accuracy"] and len(table) == 6
+    assert (table["low"] < table["estimate"]).all() and (table["estimate"] < table["high"]).all()
+    assert said.startswith("The model's probabilities of each class are calibrated one-vs-rest")
