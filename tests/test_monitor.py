@@ -394,3 +394,27 @@ def test_a_multiclass_model_gets_its_estimate_per_window():
     assert list(table["metric"].unique()) == ["roc_auc_ovr", "f1_macro", "accuracy"] and len(table) == 6
     assert (table["low"] < table["estimate"]).all() and (table["estimate"] < table["high"]).all()
     assert said.startswith("The model's probabilities of each class are calibrated one-vs-rest")
+
+
+def test_a_multiclass_projects_monitoring_shows_the_estimate_beside_the_realized_metric():
+    card = SimpleNamespace(task="multiclass", metric="f1_macro", positive_class=None, target="tier", metric_bar=0.5)
+    validation, validation_truth = _multiclass(2000, seed=1)
+    window, truth = _multiclass(1000, seed=2, shift=0.7)
+    stamps = pd.Timestamp("2027-01-04", tz="UTC") + pd.to_timedelta(np.repeat([0, 7], 500), unit="D")
+    production = window.add_prefix("output_probability_").assign(
+        output_prediction=window.idxmax(axis=1), timestamp=stamps, x=np.r_[np.zeros(500), np.ones(500)],
+        tier=np.where(np.arange(1000) < 500, truth, None))  # labels known for the first week only
+    data = SimpleNamespace(production=production, validation_scores=validation.add_prefix("output_probability_"),
+                           validation_truth=pd.Series(validation_truth))
+    params = SimpleNamespace(window="W", estimate=SimpleNamespace(calibrate="always", interval=0.95), seed=0,
+                             min_rows=200)
+    estimates, said = monitor.estimated(data, card, params)
+    assert "one-vs-rest" in said
+    reference = pd.DataFrame({"x": np.random.default_rng(0).normal(size=2000)})
+    results = monitor.check(production, monitor.fit(reference, pd.Series(validation.idxmax(axis=1)), SETTINGS, 0, 200),
+                            card, DROP, 0.6, "W", 200)
+    results = monitor.with_estimates(results, estimates, card, 0.6, DROP)
+    assert (results["feature"] == "estimated performance (f1_macro)").sum() == 2
+    versus = performance_estimate.against_realized(estimates, results, "f1_macro")
+    assert list(versus["held"]) == [True, None]
+    assert performance_estimate.verdict(versus, "f1_macro").startswith("The interval held the realized f1_macro in 1 of 1")
