@@ -20,11 +20,11 @@ wrong, and so is every estimate made from it. Only labels reveal that.
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 from sklearn.isotonic import IsotonicRegression
 
 from lifecycle import expected_metrics
@@ -121,13 +121,16 @@ def calibrate_classes(probabilities: pd.DataFrame, truth: pd.Series, rule: str, 
     return [found[0]._replace(sentence=sentence), *found[1:]]
 
 
-def _probabilities(calibrations: list[Calibration], scores: np.ndarray, resample: int | None = None) -> np.ndarray:
+def _probabilities(calibrations: list[Calibration], scores: np.ndarray, ranks: list[expected_metrics.Ranking],
+                   resample: int | None = None) -> np.ndarray:
     """Calibrated probabilities, rows x classes: a binary model's [negative, positive] from its positive
-    score, a multiclass model's each class calibrated, then renormalized (uniform where all are zero)."""
+    score, a multiclass model's each class calibrated, then renormalized (uniform where all are zero).
+    Each column is calibrated in the order of its ``ranks`` (interpolation is fastest on sorted scores)."""
+    p = np.empty(scores.shape)
+    for k, (c, rank) in enumerate(zip(calibrations, ranks)):
+        p[rank.order, k] = np.clip(c(scores[rank.order, k], resample), 0, 1)
     if len(calibrations) == 1:
-        p = np.clip(calibrations[0](scores[:, 0], resample), 0, 1)
-        return np.column_stack([1 - p, p])
-    p = np.column_stack([np.clip(c(scores[:, k], resample), 0, 1) for k, c in enumerate(calibrations)])
+        return np.column_stack([1 - p[:, 0], p[:, 0]])
     total = p.sum(axis=1, keepdims=True)
     return np.divide(p, total, out=np.full_like(p, 1 / p.shape[1]), where=total > 0)
 
@@ -145,17 +148,17 @@ def estimate_classes(scores: np.ndarray, predicted: np.ndarray, calibrations: li
     """
     scores = np.asarray(scores, float).reshape(len(predicted), -1)
     binary = len(calibrations) == 1
-    p = _probabilities(calibrations, scores)
-    ranks = [expected_metrics.ranking(scores[:, 0])] * 2 if binary else [
-        expected_metrics.ranking(scores[:, c]) for c in range(scores.shape[1])]
+    ranks = [expected_metrics.ranking(scores[:, c]) for c in range(scores.shape[1])]
+    p = _probabilities(calibrations, scores, ranks)
+    ranks = ranks * 2 if binary else ranks  # a binary model's classes [negative, positive], ranked by one score
     onehot = np.asarray(predicted)[:, None] == np.arange(p.shape[1])
     scored = [1] if binary else list(range(p.shape[1]))
     found = expected_metrics.expected(ranks, p, onehot, scored)
     resamples = max(len(c.resampled) for c in calibrations)
-    again = (expected_metrics.expected(ranks, np.stack([_probabilities(calibrations, scores, b)
+    again = (expected_metrics.expected(ranks, np.stack([_probabilities(calibrations, scores, ranks, b)
                                                         for b in range(resamples)]), onehot, scored, False)
              if resamples > 1 else {})
-    z = norm.ppf(0.5 + interval / 2)
+    z = NormalDist().inv_cdf(0.5 + interval / 2)
     result = {}
     for name, (metric, (value, gradient)) in zip(METRICS["binary" if binary else "multiclass"], found.items()):
         value = float(value)
