@@ -10,10 +10,12 @@ the label's dependence on the features is unchanged, so the model's probabilitie
 
 Both tools get the same reference and chunks: lifecycle's effect-size drift with thresholds learned
 from the reference (``drift_thresholds``, params' defaults) and its label-free estimate
-(``performance_estimate``, calibrated on the reference's labels as params' default says); NannyML 0.13.1's univariate drift
-(Jensen-Shannon, its default thresholds: mean +- 3 sd over reference chunks) and CBPE. Printed per
-chunk: both verdicts on ``x0``, both AUC estimates and the realized AUC; then detection and false-alert
-rates, estimate errors, interval coverage, and both tools' run time on ``--big-rows`` production rows.
+(``performance_estimate``, calibrated on the reference's labels as params' default says); NannyML 0.13.1's
+univariate drift (Jensen-Shannon, its default thresholds: mean +- 3 sd over reference chunks) and CBPE.
+Printed per chunk: both verdicts on ``x0``, both AUC estimates and the realized AUC; then detection and
+false-alert rates, estimate errors, how often each interval held the realized AUC and its mean width
+(lifecycle's at params' level, at 95% and at the level of NannyML's +-3 sampling errors), and both
+tools' run time on ``--big-rows`` production rows, ``--repeats`` times each, alternating.
 
 NannyML runs in a virtual environment of its own under ``.cache/`` (created on first use; it needs
 statsmodels beside it): the project's pins never meet it.
@@ -119,19 +121,19 @@ def ours(reference: pd.DataFrame, analysis: pd.DataFrame, chunk_rows: int, seed:
                                     min_rows=chunk_rows // 10)
     calibration = performance_estimate.calibrate(reference["proba"], reference["y"] == 1, Estimate().calibrate,
                                                  seed=seed)
-    alerts, estimates = {f: [] for f in FEATURES}, []
-    for k, rows in analysis.groupby("chunk", sort=True):
-        alerted = {feature: False for feature in FEATURES}
-        for record in drift_thresholds.measure(baseline, rows, str(k), min_rows=1):
-            alerted[record.feature] |= record.alert
-        for feature, alert in alerted.items():
-            alerts[feature].append(alert)
-        estimates.append([performance_estimate.estimate(rows["proba"].to_numpy(), rows["pred"].to_numpy() == 1,
-                                                        calibration, level)["roc_auc"] for level in levels])
-    return {"seconds": time.perf_counter() - start, "alerts": alerts, "auc": [e[0][0] for e in estimates],
-            "low": [e[0][1] for e in estimates], "high": [e[0][2] for e in estimates],
-            "levels": {level: ([e[k][1] for e in estimates], [e[k][2] for e in estimates])
-                       for k, level in enumerate(levels)}}
+    codes, chunks = pd.factorize(analysis["chunk"], sort=True)
+    alerts = {f: [False] * len(chunks) for f in FEATURES}
+    for k, records in enumerate(drift_thresholds.measure_windows(baseline, analysis[FEATURES], codes,
+                                                                  [str(c) for c in chunks], min_rows=1)):
+        for record in records:
+            alerts[record.feature][k] |= record.alert
+    found = {level: performance_estimate.by_window(analysis, analysis["chunk"], ["proba"], "pred", [1], [calibration],
+                                                   level, min_rows=1).query("metric == 'roc_auc'")
+             for level in levels}
+    first = found[levels[0]]
+    return {"seconds": time.perf_counter() - start, "alerts": alerts, "auc": first["estimate"].tolist(),
+            "low": first["low"].tolist(), "high": first["high"].tolist(),
+            "levels": {level: (table["low"].tolist(), table["high"].tolist()) for level, table in found.items()}}
 
 
 def held(realized: np.ndarray, low, high) -> str:
@@ -173,7 +175,8 @@ def main(argv: list[str] | None = None) -> None:
     realized = realized.to_numpy()
 
     three_sd = float(2 * norm.cdf(3) - 1)  # the level of NannyML's band: estimate +- 3 sampling errors
-    mine = ours(reference, analysis, args.chunk_rows, args.seed, (Estimate().interval, three_sd))
+    levels = (Estimate().interval, 0.95, three_sd)
+    mine = ours(reference, analysis, args.chunk_rows, args.seed, levels)
     timings = {"lifecycle": [], "NannyML": []}
     with tempfile.TemporaryDirectory() as folder:
         reference.drop(columns="chunk", errors="ignore").to_parquet(f"{folder}/reference.parquet")
@@ -189,14 +192,17 @@ def main(argv: list[str] | None = None) -> None:
                               "NannyML x0 alert": theirs["alerts"]["x0"],
                               "realized AUC": realized.round(4), "lifecycle AUC": np.round(mine["auc"], 4),
                               "NannyML AUC": np.round(theirs["auc"], 4)})
-    at_three_sd = summary(f"lifecycle, at NannyML's level ({three_sd:.2%})", mine, realized, args.chunks)
-    at_three_sd["interval held (mean width)"] = held(realized, *mine["levels"][three_sd])
+    rows = []
+    for level in levels:
+        row = summary(f"lifecycle, {level:.2%} interval" + (" (params)" if level == levels[0] else ""), mine,
+                      realized, args.chunks)
+        row["interval held (mean width)"] = held(realized, *mine["levels"][level])
+        rows.append(row)
+    rows.append(summary("NannyML 0.13.1, +-3 sampling errors", theirs, realized, args.chunks))
     with pd.option_context("display.max_rows", 200, "display.width", 200):
         print(per_chunk.to_string())
         print()
-        print(pd.DataFrame([summary(f"lifecycle ({Estimate().interval:.0%} interval)", mine, realized, args.chunks),
-                            at_three_sd, summary("NannyML 0.13.1 (+-3 sampling errors)", theirs, realized,
-                                                 args.chunks)]).to_string(index=False))
+        print(pd.DataFrame(rows).to_string(index=False))
     shown = {tool: ", ".join(f"{t:.2f}" for t in found) for tool, found in timings.items()}
     print(f"\nrun time on {len(big):,} production rows ({big_chunks} chunks): univariate drift + AUC estimate, fit "
           f"included, {args.repeats} runs each, alternating: lifecycle median {np.median(timings['lifecycle']):.2f} s "

@@ -395,7 +395,7 @@ class Estimate(Strict):
     # biases the estimate even when calibration error looks small); auto: only when it lowers the Brier score
     # out of fold
     calibrate: Literal["auto", "always", "never"] = "always"
-    interval: Annotated[float, Field(gt=0.5, lt=1)] = 0.95  # the level of the interval of the realized metric
+    interval: Annotated[float, Field(gt=0.5, lt=1)] = 0.99  # the level of the interval of the realized metric
 
 
 class Monitoring(ProjectParams):
