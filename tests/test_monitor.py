@@ -7,13 +7,27 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_in
 from scipy import stats
 from sklearn.metrics import f1_score, roc_auc_score
 
-from conftest import run_in
-from lifecycle import drift, drift_thresholds, monitor, monitor_alerts, monitor_store, performance_estimate, production
+from lifecycle import (
+    drift,
+    drift_thresholds,
+    monitor,
+    monitor_alerts,
+    monitor_store,
+    performance_estimate,
+    production,
+)
 from lifecycle.settings import DriftSettings
-from lifecycle.simulate import Drift, behaviour_summary, period_dates, simulate_product, true_churn_probability
+from lifecycle.simulate import (
+    Drift,
+    behaviour_summary,
+    period_dates,
+    simulate_product,
+    true_churn_probability,
+)
 
 CARD = SimpleNamespace(task="binary", metric="roc_auc", positive_class=1, target="churned", metric_bar=0.75)
 SETTINGS = DriftSettings()
@@ -343,9 +357,9 @@ def test_the_interval_holds_the_realized_auc_as_often_as_its_level_says():
     for _ in range(400):
         scores = rng.beta(2, 4, 500)
         realized = roc_auc_score(rng.random(500) < scores, scores)
-        for level in held:
+        for level, found in held.items():
             _, low, high = performance_estimate.estimate(scores, scores > 0.5, calibration, level)["roc_auc"]
-            held[level].append(low <= realized <= high)
+            found.append(low <= realized <= high)
     assert 0.92 <= np.mean(held[0.95]) <= 0.98 and np.mean(held[0.9973]) >= 0.99, {k: np.mean(v) for k, v in held.items()}
 
 
