@@ -185,15 +185,20 @@ def by_window(frame: pd.DataFrame, window: pd.Series, scores: list[str], predict
     ``scores`` are the columns of the classes ``classes`` (a binary model: the positive class's alone),
     ``prediction`` the column of the predicted class.
     """
-    rows = []
     names = [str(c) for c in classes]
-    for name, part in frame.groupby(window, sort=True):
+    said = frame[prediction].astype(str).to_numpy()
+    predicted = (said == names[0]).astype(int) if len(names) == 1 else np.select(
+        [said == c for c in names], range(len(names)), -1)
+    matrix = frame[scores].to_numpy(float)
+    codes, windows = pd.factorize(window, sort=True)
+    counts = np.bincount(codes, minlength=len(windows))
+    # Each window's rows at once from one stable sort, without a pandas group per window.
+    parts = np.split(np.argsort(codes, kind="stable"), np.cumsum(counts)[:-1])
+    rows = []
+    for name, part in zip(windows, parts):
         if len(part) < min_rows:
             continue
-        said = part[prediction].astype(str).to_numpy()
-        predicted = (said == names[0]).astype(int) if len(names) == 1 else np.select(
-            [said == c for c in names], range(len(names)), -1)
-        found = estimate_classes(part[scores].to_numpy(float), predicted, calibrations, interval)
+        found = estimate_classes(matrix[part], predicted[part], calibrations, interval)
         rows += [(name, metric, len(part), *values, "" if np.isfinite(values[0]) else
                   "not measurable: one class expected in this window") for metric, values in found.items()]
     return pd.DataFrame(rows, columns=COLUMNS)
