@@ -432,3 +432,29 @@ def test_a_multiclass_projects_monitoring_shows_the_estimate_beside_the_realized
     versus = performance_estimate.against_realized(estimates, results, "f1_macro")
     assert list(versus["held"]) == [True, None]
     assert performance_estimate.verdict(versus, "f1_macro").startswith("The interval held the realized f1_macro in 1 of 1")
+
+
+def test_all_windows_at_once_give_each_windows_own_statistics():
+    """``measure_windows`` bins and sorts each column once for every window; its values and notes are those
+    of the statistics computed window by window (missing values, unseen categories, a moved constant)."""
+    reference = _table(4_000, seed=1).assign(flat=1.0)
+    production = pd.concat([_table(300 + 100 * k, seed=10 + k, shift=0.2 * k).assign(w=k) for k in range(4)],
+                           ignore_index=True).assign(flat=1.0)
+    production.loc[production["w"] == 1, "x0"] = np.nan
+    production.loc[production["w"] == 2, "colour"] = np.where(np.arange((production["w"] == 2).sum()) % 3, "teal",
+                                                              None)
+    production.loc[production["w"] == 3, "flat"] = 2.0
+    statistics = ["jensen_shannon", "wasserstein", "psi", "new_categories"]
+    baseline = drift_thresholds.fit(reference, statistics, 10, 4.0, 0, min_rows=200)
+    found = drift_thresholds.measure_windows(baseline, production.drop(columns="w"), production["w"].to_numpy(),
+                                             ["a", "b", "c", "d"], 200)
+    for k, records in enumerate(found):
+        rows = production[production["w"] == k].drop(columns="w").reset_index(drop=True)
+        for record in records:
+            function, _ = drift.STATISTICS[record.statistic]
+            value, note = function(baseline.profiles[record.feature] if record.statistic in drift.PROFILED else
+                                   reference[record.feature], rows[record.feature])
+            assert (record.value, record.note, record.rows) == (round(value, 4), note, len(rows)), record
+    notes = {(r.window, r.feature, r.statistic): r.note for records in found for r in records}
+    assert notes[("c", "colour", "jensen_shannon")] == "unseen: teal (67%)"
+    assert notes[("b", "x0", "jensen_shannon")] == "all values missing in this window"
