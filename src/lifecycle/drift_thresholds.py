@@ -69,13 +69,16 @@ def fit(reference: pd.DataFrame, statistics: list[str], chunks: int, k: float, s
     rows = []
     for column in reference.columns:
         values, column_kind = reference[column], drift.kind(reference[column])
+        chunk_values = [values[mask].reset_index(drop=True) for mask in masks]
+        rest_profiles = []  # each chunk's rest, profiled once for all the statistics that take a profile
         for name in statistics:
             function, kinds = drift.STATISTICS[name]
             if column_kind not in kinds:
                 continue
-            found = [function(drift.profile(values[~mask]) if name in drift.PROFILED else
-                              values[~mask].reset_index(drop=True), values[mask].reset_index(drop=True))[0]
-                     for mask in masks]
+            if name in drift.PROFILED and not rest_profiles:
+                rest_profiles = [drift.profile(values[~mask]) for mask in masks]
+            found = [function(rest_profiles[k] if name in drift.PROFILED else values[~mask].reset_index(drop=True),
+                              chunk_values[k])[0] for k, mask in enumerate(masks)]
             mean, sd = float(np.mean(found)), float(np.std(found, ddof=1))
             rows.append((str(column), name, column_kind, mean, sd, mean + k * sd))
     table = pd.DataFrame(rows, columns=["feature", "statistic", "kind", "mean", "sd", "threshold"])
