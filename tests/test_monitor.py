@@ -283,7 +283,9 @@ def test_regression_gets_no_label_free_estimate_and_says_why():
     assert table.empty and said.startswith("No label-free estimate for regression: the model gives one number")
     results = pd.DataFrame({"feature": ["performance (mae)"], "window": ["w"], "value": [0.5], "rows": [2]})
     versus = performance_estimate.against_realized(table, results, "mae")
-    assert performance_estimate.verdict(versus, "mae").startswith("No label-free estimate for this model")
+    assert performance_estimate.verdict(versus, "mae").startswith("No label-free estimate of mae for this model (why")
+    assert "estimated for accuracy, f1, f1_macro, roc_auc, roc_auc_ovr" in performance_estimate.verdict(
+        versus, "balanced_accuracy")
     from lifecycle import monitor_plots
     monitor_plots.estimate_vs_realized(versus, "mae", 1.0)
 

@@ -255,7 +255,11 @@ def for_production(production: pd.DataFrame, window: pd.Series, task: str, posit
 def verdict(table: pd.DataFrame, metric: str) -> str:
     """One sentence on ``against_realized``: how often the interval held the realized value, the largest miss."""
     if table.empty:
-        return "No label-free estimate for this model (why: above); its performance is known once labels arrive."
+        estimated = sorted({m for names in METRICS.values() for m in names})
+        why = ("why: above" if metric in ("mae", "rmse", "r2") else "no window had enough rows" if metric in estimated
+               else f"it is estimated for {', '.join(estimated)}")
+        return (f"No label-free estimate of {metric} for this model ({why}); its performance is known once labels "
+                "arrive.")
     known = table[table["realized"].notna()]
     if known.empty:
         return f"No labels yet: the estimated {metric} is all there is until they arrive."
