@@ -1,7 +1,7 @@
 """Monitoring: effect-size drift with thresholds learned from the reference (quiet on a large undrifted
 window where a p-value rule is not), each drift knob its own alert, defined answers on constant,
-all-missing and tiny windows, multivariate drift, every window at once, merged alerts, bad input (the label-free estimate:
-test_performance_estimate.py)."""
+all-missing and tiny windows, multivariate drift, every window at once, merged alerts, bad input
+(the label-free estimate: test_performance_estimate.py)."""
 
 from types import SimpleNamespace
 
