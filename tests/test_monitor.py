@@ -1,19 +1,33 @@
 """Monitoring: effect-size drift with thresholds learned from the reference (quiet on a large undrifted
 window where a p-value rule is not), each drift knob its own alert, defined answers on constant,
-all-missing and tiny windows, multivariate drift, the label-free estimate, merged alerts, bad input."""
+all-missing and tiny windows, multivariate drift, every window at once, merged alerts, bad input
+(the label-free estimate: test_performance_estimate.py)."""
 
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_in
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from conftest import run_in
-from lifecycle import drift, drift_thresholds, monitor, monitor_alerts, monitor_store, performance_estimate, production
+from lifecycle import (
+    drift,
+    drift_thresholds,
+    monitor,
+    monitor_alerts,
+    monitor_store,
+    production,
+)
 from lifecycle.settings import DriftSettings
-from lifecycle.simulate import Drift, behaviour_summary, period_dates, simulate_product, true_churn_probability
+from lifecycle.simulate import (
+    Drift,
+    behaviour_summary,
+    period_dates,
+    simulate_product,
+    true_churn_probability,
+)
 
 CARD = SimpleNamespace(task="binary", metric="roc_auc", positive_class=1, target="churned", metric_bar=0.75)
 SETTINGS = DriftSettings()
@@ -262,18 +276,6 @@ def test_the_log_is_read_for_the_monitored_version_only(tmp_path):
     assert monitor_store.read_batches(url, "no_batches_yet", "churn", 1).empty
 
 
-def test_regression_gets_no_label_free_estimate_and_says_why():
-    frame = pd.DataFrame({"output_prediction": [1.0, 2.0], "timestamp": pd.Timestamp("2027-01-04", tz="UTC")})
-    table, said = performance_estimate.for_production(frame, pd.Series(["w", "w"]), "regression", None, None, None,
-                                                      None, 0, 1)
-    assert table.empty and said.startswith("No label-free estimate for regression: the model gives one number")
-    results = pd.DataFrame({"feature": ["performance (mae)"], "window": ["w"], "value": [0.5], "rows": [2]})
-    versus = performance_estimate.against_realized(table, results, "mae")
-    assert performance_estimate.verdict(versus, "mae").startswith("No label-free estimate for this model")
-    from lifecycle import monitor_plots
-    monitor_plots.estimate_vs_realized(versus, "mae", 1.0)
-
-
 def test_regression_performance_alerts_when_errors_grow():
     card = SimpleNamespace(task="regression", metric="mae", positive_class=None, target="y", metric_bar=5.0)
     rng = np.random.default_rng(0)
@@ -289,46 +291,27 @@ def test_regression_performance_alerts_when_errors_grow():
     assert performance["threshold"].iloc[0] == pytest.approx(0.85)
 
 
-def _estimate(frame: pd.DataFrame, calibration, seed: int = 0) -> dict:
-    score = _score(frame).to_numpy()
-    return performance_estimate.estimate(score, score > 0.5, calibration, 200, 0.95, seed)
-
-
-def test_the_label_free_estimate_holds_the_realized_auc_under_covariate_drift_and_misses_a_concept_change(reference):
-    as_is = performance_estimate.calibrate(_score(reference), reference["churned"], "auto")
-    assert as_is.isotonic is None  # the true churn function is calibrated on its own world
-    drifted = _production(Drift(channel_shift=0.4, activity_change=-0.3), weeks=1, n=3000)
-    estimate, low, high = _estimate(drifted, as_is)["roc_auc"]
-    realized = roc_auc_score(drifted["churned"], _score(drifted))
-    assert low <= realized <= high and abs(estimate - realized) < 0.02, (estimate, low, high, realized)
-    changed = _production(Drift(concept_change=1.0), weeks=1, n=3000)
-    estimate, low, high = _estimate(changed, as_is)["roc_auc"]
-    assert roc_auc_score(changed["churned"], _score(changed)) < low  # the model's confidence no longer means anything
-
-
-def test_a_miscalibrated_score_is_calibrated_on_validation_rows_first(reference):
-    squashed = _score(reference) ** 3  # ranks kept, probabilities far too low
-    calibration = performance_estimate.calibrate(squashed, reference["churned"], "auto")
-    assert calibration.isotonic is not None and "isotonic" in calibration.sentence
-    window = _production(Drift(), weeks=1, n=3000)
-    score = _score(window).to_numpy() ** 3
-    found = performance_estimate.estimate(score, score > 0.125, calibration, 200, 0.95, 0)
-    positive = window["churned"].to_numpy() == 1
-    realized = {"roc_auc": roc_auc_score(positive, score),
-                "accuracy": float(np.mean(positive == (score > 0.125)))}
-    for metric, value in realized.items():
-        assert found[metric][1] - 0.01 <= value <= found[metric][2] + 0.01, (metric, found[metric], value)
-
-
-def test_the_estimate_is_reproducible_and_defined_on_one_class_windows():
-    calibration = performance_estimate.Calibration(None, 0.0, "")
-    scores = np.linspace(0.01, 0.99, 500)
-    assert performance_estimate.estimate(scores, scores > 0.5, calibration, 100, 0.9, 3) == \
-        performance_estimate.estimate(scores, scores > 0.5, calibration, 100, 0.9, 3)
-    low_scores = np.full(300, 1e-6)
-    found = performance_estimate.estimate(low_scores, low_scores > 0.5, calibration, 50, 0.9, 0)
-    assert found["accuracy"][0] == pytest.approx(1.0, abs=1e-5) and np.isnan(found["roc_auc"][0])
-    window = pd.Series(["w"] * 300)
-    table = performance_estimate.by_window(pd.DataFrame({"s": low_scores, "p": 0}), window, "s", "p", 1,
-                                           calibration, 50, 0.9, 0, 200)
-    assert table.set_index("metric").loc["roc_auc", "note"] == "not measurable: one class expected in this window"
+def test_all_windows_at_once_give_each_windows_own_statistics():
+    """``measure_windows`` bins and sorts each column once for every window; its values and notes are those
+    of the statistics computed window by window (missing values, unseen categories, a moved constant)."""
+    reference = _table(4_000, seed=1).assign(flat=1.0)
+    production = pd.concat([_table(300 + 100 * k, seed=10 + k, shift=0.2 * k).assign(w=k) for k in range(4)],
+                           ignore_index=True).assign(flat=1.0)
+    production.loc[production["w"] == 1, "x0"] = np.nan
+    production.loc[production["w"] == 2, "colour"] = np.where(np.arange((production["w"] == 2).sum()) % 3, "teal",
+                                                              None)
+    production.loc[production["w"] == 3, "flat"] = 2.0
+    statistics = ["jensen_shannon", "wasserstein", "psi", "new_categories"]
+    baseline = drift_thresholds.fit(reference, statistics, 10, 4.0, 0, min_rows=200)
+    found = drift_thresholds.measure_windows(baseline, production.drop(columns="w"), production["w"].to_numpy(),
+                                             ["a", "b", "c", "d"], 200)
+    for k, records in enumerate(found):
+        rows = production[production["w"] == k].drop(columns="w").reset_index(drop=True)
+        for record in records:
+            function, _ = drift.STATISTICS[record.statistic]
+            value, note = function(baseline.profiles[record.feature] if record.statistic in drift.PROFILED else
+                                   reference[record.feature], rows[record.feature])
+            assert (record.value, record.note, record.rows) == (round(value, 4), note, len(rows)), record
+    notes = {(r.window, r.feature, r.statistic): r.note for records in found for r in records}
+    assert notes[("c", "colour", "jensen_shannon")] == "unseen: teal (67%)"
+    assert notes[("b", "x0", "jensen_shannon")] == "all values missing in this window"

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from lifecycle import drift
+from lifecycle import drift, drift_windows
 from lifecycle.drift import Result
 
 # How a statistic's null value scales with sampling noise: a distance as its square root, a divergence linearly.
@@ -69,13 +69,16 @@ def fit(reference: pd.DataFrame, statistics: list[str], chunks: int, k: float, s
     rows = []
     for column in reference.columns:
         values, column_kind = reference[column], drift.kind(reference[column])
+        chunk_values = [values[mask].reset_index(drop=True) for mask in masks]
+        rest_profiles = []  # each chunk's rest, profiled once for all the statistics that take a profile
         for name in statistics:
             function, kinds = drift.STATISTICS[name]
             if column_kind not in kinds:
                 continue
-            found = [function(drift.profile(values[~mask]) if name in drift.PROFILED else
-                              values[~mask].reset_index(drop=True), values[mask].reset_index(drop=True))[0]
-                     for mask in masks]
+            if name in drift.PROFILED and not rest_profiles:
+                rest_profiles = [drift.profile(values[~mask]) for mask in masks]
+            found = [function(rest_profiles[k] if name in drift.PROFILED else values[~mask].reset_index(drop=True),
+                              chunk_values[k])[0] for k, mask in enumerate(masks)]
             mean, sd = float(np.mean(found)), float(np.std(found, ddof=1))
             rows.append((str(column), name, column_kind, mean, sd, mean + k * sd))
     table = pd.DataFrame(rows, columns=["feature", "statistic", "kind", "mean", "sd", "threshold"])
@@ -95,17 +98,25 @@ def measure(baseline: Baseline, current: pd.DataFrame, window: str, min_rows: in
 
     A window with fewer than ``min_rows`` rows gets no verdict: "too few rows", no alert.
     """
-    results = []
-    few = len(current) < min_rows
+    return measure_windows(baseline, current, np.zeros(len(current), int), [window], min_rows)[0]
+
+
+def measure_windows(baseline: Baseline, current: pd.DataFrame, codes: np.ndarray, windows: list[str],
+                    min_rows: int) -> list[list[Result]]:
+    """``measure`` of every window at once (``drift_windows``): ``codes`` gives each row of ``current`` its
+    window, an index into ``windows``; one list of results per window, in the baseline's order."""
+    rows = np.bincount(codes, minlength=len(windows))
+    found = [[] for _ in windows]
     for row in baseline.thresholds.itertuples(index=False):
         if row.feature not in current.columns:
             continue
-        function, _ = drift.STATISTICS[row.statistic]
-        reference = (baseline.profiles[row.feature] if row.statistic in drift.PROFILED
-                     else baseline.reference[row.feature])
-        value, note = function(reference, current[row.feature].reset_index(drop=True))
-        limit = round(scaled(row.threshold, row.statistic, len(current), baseline.chunk_rows, len(baseline.reference)), 4)
-        value = round(float(value), 4)
-        results.append(Result(row.feature, window, row.statistic, value, limit, not few and value > limit,
-                              len(current), f"too few rows (< {min_rows})" if few else note))
-    return results
+        values, notes = drift_windows.statistic(row.statistic, baseline, row.feature,
+                                                current[row.feature].reset_index(drop=True), codes, rows)
+        for w, window in enumerate(windows):
+            few = rows[w] < min_rows
+            value, note = (round(float(values[w]), 4), notes[w]) if rows[w] else (0.0, "no rows")
+            limit = round(scaled(row.threshold, row.statistic, int(rows[w]), baseline.chunk_rows,
+                                 len(baseline.reference)), 4)
+            found[w].append(Result(row.feature, window, row.statistic, value, limit, not few and value > limit,
+                                   int(rows[w]), f"too few rows (< {min_rows})" if few else note))
+    return found

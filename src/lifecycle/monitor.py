@@ -142,12 +142,17 @@ def check(production: pd.DataFrame, reference: Reference, card, performance_drop
     better = METRICS[card.metric].greater_is_better
     floor = reference_metric - performance_drop if better else reference_metric + performance_drop
     results: list[Result] = []
-    for window, rows in production.groupby(windows(production["timestamp"], period), sort=True):
-        results += drift_thresholds.measure(reference.features, rows[features], window, min_rows)
+    window_of = windows(production["timestamp"], period)
+    codes, names = pd.factorize(window_of, sort=True)
+    # Univariate drift of every window in one pass per column (``drift_windows``), then window by window.
+    drifted = drift_thresholds.measure_windows(reference.features, production[features], codes, list(names), min_rows)
+    scored = drift_thresholds.measure_windows(reference.score, production[[score]].set_axis([PREDICTION], axis=1),
+                                              codes, list(names), min_rows)
+    for number, (window, rows) in enumerate(production.groupby(window_of, sort=True)):
+        results += drifted[number]
         if reference.multivariate is not None and len(features) == len(reference.features.reference.columns):
             results.append(drift_multivariate.measure(reference.multivariate, rows, window, min_rows))
-        results += drift_thresholds.measure(reference.score, rows[[score]].set_axis([PREDICTION], axis=1), window,
-                                            min_rows)
+        results += scored[number]
         labelled = rows[rows[card.target].notna()] if card.target in rows else rows.iloc[:0]
         if len(labelled):
             value, note = metric_value(card.metric, labelled[card.target], labelled, card.task, card.positive_class)
@@ -156,9 +161,12 @@ def check(production: pd.DataFrame, reference: Reference, card, performance_drop
             results.append(Result(f"performance ({card.metric})", window, card.metric, round(value, 4),
                                   round(floor, 4), not few and worse, len(labelled),
                                   note or ("too few labelled rows" if len(labelled) < min_rows else "")))
-    for batch, rows in (batches if batches is not None else pd.DataFrame({"batch_id": []})).groupby("batch_id"):
-        results += drift_thresholds.measure(reference.score, rows[[score]].set_axis([PREDICTION], axis=1),
-                                            f"batch {batch}", min_rows)
+    if batches is not None and batches["batch_id"].notna().any():
+        batches = batches[batches["batch_id"].notna()]
+        codes, names = pd.factorize(batches["batch_id"], sort=True)
+        for found in drift_thresholds.measure_windows(reference.score, batches[[score]].set_axis([PREDICTION], axis=1),
+                                                      codes, [f"batch {b}" for b in names], min_rows):
+            results += found
     return drift.table(results)
 
 
@@ -177,9 +185,10 @@ def estimated(data, card, params) -> tuple[pd.DataFrame, str]:
     """The label-free estimates per window (``performance_estimate.for_production``) and how they were made."""
     from lifecycle import performance_estimate as pe
 
-    positive = (is_positive(data.validation_truth, card.positive_class) if card.task == "binary" else None)
+    truth = (is_positive(data.validation_truth, card.positive_class) if card.task == "binary" else
+             data.validation_truth)
     return pe.for_production(data.production, windows(data.production["timestamp"], params.window), card.task,
-                             card.positive_class, data.validation_scores, positive, params.estimate, params.seed,
+                             card.positive_class, data.validation_scores, truth, params.estimate, params.seed,
                              params.min_rows)
 
 

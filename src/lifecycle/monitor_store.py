@@ -119,7 +119,8 @@ class Gathered(NamedTuple):
     reference_scores: pd.Series  # the model's score on the reference rows
     accepted: float  # the card's metric the model was accepted on
     batches: pd.DataFrame  # the batch job's predictions of the model (batch_id, output_* columns)
-    validation_scores: pd.Series  # the model's score on the validation split (calibrates the estimate) ...
+    validation_scores: pd.Series | pd.DataFrame  # the model's score (multiclass: each class's probability) on
+    # the validation split, which calibrates the estimate ...
     validation_truth: pd.Series  # ... and its labels
     sentence: str
 
@@ -144,8 +145,9 @@ def gather(params, card, scorer) -> Gathered:
                 f"{int(production[params.target].notna().sum()):,} of them. Batch job: {len(batches):,} predictions "
                 f"in {batches['batch_id'].nunique()} batch(es). Reference: {split}, {len(rows):,} rows.")
     validation = splits.read("validation")
-    score = score_column(production, card.task, card.positive_class)
-    validation_scores = scoring.score(scorer, validation).add_prefix("output_")[score].reset_index(drop=True)
+    outputs = scoring.score(scorer, validation).add_prefix("output_").reset_index(drop=True)
+    validation_scores = (outputs.filter(like="output_probability_") if card.task == "multiclass" else
+                         outputs[score_column(production, card.task, card.positive_class)])
     return Gathered(production, inputs, scores, accepted_metric(scorer.metadata, card.metric), batches,
                     validation_scores, validation[card.target].reset_index(drop=True), sentence)
 

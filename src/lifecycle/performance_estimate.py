@@ -1,11 +1,17 @@
-"""A binary classifier's performance before its labels arrive, from its own confidence (as NannyML's CBPE).
+"""A classifier's performance before its labels arrive, from its own confidence (as NannyML's CBPE).
 
-If the probabilities are calibrated, a row scored ``p`` is positive with probability ``p``: the
-expected confusion matrix of a window is the sum of ``p`` and ``1 - p`` over its predicted positives
-and negatives, hence expected accuracy, F1 and (from the expected true and false positive rates at
-every score) ROC AUC. The interval is that of the realized metric when each label is drawn from its
-probability (``draws`` simulated windows). Probabilities are calibrated first, on the validation
-split, by isotonic regression of the label on the score (rows are still ranked by the raw score).
+If the probabilities are calibrated, a row scored ``p`` for a class is of that class with probability
+``p``: summed over a window's rows that gives the expected confusion matrix of each class one-vs-rest,
+hence expected ROC AUC, F1 and accuracy (``expected_metrics``; a multiclass model's ROC AUC and F1 are
+averaged over its classes). Probabilities are calibrated first, on the validation split, by isotonic
+regression of the label on the score (rows are still ranked by the raw score); a multiclass model's
+classes one-vs-rest, then renormalized to sum to one per row.
+
+The interval is that of the *realized* metric, the one the labels will give: it varies around the
+expectation because each label is a draw from its probability (its variance to first order, given the
+window's scores: ``expected_metrics``), and the calibration learned from a few hundred rows is itself
+uncertain (the estimate's variance over calibrations fitted on bootstrap samples). The two add; the
+interval is the estimate +- ``z`` standard deviations for the level asked.
 
 It holds while the *inputs* move (covariate drift): the model is still right about what its scores
 mean. It fails, silently, when the *meaning* moves (concept drift): the model's confidence is then
@@ -14,21 +20,22 @@ wrong, and so is every estimate made from it. Only labels reveal that.
 
 from __future__ import annotations
 
-import warnings
+from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 from sklearn.isotonic import IsotonicRegression
 
-METRICS = ("roc_auc", "f1", "accuracy")
+from lifecycle import expected_metrics
+
+# The metrics estimated, by task, in the names of ``lifecycle.metrics`` (card metrics).
+METRICS = {"binary": ("roc_auc", "f1", "accuracy"), "multiclass": ("roc_auc_ovr", "f1_macro", "accuracy")}
 FOLDS = 5  # "auto" calibrates when isotonic regression lowers the Brier score out of fold
+COLUMNS = ["window", "metric", "rows", "estimate", "low", "high", "note"]
 REGRESSION = ("No label-free estimate for regression: the model gives one number per row, not a distribution "
               "of the target, so nothing in its outputs says how wrong it is; its error is known once labels "
               "arrive (performance as labels arrive, above).")
-MULTICLASS = ("No label-free estimate for multiclass models yet: it needs each class's probability calibrated "
-              "jointly; its performance is known once labels arrive.")
 
 
 class Calibration(NamedTuple):
@@ -39,18 +46,21 @@ class Calibration(NamedTuple):
     sentence: str
     resampled: tuple = ()  # knots of isotonic fits on bootstrap samples: the calibration's own uncertainty
 
-    def __call__(self, scores: np.ndarray) -> np.ndarray:
+    def __call__(self, scores: np.ndarray, resample: int | None = None) -> np.ndarray:
+        """Probabilities of ``scores``: by the calibration, or by its ``resample``-th bootstrap fit."""
         scores = np.asarray(scores, float)
-        return scores if self.isotonic is None else np.interp(scores, *self.isotonic)
+        knots = self.resampled[resample] if resample is not None and self.resampled else self.isotonic
+        return scores if knots is None else np.interp(scores, *knots)
 
 
 def calibration_error(scores: np.ndarray, positive: np.ndarray, bins: int = 10) -> float:
     """Expected calibration error: the row-weighted gap between mean score and positive share in score deciles."""
     edges = np.unique(np.quantile(scores, np.linspace(0, 1, bins + 1)[1:-1]))
     groups = np.searchsorted(edges, scores, side="right")
-    frame = pd.DataFrame({"g": groups, "s": scores, "y": positive.astype(float)}).groupby("g")
-    gaps = (frame["s"].mean() - frame["y"].mean()).abs() * frame.size() / len(scores)
-    return float(gaps.sum())
+    rows = np.bincount(groups, minlength=edges.size + 1)
+    gaps = np.abs(np.bincount(groups, scores, edges.size + 1) - np.bincount(groups, positive.astype(float),
+                                                                            edges.size + 1))
+    return float(gaps[rows > 0].sum() / len(scores))
 
 
 def _isotonic(scores: np.ndarray, positive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -95,77 +105,103 @@ def calibrate(scores: np.ndarray, positive: np.ndarray, rule: str, resamples: in
                        tuple(_isotonic(scores[k], positive[k]) for k in samples))
 
 
-def expected_auc(scores: np.ndarray, p: np.ndarray) -> float:
-    """ROC AUC from the expected true and false positive rates at every score threshold."""
-    order = np.argsort(-scores, kind="stable")
-    s, p = scores[order], p[order]
-    last = np.r_[s[1:] != s[:-1], True]  # a threshold between distinct scores only: ties move together
-    tp, fp = np.cumsum(p)[last], np.cumsum(1 - p)[last]
-    if tp[-1] < 1 or fp[-1] < 1:  # fewer than one expected row of a class: no AUC to speak of
-        return float("nan")
-    tpr, fpr = np.r_[0, tp / tp[-1]], np.r_[0, fp / fp[-1]]
-    return float(np.trapezoid(tpr, fpr))
+def calibrate_classes(probabilities: pd.DataFrame, truth: pd.Series, rule: str, seed: int = 0) -> list[Calibration]:
+    """One calibration per class (``probabilities``' columns, named by class), each one-vs-rest, on the same
+    bootstrap samples; the first's sentence says what was done for them all."""
+    classes = [str(c) for c in probabilities.columns]
+    truth = truth.astype(str).to_numpy()
+    found = [calibrate(probabilities[column].to_numpy(float), truth == name, rule, seed=seed)
+             for column, name in zip(probabilities.columns, classes)]
+    done = [name for name, c in zip(classes, found) if c.isotonic is not None]
+    errors = ", ".join(f"{name} {c.error_before:.3f}" for name, c in zip(classes, found))
+    how = (f"calibrated one-vs-rest by isotonic regression for {', '.join(done)}" if done else "used as they are")
+    sentence = (f"The model's probabilities of each class are {how} on {len(truth):,} validation rows and "
+                f"renormalized to sum to one per row (calibration error before: {errors})"
+                + ("; the interval carries the calibration's own uncertainty (bootstrap fits)." if done else "."))
+    return [found[0]._replace(sentence=sentence), *found[1:]]
 
 
-def _realized(draws: np.ndarray, ranks: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """ROC AUC, F1 and accuracy of each row of simulated labels ``draws`` (draws x rows)."""
-    n = draws.shape[1]
-    positives = draws.sum(axis=1)
-    negatives = n - positives
-    with np.errstate(divide="ignore", invalid="ignore"):
-        auc = (draws @ ranks - positives * (positives + 1) / 2) / (positives * negatives)
-        tp = draws[:, predicted].sum(axis=1)
-        fp, fn = predicted.sum() - tp, positives - tp
-        f1 = 2 * tp / (2 * tp + fp + fn)
-    accuracy = (tp + (n - predicted.sum() - fn)) / n
-    return np.column_stack([auc, f1, accuracy])
+def _probabilities(calibrations: list[Calibration], scores: np.ndarray, ranks: list[expected_metrics.Ranking],
+                   resample: int | None = None) -> np.ndarray:
+    """Calibrated probabilities, rows x classes: a binary model's [negative, positive] from its positive
+    score, a multiclass model's each class calibrated, then renormalized (uniform where all are zero).
+    Each column is calibrated in the order of its ``ranks`` (interpolation is fastest on sorted scores)."""
+    p = np.empty(scores.shape)
+    for k, (c, rank) in enumerate(zip(calibrations, ranks)):
+        p[rank.order, k] = np.clip(c(scores[rank.order, k], resample), 0, 1)
+    if len(calibrations) == 1:
+        return np.column_stack([1 - p[:, 0], p[:, 0]])
+    total = p.sum(axis=1, keepdims=True)
+    return np.divide(p, total, out=np.full_like(p, 1 / p.shape[1]), where=total > 0)
 
 
-def estimate(scores: np.ndarray, predicted: np.ndarray, calibration: Calibration, draws: int, interval: float,
-             seed: int) -> dict[str, tuple[float, float, float]]:
+def estimate_classes(scores: np.ndarray, predicted: np.ndarray, calibrations: list[Calibration],
+                     interval: float) -> dict[str, tuple[float, float, float]]:
     """Estimated ROC AUC, F1 and accuracy of one window: ``{metric: (estimate, low, high)}``.
 
     Parameters
     ----------
-    scores : the model's score for the positive class, per row.
-    predicted : whether the model predicted the positive class, per row.
-    calibration : ``calibrate``'s map from score to probability.
-    draws, interval, seed : simulated label draws behind the ``interval`` (e.g. 0.95) and their seed.
+    scores : rows x classes, each class's score; a binary model: one column, the positive class's score.
+    predicted : the class predicted per row, as a column of ``scores`` (a binary model: 1 positive, 0 not).
+    calibrations : one per column of ``scores`` (``calibrate``).
+    interval : the level of the interval of the realized metric, e.g. 0.95.
     """
-    scores, predicted = np.asarray(scores, float), np.asarray(predicted, bool)
-    p = np.clip(calibration(scores), 0, 1)
-    tp, fp = p[predicted].sum(), (1 - p[predicted]).sum()
-    fn, tn = p[~predicted].sum(), (1 - p[~predicted]).sum()
-    point = {"roc_auc": expected_auc(scores, p), "f1": 2 * tp / max(2 * tp + fp + fn, 1e-12),
-             "accuracy": (tp + tn) / len(p)}
-    rng = np.random.default_rng(seed)
-    ranks = rankdata(scores)
-    # Each group of draws takes its probabilities from one bootstrap calibration (all: the one calibration).
-    groups = np.array([np.clip(np.interp(scores, *knots), 0, 1) for knots in calibration.resampled] or [p])
-    per_group = -(-draws // len(groups))
-    per_batch = max(1, 20_000_000 // max(len(p) * len(groups), 1))  # bounds memory: draws x rows at a time
-    found = np.vstack([_realized((rng.random((len(groups), min(per_batch, per_group - start), len(p)))
-                                  < groups[:, None, :]).reshape(-1, len(p)), ranks, predicted)
-                       for start in range(0, per_group, per_batch)])
-    tail = (1 - interval) / 2 * 100
-    with warnings.catch_warnings():  # a window of one expected class has no AUC: NaN, said in by_window's note
-        warnings.simplefilter("ignore", RuntimeWarning)
-        low, high = np.nanpercentile(found, [tail, 100 - tail], axis=0)
-    return {name: (float(point[name]), float(low[k]), float(high[k])) for k, name in enumerate(METRICS)}
+    scores = np.asarray(scores, float).reshape(len(predicted), -1)
+    binary = len(calibrations) == 1
+    ranks = [expected_metrics.ranking(scores[:, c]) for c in range(scores.shape[1])]
+    p = _probabilities(calibrations, scores, ranks)
+    ranks = ranks * 2 if binary else ranks  # a binary model's classes [negative, positive], ranked by one score
+    onehot = np.asarray(predicted)[:, None] == np.arange(p.shape[1])
+    scored = [1] if binary else list(range(p.shape[1]))
+    found = expected_metrics.expected(ranks, p, onehot, scored)
+    resamples = max(len(c.resampled) for c in calibrations)
+    again = (expected_metrics.expected(ranks, np.stack([_probabilities(calibrations, scores, ranks, b)
+                                                        for b in range(resamples)]), onehot, scored, False)
+             if resamples > 1 else {})
+    z = NormalDist().inv_cdf(0.5 + interval / 2)
+    result = {}
+    for name, (metric, (value, gradient)) in zip(METRICS["binary" if binary else "multiclass"], found.items()):
+        value = float(value)
+        if gradient is None or not np.isfinite(value):
+            result[name] = (value, float("nan"), float("nan"))
+            continue
+        spread = float(np.nanvar(again[metric][0], ddof=1)) if again else 0.0
+        sd = np.sqrt(expected_metrics.variance(p, gradient) + spread)
+        result[name] = (value, float(max(value - z * sd, 0.0)), float(min(value + z * sd, 1.0)))
+    return result
 
 
-def by_window(frame: pd.DataFrame, window: pd.Series, score: str, prediction: str, positive_class,
-              calibration: Calibration, draws: int, interval: float, seed: int, min_rows: int) -> pd.DataFrame:
-    """``estimate`` for each window with at least ``min_rows`` rows: one row per (window, metric)."""
+def estimate(scores: np.ndarray, predicted: np.ndarray, calibration: Calibration,
+             interval: float) -> dict[str, tuple[float, float, float]]:
+    """``estimate_classes`` of a binary model: ``scores`` the positive class's, ``predicted`` whether positive."""
+    return estimate_classes(np.asarray(scores, float)[:, None], np.asarray(predicted, bool).astype(int),
+                            [calibration], interval)
+
+
+def by_window(frame: pd.DataFrame, window: pd.Series, scores: list[str], prediction: str, classes: list,
+              calibrations: list[Calibration], interval: float, min_rows: int) -> pd.DataFrame:
+    """``estimate_classes`` for each window with at least ``min_rows`` rows: one row per (window, metric).
+
+    ``scores`` are the columns of the classes ``classes`` (a binary model: the positive class's alone),
+    ``prediction`` the column of the predicted class.
+    """
+    names = [str(c) for c in classes]
+    said = frame[prediction].astype(str).to_numpy()
+    predicted = (said == names[0]).astype(int) if len(names) == 1 else np.select(
+        [said == c for c in names], range(len(names)), -1)
+    matrix = frame[scores].to_numpy(float)
+    codes, windows = pd.factorize(window, sort=True)
+    counts = np.bincount(codes, minlength=len(windows))
+    # Each window's rows at once from one stable sort, without a pandas group per window.
+    parts = np.split(np.argsort(codes, kind="stable"), np.cumsum(counts)[:-1])
     rows = []
-    for number, (name, part) in enumerate(frame.groupby(window, sort=True)):
+    for name, part in zip(windows, parts):
         if len(part) < min_rows:
             continue
-        predicted = (part[prediction].astype(str) == str(positive_class)).to_numpy()
-        found = estimate(part[score].to_numpy(float), predicted, calibration, draws, interval, seed + number)
+        found = estimate_classes(matrix[part], predicted[part], calibrations, interval)
         rows += [(name, metric, len(part), *values, "" if np.isfinite(values[0]) else
                   "not measurable: one class expected in this window") for metric, values in found.items()]
-    return pd.DataFrame(rows, columns=["window", "metric", "rows", "estimate", "low", "high", "note"])
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def alerts(estimates: pd.DataFrame, metric: str, floor: float, greater_is_better: bool) -> list:
@@ -194,22 +230,36 @@ def against_realized(estimates: pd.DataFrame, results: pd.DataFrame, metric: str
 
 
 def for_production(production: pd.DataFrame, window: pd.Series, task: str, positive_class, validation_scores,
-                   validation_positive, settings, seed: int, min_rows: int) -> tuple[pd.DataFrame, str]:
-    """The estimate for each window of ``production`` (``read_log`` rows), calibrated on the validation
-    split's scores and labels (``settings``: ``Estimate`` from params); for other tasks, why there is none."""
-    if task != "binary":
-        empty = pd.DataFrame(columns=["window", "metric", "rows", "estimate", "low", "high", "note"])
-        return empty, REGRESSION if task == "regression" else MULTICLASS
-    calibration = calibrate(validation_scores, validation_positive, settings.calibrate, seed=seed)
-    table = by_window(production, window, f"output_probability_{positive_class}", "output_prediction",
-                      positive_class, calibration, settings.draws, settings.interval, seed, min_rows)
-    return table, calibration.sentence
+                   validation_truth, settings, seed: int, min_rows: int) -> tuple[pd.DataFrame, str]:
+    """The estimate for each window of ``production`` (``read_log`` rows), calibrated on the validation split
+    (``settings``: ``Estimate`` from params), and how it was made; for regression, why there is none.
+
+    ``validation_scores``: a binary model's positive score, whose ``validation_truth`` is whether positive;
+    a multiclass model's ``output_probability_<class>`` columns, whose ``validation_truth`` is the class.
+    """
+    if task == "regression":
+        return pd.DataFrame(columns=COLUMNS), REGRESSION
+    if task == "binary":
+        calibrations = [calibrate(validation_scores, validation_truth, settings.calibrate, seed=seed)]
+        columns, classes = [f"output_probability_{positive_class}"], [positive_class]
+    else:
+        columns = [c for c in validation_scores.columns if c.startswith("output_probability_")]
+        classes = [c.removeprefix("output_probability_") for c in columns]
+        calibrations = calibrate_classes(validation_scores[columns].set_axis(classes, axis=1), validation_truth,
+                                         settings.calibrate, seed=seed)
+    table = by_window(production, window, columns, "output_prediction", classes, calibrations, settings.interval,
+                      min_rows)
+    return table, calibrations[0].sentence
 
 
 def verdict(table: pd.DataFrame, metric: str) -> str:
     """One sentence on ``against_realized``: how often the interval held the realized value, the largest miss."""
     if table.empty:
-        return "No label-free estimate for this model (why: above); its performance is known once labels arrive."
+        estimated = sorted({m for names in METRICS.values() for m in names})
+        why = ("why: above" if metric in ("mae", "rmse", "r2") else "no window had enough rows" if metric in estimated
+               else f"it is estimated for {', '.join(estimated)}")
+        return (f"No label-free estimate of {metric} for this model ({why}); its performance is known once labels "
+                "arrive.")
     known = table[table["realized"].notna()]
     if known.empty:
         return f"No labels yet: the estimated {metric} is all there is until they arrive."

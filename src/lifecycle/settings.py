@@ -389,14 +389,13 @@ class DriftSettings(Strict):
 
 
 class Estimate(Strict):
-    """The label-free performance estimate of a binary classifier (``lifecycle.performance_estimate``)."""
+    """The label-free performance estimate of a classifier (``lifecycle.performance_estimate``)."""
 
     # always: isotonic on the validation split (removes the slight over-confidence of a fitted model, which
     # biases the estimate even when calibration error looks small); auto: only when it lowers the Brier score
     # out of fold
     calibrate: Literal["auto", "always", "never"] = "always"
-    interval: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
-    draws: Annotated[StrictInt, Field(ge=50, le=10_000)] = 200  # simulated label draws behind the interval
+    interval: Annotated[float, Field(gt=0.5, lt=1)] = 0.99  # the level of the interval of the realized metric
 
 
 class Monitoring(ProjectParams):
