@@ -80,6 +80,59 @@ def connect(address: str, timeout_s: float) -> Any:
                            f"in {PARAMS_FILE}") from None
 
 
+class Progress:
+    """Plain progress lines for a long cluster job: ``what: 25% of 120 tasks done`` at each quarter
+    (or ``what: 8 tasks done`` at each power of two when the total is not known). No timings:
+    the same job prints the same lines, in a terminal or a notebook's stored output."""
+
+    def __init__(self, what: str, total: int | None = None, unit: str = "tasks",
+                 show: Callable[[str], Any] = print):
+        self.what, self.total, self.unit, self.show = what, total, unit, show
+        self.shown = 0  # quarters shown, or the last power of two shown
+
+    def update(self, done: int, total: int | None = None) -> None:
+        total = total or self.total
+        if total:
+            for quarter in range(self.shown + 1, min(4, 4 * done // total) + 1):
+                self.show(f"{self.what}: {25 * quarter}% of {total:,} {self.unit} done")
+                self.shown = quarter
+            return
+        while done >= max(1, 2 * self.shown):
+            self.shown = max(1, 2 * self.shown)
+            self.show(f"{self.what}: {self.shown:,} {self.unit} done")
+
+
+def result(future: Any, what: str, show: Callable[[str], Any] | None = print, every_s: float = 0.5) -> Any:
+    """The result of ``future`` (of a Dask collection), with ``Progress`` lines over all the tasks
+    it waits for (printed here, in the caller's thread) while the cluster works."""
+    if show is None:
+        return future.result()
+    from distributed import wait
+    from distributed.diagnostics.progressbar import ProgressBar
+
+    counts: dict[str, int] = {}
+
+    class Tally(ProgressBar):  # the scheduler's counts, fed to the client's event loop
+        def _draw_bar(self, remaining: int, all: int, **kwargs) -> None:
+            counts.update(done=all - remaining, total=all)
+
+    tally = Tally([future], scheduler=future.client.scheduler.address, interval=f"{every_s}s")
+    future.client.loop.add_callback(tally.listen)
+    progress = Progress(what, show=show)
+    while True:
+        try:
+            wait(future, timeout=every_s)
+        except TimeoutError:
+            if counts:
+                progress.update(counts["done"], counts["total"])
+            continue
+        break
+    value = future.result()  # raises the task's error, if any, before the last line
+    if counts:
+        progress.update(counts["total"], counts["total"])
+    return value
+
+
 def workers(client: Any) -> int:
     """How many workers the cluster has now."""
     return len(client.scheduler_info().get("workers", {}))
