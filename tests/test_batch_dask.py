@@ -6,12 +6,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import require_dask
 from lifecycle import batch, batch_dask
 from lifecycle.batch import BatchError
 from lifecycle.batch_inputs import read_chunks
 from test_batch import fitted, rows, scorer  # noqa: F401  (fixtures)
 
-pytest.importorskip("distributed")
+require_dask("dask", "distributed")
 TABLE = "preds"
 VOLATILE = ["scored_at"]
 
@@ -105,6 +106,7 @@ def test_the_command_scores_on_the_cluster(scorer, rows, tmp_path, dask_client, 
     out = capsys.readouterr().out
     assert code == 0, capsys.readouterr().err
     assert "Running on a local Dask cluster of 1 worker(s); dashboard:" in out
+    assert "scoring on the cluster: 100% of " in out and "Completed" not in out  # plain lines, no bar
     assert f"Scored {len(rows):,} rows in 3 chunk(s) with churn version 1: batch 'in-" in out
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out.parquet").drop(columns=VOLATILE + ["batch_id"]),
                                   _local(scorer, rows, tmp_path).drop(columns=["batch_id"]))

@@ -80,13 +80,18 @@ def connect(address: str, timeout_s: float) -> Any:
                            f"in {PARAMS_FILE}") from None
 
 
+def say(line: str) -> None:
+    """Print a line now (progress is read while the job runs, also through a pipe)."""
+    print(line, flush=True)
+
+
 class Progress:
     """Plain progress lines for a long cluster job: ``what: 25% of 120 tasks done`` at each quarter
     (or ``what: 8 tasks done`` at each power of two when the total is not known). No timings:
     the same job prints the same lines, in a terminal or a notebook's stored output."""
 
     def __init__(self, what: str, total: int | None = None, unit: str = "tasks",
-                 show: Callable[[str], Any] = print):
+                 show: Callable[[str], Any] = say):
         self.what, self.total, self.unit, self.show = what, total, unit, show
         self.shown = 0  # quarters shown, or the last power of two shown
 
@@ -102,7 +107,7 @@ class Progress:
             self.show(f"{self.what}: {self.shown:,} {self.unit} done")
 
 
-def result(future: Any, what: str, show: Callable[[str], Any] | None = print, every_s: float = 0.5) -> Any:
+def result(future: Any, what: str, show: Callable[[str], Any] | None = say, every_s: float = 0.5) -> Any:
     """The result of ``future`` (of a Dask collection), with ``Progress`` lines over all the tasks
     it waits for (printed here, in the caller's thread) while the cluster works."""
     if show is None:
@@ -141,9 +146,16 @@ def workers(client: Any) -> int:
 def _show(show: Callable[[str], Any] | None, client: Any, what: str) -> None:
     if show is None:
         return
-    # Without bokeh the scheduler serves no dashboard pages; say how to get them.
-    served = "" if importlib.util.find_spec("bokeh") else " (served once bokeh is installed)"
-    show(f"Running on {what}; dashboard: {client.dashboard_link}{served}")
+    # The scheduler serves the dashboard's pages only with bokeh installed where it runs.
+    if client.run_on_scheduler(_has_bokeh):
+        show(f"Running on {what}; dashboard: {client.dashboard_link}")
+    else:
+        show(f"Running on {what}; dashboard: none, it needs bokeh beside the scheduler "
+             "(pip install 'lifecycle[dask]' there)")
+
+
+def _has_bokeh() -> bool:
+    return importlib.util.find_spec("bokeh") is not None
 
 
 def _distributed() -> tuple[type, type]:

@@ -19,7 +19,7 @@ from uuid import uuid4
 from joblib import parallel_config
 from joblib.parallel import ParallelBackendBase, SequentialBackend
 
-from lifecycle.compute import Progress
+from lifecycle.compute import Progress, say
 
 
 class FitsOnCluster(ParallelBackendBase):
@@ -69,7 +69,7 @@ class FitsOnCluster(ParallelBackendBase):
         self.client.cancel(pending)
 
 
-def fit(searcher, X, y, client: Any, show=print):
+def fit(searcher, X, y, client: Any, show=say):
     """``searcher.fit(X, y)`` with its fits on ``client``'s cluster, printing plain progress lines.
 
     The best settings are refitted here, as scikit-learn does after a search: that one fit (and
