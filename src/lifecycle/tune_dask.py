@@ -3,8 +3,9 @@
 joblib's own Dask backend runs every task under ``parallel_config(backend="dask")``: a
 pipeline's nested parallel work (a ColumnTransformer, a forest) went back to the same cluster
 while the worker that sent it waited, and on a small cluster that deadlocked now and then.
-Here each task runs its fit with joblib's sequential backend (``get_nested_backend``), so the
-cluster parallelises across fits only and never waits on itself. Candidates, folds and the
+Here each task runs its fits with joblib's sequential backend, so the cluster parallelises
+across fits only and never waits on itself; the training data goes to the workers once, not
+with every task. Candidates, folds and the
 order of the results stay scikit-learn's, so the best settings and every score are the local
 run's for the same seed.
 """
@@ -17,7 +18,7 @@ from typing import Any
 from uuid import uuid4
 
 from joblib import parallel_config
-from joblib.parallel import ParallelBackendBase, SequentialBackend
+from joblib.parallel import ParallelBackendBase
 
 from lifecycle.compute import Progress, say
 
@@ -28,10 +29,12 @@ class FitsOnCluster(ParallelBackendBase):
     supports_retrieve_callback = True
     default_n_jobs = -1
 
-    def __init__(self, client: Any, progress: Progress | None = None):
+    def __init__(self, client: Any, progress: Progress | None = None, shared: tuple = ()):
         super().__init__()
         self.client = client
         self.progress = progress
+        self._kept = shared  # held, so their ids stay theirs while the search runs
+        self._shared = {id(obj): future for obj, future in zip(shared, client.scatter(list(shared)))}
         self._pending: set = set()
         self._lock = threading.Lock()
         self._done = 0
@@ -40,11 +43,12 @@ class FitsOnCluster(ParallelBackendBase):
         # At least 2: joblib runs a single job in this process, and the fits belong on the cluster.
         return max(2, sum(self.client.nthreads().values()))
 
-    def get_nested_backend(self):
-        return SequentialBackend(nesting_level=1), None
-
     def submit(self, func, callback=None):
-        future = self.client.submit(func, key=f"fit-and-score-{uuid4().hex}", pure=False)
+        # Dicts, not (function, args) tuples, which Dask would take for tasks of its own graph.
+        calls = [{"function": function, "args": [self._shared.get(id(a), a) for a in args],
+                  "kwargs": {k: self._shared.get(id(v), v) for k, v in kwargs.items()}}
+                 for function, args, kwargs in func.items]
+        future = self.client.submit(_run, calls, key=f"fit-and-score-{uuid4().hex}", pure=False)
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(lambda done: self._finished(done, len(func), callback))
@@ -69,6 +73,12 @@ class FitsOnCluster(ParallelBackendBase):
         self.client.cancel(pending)
 
 
+def _run(calls: list[dict]) -> list:
+    """On a worker: the calls one after another, and any parallel work inside them too."""
+    with parallel_config(backend="sequential"):
+        return [call["function"](*call["args"], **call["kwargs"]) for call in calls]
+
+
 def fit(searcher, X, y, client: Any, show=say):
     """``searcher.fit(X, y)`` with its fits on ``client``'s cluster, printing plain progress lines.
 
@@ -85,7 +95,7 @@ def fit(searcher, X, y, client: Any, show=say):
         total = candidates * searcher.cv.get_n_splits(X, y)
     progress = None if show is None else Progress("tuning on the cluster", total, "fits", show)
     refit = searcher.refit
-    with parallel_config(backend=FitsOnCluster(client, progress), n_jobs=-1):
+    with parallel_config(backend=FitsOnCluster(client, progress, shared=(X, y)), n_jobs=-1):
         searcher.set_params(n_jobs=-1, refit=False).fit(X, y)
     searcher.set_params(refit=refit)
     if refit:
