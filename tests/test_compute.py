@@ -57,7 +57,11 @@ def test_a_collection_on_the_cluster_reports_its_tasks(dask_client):
     import dask.bag as db
 
     lines = []
-    future = dask_client.compute(db.from_sequence(range(40), npartitions=8).map(lambda x: x * 2).sum())
+    def slowly(x):
+        time.sleep(0.02)
+        return 2 * x
+
+    future = dask_client.compute(db.from_sequence(range(40), npartitions=8).map(slowly).sum())
     assert compute.result(future, "summing", lines.append, every_s=0.05) == 1560
     assert lines[-1].startswith("summing: 100% of ") and lines[-1].endswith(" tasks done")
     assert len(lines) == len(set(lines)) <= 4

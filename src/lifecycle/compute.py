@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -42,9 +44,11 @@ def session(compute: Compute, show: Callable[[str], Any] | None = print,
         return
     Client, LocalCluster = _distributed()
     if compute.scheduler == "local":
-        cluster = LocalCluster(n_workers=compute.workers, threads_per_worker=compute.threads_per_worker,
-                               memory_limit=compute.memory_limit, processes=compute.processes,
-                               dashboard_address=dashboard_address, silence_logs=logging.ERROR)
+        with warnings.catch_warnings():  # a busy dashboard port: another is taken, and the line below names it
+            warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+            cluster = LocalCluster(n_workers=compute.workers, threads_per_worker=compute.threads_per_worker,
+                                   memory_limit=compute.memory_limit, processes=compute.processes,
+                                   dashboard_address=dashboard_address, silence_logs=logging.ERROR)
         with cluster, Client(cluster, timeout=f"{compute.timeout_s}s") as client:
             _show(show, client, f"a local Dask cluster of {compute.workers} worker(s)")
             yield client
@@ -107,6 +111,9 @@ class Progress:
             self.show(f"{self.what}: {self.shown:,} {self.unit} done")
 
 
+FEED_S = 0.1  # how often the scheduler sends a job's task counts to ``result``
+
+
 def result(future: Any, what: str, show: Callable[[str], Any] | None = say, every_s: float = 0.5) -> Any:
     """The result of ``future`` (of a Dask collection), with ``Progress`` lines over all the tasks
     it waits for (printed here, in the caller's thread) while the cluster works."""
@@ -121,7 +128,7 @@ def result(future: Any, what: str, show: Callable[[str], Any] | None = say, ever
         def _draw_bar(self, remaining: int, all: int, **kwargs) -> None:
             counts.update(done=all - remaining, total=all)
 
-    tally = Tally([future], scheduler=future.client.scheduler.address, interval=f"{every_s}s")
+    tally = Tally([future], scheduler=future.client.scheduler.address, interval=f"{FEED_S}s")
     future.client.loop.add_callback(tally.listen)
     progress = Progress(what, show=show)
     while True:
@@ -133,8 +140,15 @@ def result(future: Any, what: str, show: Callable[[str], Any] | None = say, ever
             continue
         break
     value = future.result()  # raises the task's error, if any, before the last line
+    # The scheduler's last count can come just after the result: wait a moment for it.
+    deadline = time.monotonic() + 10 * every_s
+    while (not counts or counts["done"] < counts["total"]) and time.monotonic() < deadline:
+        time.sleep(every_s / 10)
     if counts:
         progress.update(counts["total"], counts["total"])
+    # The scheduler notices the feed has ended at its next send: let it, before anyone closes the
+    # cluster (which would cancel the feed mid-sleep and log that as an error).
+    time.sleep(2 * FEED_S)
     return value
 
 

@@ -192,7 +192,8 @@ def _dask(files: list[Path], needed: list[str], unique: pd.Index, *, client: Any
     meta = pd.DataFrame({"column": pd.Series(dtype=object), "raw": pd.Series(dtype=object),
                          "n": pd.Series(dtype="int64")})
     seen = events.map_partitions(_partition_counts, ids, coded, options, meta=meta)
-    counts = _computed(seen, client, "counting event values on the cluster").groupby(["column", "raw"], sort=False)["n"].sum()
+    seen = _computed(seen, client, "counting event values on the cluster")
+    counts = seen.groupby(["column", "raw"], sort=False)["n"].sum()
     plan, codes = _plan({c: counts.xs(c, level="column") if c in counts.index.get_level_values(0)
                          else pd.Series(dtype="int64") for c in coded}, options)
     how = plan.partial()

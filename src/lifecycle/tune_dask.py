@@ -5,9 +5,8 @@ pipeline's nested parallel work (a ColumnTransformer, a forest) went back to the
 while the worker that sent it waited, and on a small cluster that deadlocked now and then.
 Here each task runs its fits with joblib's sequential backend, so the cluster parallelises
 across fits only and never waits on itself; the training data goes to the workers once, not
-with every task. Candidates, folds and the
-order of the results stay scikit-learn's, so the best settings and every score are the local
-run's for the same seed.
+with every task. Candidates, folds and the order of the results stay scikit-learn's, so the
+best settings and every score are the local run's for the same seed.
 """
 
 from __future__ import annotations
@@ -85,19 +84,19 @@ def fit(searcher, X, y, client: Any, show=say):
     The best settings are refitted here, as scikit-learn does after a search: that one fit (and
     its own parallel steps) stays in this process rather than going to the cluster piece by piece.
     """
-    from sklearn.base import clone
-    from sklearn.model_selection import ParameterSampler, RandomizedSearchCV
+    from sklearn.base import clone, is_classifier
+    from sklearn.model_selection import ParameterSampler, RandomizedSearchCV, check_cv
 
     total = None
     if isinstance(searcher, RandomizedSearchCV):  # halving: each round's size depends on the last's scores
         candidates = len(ParameterSampler(searcher.param_distributions, searcher.n_iter,
                                           random_state=searcher.random_state))
-        total = candidates * searcher.cv.get_n_splits(X, y)
+        total = candidates * check_cv(searcher.cv, y, classifier=is_classifier(searcher.estimator)).get_n_splits(X, y)
     progress = None if show is None else Progress("tuning on the cluster", total, "fits", show)
-    refit = searcher.refit
+    n_jobs, refit = searcher.n_jobs, searcher.refit
     with parallel_config(backend=FitsOnCluster(client, progress, shared=(X, y)), n_jobs=-1):
         searcher.set_params(n_jobs=-1, refit=False).fit(X, y)
-    searcher.set_params(refit=refit)
+    searcher.set_params(n_jobs=n_jobs, refit=refit)
     if refit:
         started = time.perf_counter()
         searcher.best_estimator_ = clone(searcher.estimator).set_params(**clone(searcher.best_params_, safe=False))
