@@ -4,8 +4,10 @@
 imports nothing. With ``engine: dask`` it yields a ``distributed.Client``: to a
 ``LocalCluster`` it starts (and stops) itself for ``scheduler: local``, or to the running
 scheduler at ``tcp://HOST:PORT``, which must answer within ``timeout_s``. Either way it
-prints one line with the dashboard link. Dask is an optional extra (``pip install
-'lifecycle[dask]'``); it is imported only here and in the Dask paths of the steps.
+prints one line with the dashboard link (or, when the scheduler has no bokeh, what the
+dashboard needs). ``Progress`` and ``result`` print plain progress lines for long cluster jobs.
+Dask is an optional extra (``pip install 'lifecycle[dask]'``); it is imported only here and in
+the Dask paths of the steps.
 """
 
 from __future__ import annotations
