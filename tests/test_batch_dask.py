@@ -46,10 +46,13 @@ def test_parquet_output_equals_the_local_engine(scorer, rows, tmp_path, dask_cli
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
-def test_database_output_is_one_batch_replaced_by_id(scorer, rows, tmp_path, dask_client):
+def test_database_output_is_one_batch_replaced_by_id(scorer, rows, tmp_path, dask_client, capsys):
     frame = batch_dask.read_partitions(_parts(rows, tmp_path / "in"))
     url = f"sqlite:///{tmp_path / 'out.db'}"
-    first = batch_dask.predict_partitions(scorer, frame, dask_client, url, TABLE, batch_id="b1", id_column="user_id")
+    first = batch_dask.predict_partitions(scorer, frame, dask_client, url, TABLE, batch_id="b1", id_column="user_id",
+                                          progress=True)
+    assert capsys.readouterr().out.splitlines() == [f"scoring on the cluster: {q}% of 3 partitions done"
+                                                    for q in (25, 50, 75, 100)]
     again = batch_dask.predict_partitions(scorer, frame, dask_client, url, TABLE, batch_id="b1", id_column="user_id")
     assert (first.replaced, again.replaced) == (0, len(rows))
     with sqlite3.connect(tmp_path / "out.db") as connection:
