@@ -14,6 +14,20 @@ ROOT = Path(__file__).resolve().parents[1]
 COPIED = ("src", "notebooks", "params", "pyproject.toml")
 
 
+def require_dask(*modules: str) -> None:
+    """Skip the calling test module when the dask extra is missing (saying how to get it); under
+    ``LIFECYCLE_REQUIRE_DASK=1`` (CI, ``.ci/run``) a missing extra is a failure instead."""
+    import importlib.util
+
+    missing = [m for m in modules or ("dask", "distributed", "duckdb") if importlib.util.find_spec(m) is None]
+    if not missing:
+        return
+    reason = f"the dask extra is not installed (no {', '.join(missing)}): make test EXTRAS=dask"
+    if os.environ.get("LIFECYCLE_REQUIRE_DASK"):
+        raise RuntimeError(f"LIFECYCLE_REQUIRE_DASK is set but {reason}")
+    pytest.skip(reason, allow_module_level=True)
+
+
 def copy_project(dest: Path) -> Path:
     """Copy what a project needs to run (not its runtime output) into ``dest``."""
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints")
@@ -126,7 +140,7 @@ def toy(toy_built: Path, tmp_path: Path) -> Path:
 def dask_client():
     """A 2-worker LocalCluster (threads of this process: fast to start, small), for the Dask paths.
     Per module: a cluster a test starts itself then never runs beside one left from another module."""
-    pytest.importorskip("distributed")
+    require_dask()
     from lifecycle import compute
     from lifecycle.settings import Compute
 

@@ -6,12 +6,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import require_dask
 from lifecycle import batch, batch_dask
 from lifecycle.batch import BatchError
 from lifecycle.batch_inputs import read_chunks
 from test_batch import fitted, rows, scorer  # noqa: F401  (fixtures)
 
-pytest.importorskip("distributed")
+require_dask("dask", "distributed")
 TABLE = "preds"
 VOLATILE = ["scored_at"]
 
@@ -45,10 +46,13 @@ def test_parquet_output_equals_the_local_engine(scorer, rows, tmp_path, dask_cli
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
-def test_database_output_is_one_batch_replaced_by_id(scorer, rows, tmp_path, dask_client):
+def test_database_output_is_one_batch_replaced_by_id(scorer, rows, tmp_path, dask_client, capsys):
     frame = batch_dask.read_partitions(_parts(rows, tmp_path / "in"))
     url = f"sqlite:///{tmp_path / 'out.db'}"
-    first = batch_dask.predict_partitions(scorer, frame, dask_client, url, TABLE, batch_id="b1", id_column="user_id")
+    first = batch_dask.predict_partitions(scorer, frame, dask_client, url, TABLE, batch_id="b1", id_column="user_id",
+                                          progress=True)
+    assert capsys.readouterr().out.splitlines() == [f"scoring on the cluster: {q}% of 3 partitions done"
+                                                    for q in (25, 50, 75, 100)]
     again = batch_dask.predict_partitions(scorer, frame, dask_client, url, TABLE, batch_id="b1", id_column="user_id")
     assert (first.replaced, again.replaced) == (0, len(rows))
     with sqlite3.connect(tmp_path / "out.db") as connection:
@@ -105,6 +109,7 @@ def test_the_command_scores_on_the_cluster(scorer, rows, tmp_path, dask_client, 
     out = capsys.readouterr().out
     assert code == 0, capsys.readouterr().err
     assert "Running on a local Dask cluster of 1 worker(s); dashboard:" in out
+    assert "scoring on the cluster: 100% of " in out and "Completed" not in out  # plain lines, no bar
     assert f"Scored {len(rows):,} rows in 3 chunk(s) with churn version 1: batch 'in-" in out
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out.parquet").drop(columns=VOLATILE + ["batch_id"]),
                                   _local(scorer, rows, tmp_path).drop(columns=["batch_id"]))

@@ -1,4 +1,5 @@
-"""The pins agree: pyproject.toml, environment.yml (conda) and requirements.lock (pip)."""
+"""The pins agree: pyproject.toml, environment.yml (conda), requirements.lock (pip, the default
+install) and requirements-dask.lock (what the dask extra adds)."""
 
 import re
 import tomllib
@@ -36,13 +37,27 @@ def test_conda_environment_pins_the_same_versions():
     assert {"pip": ["-e ."]} in env["dependencies"]
 
 
+def _lock(name: str) -> dict[str, str]:
+    return _pins([l for l in (ROOT / name).read_text().splitlines() if l and not l.startswith("#")])
+
+
 def test_lock_pins_every_direct_dependency_at_the_same_version():
-    lines = [l for l in (ROOT / "requirements.lock").read_text().splitlines() if l and not l.startswith("#")]
-    lock = _pins(lines)
-    assert {name: lock.get(name) for name in pyproject_pins()} == pyproject_pins()
-
-
-def test_dask_is_an_extra_the_default_dependencies_leave_out():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert not {"dask", "distributed", "duckdb"} & set(_pins(project["dependencies"]))
-    assert set(_pins(project["optional-dependencies"]["dask"])) == {"dask", "distributed", "duckdb"}
+    default, extra = _lock("requirements.lock"), _lock("requirements-dask.lock")
+    direct = _pins(project["dependencies"])
+    assert {name: default.get(name) for name in direct} == direct
+    dask = _pins(project["optional-dependencies"]["dask"])
+    assert {name: extra.get(name) for name in dask} == dask
+
+
+def test_the_dask_lock_only_adds_to_the_default_one():
+    """Installed together (make EXTRAS=dask), the two locks never pin one package twice."""
+    assert not set(_lock("requirements.lock")) & set(_lock("requirements-dask.lock"))
+
+
+def test_dask_is_an_extra_the_default_install_leaves_out():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    dask = {"bokeh", "dask", "distributed", "duckdb"}
+    assert not dask & set(_pins(project["dependencies"]))
+    assert set(_pins(project["optional-dependencies"]["dask"])) == dask
+    assert not dask & set(_lock("requirements.lock"))

@@ -3,14 +3,14 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import require_dask
 
 from lifecycle.event_aggregates import aggregate_events
 from lifecycle.event_aggregates_scale import aggregate_parquet, choose, count_events
 from lifecycle.settings import Compute
 from lifecycle.simulate import simulate_product, write_parquet_parts
 
-pytest.importorskip("duckdb")
-pytest.importorskip("dask")
+require_dask("duckdb", "dask", "distributed")
 
 OPTIONS = dict(id_column="user_id", time_column="timestamp", type_column="event_type", cutoff="2025-12-01",
                windows=[90, 7, 30], breakdowns=["traffic_source"], sums=["amount"])
@@ -45,7 +45,7 @@ def test_parts_are_the_simulated_product_and_are_never_overwritten(parts):
 
 
 @pytest.mark.parametrize("max_values", [20, 3])
-def test_every_engine_gives_the_in_memory_features(parts, dask_client, max_values):
+def test_every_engine_gives_the_in_memory_features(parts, dask_client, max_values, capsys):
     ids = _ids(parts)
     options = {**OPTIONS, "max_values": max_values}
     events = pd.read_parquet(parts / "events")
@@ -54,6 +54,9 @@ def test_every_engine_gives_the_in_memory_features(parts, dask_client, max_value
     for engine in ("pandas", "duckdb", "dask"):
         result = aggregate_parquet(parts / "events", ids, engine=engine, client=dask_client, **options)
         _same(result, expected)
+    shown = capsys.readouterr().out.splitlines()  # the Dask passes' progress, in plain lines
+    assert shown[-1].startswith("aggregating events on the cluster: 100% of ") and shown[-1].endswith(" tasks done")
+    assert any(line.startswith("counting event values on the cluster: ") for line in shown)
 
 
 def test_missing_values_and_rare_types_agree(tmp_path, dask_client):

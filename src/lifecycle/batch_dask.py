@@ -92,7 +92,7 @@ def predict_partitions(scorer: scoring.Scorer, frame: Any, client: Any, output: 
     fixes the version the workers load; a database gets the rows ``chunk_rows`` at a time.
     Returns a ``batch.BatchResult``.
     """
-    from lifecycle import batch, paths
+    from lifecycle import batch, compute, paths
 
     if not isinstance(batch_id, str) or not batch_id.strip():
         raise BatchError("give a batch id, e.g. default_batch_id(input) or '2025-06-01'")
@@ -114,14 +114,15 @@ def predict_partitions(scorer: scoring.Scorer, frame: Any, client: Any, output: 
             replaced, where = 0, f"'{output}'"
         else:
             rows = {"n": 0}
+            shown = compute.Progress("scoring on the cluster", scored.npartitions, "partitions") if progress else None
 
             def frames():
                 for number, part in enumerate(_in_order(scored, client), 1):
                     rows["n"] += len(part)
                     for start in range(0, len(part), chunk_rows):
                         yield part.iloc[start:start + chunk_rows]
-                    if progress:
-                        _report(number, scored.npartitions, rows["n"], started)
+                    if shown is not None:
+                        shown.update(number)
 
             replaced = batch._write_sql(target, table, batch_id, frames())
             rows, where = rows["n"], f"table '{table}' at {batch._shown(target)}"
@@ -191,11 +192,6 @@ def _in_order(scored: Any, client: Any) -> Iterator[pd.DataFrame]:
         yield result
 
 
-def _report(number: int, total: int, rows: int, started: float) -> None:
-    print(f"partition {number:,} of {total:,}: {rows:,} rows scored ({time.perf_counter() - started:.1f} s)",
-          flush=True)
-
-
 def _write_parquet_folder(scored: Any, output: Path, client: Any, progress: bool) -> int:
     """Every partition into a staging folder, then the folder renamed into place; the rows written."""
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -203,10 +199,9 @@ def _write_parquet_folder(scored: Any, output: Path, client: Any, progress: bool
     os.chmod(staging, 0o755)
     try:
         written = scored.to_parquet(staging, write_index=False, compute=False)
-        future = client.compute(written)
-        if progress:
-            _progress(future)
-        future.result()
+        from lifecycle import compute
+
+        compute.result(client.compute(written), "scoring on the cluster", compute.say if progress else None)
         rows = sum(files_rows(staging))
         previous = None
         if output.exists():
@@ -225,11 +220,4 @@ def files_rows(folder: Path) -> list[int]:
     import pyarrow.parquet as pq
 
     return [pq.ParquetFile(f).metadata.num_rows for f in sorted(folder.glob("*.parquet"))]
-
-
-def _progress(work: Any) -> None:
-    from distributed import progress
-
-    progress(work)
-    print(flush=True)
 

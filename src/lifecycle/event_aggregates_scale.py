@@ -192,7 +192,8 @@ def _dask(files: list[Path], needed: list[str], unique: pd.Index, *, client: Any
     meta = pd.DataFrame({"column": pd.Series(dtype=object), "raw": pd.Series(dtype=object),
                          "n": pd.Series(dtype="int64")})
     seen = events.map_partitions(_partition_counts, ids, coded, options, meta=meta)
-    counts = _computed(seen, client).groupby(["column", "raw"], sort=False)["n"].sum()
+    seen = _computed(seen, client, "counting event values on the cluster")
+    counts = seen.groupby(["column", "raw"], sort=False)["n"].sum()
     plan, codes = _plan({c: counts.xs(c, level="column") if c in counts.index.get_level_values(0)
                          else pd.Series(dtype="int64") for c in coded}, options)
     how = plan.partial()
@@ -201,11 +202,13 @@ def _dask(files: list[Path], needed: list[str], unique: pd.Index, *, client: Any
                             for name in how}})
     parts = events.map_partitions(_partition_partials, ids, plan, codes, options, meta=meta)
     combined = parts.groupby("position").agg(how)
-    return finish(_computed(combined, client).sort_index(), plan, unique)
+    return finish(_computed(combined, client, "aggregating events on the cluster").sort_index(), plan, unique)
 
 
-def _computed(collection: Any, client: Any) -> pd.DataFrame:
-    return client.compute(collection).result() if client is not None else collection.compute()
+def _computed(collection: Any, client: Any, what: str) -> pd.DataFrame:
+    from lifecycle import compute
+
+    return compute.result(client.compute(collection), what) if client is not None else collection.compute()
 
 
 def _kept(part: pd.DataFrame, unique: pd.Index, options: dict) -> tuple[pd.DataFrame, np.ndarray]:

@@ -34,23 +34,31 @@ def search(pipeline, spec: dict, X: pd.DataFrame, y: pd.Series, task: str, metri
            n_iter: int, cv_folds: int, seed: int, n_jobs: int = 1, compute=None):
     """Run the search (randomised, or successive halving) and return the fitted search.
 
-    ``compute`` (the ``compute`` parameters) must say ``engine: local``: tuning through joblib's
-    Dask backend deadlocked intermittently (nested parallel work sent back to a busy cluster), so
-    it is refused with a message until that is solved.
+    With ``compute`` (the ``compute`` parameters) set to ``engine: dask``, the fits run on that
+    cluster (``tune_dask``: one task per fit, the pipeline's own parallel steps sequential inside
+    it), printing progress; the candidates and folds come from ``seed`` alone, so the best
+    settings and the scores are the local run's.
     """
+    found = searcher(pipeline, spec, task, metric, method, n_iter, cv_folds, seed, n_jobs)
+    if compute is None or compute.engine == "local":
+        return found.fit(X, y)
+    from lifecycle import compute as cluster
+    from lifecycle import tune_dask
+
+    with cluster.session(compute) as client:
+        return tune_dask.fit(found, X, y, client)
+
+
+def searcher(pipeline, spec: dict, task: str, metric: str, method: str, n_iter: int, cv_folds: int, seed: int,
+             n_jobs: int = 1):
+    """The unfitted search of ``search``."""
     if not spec:
         raise ValueError("no search space for this model family in params/08_model_tuning.yaml spaces; add one")
     spec = _for_model(spec, pipeline.named_steps["model"])
     common = dict(scoring=METRICS[metric].scorer, cv=folds(task, cv_folds, seed), random_state=seed, n_jobs=n_jobs)
     if method == "halving":
-        searcher = HalvingRandomSearchCV(pipeline, space(spec), n_candidates=n_iter, factor=2, **common)
-    else:
-        searcher = RandomizedSearchCV(pipeline, space(spec), n_iter=n_iter, **common)
-    if compute is not None and compute.engine != "local":
-        raise ValueError("tuning on Dask is not available yet: joblib's Dask backend sends the pipeline's own "
-                         "parallel work back to the busy cluster and can deadlock; set compute.engine: local "
-                         "for 08_model_tuning (aggregation and batch scoring do run on Dask)")
-    return searcher.fit(X, y)
+        return HalvingRandomSearchCV(pipeline, space(spec), n_candidates=n_iter, factor=2, **common)
+    return RandomizedSearchCV(pipeline, space(spec), n_iter=n_iter, **common)
 
 
 def _for_model(spec: dict, model) -> dict:
