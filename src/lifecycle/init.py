@@ -187,7 +187,29 @@ PHASE_KEYS = {"business_question": "00_problem_definition", "decision": "00_prob
               "positive_class": "00_problem_definition", "metric": "00_problem_definition",
               "metric_bar": "00_problem_definition", "valid_ranges": "02_data_preparation",
               "model_name": "09_model_testing", "intended_use": "09_model_testing",
-              "limitations": "09_model_testing"}
+              "limitations": "09_model_testing", "reference_split": "12_monitoring",
+              "exclude_features": "12_monitoring", "window": "12_monitoring", "drift": "12_monitoring"}
+MAX_WINDOWS = 12  # monitoring's window (a day, a week, a month): the shortest cutting the held-out rows into at most this many
+
+
+def monitoring(table: pd.DataFrame, time_column: str | None) -> dict[str, Any]:
+    """12's settings for a table with no production period, whose held-out rows stand in for one:
+    the reference is the training split (as many drift chunks as it holds ``min_rows`` rows, up to the
+    default); the window cuts the out-of-time rows into at most ``MAX_WINDOWS``."""
+    settings = resolve(["04_feature_engineering", "12_monitoring"])
+    features, watch = settings["04_feature_engineering"], settings["12_monitoring"]
+    in_time = len(table) * (1 - features["out_of_time_share"] if time_column else 1)
+    train = in_time * (1 - features["test_size"] - features["validation_size"])
+    chunks = max(3, min(watch["drift"]["chunks"], int(train // watch["min_rows"])))
+    chosen = {"reference_split": "train", "drift": {"chunks": chunks},
+              # an absolute date moves with time by construction
+              "exclude_features": [f"{time_column}_year"] if time_column else []}
+    if time_column:
+        times = pd.to_datetime(table[time_column], errors="coerce", format="mixed").dropna().sort_values()
+        held_out = times.iloc[int(len(times) * (1 - features["out_of_time_share"])):]
+        days = (held_out.iloc[-1] - held_out.iloc[0]).days + 1 if len(held_out) else 1
+        chosen["window"] = next((w for w, d in (("D", 1), ("W", 7)) if days / d <= MAX_WINDOWS), "M")
+    return chosen
 
 
 def write(overlay: dict[str, Any]) -> list[Path]:
@@ -226,6 +248,8 @@ def _edited(path: Path, values: dict[str, Any]) -> str:
         if isinstance(value, dict) and isinstance(document.get(key), dict) and value:
             for sub, item in value.items():
                 document[key][sub] = item
+        elif isinstance(value, list) and isinstance(document.get(key), list):
+            document[key][:] = value  # in place: the list keeps its style ([a, b]) and its comment
         else:
             document[key] = value
     out = StringIO()
@@ -262,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
                    "decision": "Write the decision the predictions inform, and when it is made.",
                    "intended_use": f"Predict {args.target} for new rows like those of {args.data}.",
                    "limitations": ["Trained on one table; check it still describes the rows you score "
-                                   "(12_monitoring)."], **choices.overlay}
+                                   "(12_monitoring)."],
+                   **monitoring(table, choices.overlay["time_column"]), **choices.overlay}
         written = write(overlay)
     except InitError as exc:
         print(f"lifecycle init: {exc}", file=sys.stderr)
