@@ -188,7 +188,8 @@ PHASE_KEYS = {"business_question": "00_problem_definition", "decision": "00_prob
               "metric_bar": "00_problem_definition", "valid_ranges": "02_data_preparation",
               "model_name": "09_model_testing", "intended_use": "09_model_testing",
               "limitations": "09_model_testing", "reference_split": "12_monitoring",
-              "exclude_features": "12_monitoring", "window": "12_monitoring", "drift": "12_monitoring"}
+              "exclude_features": "12_monitoring", "window": "12_monitoring", "drift": "12_monitoring",
+              "unit_column": "11_experimentation"}
 MAX_WINDOWS = 12  # monitoring's window (a day, a week, a month): the shortest cutting the held-out rows into at most this many
 
 
@@ -288,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
                    "limitations": ["Trained on one table; check it still describes the rows you score "
                                    "(12_monitoring)."],
                    **monitoring(table, choices.overlay["time_column"]), **choices.overlay}
+        if choices.overlay["id_column"]:  # an experiment on this table randomises its rows
+            overlay["unit_column"] = choices.overlay["id_column"]
         written = write(overlay)
     except InitError as exc:
         print(f"lifecycle init: {exc}", file=sys.stderr)
