@@ -332,3 +332,9 @@ def test_the_estimate_is_reproducible_and_defined_on_one_class_windows():
     table = performance_estimate.by_window(pd.DataFrame({"s": low_scores, "p": 0}), window, "s", "p", 1,
                                            calibration, 50, 0.9, 0, 200)
     assert table.set_index("metric").loc["roc_auc", "note"] == "not measurable: one class expected in this window"
+
+
+def test_the_floor_is_below_a_score_and_above_an_error():
+    assert monitor.floor_sentence("roc_auc", 0.8, 0.05) == ("The model was accepted with roc_auc 0.800; a labelled "
+                                                            "window alerts below 0.750.")
+    assert monitor.floor_sentence("mae", 300.0, 30.0).endswith("alerts above (an error: lower is better) 330.000.")

@@ -80,7 +80,8 @@ def test_a_project_without_data_is_the_template_named_and_nothing_of_the_generat
 
 
 def test_the_template_holds_no_cookiecutter_syntax_outside_the_starter():
-    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True).stdout.split()
+    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True,
+                             check=True).stdout.split()
     assert not [n for n in tracked if not n.startswith(("starter/", "tests/test_starter.py")) and (ROOT / n).is_file()
                 and COOKIECUTTER_SYNTAX.search((ROOT / n).read_text(errors="ignore"))]
 

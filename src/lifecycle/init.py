@@ -129,6 +129,7 @@ def infer(table: pd.DataFrame, target: str, task: str | None = None, id_column: 
         overlay["metric_bar"] = _round(0.8 * naive)
         said.append(f"metric: mae, bar {overlay['metric_bar']:g} (20% below the {naive:.4g} of always predicting "
                     "the median); set your own in params/00_problem_definition.yaml")
+        overlay["thresholds"] = {"performance_drop": _round(0.1 * naive)}  # 12: an error's worsening, in its units
     else:
         overlay["metric_bar"] = round(chance + 0.5 * (perfect - chance), 2)
         said.append(f"metric: {overlay['metric']}, bar {overlay['metric_bar']:g} (halfway from chance to perfect); "
@@ -189,7 +190,7 @@ PHASE_KEYS = {"business_question": "00_problem_definition", "decision": "00_prob
               "model_name": "09_model_testing", "intended_use": "09_model_testing",
               "limitations": "09_model_testing", "reference_split": "12_monitoring",
               "exclude_features": "12_monitoring", "window": "12_monitoring", "drift": "12_monitoring",
-              "unit_column": "11_experimentation"}
+              "unit_column": "11_experimentation", "thresholds": "12_monitoring"}
 MAX_WINDOWS = 12  # monitoring's window (a day, a week, a month): the shortest cutting the held-out rows into at most this many
 
 
