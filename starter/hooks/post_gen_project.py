@@ -37,8 +37,8 @@ class StarterError(Exception):
 
 def template_files(root: Path) -> list[str]:
     """The template's files, relative to ``root``: tracked by git when it is a checkout, else walked."""
-    listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z"], capture_output=True, text=True)
-    top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True)
+    listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z"], capture_output=True, text=True, check=False)
+    top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False)
     if listed.returncode == 0 and top.returncode == 0 and Path(top.stdout.strip()).resolve() == root.resolve():
         names = [n for n in listed.stdout.split("\0") if n and (root / n).is_file()]
     else:
@@ -94,7 +94,7 @@ def point_at_data(dest: Path, data: str, target: str, task: str, slug: str) -> s
     command = [sys.executable, "-m", "lifecycle", "init", "--data", f"data/{source.name}", "--target", target,
                "--name", slug, *(["--task", task] if task != "infer" else [])]
     env = {**os.environ, "PYTHONPATH": str(dest / "src")}
-    done = subprocess.run(command, cwd=dest, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=dest, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         missing = re.search(r"No module named '([^']+)'", done.stderr)
         if missing:
