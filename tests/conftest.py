@@ -12,18 +12,35 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 COPIED = ("src", "notebooks", "params", "pyproject.toml")
+# The unit tests of src/ are written for the simulated product. Once `lifecycle init` points params/ at
+# your own table it keeps the simulator's parameters here, and every test runs on them except those
+# marked `own_params` (the notebook tests; nbval's kernels read params/ itself).
+SIMULATOR_PARAMS = ROOT / "tests" / "simulator_params"
 
 
-def copy_project(dest: Path) -> Path:
-    """Copy what a project needs to run (not its runtime output) into ``dest``."""
+def unit_test_params() -> Path:
+    return SIMULATOR_PARAMS if SIMULATOR_PARAMS.is_dir() else ROOT / "params"
+
+
+def copy_project(dest: Path, own_params: bool = False) -> Path:
+    """Copy what a project needs to run (not its runtime output) into ``dest``; its params/ are the
+    simulator's (see ``SIMULATOR_PARAMS``) unless ``own_params``."""
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints")
     for name in COPIED:
-        source = ROOT / name
+        source = (ROOT / name) if name != "params" or own_params else unit_test_params()
         if source.is_dir():
             shutil.copytree(source, dest / name, ignore=ignore)
         else:
             shutil.copy2(source, dest / name)
     return dest
+
+
+@pytest.fixture(autouse=True)
+def simulator_params(request, monkeypatch):
+    if SIMULATOR_PARAMS.is_dir() and not request.node.get_closest_marker("own_params"):
+        from lifecycle import paths
+
+        monkeypatch.setattr(paths, "PARAMS", SIMULATOR_PARAMS)
 
 
 def run_in(project: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -45,8 +62,8 @@ def break_notebook(project: Path, phase: str = "00_problem_definition", at: int 
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    return copy_project(tmp_path / "project")
+def project(request, tmp_path: Path) -> Path:
+    return copy_project(tmp_path / "project", own_params=bool(request.node.get_closest_marker("own_params")))
 
 
 # --- a toy project: the real runner and package, notebooks that only pass small files along -----

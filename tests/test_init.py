@@ -116,3 +116,17 @@ def test_monitoring_compares_the_held_out_rows_with_training_in_windows_that_fit
     undated = monitoring(_shops(8000), None)
     assert undated == {"reference_split": "train", "drift": {"chunks": 10}, "exclude_features": []}
     assert infer(_shops(), "revenue").overlay["thresholds"]["performance_drop"] > 1  # in the error's own units
+
+
+def test_the_simulator_params_are_kept_for_the_unit_tests_the_first_time_only(project):
+    (project / "data").mkdir()
+    (project / "tests").mkdir()
+    _shops(400).to_csv(project / "data" / "shops.csv", index=False)
+    simulated = (project / "params" / "project.yaml").read_text()
+    first = run_in(project, "lifecycle", "init", "--data", "data/shops.csv", "--target", "revenue")
+    assert first.returncode == 0 and "tests/simulator_params" in first.stdout, first.stderr
+    kept = project / "tests" / "simulator_params"
+    assert (kept / "project.yaml").read_text() == simulated and len(list(kept.glob("*.yaml"))) == 15
+    again = run_in(project, "lifecycle", "init", "--data", "data/shops.csv", "--target", "tier")
+    assert again.returncode == 0 and "tests/simulator_params" not in again.stdout
+    assert (kept / "project.yaml").read_text() == simulated

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from lifecycle import files, paths
-from lifecycle.params import PROJECT_FILE, ParamsError, phase_file, resolve
+from lifecycle.params import PROJECT_FILE, ParamsError, phase_file, read_yaml, resolve
 from lifecycle.settings import PHASES
 
 MAX_CLASSES = 20  # more distinct target values than this (or a non-integer number) means regression
@@ -214,6 +214,22 @@ def monitoring(table: pd.DataFrame, time_column: str | None) -> dict[str, Any]:
     return chosen
 
 
+SIMULATOR_PARAMS = paths.ROOT / "tests" / "simulator_params"  # what the unit tests of src/ are written for
+
+
+def keep_simulator_params() -> Path | None:
+    """Before params/ first leaves the simulated product, copy it to ``tests/simulator_params/``: the
+    unit tests run on the simulator whatever params/ says (tests/conftest.py), while nbval and the
+    notebook tests check your notebooks against params/. Nothing to do when it is kept already."""
+    if SIMULATOR_PARAMS.exists() or not SIMULATOR_PARAMS.parent.is_dir():
+        return None
+    if (read_yaml(paths.PARAMS / PROJECT_FILE).get("source") or {}).get("kind") != "simulated":
+        return None
+    for path in sorted(paths.PARAMS.glob("*.yaml")):
+        files.write_text(SIMULATOR_PARAMS / path.name, path.read_text(encoding="utf-8"))
+    return SIMULATOR_PARAMS
+
+
 def write(overlay: dict[str, Any]) -> list[Path]:
     """Validate ``overlay`` with every phase's checks, then write it into ``params/`` (comments kept)."""
     import yaml
@@ -232,9 +248,10 @@ def write(overlay: dict[str, Any]) -> list[Path]:
         target = paths.PARAMS / PROJECT_FILE if key in PROJECT_KEYS or key == "serving" else phase_file(PHASE_KEYS[key])
         changes.setdefault(target, {})[key] = value
     staged = [(path, _edited(path, values)) for path, values in changes.items()]
+    kept = keep_simulator_params()
     for path, text in staged:  # every file rendered first; then each replaced in one step
         files.write_text(path, text)
-    return [path for path, _ in staged]
+    return [path for path, _ in staged] + ([kept] if kept else [])
 
 
 def _edited(path: Path, values: dict[str, Any]) -> str:
