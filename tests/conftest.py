@@ -35,12 +35,23 @@ def copy_project(dest: Path, own_params: bool = False) -> Path:
     return dest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def simulator_params():
+    """Session-wide, so that module- and session-scoped fixtures see the simulator's parameters too."""
+    from lifecycle import paths
+
+    with pytest.MonkeyPatch.context() as patch:
+        if SIMULATOR_PARAMS.is_dir():
+            patch.setattr(paths, "PARAMS", SIMULATOR_PARAMS)
+        yield
+
+
 @pytest.fixture(autouse=True)
-def simulator_params(request, monkeypatch):
-    if SIMULATOR_PARAMS.is_dir() and not request.node.get_closest_marker("own_params"):
+def own_params(request, monkeypatch):
+    if SIMULATOR_PARAMS.is_dir() and request.node.get_closest_marker("own_params"):
         from lifecycle import paths
 
-        monkeypatch.setattr(paths, "PARAMS", SIMULATOR_PARAMS)
+        monkeypatch.setattr(paths, "PARAMS", ROOT / "params")
 
 
 def run_in(project: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
