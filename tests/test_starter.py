@@ -44,7 +44,7 @@ def shops(target: str, n: int = 2000, seed: int = 7) -> pd.DataFrame:
         "channel": rng.choice(["web", "store", "phone"], n),
     })
     if target == "tier":
-        score = size / 60 + (region == "north") * 0.8 + staff / 20 + rng.normal(0, 0.5, n)
+        score = size / 60 + (region == "north") * 0.8 + staff / 20 + rng.normal(0, 0.3, n)
         table["tier"] = np.select([score < 1.6, score < 2.6], ["bronze", "silver"], "gold")
     else:
         table["revenue"] = (50 * size + 30 * staff + 400 * (region == "north") + rng.normal(0, 300, n)).round(2)
