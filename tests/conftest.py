@@ -32,6 +32,16 @@ def copy_project(dest: Path, own_params: bool = False) -> Path:
             shutil.copytree(source, dest / name, ignore=ignore)
         else:
             shutil.copy2(source, dest / name)
+    if own_params:  # and the table they point at, so that they validate in the copy
+        import yaml
+
+        source = yaml.safe_load((ROOT / "params" / "project.yaml").read_text()).get("source") or {}
+        for name in filter(None, (source.get("path"), source.get("events_path"))):
+            if (ROOT / name).is_file():
+                (dest / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / name, dest / name)
+            elif (ROOT / name).is_dir():
+                shutil.copytree(ROOT / name, dest / name)
     return dest
 
 
