@@ -12,6 +12,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 COPIED = ("src", "notebooks", "params", "pyproject.toml")
+# The unit tests of src/ are written for the simulated product. Once `lifecycle init` points params/ at
+# your own table it keeps the simulator's parameters here, and every test runs on them except those
+# marked `own_params` (the notebook tests; nbval's kernels read params/ itself).
+SIMULATOR_PARAMS = ROOT / "tests" / "simulator_params"
 
 
 def require_dask(*modules: str) -> None:
@@ -28,16 +32,50 @@ def require_dask(*modules: str) -> None:
     pytest.skip(reason, allow_module_level=True)
 
 
-def copy_project(dest: Path) -> Path:
-    """Copy what a project needs to run (not its runtime output) into ``dest``."""
+def unit_test_params() -> Path:
+    return SIMULATOR_PARAMS if SIMULATOR_PARAMS.is_dir() else ROOT / "params"
+
+
+def copy_project(dest: Path, own_params: bool = False) -> Path:
+    """Copy what a project needs to run (not its runtime output) into ``dest``; its params/ are the
+    simulator's (see ``SIMULATOR_PARAMS``) unless ``own_params``."""
     ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", ".ipynb_checkpoints")
     for name in COPIED:
-        source = ROOT / name
+        source = (ROOT / name) if name != "params" or own_params else unit_test_params()
         if source.is_dir():
             shutil.copytree(source, dest / name, ignore=ignore)
         else:
             shutil.copy2(source, dest / name)
+    if own_params:  # and the table they point at, so that they validate in the copy
+        import yaml
+
+        source = yaml.safe_load((ROOT / "params" / "project.yaml").read_text()).get("source") or {}
+        for name in filter(None, (source.get("path"), source.get("events_path"))):
+            if (ROOT / name).is_file():
+                (dest / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / name, dest / name)
+            elif (ROOT / name).is_dir():
+                shutil.copytree(ROOT / name, dest / name)
     return dest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def simulator_params():
+    """Session-wide, so that module- and session-scoped fixtures see the simulator's parameters too."""
+    from lifecycle import paths
+
+    with pytest.MonkeyPatch.context() as patch:
+        if SIMULATOR_PARAMS.is_dir():
+            patch.setattr(paths, "PARAMS", SIMULATOR_PARAMS)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def own_params(request, monkeypatch):
+    if SIMULATOR_PARAMS.is_dir() and request.node.get_closest_marker("own_params"):
+        from lifecycle import paths
+
+        monkeypatch.setattr(paths, "PARAMS", ROOT / "params")
 
 
 def run_in(project: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -59,8 +97,8 @@ def break_notebook(project: Path, phase: str = "00_problem_definition", at: int 
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    return copy_project(tmp_path / "project")
+def project(request, tmp_path: Path) -> Path:
+    return copy_project(tmp_path / "project", own_params=bool(request.node.get_closest_marker("own_params")))
 
 
 # --- a toy project: the real runner and package, notebooks that only pass small files along -----

@@ -417,3 +417,9 @@ def test_align_fills_event_aggregates_a_batch_never_produced():
     assert aligned.loc[0, "cancel_30d"] == 0 and np.isnan(aligned.loc[0, "days_since_last_cancel"])
     with pytest.raises(ValueError, match="lacks 1 model input"):
         features.align(frame.drop(columns="age"), schema)
+
+
+def test_what_was_built_is_said_and_so_is_a_missing_events_table():
+    table = pd.DataFrame({"a": [1, 2], "b": [3, 4]})
+    assert features.built(table, table.T, table, "events.parquet") == "2 rows, 2 model inputs built from 2 prepared columns."
+    assert "No events table (source.events_path), so no event aggregates" in features.built(table, table.T, table, None)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from conftest import run_in
 
-from lifecycle.init import InitError, infer
+from lifecycle.init import InitError, infer, monitoring
 
 
 def _shops(n: int = 600, seed: int = 3) -> pd.DataFrame:
@@ -106,3 +106,27 @@ def test_bad_input_fails_with_one_line_and_leaves_params_untouched(project, args
     assert failed.returncode == 2 and words in failed.stderr, failed.stderr
     assert failed.stderr.count("\n") == 1 and "Traceback" not in failed.stderr
     assert {p.name: p.read_text() for p in (project / "params").iterdir()} == before
+
+
+def test_monitoring_compares_the_held_out_rows_with_training_in_windows_that_fit_them():
+    dated = monitoring(_shops(2000), "opened")  # the latest 15% of 1,000 days of openings: about 150 days
+    assert dated == {"reference_split": "train", "drift": {"chunks": 5}, "exclude_features": ["opened_year"],
+                     "window": "M"}
+    assert monitoring(_shops(600).assign(opened="2024-01-01"), "opened")["window"] == "D"
+    undated = monitoring(_shops(8000), None)
+    assert undated == {"reference_split": "train", "drift": {"chunks": 10}, "exclude_features": []}
+    assert infer(_shops(), "revenue").overlay["thresholds"]["performance_drop"] > 1  # in the error's own units
+
+
+def test_the_simulator_params_are_kept_for_the_unit_tests_the_first_time_only(project):
+    (project / "data").mkdir()
+    (project / "tests").mkdir()
+    _shops(400).to_csv(project / "data" / "shops.csv", index=False)
+    simulated = (project / "params" / "project.yaml").read_text()
+    first = run_in(project, "lifecycle", "init", "--data", "data/shops.csv", "--target", "revenue")
+    assert first.returncode == 0 and "tests/simulator_params" in first.stdout, first.stderr
+    kept = project / "tests" / "simulator_params"
+    assert (kept / "project.yaml").read_text() == simulated and len(list(kept.glob("*.yaml"))) == 15
+    again = run_in(project, "lifecycle", "init", "--data", "data/shops.csv", "--target", "tier")
+    assert again.returncode == 0 and "tests/simulator_params" not in again.stdout
+    assert (kept / "project.yaml").read_text() == simulated

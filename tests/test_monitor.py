@@ -315,3 +315,9 @@ def test_all_windows_at_once_give_each_windows_own_statistics():
     notes = {(r.window, r.feature, r.statistic): r.note for records in found for r in records}
     assert notes[("c", "colour", "jensen_shannon")] == "unseen: teal (67%)"
     assert notes[("b", "x0", "jensen_shannon")] == "all values missing in this window"
+
+
+def test_the_floor_is_below_a_score_and_above_an_error():
+    assert monitor.floor_sentence("roc_auc", 0.8, 0.05) == ("The model was accepted with roc_auc 0.800; a labelled "
+                                                            "window alerts below 0.750.")
+    assert monitor.floor_sentence("mae", 300.0, 30.0).endswith("alerts above (an error: lower is better) 330.000.")

@@ -12,6 +12,7 @@ from conftest import ROOT, run_in
 from lifecycle import notebooks
 from lifecycle.params import resolve
 
+pytestmark = pytest.mark.own_params  # the stored notebooks are checked against the project's own params/
 PHASES = notebooks.phases()
 VOLATILE = [
     (re.compile(r"0x[0-9a-f]{6,}"), "a memory address"),

@@ -84,6 +84,15 @@ def test_nothing_to_learn_from_is_said_plainly(drifted):
     with pytest.raises(retrain.RetrainError, match="no production rows have labels yet"):
         retrain.split_fresh(drifted.assign(churned=float("nan")), "churned", 3, 1)
     with pytest.raises(retrain.RetrainError, match="at least 2"):
-        retrain.split_fresh(drifted[drifted["window"] == "w1"], "churned", 3, 1)
+        retrain.split_fresh(drifted[drifted["window"] == "w1"].head(7), "churned", 3, 1)
+
+
+def test_one_labelled_window_is_cut_in_order_into_parts_and_said(drifted):
+    one = drifted[drifted["window"] == "w1"]
+    fresh = retrain.split_fresh(one, "churned", 3, 1)
+    assert fresh.train_windows == ["part 1 of 4", "part 2 of 4", "part 3 of 4"]
+    assert fresh.holdout_windows == ["part 4 of 4"] and len(fresh.train) + len(fresh.holdout) == len(one)
+    assert fresh.holdout[one.columns.drop("window")].equals(one[one.columns.drop("window")].tail(len(fresh.holdout)))
+    assert "Only 1 labelled window(s) (w1)" in retrain.describe(fresh)
     assert not retrain.triggered({"alert": False}, "alert")[0]
     assert retrain.triggered({"alert": False}, "always")[0]

@@ -29,10 +29,7 @@ def production_features(params: ProjectParams) -> tuple[pd.DataFrame, str]:
     out-of-time split (or the test split) stands in for it. Returns the rows and where they came from.
     """
     if params.source.kind != "simulated":
-        frame = splits.read("out_of_time")
-        if len(frame):
-            return frame, "the out-of-time split (this source has no separate production period)"
-        return splits.read("test"), "the test split (this source has no production period or time column)"
+        return splits.held_out()
     from lifecycle.simulate import Drift, period_dates, simulate_product
 
     sim, rule = params.simulation, params.labels

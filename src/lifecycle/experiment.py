@@ -18,6 +18,8 @@ from lifecycle import files, paths
 
 FOLDER = paths.DATA / "experiment"
 SIMULATED_LOG = FOLDER / "simulated_log.parquet"
+EXAMPLE_LOG = FOLDER / "example_log.parquet"
+EXAMPLE_UNITS = 2000  # units in the example log shown when your own table has no experiment log
 REPORT = paths.REPORTS / "experiment.json"
 
 
@@ -44,10 +46,19 @@ def read_log(path: str) -> pd.DataFrame:
 
 def log_for(params) -> tuple[pd.DataFrame, str]:
     """The experiment log of params: the file at ``log_path``, or (``null``) a simulated experiment on
-    the simulated product, written to ``data/experiment/`` like any log; and a sentence on where it came from."""
+    the simulated product -- on your own table, a made-up example log, said plainly -- written to
+    ``data/experiment/`` like any log; and a sentence on where it came from."""
     if params.log_path is not None:
         log = read_log(params.log_path)
         return log, f"Experiment log: {len(log):,} rows from {params.log_path}."
+    if params.source.kind != "simulated":
+        log = example_log(params, EXAMPLE_UNITS)
+        files.write_parquet(EXAMPLE_LOG, log)
+        return log, (f"No experiment log yet: set log_path in params/11_experimentation.yaml to yours (CSV or "
+                     f"Parquet, one row per unit: {params.unit_column}, {params.arm_column} holding "
+                     f"'{params.control}' or '{params.treatment}', and {params.outcome_column}). Until then this "
+                     f"notebook analyses a made-up EXAMPLE log of {len(log):,} units with no true effect, to show "
+                     f"what you will get; nothing below is about your data.")
     from lifecycle import production, scoring
 
     scorer = scoring.load(params.serving.model, stage="production")
@@ -55,6 +66,17 @@ def log_for(params) -> tuple[pd.DataFrame, str]:
     files.write_parquet(SIMULATED_LOG, log)
     return log, (f"Simulated experiment: {len(log):,} users; the true effect on the treatment arm's "
                  f"{params.target} rate is {true_lift:+.4f} (written to {paths.relative(SIMULATED_LOG)}).")
+
+
+def example_log(params, units: int) -> pd.DataFrame:
+    """A made-up experiment log in the shape ``params`` expects: units assigned at random (seeded) with
+    ``treatment_share``, the same outcome distribution in both arms (no true effect)."""
+    rng = np.random.default_rng(params.seed)
+    in_treatment = rng.random(units) < params.treatment_share
+    outcome = (rng.random(units) < 0.2).astype(int) if params.outcome == "proportion" else rng.normal(100, 15, units)
+    return pd.DataFrame({params.unit_column: np.arange(1, units + 1),
+                         params.arm_column: np.where(in_treatment, params.treatment, params.control),
+                         params.outcome_column: outcome})
 
 
 def arms(log: pd.DataFrame, unit: str, arm: str, outcome: str, control: str, treatment: str,

@@ -102,6 +102,15 @@ def _days_between(day: np.ndarray, calendar: np.ndarray, direction: str) -> np.n
     return result
 
 
+def built(feature_table: pd.DataFrame, schema: pd.DataFrame, table: pd.DataFrame, events) -> str:
+    """What 04 built, in a sentence; without an events table, that there are no event aggregates."""
+    said = f"{len(feature_table):,} rows, {len(schema)} model inputs built from {table.shape[1]} prepared columns."
+    if events is None:
+        said += (" No events table (source.events_path), so no event aggregates: windows_days, event_breakdowns "
+                 "and event_sums do not apply.")
+    return said
+
+
 def build_features(table: pd.DataFrame, events: pd.DataFrame | str | Path | None,
                    params: FeatureEngineering) -> pd.DataFrame:
     """The feature table: one row per row of ``table``, as of ``params.labels.cutoff``.

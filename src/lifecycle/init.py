@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from lifecycle import files, paths
-from lifecycle.params import PROJECT_FILE, ParamsError, phase_file, resolve
+from lifecycle.params import PROJECT_FILE, ParamsError, phase_file, read_yaml, resolve
 from lifecycle.settings import PHASES
 
 MAX_CLASSES = 20  # more distinct target values than this (or a non-integer number) means regression
@@ -129,6 +129,7 @@ def infer(table: pd.DataFrame, target: str, task: str | None = None, id_column: 
         overlay["metric_bar"] = _round(0.8 * naive)
         said.append(f"metric: mae, bar {overlay['metric_bar']:g} (20% below the {naive:.4g} of always predicting "
                     "the median); set your own in params/00_problem_definition.yaml")
+        overlay["thresholds"] = {"performance_drop": _round(0.1 * naive)}  # 12: an error's worsening, in its units
     else:
         overlay["metric_bar"] = round(chance + 0.5 * (perfect - chance), 2)
         said.append(f"metric: {overlay['metric']}, bar {overlay['metric_bar']:g} (halfway from chance to perfect); "
@@ -187,7 +188,46 @@ PHASE_KEYS = {"business_question": "00_problem_definition", "decision": "00_prob
               "positive_class": "00_problem_definition", "metric": "00_problem_definition",
               "metric_bar": "00_problem_definition", "valid_ranges": "02_data_preparation",
               "model_name": "09_model_testing", "intended_use": "09_model_testing",
-              "limitations": "09_model_testing"}
+              "limitations": "09_model_testing", "reference_split": "12_monitoring",
+              "exclude_features": "12_monitoring", "window": "12_monitoring", "drift": "12_monitoring",
+              "unit_column": "11_experimentation", "thresholds": "12_monitoring"}
+MAX_WINDOWS = 12  # monitoring's window (a day, a week, a month): the shortest cutting the held-out rows into at most this many
+
+
+def monitoring(table: pd.DataFrame, time_column: str | None) -> dict[str, Any]:
+    """12's settings for a table with no production period, whose held-out rows stand in for one:
+    the reference is the training split (as many drift chunks as it holds ``min_rows`` rows, up to the
+    default); the window cuts the out-of-time rows into at most ``MAX_WINDOWS``."""
+    settings = resolve(["04_feature_engineering", "12_monitoring"])
+    features, watch = settings["04_feature_engineering"], settings["12_monitoring"]
+    in_time = len(table) * (1 - features["out_of_time_share"] if time_column else 1)
+    train = in_time * (1 - features["test_size"] - features["validation_size"])
+    chunks = max(3, min(watch["drift"]["chunks"], int(train // watch["min_rows"])))
+    chosen = {"reference_split": "train", "drift": {"chunks": chunks},
+              # an absolute date moves with time by construction
+              "exclude_features": [f"{time_column}_year"] if time_column else []}
+    if time_column:
+        times = pd.to_datetime(table[time_column], errors="coerce", format="mixed").dropna().sort_values()
+        held_out = times.iloc[int(len(times) * (1 - features["out_of_time_share"])):]
+        days = (held_out.iloc[-1] - held_out.iloc[0]).days + 1 if len(held_out) else 1
+        chosen["window"] = next((w for w, d in (("D", 1), ("W", 7)) if days / d <= MAX_WINDOWS), "M")
+    return chosen
+
+
+SIMULATOR_PARAMS = paths.ROOT / "tests" / "simulator_params"  # what the unit tests of src/ are written for
+
+
+def keep_simulator_params() -> Path | None:
+    """Before params/ first leaves the simulated product, copy it to ``tests/simulator_params/``: the
+    unit tests run on the simulator whatever params/ says (tests/conftest.py), while nbval and the
+    notebook tests check your notebooks against params/. Nothing to do when it is kept already."""
+    if SIMULATOR_PARAMS.exists() or not SIMULATOR_PARAMS.parent.is_dir():
+        return None
+    if (read_yaml(paths.PARAMS / PROJECT_FILE).get("source") or {}).get("kind") != "simulated":
+        return None
+    for path in sorted(paths.PARAMS.glob("*.yaml")):
+        files.write_text(SIMULATOR_PARAMS / path.name, path.read_text(encoding="utf-8"))
+    return SIMULATOR_PARAMS
 
 
 def write(overlay: dict[str, Any]) -> list[Path]:
@@ -208,9 +248,10 @@ def write(overlay: dict[str, Any]) -> list[Path]:
         target = paths.PARAMS / PROJECT_FILE if key in PROJECT_KEYS or key == "serving" else phase_file(PHASE_KEYS[key])
         changes.setdefault(target, {})[key] = value
     staged = [(path, _edited(path, values)) for path, values in changes.items()]
+    kept = keep_simulator_params()
     for path, text in staged:  # every file rendered first; then each replaced in one step
         files.write_text(path, text)
-    return [path for path, _ in staged]
+    return [path for path, _ in staged] + ([kept] if kept else [])
 
 
 def _edited(path: Path, values: dict[str, Any]) -> str:
@@ -226,6 +267,8 @@ def _edited(path: Path, values: dict[str, Any]) -> str:
         if isinstance(value, dict) and isinstance(document.get(key), dict) and value:
             for sub, item in value.items():
                 document[key][sub] = item
+        elif isinstance(value, list) and isinstance(document.get(key), list):
+            document[key][:] = value  # in place: the list keeps its style ([a, b]) and its comment
         else:
             document[key] = value
     out = StringIO()
@@ -262,7 +305,10 @@ def main(argv: list[str] | None = None) -> int:
                    "decision": "Write the decision the predictions inform, and when it is made.",
                    "intended_use": f"Predict {args.target} for new rows like those of {args.data}.",
                    "limitations": ["Trained on one table; check it still describes the rows you score "
-                                   "(12_monitoring)."], **choices.overlay}
+                                   "(12_monitoring)."],
+                   **monitoring(table, choices.overlay["time_column"]), **choices.overlay}
+        if choices.overlay["id_column"]:  # an experiment on this table randomises its rows
+            overlay["unit_column"] = choices.overlay["id_column"]
         written = write(overlay)
     except InitError as exc:
         print(f"lifecycle init: {exc}", file=sys.stderr)

@@ -140,7 +140,7 @@ def check(production: pd.DataFrame, reference: Reference, card, performance_drop
         raise MonitorError("the production window is empty: no predictions in the period monitored")
     score = score_column(production, card.task, card.positive_class)
     better = METRICS[card.metric].greater_is_better
-    floor = reference_metric - performance_drop if better else reference_metric + performance_drop
+    floor = performance_floor(card.metric, reference_metric, performance_drop)
     results: list[Result] = []
     window_of = windows(production["timestamp"], period)
     codes, names = pd.factorize(window_of, sort=True)
@@ -170,6 +170,18 @@ def check(production: pd.DataFrame, reference: Reference, card, performance_drop
     return drift.table(results)
 
 
+def performance_floor(metric: str, accepted: float, performance_drop: float) -> float:
+    """The value beyond which a labelled window alerts: ``performance_drop`` below ``accepted`` (above, for an error)."""
+    return accepted - performance_drop if METRICS[metric].greater_is_better else accepted + performance_drop
+
+
+def floor_sentence(metric: str, accepted: float, performance_drop: float) -> str:
+    """What the model was accepted with and where a labelled window alerts, in a sentence."""
+    side = "below" if METRICS[metric].greater_is_better else "above (an error: lower is better)"
+    return (f"The model was accepted with {metric} {accepted:.3f}; a labelled window alerts "
+            f"{side} {performance_floor(metric, accepted, performance_drop):.3f}.")
+
+
 def with_estimates(results: pd.DataFrame, estimates: pd.DataFrame, card, accepted: float,
                    performance_drop: float) -> pd.DataFrame:
     """``results`` with ``estimated``'s estimate of the card's metric per window: an alert when its
@@ -177,7 +189,7 @@ def with_estimates(results: pd.DataFrame, estimates: pd.DataFrame, card, accepte
     from lifecycle import performance_estimate as pe
 
     better = METRICS[card.metric].greater_is_better
-    floor = accepted - performance_drop if better else accepted + performance_drop
+    floor = performance_floor(card.metric, accepted, performance_drop)
     return pd.concat([results, drift.table(pe.alerts(estimates, card.metric, floor, better))], ignore_index=True)
 
 

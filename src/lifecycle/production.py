@@ -119,11 +119,14 @@ def weeks(params: ProjectParams, n_weeks: int, users_per_week: int, drift_from_w
 
 def simulate_monitoring(params, scorer) -> str:
     """12's simulated production, when ``simulate`` is on: ``weeks`` weekly cohorts, drifted from
-    ``drift_from_week``, logged and labelled (see ``replay``). Otherwise the log is read as it is."""
+    ``drift_from_week``, logged and labelled (see ``replay``); on your own table, its held-out rows
+    (``replay_held_out``). Otherwise the log is read as it is."""
     from lifecycle import paths
 
     if not params.simulate:
         return f"Reading the prediction log table '{params.log_table}' and the label feed as they are."
+    if params.source.kind != "simulated":
+        return replay_held_out(params, scorer)
     frame = weeks(params, params.weeks, params.users_per_week, params.drift_from_week, drift_of(params.simulation),
                   concept_change=params.concept_change, concept_from_week=params.concept_from_week,
                   correlation_change=params.correlation_change, correlation_from_week=params.correlation_from_week)
@@ -143,18 +146,49 @@ def replay(frame: pd.DataFrame, scorer, url: str, table: str, id_column: str, ta
     """Score simulated weeks with ``scorer`` and log them as the service would (``prediction_log``
     rows stamped with each week's prediction date, the id among the inputs), replacing the table;
     write the label feed (each label known ``window_days`` after its prediction date)."""
+    _log(frame, frame["week"].map("simulated-week-{:02d}".format), scorer, url, table, id_column)
+    _label_feed(frame, frame["predicted_at"] + pd.Timedelta(days=window_days), id_column, target, labels_path)
+    return (f"Replayed {len(frame):,} simulated predictions over {frame['week'].nunique()} weeks into table "
+            f"'{table}', and their labels into the label feed (each known {window_days} days after its prediction).")
 
-    from lifecycle import files, prediction_log, scoring
+
+def replay_held_out(params, scorer) -> str:
+    """Your own table has no production period: its held-out rows (``splits.held_out``) are replayed
+    into ``log_table`` as production, stamped with their ``time_column`` (without one, all at
+    ``labels.cutoff``: one window), and their labels, which the table holds, go to the label feed at once."""
+    from lifecycle import paths
+
+    if params.id_column is None:
+        raise ValueError("monitoring joins labels to predictions by id_column, and this table has none: add a "
+                         "column with a unique value per row, set id_column in params/project.yaml, and run again")
+    frame, origin = splits.held_out()
+    if params.time_column and params.time_column in frame.columns:
+        when = pd.to_datetime(frame[params.time_column], utc=True).dt.tz_localize(None)
+        stamped = f"each stamped with its {params.time_column}"
+    else:
+        when = pd.Series(pd.Timestamp(params.labels.cutoff), index=frame.index)
+        stamped = f"all stamped {params.labels.cutoff} (labels.cutoff: no time column, so one window)"
+    frame = frame.assign(predicted_at=when).sort_values("predicted_at", kind="stable").reset_index(drop=True)
+    _log(frame, pd.Series("held-out", index=frame.index), scorer, params.store.url, params.log_table, params.id_column)
+    _label_feed(frame, frame["predicted_at"], params.id_column, params.target, paths.ROOT / params.labels_path)
+    return (f"Your table has no production period: {origin.split(' (')[0]} stands in for it, compared with the "
+            f"training reference. Replayed its {len(frame):,} rows into table '{params.log_table}', {stamped}; "
+            "their labels (your table holds them) are known at once.")
+
+
+def _log(frame: pd.DataFrame, requests: pd.Series, scorer, url: str, table: str, id_column: str) -> None:
+    """Score ``frame`` and write it to the prediction log table as the service would, replacing the table."""
+    from lifecycle import prediction_log, scoring
 
     outputs = scoring.score(scorer, frame)
     inputs = frame[[id_column, *scorer.schema.index]].astype(object)
     inputs = inputs.where(inputs.notna(), None)
-    rows = [prediction_log.row(f"simulated-week-{week:02d}", record, scorer.name, scorer.version, "production",
+    rows = [prediction_log.row(request, record, scorer.name, scorer.version, "production",
                                {k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()},
                                {k: (v.item() if hasattr(v, "item") else v) for k, v in answer.items()},
                                timestamp=when.to_pydatetime().replace(tzinfo=UTC))
-            for record, (week, when, values, answer) in enumerate(zip(
-                frame["week"], frame["predicted_at"], inputs.to_dict(orient="records"),
+            for record, (request, when, values, answer) in enumerate(zip(
+                requests, frame["predicted_at"], inputs.to_dict(orient="records"),
                 outputs.to_dict(orient="records")))]
     store = prediction_log.engine(url)
     try:
@@ -165,12 +199,14 @@ def replay(frame: pd.DataFrame, scorer, url: str, table: str, id_column: str, ta
         prediction_log.write(store, defined, rows)
     finally:
         store.dispose()
+
+
+def _label_feed(frame: pd.DataFrame, labelled_at: pd.Series, id_column: str, target: str, labels_path) -> None:
+    from lifecycle import files
+
     labels = pd.DataFrame({id_column: frame[id_column], target: frame[target],
-                           "labelled_at": (frame["predicted_at"] + pd.Timedelta(days=window_days)).dt.tz_localize("UTC")})
+                           "labelled_at": labelled_at.dt.tz_localize("UTC")})
     files.write_parquet(labels_path, labels)
-    weeks_logged = frame["week"].nunique()
-    return (f"Replayed {len(frame):,} simulated predictions over {weeks_logged} weeks into table '{table}', "
-            f"and their labels into the label feed (each known {window_days} days after its prediction).")
 
 
 AB_COHORT = 100  # the A/B test's users are a cohort of their own

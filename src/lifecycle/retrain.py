@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
@@ -29,6 +30,7 @@ class Fresh(NamedTuple):
     holdout: pd.DataFrame  # the latest labelled windows, for the comparison
     train_windows: list[str]
     holdout_windows: list[str]
+    note: str = ""  # how the rows were cut, when not by monitoring's windows
 
 
 def triggered(report: dict, trigger: str) -> tuple[bool, str]:
@@ -45,18 +47,33 @@ def split_fresh(labelled: pd.DataFrame, target: str, fresh_windows: int, holdout
     """The latest ``holdout_windows`` labelled windows as hold-out; the ``fresh_windows`` before them to train on.
 
     ``labelled`` is what 12 wrote: production rows with their ``window`` and the labels known then.
+    Fewer labelled windows than that (a table without a time column has one): the rows, in the order
+    they were logged, are cut into ``fresh_windows + holdout_windows`` equal parts instead, and ``note`` says so.
     """
     rows = labelled[labelled[target].notna()]
     if rows.empty:
         raise RetrainError("no production rows have labels yet: wait for the label feed, then run 12_monitoring again")
-    window = rows["window"]
-    names = sorted(window.unique())
+    names = sorted(rows["window"].unique())
+    note = ""
     if len(names) < holdout_windows + 1:
-        raise RetrainError(f"only {len(names)} labelled window(s); retraining needs at least {holdout_windows + 1} "
-                           "(holdout_windows plus one to train on)")
+        parts = fresh_windows + holdout_windows
+        if len(rows) < 2 * parts:
+            raise RetrainError(f"only {len(names)} labelled window(s) of {len(rows):,} rows; retraining needs at "
+                               f"least {holdout_windows + 1} windows (holdout_windows plus one to train on)")
+        note = (f" Only {len(names)} labelled window(s) ({', '.join(map(str, names))}), so the rows, in logged "
+                f"order, were cut into {parts} equal parts standing in for windows.")
+        names = [f"part {k} of {parts}" for k in range(1, parts + 1)]
+        rows = rows.assign(window=np.array(names)[np.arange(len(rows)) * parts // len(rows)])
+    window = rows["window"]
     holdout = names[-holdout_windows:]
     train = names[-holdout_windows - fresh_windows:-holdout_windows]
-    return Fresh(rows[window.isin(train)], rows[window.isin(holdout)], train, holdout)
+    return Fresh(rows[window.isin(train)], rows[window.isin(holdout)], train, holdout, note)
+
+
+def describe(fresh: Fresh) -> str:
+    """What the challenger learns from and what it is judged on, in a sentence."""
+    return (f"Train on {len(fresh.train):,} labelled rows from the windows of {', '.join(fresh.train_windows)}; "
+            f"hold out {len(fresh.holdout):,} rows from {', '.join(fresh.holdout_windows)}.{fresh.note}")
 
 
 def data_version(frame: pd.DataFrame) -> str:

@@ -38,6 +38,15 @@ def read(name: str) -> pd.DataFrame:
     return files.read_parquet(paths.PROCESSED / f"{name}.parquet", f"the {name} set", "04_feature_engineering")
 
 
+def held_out() -> tuple[pd.DataFrame, str]:
+    """Your own table's stand-in for a production period: the out-of-time split, or (no time column)
+    the test split; and a phrase saying which."""
+    frame = read("out_of_time")
+    if len(frame):
+        return frame, "the out-of-time split (this source has no separate production period)"
+    return read("test"), "the test split (this source has no production period or time column)"
+
+
 def read_schema() -> pd.DataFrame:
     return pd.DataFrame.from_dict(files.read_json(SCHEMA, "the feature schema", "04_feature_engineering"), orient="index")
 

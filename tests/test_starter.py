@@ -1,0 +1,117 @@
+"""The cookiecutter starter: a project generated from a clone of this repository (committed files
+only), pointed at a user's table, runs its whole lifecycle, stores its outputs and passes its own tests.
+
+The end-to-end test is the slowest in the suite (a lifecycle and a generated suite per task).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, run_in
+
+cookiecutter = pytest.importorskip("cookiecutter.main").cookiecutter
+
+# What of the generated project's own suite runs here: everything that reads its params/ and data
+# (nbval over its notebooks, tests/test_notebooks.py, the pins) and tests/test_problem.py as a check
+# that its unit tests run on the simulator's parameters (tests/simulator_params). Its other tests are
+# the same unit tests of the same src/ on those same parameters, which this repository's own suite
+# runs: run here too they would add about 25 minutes to CI and test nothing new (checked by hand:
+# 299 passed, plus tests/test_batch.py's 26, in a project generated on the multiclass table).
+GENERATED_SUITE = ["notebooks", "tests/test_notebooks.py", "tests/test_environment.py", "tests/test_problem.py"]
+COOKIECUTTER_SYNTAX = re.compile(r"\{\{ *cookiecutter|\{% *(if|for) cookiecutter")
+
+
+def shops(target: str, n: int = 2000, seed: int = 7) -> pd.DataFrame:
+    """A user's table: an id, a date, categories, numbers, gaps; a multiclass or a numeric target."""
+    rng = np.random.default_rng(seed)
+    size = rng.gamma(3.0, 20.0, n)
+    region = rng.choice(["north", "south", "east", "west"], n)
+    staff = rng.integers(2, 30, n)
+    opened = pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D")
+    table = pd.DataFrame({
+        "shop_id": np.arange(1000, 1000 + n),
+        "opened": opened.strftime("%Y-%m-%d"),
+        "region": np.where(rng.random(n) < 0.05, None, region),
+        "size_m2": np.where(rng.random(n) < 0.08, np.nan, size.round(1)),
+        "staff": staff,
+        "channel": rng.choice(["web", "store", "phone"], n),
+    })
+    if target == "tier":
+        score = size / 60 + (region == "north") * 0.8 + staff / 20 + rng.normal(0, 0.3, n)
+        table["tier"] = np.select([score < 1.6, score < 2.6], ["bronze", "silver"], "gold")
+    else:
+        table["revenue"] = (50 * size + 30 * staff + 400 * (region == "north") + rng.normal(0, 300, n)).round(2)
+    return table
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory) -> Path:
+    """A local clone of this repository: only committed files, as a git URL would give."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("the starter test clones this repository: it needs a git checkout")
+    clone = tmp_path_factory.mktemp("clone") / "lifecycle"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+    return clone
+
+
+def generate(template: Path, out: Path, **answers) -> Path:
+    settings = {"cookiecutters_dir": str(out / ".cookiecutters"), "replay_dir": str(out / ".replay")}
+    return Path(cookiecutter(str(template), directory="starter", no_input=True, output_dir=str(out),
+                             extra_context=answers, default_config=settings))
+
+
+def test_a_project_without_data_is_the_template_named_and_nothing_of_the_generator(template, tmp_path):
+    project = generate(template, tmp_path, project_name="Shop Tiers", description="Which tier each shop reaches.")
+    assert project.name == "shop_tiers"
+    tracked = subprocess.run(["git", "-C", str(template), "ls-files"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    copied = sorted(p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file())
+    assert copied == sorted(n for n in tracked if not n.startswith(("starter/", "tests/test_starter.py")))
+    readme = (project / "README.md").read_text()
+    assert readme.startswith("# Shop Tiers\n\nWhich tier each shop reaches.\n")
+    assert "## Start your own project" not in readme and "## Your own data" in readme
+    assert 'description = "Which tier each shop reaches."' in (project / "pyproject.toml").read_text()
+    assert (project / "params").is_dir() and not (project / "data").exists()  # the simulator, until init
+    assert not [n for n in copied if COOKIECUTTER_SYNTAX.search((project / n).read_text(errors="ignore"))]
+
+
+def test_the_template_holds_no_cookiecutter_syntax_outside_the_starter():
+    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert not [n for n in tracked if not n.startswith(("starter/", "tests/test_starter.py")) and (ROOT / n).is_file()
+                and COOKIECUTTER_SYNTAX.search((ROOT / n).read_text(errors="ignore"))]
+
+
+def test_a_wrong_answer_stops_with_one_line_and_leaves_no_folder(template, tmp_path, capfd):
+    table = tmp_path / "shops.csv"
+    shops("tier", 300).to_csv(table, index=False)
+    from cookiecutter.exceptions import FailedHookException
+
+    with pytest.raises(FailedHookException):
+        generate(template, tmp_path, project_name="Bad", data=str(table), target="Tier")
+    assert "starter: --target Tier: no such column (did you mean tier?)" in capfd.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("target, task", [("tier", "multiclass"), ("revenue", "regression")])
+def test_a_generated_project_runs_its_lifecycle_on_a_table_and_passes_its_own_tests(template, tmp_path, target,
+                                                                                    task):
+    table = tmp_path / "shops.csv"
+    shops(target).to_csv(table, index=False)
+    project = generate(template, tmp_path, project_name="Shops", data=str(table), target=target)
+    assert (project / "data" / "shops.csv").is_file() and (project / "tests" / "simulator_params").is_dir()
+    assert f"task: {task}" in (project / "params" / "project.yaml").read_text()
+    stored = run_in(project, "lifecycle", "run", "--store")  # = make notebooks: the whole lifecycle, stored
+    assert stored.returncode == 0, stored.stdout[-3000:] + stored.stderr[-3000:]
+    assert "14 phase(s) run" in stored.stdout
+    suite = run_in(project, "pytest", "-q", "-p", "no:cacheprovider", *GENERATED_SUITE)
+    assert suite.returncode == 0, suite.stdout[-5000:] + suite.stderr[-2000:]
+    assert re.search(r"\d+ passed", suite.stdout) and " failed" not in suite.stdout
+    shutil.rmtree(project / "data")  # keep the temporary folder small
