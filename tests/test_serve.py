@@ -446,6 +446,28 @@ def test_the_direct_path_gives_the_column_transformers_numbers_exactly(toy):
     assert not scoring.direct(bare, probe.drop(columns="plan"))  # a column it needs is not in the layout
 
 
+def _first_write(url: str, barrier, failures) -> None:
+    log = prediction_log.PredictionLog(url)
+    barrier.wait()
+    log._write([prediction_log.row("r", 0, "m", 1, "production", {"a": 1}, {"p": 1})])
+    failures.put(log.failures)
+
+
+def test_workers_making_the_store_at_the_same_moment_lose_no_row(tmp_path):
+    import multiprocessing
+
+    for trial in range(6):  # each worker of a new service prepares the table on its first write
+        url = f"sqlite:///{tmp_path / str(trial) / 'log.db'}"
+        barrier, failures = multiprocessing.Barrier(2), multiprocessing.Queue()
+        workers = [multiprocessing.Process(target=_first_write, args=(url, barrier, failures)) for _ in range(2)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        assert [failures.get(timeout=5), failures.get(timeout=5)] == [0, 0]
+        assert len(prediction_log.read(url)) == 2
+
+
 def test_the_prediction_log_writes_reads_since_and_counts_failures(tmp_path):
     url = f"sqlite:///{tmp_path / 'new' / 'log.db'}"
     assert prediction_log.read(url).empty

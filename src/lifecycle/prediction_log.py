@@ -237,11 +237,23 @@ class PredictionLog:
         found = sqlite_file(self.url)
         if found is not None:
             found.parent.mkdir(parents=True, exist_ok=True)
-        self.table.metadata.create_all(self.engine, checkfirst=True)
-        with self.engine.begin() as connection:  # a table from before the flags column: add it
-            if "flags" not in {c["name"] for c in sa.inspect(connection).get_columns(self.table.name)}:
-                connection.execute(sa.text(f'ALTER TABLE "{self.table.name}" ADD COLUMN flags TEXT'))
+        for attempt in range(3):  # workers of one service prepare the same table at the same moment
+            try:
+                self._create()
+                break
+            except sa.exc.OperationalError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
         self._ready = True
+
+    def _create(self) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(sa.schema.CreateTable(self.table, if_not_exists=True))
+            for index in self.table.indexes:
+                connection.execute(sa.schema.CreateIndex(index, if_not_exists=True))
+            if "flags" not in {c["name"] for c in sa.inspect(connection).get_columns(self.table.name)}:
+                connection.execute(sa.text(f'ALTER TABLE "{self.table.name}" ADD COLUMN flags TEXT'))  # an older table
 
     def _failed(self, count: int, reason: str) -> None:
         if self.on_failed is not None:
