@@ -78,11 +78,11 @@ def own_params(request, monkeypatch):
         monkeypatch.setattr(paths, "PARAMS", ROOT / "params")
 
 
-def run_in(project: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_in(project: Path, *args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run ``python -m <args>`` with the copy's own ``src`` first on the path."""
     env = {**os.environ, "PYTHONPATH": str(project / "src")}
     return subprocess.run(
-        [sys.executable, "-m", *args], cwd=cwd or project, env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", *args], cwd=cwd or project, env=env, capture_output=True, text=True, timeout=timeout
     )
 
 

@@ -46,7 +46,7 @@ def browser():
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """JupyterLab on 127.0.0.1 with a token, in a copy of the project."""
-    project = copy_project(tmp_path_factory.mktemp("lab") / "project")
+    project = copy_project(tmp_path_factory.mktemp("lab") / "project", own_params=True)  # as the notebook says
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
