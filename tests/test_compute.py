@@ -74,6 +74,8 @@ def test_local_cluster_runs_work_and_prints_the_dashboard():
     with compute.session(settings, show=shown.append, dashboard_address=":0") as client:
         assert client.submit(sum, [1, 2, 3]).result() == 6
         assert compute.workers(client) == 2
+        # threads of this process: no memory limit, which would count the driver's memory against them
+        assert {worker["memory_limit"] for worker in client.scheduler_info()["workers"].values()} == {0}
     assert len(shown) == 1 and "local Dask cluster of 2 worker(s); dashboard: " in shown[0]
     if importlib.util.find_spec("bokeh"):  # the dask extra pins it
         assert shown[0].endswith("/status") and "dashboard: http" in shown[0]

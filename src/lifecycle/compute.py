@@ -49,7 +49,8 @@ def session(compute: Compute, show: Callable[[str], Any] | None = print,
         with warnings.catch_warnings():  # a busy dashboard port: another is taken, and the line below names it
             warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
             cluster = LocalCluster(n_workers=compute.workers, threads_per_worker=compute.threads_per_worker,
-                                   memory_limit=compute.memory_limit, processes=compute.processes,
+                                   memory_limit=compute.memory_limit if compute.processes else None,
+                                   processes=compute.processes,
                                    dashboard_address=dashboard_address, silence_logs=logging.ERROR)
         with cluster, Client(cluster, timeout=f"{compute.timeout_s}s") as client:
             _show(show, client, f"a local Dask cluster of {compute.workers} worker(s)")

@@ -141,8 +141,10 @@ class Compute(Strict):
     ``engine: local`` is the default and never imports Dask. With ``engine: dask``,
     ``scheduler: local`` starts a ``LocalCluster`` of ``workers`` processes (threads when
     ``processes`` is false) on this machine, each with ``threads_per_worker`` threads and
-    ``memory_limit``; ``scheduler: tcp://HOST:8786`` joins a running cluster, failing after
-    ``timeout_s`` seconds when it does not answer.
+    ``memory_limit`` (worker processes only: threads share this process, whose memory holds
+    the driver's data too, so a limit would pause them for memory that is not theirs);
+    ``scheduler: tcp://HOST:8786`` joins a running cluster, failing after ``timeout_s``
+    seconds when it does not answer.
     """
 
     engine: Literal["local", "dask"] = "local"
