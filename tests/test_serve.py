@@ -432,13 +432,14 @@ def test_the_direct_path_gives_the_column_transformers_numbers_exactly(toy):
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(paths, "MODELS", toy.project / "models")
             untouched, fast = scoring.load("toy", version), scoring.load("toy", version)
-        assert scoring.direct(fast.pipeline, probe)
+        assert scoring.direct(fast.pipeline, probe) == "rows"  # numbers and texts only: it takes rows too
         odd = [dict(r, plan="enterprise", city="nowhere", spend=1e9) for r in toy.records[:5]]
         frame = contract.frame(toy.records + odd)  # missing values, unseen categories, far outliers
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # the copies that take arrays do not warn about names
             got = fast.pipeline.predict_proba(frame)
-        assert np.array_equal(got, untouched.pipeline.predict_proba(frame))
+            from_rows = fast.pipeline.predict_proba(contract.rows(toy.records + odd))
+        assert np.array_equal(got, untouched.pipeline.predict_proba(frame)) and np.array_equal(from_rows, got)
         shuffled = pd.DataFrame(toy.records).iloc[:, ::-1]  # another layout: the column transformer's own path
         assert np.array_equal(fast.pipeline.predict_proba(shuffled), untouched.pipeline.predict_proba(shuffled))
     bare = select.chosen_pipeline({"family": "linear", "settings": {}}, toy.schema, "binary", 0)

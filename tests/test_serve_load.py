@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -40,7 +41,10 @@ class Recorder:
         self.batches: list[list] = []
         self.gate, self.fail = gate, fail
 
-    def __call__(self, records: list) -> list:
+    async def __call__(self, records: list) -> list:
+        return await asyncio.to_thread(self.blocking, records)
+
+    def blocking(self, records: list) -> list:
         if self.gate is not None:
             assert self.gate.wait(10)
         self.batches.append(list(records))
@@ -255,6 +259,8 @@ def test_sigterm_under_load_with_workers_loses_no_answered_prediction(toy):
 
     metrics = service.client.get("/metrics").text
     assert _metric(metrics, 'lifecycle_model_info{model="toy",role="production",version="1"}') == 1
+    scorers = _scoring_processes(service.process.pid)
+    assert len(scorers) == 2  # one per worker
     threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
     for thread in threads:
         thread.start()
@@ -270,6 +276,29 @@ def test_sigterm_under_load_with_workers_loses_no_answered_prediction(toy):
     assert len(answered) >= 200
     logged = _store(toy, set(answered), "production", len(answered), wait=0)
     assert set(logged["request_id"]) == set(answered)  # every answered prediction is in the store
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in scorers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in scorers)  # the scoring processes exited too
+
+
+def _scoring_processes(pid: int) -> list[int]:
+    """The ``lifecycle.scoring_process`` children of ``pid``'s worker processes (Linux /proc)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    workers = {child for child, parent in parents.items() if parent == pid}
+    found = []
+    for child, parent in parents.items():
+        try:
+            if parent in workers and b"lifecycle.scoring_process" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
+            continue
+    return found
 
 
 def test_the_api_survives_a_property_based_fuzz_of_its_own_openapi_schema(toy):

@@ -2,7 +2,7 @@
 
 Scoring one record with a scikit-learn pipeline is nearly all fixed overhead (a few
 milliseconds), while a batch of a hundred costs about the same. So requests are queued and
-one scoring thread takes everything waiting — up to ``max_batch_rows`` — in one call. A
+one batch at a time takes everything waiting — up to ``max_batch_rows`` — in one call. A
 request that arrives while a batch is being scored waits for that batch, then goes in
 the next one with whatever else arrived meanwhile; a lone request on an idle service is
 scored at once. The batcher waits (at most ``max_wait_ms``) for more only while other
@@ -21,8 +21,7 @@ import asyncio
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,15 +48,16 @@ class _Job:
 
 
 class MicroBatcher:
-    """Queue records from many requests and score them together on one thread.
+    """Queue records from many requests and score them together, one batch at a time.
 
-    ``score(records) -> outputs`` is called on the scoring thread with the records of
-    several requests concatenated, and must return one output per record, in order.
+    ``await score(records)`` gets the records of several requests concatenated and must
+    return one output per record, in order; it must not block the event loop (the service
+    scores in a process of its own: ``scoring_process``).
     ``on_batch(rows, seconds)`` (optional) sees every batch's size and scoring time.
     Create and use it on one event loop (``start`` there, ``close`` at shutdown).
     """
 
-    def __init__(self, score: Callable[[list[Any]], list[Any]], *, max_batch_rows: int = 64,
+    def __init__(self, score: Callable[[list[Any]], Awaitable[list[Any]]], *, max_batch_rows: int = 64,
                  max_wait_ms: float = 2.0, max_queue_rows: int = 2000, timeout_ms: float = 5000.0,
                  on_batch: Callable[[int, float], None] | None = None):
         if max_batch_rows < 1 or max_queue_rows < 1 or max_wait_ms < 0 or timeout_ms <= 0:
@@ -72,20 +72,18 @@ class MicroBatcher:
         self._task: asyncio.Task | None = None
         self._closing = False
         self._batch_seconds = 0.01  # a running estimate of one batch's scoring time (for Retry-After)
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="score")
 
     def start(self) -> None:
         self._wakeup = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="micro-batcher")
 
     async def close(self) -> None:
-        """Refuse new requests, score everything queued, stop the scoring thread."""
+        """Refuse new requests and score everything queued."""
         self._closing = True
         if self._task is not None:
             self._wakeup.set()
             await self._task
             self._task = None
-        self._thread.shutdown(wait=True)
 
     @contextmanager
     def arriving(self) -> Iterator[None]:
@@ -153,13 +151,13 @@ class MicroBatcher:
                 jobs += more
                 rows += sum(len(job.records) for job in more)
             if jobs:
-                await self._score_jobs(loop, jobs, rows)
+                await self._score_jobs(jobs, rows)
 
-    async def _score_jobs(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job], rows: int) -> None:
+    async def _score_jobs(self, jobs: list[_Job], rows: int) -> None:
         records = [record for job in jobs for record in job.records]
         started = time.perf_counter()
         try:
-            outputs = await loop.run_in_executor(self._thread, self._score, records)
+            outputs = await self._score(records)
             if len(outputs) != rows:
                 raise RuntimeError(f"scoring returned {len(outputs)} outputs for {rows} records")
         except Exception as exc:  # noqa: BLE001  (every waiting request gets the failure)

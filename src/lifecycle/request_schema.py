@@ -291,6 +291,13 @@ class Contract:
             parts.append(pd.DataFrame({c: pd.array([r[c] for r in records], dtype="boolean") for c in self._booleans}))
         return pd.concat(parts, axis=1)[self.columns] if len(parts) > 1 else parts[0][self.columns]
 
+    def rows(self, records: list[dict]) -> np.ndarray:
+        """The validated records as one object array in the training layout (a missing text as
+        NaN, a missing number as None): what a pipeline takes after ``scoring.direct`` said "rows"."""
+        texts = set(self._texts)
+        return np.array([[np.nan if r[c] is None and c in texts else r[c] for c in self.columns] for r in records],
+                        dtype=object).reshape(len(records), len(self.columns))
+
     def example(self) -> dict:
         """A valid record (the middle of each training range, the first known category)."""
         record = {}

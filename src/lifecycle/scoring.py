@@ -63,7 +63,11 @@ def score(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
 
 def predict(scorer: Scorer, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
     """``score``'s answers as arrays: the predictions, and the class probabilities (None for regression)."""
-    X = align(frame, scorer.schema)
+    return answers(scorer, align(frame, scorer.schema))
+
+
+def answers(scorer: Scorer, X: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """``predict`` for input already in the training layout: a frame, or the rows ``direct`` takes."""
     if scorer.task == "regression":
         return scorer.pipeline.predict(X), None
     proba = scorer.pipeline.predict_proba(X)
@@ -107,7 +111,7 @@ def lean(pipeline: Any) -> Any:
     return pipeline
 
 
-def direct(pipeline: Any, probe: pd.DataFrame) -> bool:
+def direct(pipeline: Any, probe: pd.DataFrame) -> str | None:
     """Let the pipeline's first step hand each branch a plain array; the same numbers, verified.
 
     Scoring a few records is nearly all fixed cost, and most of it is the column
@@ -117,41 +121,52 @@ def direct(pipeline: Any, probe: pd.DataFrame) -> bool:
     branch its columns as a float or an object array (a branch of booleans still gets its
     DataFrame) through a copy of the branch that does not check names (the columns are
     picked here, by name). Other frames take the column transformer's own path.
+    When every branch takes an array, the pipeline also takes the rows themselves: one
+    object array in the layout of ``probe`` (``request_schema.Contract.rows``), no frame.
     Installed on this instance only if it gives exactly what the column transformer gives
-    on ``probe``; returns whether it was.
+    on ``probe`` (as a frame and as rows); returns ``"rows"`` (frames or rows), ``"frames"``
+    (frames only) or None (not installed).
     """
     from sklearn.compose import ColumnTransformer
 
     first = pipeline.steps[0][1] if hasattr(pipeline, "steps") else None
     if not isinstance(first, ColumnTransformer) or getattr(first, "sparse_output_", True):
-        return False
+        return None
     layout, branches = probe.columns, []  # (transformer, columns, positions, dtype: float, object or None)
     for _, transformer, columns in first.transformers_:
         if isinstance(transformer, str) and transformer == "drop":
             continue
         if (isinstance(transformer, str) or not isinstance(columns, list)
                 or not all(isinstance(c, str) and c in layout for c in columns)):
-            return False
+            return None
         kinds = {probe[c].dtype.kind for c in columns}
         dtype = float if kinds <= {"f", "i", "u"} else object if kinds == {"O"} else None
         if dtype is not None:
             transformer = _without_names(transformer)
         branches.append((transformer, columns, layout.get_indexer(columns), dtype))
 
-    def transform(X: pd.DataFrame) -> np.ndarray:
-        if not X.columns.equals(layout):
+    rows = all(dtype is not None for *_, dtype in branches)
+
+    def transform(X: pd.DataFrame | np.ndarray) -> np.ndarray:
+        if isinstance(X, np.ndarray) and rows:
+            values = X
+        elif isinstance(X, pd.DataFrame) and X.columns.equals(layout):
+            values = X.to_numpy(dtype=object)
+        else:
             return ColumnTransformer.transform(first, X)
-        values = X.to_numpy(dtype=object)
         return np.hstack([transformer.transform(X[columns] if dtype is None else values[:, at].astype(dtype))
                           for transformer, columns, at, dtype in branches])
 
+    expected = first.transform(probe)
     try:
-        same = np.array_equal(transform(probe), first.transform(probe), equal_nan=True)
+        same = np.array_equal(transform(probe), expected, equal_nan=True) and (
+            not rows or np.array_equal(transform(probe.to_numpy(dtype=object)), expected, equal_nan=True))
     except Exception:  # noqa: BLE001  (any failure: keep the column transformer's own path)
         same = False
-    if same:
-        first.transform = transform
-    return same
+    if not same:
+        return None
+    first.transform = transform
+    return "rows" if rows else "frames"
 
 
 def _without_names(transformer: Any) -> Any:
@@ -179,27 +194,33 @@ def row_stable(model: Any) -> Any:
     and promises each caller the answer it would get alone, so the product is summed
     column by column, elementwise: the same additions in the same order for every row. Every other scikit-learn step already treats rows apart.
     Replaces the model's own ``decision_function`` (classifiers) or
-    ``_decision_function`` (regressors) on this instance only; returns the model.
+    ``_decision_function`` (regressors) on this instance only (it still pickles: the
+    service hands it to its scoring process); returns the model.
     """
     from sklearn.linear_model._base import LinearClassifierMixin, LinearModel
 
     coef = getattr(model, "coef_", None)
     if not isinstance(coef, np.ndarray) or coef.dtype.kind != "f":
         return model
-    weights = np.atleast_2d(coef)
-    intercept = np.asarray(getattr(model, "intercept_", 0.0), dtype=float)
-    flat = coef.ndim == 1
-
-    def scores(X) -> np.ndarray:
-        Z = np.asarray(X, dtype=float)
-        result = np.zeros((Z.shape[0], weights.shape[0]))
-        for j in range(Z.shape[1]):  # elementwise, in column order: the same additions for every row
-            result += Z[:, j, None] * weights[None, :, j]
-        result += intercept
-        return result.ravel() if flat or result.shape[1] == 1 else result
-
+    scores = _RowStableScores(coef, getattr(model, "intercept_", 0.0))
     if isinstance(model, LinearClassifierMixin):
         model.decision_function = scores
     elif isinstance(model, LinearModel):
         model._decision_function = scores
     return model
+
+
+class _RowStableScores:
+    """A linear model's ``X @ coef.T + intercept``, summed column by column (``row_stable``)."""
+
+    def __init__(self, coef: np.ndarray, intercept: Any):
+        self.weights, self.flat = np.atleast_2d(coef), coef.ndim == 1
+        self.intercept = np.asarray(intercept, dtype=float)
+
+    def __call__(self, X: Any) -> np.ndarray:
+        Z = np.asarray(X, dtype=float)
+        result = np.zeros((Z.shape[0], self.weights.shape[0]))
+        for j in range(Z.shape[1]):  # elementwise, in column order: the same additions for every row
+            result += Z[:, j, None] * self.weights[None, :, j]
+        result += self.intercept
+        return result.ravel() if self.flat or result.shape[1] == 1 else result

@@ -6,13 +6,14 @@ is loaded and the service accepts requests, else 503; the prediction log's state
 domain rules), ``GET /metrics`` (Prometheus) and ``POST /predict``. The request contract is
 in ``request_schema`` and in the OpenAPI docs at ``/docs``: a JSON object is one record, a
 JSON array is a batch. Concurrent requests are scored together in micro-batches
-(``batching``), off the event loop; a full queue answers 503 with ``Retry-After``, a
+(``batching``) by a scoring process of the worker's own (``scoring_process``): the event
+loop never waits for the model's GIL. A full queue answers 503 with ``Retry-After``, a
 request not answered in time 504. Every answer of ``/predict`` carries a request id (also
 in the ``X-Request-ID`` header); every answered prediction is logged to the prediction
 store (``prediction_log``) by a background writer. An optional shadow version scores the
 same batches after the answer is computed; logged with role ``shadow``, never returned.
 ``--workers N`` runs N processes (uvicorn's supervisor), each loading and verifying the
-model once. SIGTERM or Ctrl-C: stop accepting, finish what is queued, flush the log, exit 0.
+model once and starting its scoring process. SIGTERM or Ctrl-C: stop accepting, finish what is queued, flush the log, exit 0.
 
     python -m lifecycle.serve [--model NAME] [--version V | --stage STAGE] [--shadow V]
                               [--host HOST] [--port N] [--workers N]
@@ -21,6 +22,7 @@ model once. SIGTERM or Ctrl-C: stop accepting, finish what is queued, flush the 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import json
 import logging
@@ -28,17 +30,14 @@ import math
 import os
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 import numpy as np
-import pandas as pd
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict
@@ -53,6 +52,7 @@ from lifecycle.request_schema import (
     RequestError,
     read_body,
 )
+from lifecycle.scoring_process import ScoringFailed, ScoringProcess
 from lifecycle.serve_metrics import CONTENT_TYPE, Metrics
 
 log = logging.getLogger("lifecycle.serve")
@@ -87,31 +87,28 @@ class Service:
         self.metrics = Metrics(scorer.name, scorer.version, shadow.version if shadow else None)
         store.on_written, store.on_failed = self.metrics.logged.inc, self.metrics.log_failures.inc
         self.batcher = MicroBatcher(self.score_batch, on_batch=self._batched, **batching)
+        self.process = ScoringProcess(scorer)
+        self.shadow_process = ScoringProcess(shadow) if shadow else None
         self.ready = False
         self.started = time.monotonic()
         self.counts = {"requests": 0, "score_failures": 0, "overloaded": 0, "timed_out": 0,
                        "shadow_failures": 0, "shadow_skipped": 0}
-        self._lock = threading.Lock()
-        self._shadow_pending = 0
-        self._shadow_pool = ThreadPoolExecutor(1, thread_name_prefix="shadow") if shadow else None
+        self._shadow_jobs: set[asyncio.Task] = set()
 
     def count(self, key: str) -> None:
-        with self._lock:
-            self.counts[key] += 1
+        self.counts[key] += 1
 
     def _batched(self, rows: int, seconds: float) -> None:
         self.metrics.batch_rows.observe(rows)
         self.metrics.batch_seconds.observe(seconds)
         self.metrics.queue_rows.set(self.batcher.queued_rows)
 
-    def score_batch(self, items: list[tuple[str, int, dict]]) -> list[dict]:
+    async def score_batch(self, items: list[tuple[str, int, dict]]) -> list[dict]:
         """Outputs for ``(request_id, index, record)`` items of several requests, scored in one call
-        (on the batcher's thread); queues the shadow job for the same frame."""
-        records = [record for _, _, record in items]
-        frame = self.contract.frame(records)
-        outputs = outputs_of(scoring.predict(self.scorer, frame), self.scorer)
-        if self._shadow_pool is not None:
-            self._submit_shadow(items, frame, datetime.now(UTC))
+        in the scoring process; starts the shadow's job for the same records."""
+        outputs = outputs_of(await self.process.predict([record for _, _, record in items]), self.scorer)
+        if self.shadow_process is not None:
+            self._submit_shadow(items, datetime.now(UTC))
         return outputs
 
     async def predict(self, body: bytes, request_id: str) -> dict:
@@ -130,18 +127,18 @@ class Service:
                 "predictions": [{"record": i, **outputs[i], "warnings": warnings[i], "flags": flags[i]}
                                 for i in range(len(records))]}
 
-    def _submit_shadow(self, items: list[tuple[str, int, dict]], frame: pd.DataFrame, now: datetime) -> None:
-        with self._lock:
-            if self._shadow_pending >= SHADOW_BACKLOG:
-                self.counts["shadow_skipped"] += 1
-                self.metrics.shadow_failures.inc()
-                return
-            self._shadow_pending += 1
-        self._shadow_pool.submit(self._score_shadow, items, frame, now)
+    def _submit_shadow(self, items: list[tuple[str, int, dict]], now: datetime) -> None:
+        if len(self._shadow_jobs) >= SHADOW_BACKLOG:
+            self.count("shadow_skipped")
+            self.metrics.shadow_failures.inc()
+            return
+        job = asyncio.get_running_loop().create_task(self._score_shadow(items, now))
+        self._shadow_jobs.add(job)
+        job.add_done_callback(self._shadow_jobs.discard)
 
-    def _score_shadow(self, items: list[tuple[str, int, dict]], frame: pd.DataFrame, now: datetime) -> None:
+    async def _score_shadow(self, items: list[tuple[str, int, dict]], now: datetime) -> None:
         try:
-            outputs = outputs_of(scoring.predict(self.shadow, frame), self.shadow)
+            outputs = outputs_of(await self.shadow_process.predict([record for _, _, record in items]), self.shadow)
             self.store.submit([prediction_log.row(request_id, i, self.shadow.name, self.shadow.version, "shadow",
                                                   record, output, now)
                                for (request_id, i, record), output in zip(items, outputs)])
@@ -150,21 +147,29 @@ class Service:
             self.metrics.shadow_failures.inc()
             log.warning("shadow version %s failed on a batch of %d record(s) (%s: %s)", self.shadow.version,
                         len(items), type(exc).__name__, exc)
-        finally:
-            with self._lock:
-                self._shadow_pending -= 1
 
     async def start(self) -> None:
+        """Start the scoring process(es) and the log writer (a ``ScoringFailed`` if the model cannot score)."""
+        await self.process.start()
+        if self.shadow_process is not None:
+            try:
+                await self.shadow_process.start()
+            except ScoringFailed as exc:  # a shadow never stops the service
+                log.warning("no shadow: %s", exc)
+                self.shadow = self.shadow_process = None
         self.store.start()
         self.batcher.start()
         self.ready = True
 
     async def close(self) -> None:
-        """Finish what is queued, then flush the prediction log."""
+        """Finish what is queued (and the shadow's jobs), stop the scoring processes, flush the log."""
         self.ready = False
         await self.batcher.close()
-        if self._shadow_pool is not None:
-            await anyio.to_thread.run_sync(lambda: self._shadow_pool.shutdown(wait=True))
+        while self._shadow_jobs:
+            await asyncio.gather(*self._shadow_jobs)
+        await self.process.close()
+        if self.shadow_process is not None:
+            await self.shadow_process.close()
         await anyio.to_thread.run_sync(self.store.close)
 
     def health(self) -> dict:
@@ -218,13 +223,12 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
     """
     contract = Contract(scorer.schema, domain, max_records)
     probe = contract.frame([contract.example(), dict.fromkeys(contract.columns)])  # a valid record, an empty one
-    for model in filter(None, (scorer, shadow)):  # warm up; a model that cannot score a valid record is refused
+    for model in filter(None, (scorer, shadow)):  # a model that cannot score a valid record is refused here
         try:
             scoring.score(model, probe.head(1))
         except Exception as exc:
             raise ValueError(f"version {model.version} cannot score a valid record ({type(exc).__name__}: {exc}); "
                              "it is incompatible with this environment or its own feature schema") from exc
-        scoring.direct(model.pipeline, probe)
     if max_queue_rows < max_records:
         raise ValueError(f"serving.max_queue_rows ({max_queue_rows}) is below serving.max_records ({max_records}): "
                          "a full-size request could never be queued; raise max_queue_rows")
@@ -315,7 +319,8 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
         except Exception as exc:
             service.count("score_failures")
             log.exception("request %s failed while scoring", request_id)
-            answer = JSONResponse({"detail": f"the model failed to score this request ({type(exc).__name__}); "
+            kind = exc.kind if isinstance(exc, ScoringFailed) else type(exc).__name__
+            answer = JSONResponse({"detail": f"the model failed to score this request ({kind}); "
                                              "this is a server-side problem, see the service log",
                                    "errors": [], "request_id": request_id}, 500, headers=headers)
         metrics.requests.labels("/predict", str(answer.status_code)).inc()

@@ -113,7 +113,7 @@ class Serving(Strict):
     max_body_bytes: Annotated[StrictInt, Field(ge=1024)] = 2_000_000
     shadow: StrictInt | Literal["candidate", "latest"] | None = None  # a version scored alongside, never returned
     domain: Domain = Domain()
-    workers: Annotated[StrictInt, Field(ge=1, le=64)] = 2  # processes, each loading the model once
+    workers: Annotated[StrictInt, Field(ge=1, le=64)] = 1  # HTTP processes, each with a scoring process
     max_batch_rows: Annotated[StrictInt, Field(ge=1)] = 64  # records scored together in one call
     max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 2.0  # the longest wait for a batch to fill
     max_queue_rows: Annotated[StrictInt, Field(ge=1)] = 2000  # records waiting; beyond: 503 with Retry-After

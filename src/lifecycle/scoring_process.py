@@ -1,0 +1,194 @@
+"""The service's model runs in a child process, so HTTP and scoring never share a GIL.
+
+A worker of the service receives, validates and answers requests on its event loop; the
+model scores in a child process of its own (one per worker, one more for a shadow
+version). On 2 cores that is the difference between the event loop waiting for the
+scoring thread's GIL and both running at once. The two talk over the child's stdin and
+stdout with length-prefixed pickles: the records of a batch one way, the arrays of
+``scoring.predict`` the other. The micro-batcher sends the next batch when the answer is
+back, so the child never queues and a batch takes whatever arrived meanwhile.
+
+The child gets the parent's loaded and verified scorer (pickled at start: the registry is
+read once), checks that it scores a valid record, then scores each batch: the records as
+one array (``Contract.rows``) when ``scoring.direct`` allows it, else as a frame. A batch the model fails on gets a ``ScoringFailed``
+naming the error, and the child goes on. If the child dies, the batch in flight fails and
+the next batch starts a new child. It ignores SIGINT and SIGTERM (Ctrl-C reaches the whole
+process group): the parent finishes its queue through it, then closes its stdin, and the
+child exits.
+
+    python -m lifecycle.scoring_process   (started by ``ScoringProcess``, never by hand)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import signal
+import struct
+import sys
+from typing import Any, BinaryIO
+
+HEADER = struct.Struct("!Q")  # the length of the pickle that follows
+
+
+class ScoringFailed(RuntimeError):
+    """The model could not score a batch (``kind``: the error's type), or its process stopped."""
+
+    def __init__(self, detail: str, kind: str = "ScoringFailed"):
+        super().__init__(detail)
+        self.kind = kind
+
+
+class ScoringProcess:
+    """A child process scoring batches with ``scorer``; ``await predict(records)`` from one event loop.
+
+    ``start`` raises ``ScoringFailed`` (with the child's reason) when the model cannot score a
+    valid record there. Calls are served one at a time, in order.
+    """
+
+    def __init__(self, scorer: Any, start_timeout_s: float = 120.0):
+        self.scorer, self.start_timeout_s = scorer, start_timeout_s
+        self.starts = 0
+        self._process: asyncio.subprocess.Process | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    async def start(self) -> None:
+        async with self._lock:
+            await self._start()
+
+    async def predict(self, records: list[dict]) -> tuple:
+        """``scoring.predict``'s arrays for ``records`` (validated dicts), scored in the child."""
+        async with self._lock:
+            if self._process is None:
+                await self._start()
+            try:
+                await self._send(records)
+                status, answer = await self._receive()
+            except (ConnectionError, asyncio.IncompleteReadError):
+                code = await self._reap()
+                raise ScoringFailed(f"the scoring process of version {self.scorer.version} stopped (exit code "
+                                    f"{code}) while scoring a batch; a new one starts for the next batch") from None
+            if status != "ok":
+                kind, detail = answer
+                raise ScoringFailed(f"{kind}: {detail}", kind)
+            return answer
+
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """Close the child's stdin (it exits when it has answered); kill it after ``timeout_s``."""
+        async with self._lock:
+            process, self._process = self._process, None
+            if process is None:
+                return
+            process.stdin.close()
+            try:
+                await asyncio.wait_for(process.wait(), timeout_s)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+    async def _start(self) -> None:
+        self.starts += 1
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "lifecycle.scoring_process", stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE)
+        try:
+            await self._send(self.scorer)
+            status, detail = await asyncio.wait_for(self._receive(), self.start_timeout_s)
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError) as exc:
+            code = await self._reap()
+            raise ScoringFailed(f"the scoring process of version {self.scorer.version} did not start "
+                                f"({type(exc).__name__}, exit code {code}); see the service log") from None
+        if status != "ready":
+            await self._reap()
+            raise ScoringFailed(f"version {self.scorer.version} cannot score a valid record ({detail}); it is "
+                                "incompatible with this environment or its own feature schema")
+
+    async def _send(self, value: Any) -> None:
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        self._process.stdin.write(HEADER.pack(len(data)) + data)
+        await self._process.stdin.drain()
+
+    async def _receive(self) -> tuple:
+        stdout = self._process.stdout
+        size, = HEADER.unpack(await stdout.readexactly(HEADER.size))
+        return pickle.loads(await stdout.readexactly(size))
+
+    async def _reap(self) -> int | None:
+        """Stop a child that broke the conversation; its exit code."""
+        process, self._process = self._process, None
+        if process is None:
+            return None
+        try:  # usually it is gone already; killing first would reap it under asyncio's child watcher
+            return await asyncio.wait_for(process.wait(), 2.0)
+        except TimeoutError:
+            process.kill()
+            return await process.wait()
+
+
+# --- the child ------------------------------------------------------------------------------
+
+
+def _read(stream: BinaryIO) -> Any:
+    head = stream.read(HEADER.size)
+    if len(head) < HEADER.size:
+        return None  # the parent closed the pipe: done
+    size, = HEADER.unpack(head)
+    return pickle.loads(stream.read(size))
+
+
+def _write(stream: BinaryIO, value: Any) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(HEADER.pack(len(data)) + data)
+
+
+def _ready(scorer: Any) -> Any:
+    """How to score a batch of validated records, once the scorer has scored a valid one."""
+    from lifecycle import scoring
+    from lifecycle.request_schema import Contract
+
+    contract = Contract(scorer.schema)
+    probe = contract.frame([contract.example(), dict.fromkeys(contract.columns)])
+    scoring.predict(scorer, probe.head(1))
+    if scoring.direct(scorer.pipeline, probe) == "rows":  # no frame at all
+        return lambda records: scoring.answers(scorer, contract.rows(records))
+    return lambda records: scoring.predict(scorer, contract.frame(records))
+
+
+def main() -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    answers = os.fdopen(os.dup(1), "wb", buffering=0)
+    os.dup2(2, 1)  # a stray print goes to the log, never into the answers
+    requests = sys.stdin.buffer
+    from lifecycle.request_schema import Contract
+
+    scorer = _read(requests)
+    if scorer is None:
+        return 0
+    try:
+        score = _ready(scorer)
+        score([Contract(scorer.schema).example()])
+    except Exception as exc:  # noqa: BLE001  (the parent says it in one line)
+        _write(answers, ("failed", f"{type(exc).__name__}: {' '.join(str(exc).split())}"))
+        return 1
+    import gc
+
+    gc.collect()
+    gc.freeze()  # the model and libraries are permanent: collections stay short
+    _write(answers, ("ready", None))
+    while (records := _read(requests)) is not None:
+        try:
+            answer = ("ok", score(records))
+        except Exception as exc:  # noqa: BLE001  (the batch fails; the process goes on)
+            answer = ("error", (type(exc).__name__, str(exc)))
+        _write(answers, answer)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

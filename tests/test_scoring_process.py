@@ -1,0 +1,138 @@
+"""The service's scoring process: the same answers as scoring in-process, and what happens when it breaks."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import signal
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_serve import Toy
+
+from lifecycle import scoring, select
+from lifecycle.request_schema import Contract
+from lifecycle.scoring_process import ScoringFailed, ScoringProcess
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory) -> Toy:
+    return Toy(tmp_path_factory.mktemp("scoring-process") / "project")
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+def test_answers_equal_scoring_in_this_process_to_the_last_bit(toy):
+    contract = Contract(toy.schema)
+    records = toy.records[:50] + [{**toy.records[0], "plan": "unheard-of", "spend": 1e9}, dict.fromkeys(toy.X)]
+    for scorer in (toy.scorer, toy.shadow):  # linear, gradient boosting
+
+        async def main(scorer=scorer):
+            child = ScoringProcess(scorer)
+            try:
+                await child.start()
+                return [await child.predict(records), await child.predict(records[:1])]
+            finally:
+                await child.close()
+
+        (prediction, proba), (one, one_proba) = run(main())
+        expected, expected_proba = scoring.predict(scorer, contract.frame(records))
+        assert np.array_equal(prediction, expected) and np.array_equal(proba, expected_proba)
+        assert np.array_equal(one, expected[:1]) and np.array_equal(one_proba, expected_proba[:1])
+
+
+def test_a_model_with_a_boolean_input_scores_frames_in_the_process_and_the_same_numbers(toy):
+    trial = pd.array(np.where(np.arange(len(toy.X)) % 7 == 0, None, toy.X["visits"] > 2), dtype="boolean")
+    X = toy.X.assign(trial=trial)
+    schema = pd.concat([toy.schema, pd.DataFrame([{"kind": "boolean", "dtype": "boolean", "n_unique": 2,
+                                                   "missing": float(trial.isna().mean()), "min": None, "max": None,
+                                                   "categories": None}], index=["trial"])])
+    model = select.chosen_pipeline({"family": "linear", "settings": {}}, schema, "binary", 0).fit(X, toy.y)
+    scorer = toy.scorer._replace(pipeline=scoring.lean(model), schema=schema)
+    scoring.row_stable(model[-1])
+    contract = Contract(schema)
+    records = [dict(r, trial=t) for r, t in zip(toy.records[:40], trial[:40].astype(object).tolist())]
+    records = [{k: (None if v is pd.NA else v) for k, v in r.items()} for r in records]
+
+    async def main():
+        child = ScoringProcess(scorer)
+        try:
+            await child.start()
+            return await child.predict(records)
+        finally:
+            await child.close()
+
+    prediction, proba = run(main())
+    expected, expected_proba = scoring.predict(scorer, contract.frame(records))  # no direct path here
+    assert np.array_equal(prediction, expected) and np.array_equal(proba, expected_proba)
+    probe = contract.frame([contract.example(), dict.fromkeys(contract.columns)])
+    assert scoring.direct(copy.deepcopy(model), probe) == "frames"  # a branch of booleans takes its frame
+
+
+def test_a_batch_the_model_fails_on_is_refused_and_the_process_goes_on(toy):
+    async def main():
+        child = ScoringProcess(toy.scorer)
+        try:
+            await child.start()
+            pid = child.pid
+            with pytest.raises(ScoringFailed) as failed:
+                await child.predict([{"not": "a record"}])
+            answer = await child.predict(toy.records[:3])
+            return failed.value, pid, child.pid, child.starts, answer
+        finally:
+            await child.close()
+
+    failure, before, after, starts, (prediction, _) = run(main())
+    assert failure.kind == "KeyError" and str(failure).startswith("KeyError: ")
+    assert before == after and starts == 1 and len(prediction) == 3
+
+
+def test_a_killed_process_fails_one_batch_then_a_new_one_scores(toy):
+    async def main():
+        child = ScoringProcess(toy.scorer)
+        try:
+            await child.start()
+            os.kill(child.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group: ignored
+            first = await child.predict(toy.records[:2])
+            os.kill(child.pid, signal.SIGKILL)
+            with pytest.raises(ScoringFailed) as failed:
+                await child.predict(toy.records[:2])
+            return first, failed.value, await child.predict(toy.records[:2]), child.starts
+        finally:
+            await child.close()
+
+    first, failure, again, starts = run(main())
+    assert "stopped (exit code -9)" in str(failure) and "a new one starts for the next batch" in str(failure)
+    assert starts == 2 and np.array_equal(first[1], again[1])
+
+
+def test_a_model_that_cannot_score_a_valid_record_is_refused_at_start(toy):
+    broken = toy.scorer._replace(schema=toy.scorer.schema.iloc[1:])  # the pipeline needs the column left out
+
+    async def main():
+        child = ScoringProcess(broken)
+        try:
+            await child.start()
+        finally:
+            await child.close()
+
+    with pytest.raises(ScoringFailed) as failed:
+        run(main())
+    message = str(failed.value)
+    assert "cannot score a valid record" in message and "\n" not in message
+
+
+def test_closing_lets_the_process_exit_on_its_own(toy):
+    async def main():
+        child = ScoringProcess(toy.scorer)
+        await child.start()
+        process = child._process
+        await child.close()
+        return process.returncode, child.pid
+
+    code, pid = run(main())
+    assert code == 0 and pid is None
