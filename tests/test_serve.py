@@ -178,6 +178,7 @@ def test_health_ready_metadata_and_docs(live, toy):
     body = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["oneOf"][1]["maxItems"] == MAX_RECORDS
     assert set(spec["components"]["schemas"]["Record"]["required"]) == set(toy.schema.index)
+    assert live.client.get("/predict").status_code == 405  # only POST takes the shortcut past the router
 
 
 def test_one_record_and_a_list(live, toy):

@@ -334,7 +334,25 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
         return app.openapi_schema
 
     app.openapi = openapi
+    app.add_middleware(Shortcut, path="/predict", endpoint=predict)
     return app
+
+
+class Shortcut:
+    """``POST path`` straight to its endpoint, past the router and FastAPI's per-request machinery
+    (about a third of a small request's time in the service's process); the route stays in the
+    app, for the docs and every other method. The endpoint takes the request and answers every
+    outcome itself."""
+
+    def __init__(self, app: Any, path: str, endpoint: Any):
+        self.app, self.path, self.endpoint = app, path, endpoint
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self.path:
+            response = await self.endpoint(Request(scope, receive))
+            await response(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 # --- the command -------------------------------------------------------------------------
