@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -99,19 +100,39 @@ def test_a_wrong_answer_stops_with_one_line_and_leaves_no_folder(template, tmp_p
     assert not (tmp_path / "bad").exists()
 
 
-@pytest.mark.parametrize("target, task, suite", [("tier", "multiclass", []),
-                                                ("revenue", "regression", PARAMS_AND_DATA)])
-def test_a_generated_project_runs_its_lifecycle_on_a_table_and_passes_its_own_tests(template, tmp_path, target,
-                                                                                    task, suite):
-    table = tmp_path / "shops.csv"
-    shops(target).to_csv(table, index=False)
-    project = generate(template, tmp_path, project_name="Shops", data=str(table), target=target)
+TASKS = {"tier": ("multiclass", []), "revenue": ("regression", PARAMS_AND_DATA)}
+
+
+@pytest.fixture(scope="module")
+def generated(template, tmp_path_factory) -> dict:
+    """Both generated projects, each running its lifecycle (stored) then its own suite, side by side:
+    each is mostly one process at a time, and the machine has two cores."""
+    pool, runs = ThreadPoolExecutor(len(TASKS)), {}
+    for target, (_, suite) in TASKS.items():
+        folder = tmp_path_factory.mktemp(target)
+        table = folder / "shops.csv"
+        shops(target).to_csv(table, index=False)
+        project = generate(template, folder, project_name="Shops", data=str(table), target=target)
+        runs[target] = project, pool.submit(_lifecycle_and_suite, project, suite)
+    yield runs
+    pool.shutdown(wait=True)
+
+
+def _lifecycle_and_suite(project: Path, suite: list[str]) -> tuple:
+    stored = run_in(project, "lifecycle", "run", "--store", timeout=3600)  # = make notebooks: stored outputs
+    tests = run_in(project, "pytest", "-q", "-p", "no:cacheprovider", *suite, timeout=3600) \
+        if stored.returncode == 0 else None  # no paths: all of it
+    return stored, tests
+
+
+@pytest.mark.parametrize("target", list(TASKS))
+def test_a_generated_project_runs_its_lifecycle_on_a_table_and_passes_its_own_tests(generated, target):
+    project, run = generated[target]
     assert (project / "data" / "shops.csv").is_file() and (project / "tests" / "simulator_params").is_dir()
-    assert f"task: {task}" in (project / "params" / "project.yaml").read_text()
-    stored = run_in(project, "lifecycle", "run", "--store")  # = make notebooks: the whole lifecycle, stored
+    assert f"task: {TASKS[target][0]}" in (project / "params" / "project.yaml").read_text()
+    stored, tests = run.result()
     assert stored.returncode == 0, stored.stdout[-3000:] + stored.stderr[-3000:]
     assert "14 phase(s) run" in stored.stdout
-    tests = run_in(project, "pytest", "-q", "-p", "no:cacheprovider", *suite, timeout=3600)  # no paths: all of it
     assert tests.returncode == 0, tests.stdout[-5000:] + tests.stderr[-2000:]
     assert re.search(r"\d+ passed", tests.stdout) and " failed" not in tests.stdout
     shutil.rmtree(project / "data")  # keep the temporary folder small
