@@ -6,10 +6,12 @@ import asyncio
 import copy
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from dying_model import DiesOnMarkedRecord
 from test_serve import Toy
 
 from lifecycle import scoring, select
@@ -91,7 +93,7 @@ def test_a_batch_the_model_fails_on_is_refused_and_the_process_goes_on(toy):
     assert before == after and starts == 1 and len(prediction) == 3
 
 
-def test_a_killed_process_fails_one_batch_then_a_new_one_scores(toy):
+def test_a_killed_process_is_replaced_and_the_batch_scored_again(toy, caplog):
     async def main():
         child = ScoringProcess(toy.scorer)
         try:
@@ -99,15 +101,33 @@ def test_a_killed_process_fails_one_batch_then_a_new_one_scores(toy):
             os.kill(child.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group: ignored
             first = await child.predict(toy.records[:2])
             os.kill(child.pid, signal.SIGKILL)
-            with pytest.raises(ScoringFailed) as failed:
-                await child.predict(toy.records[:2])
-            return first, failed.value, await child.predict(toy.records[:2]), child.starts
+            return first, await child.predict(toy.records[:2]), child.starts
         finally:
             await child.close()
 
-    first, failure, again, starts = run(main())
-    assert "stopped (exit code -9)" in str(failure) and "a new one starts for the next batch" in str(failure)
+    first, again, starts = run(main())
     assert starts == 2 and np.array_equal(first[1], again[1])
+    assert "stopped (exit code -9); scoring the batch again in a new one" in caplog.text
+
+
+def test_a_batch_that_stops_two_processes_in_a_row_fails_and_the_next_one_is_scored(toy, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
+    scorer = toy.scorer._replace(pipeline=DiesOnMarkedRecord())
+    marked = dict(toy.records[0], spend=-1)
+
+    async def main():
+        child = ScoringProcess(scorer)
+        try:
+            await child.start()
+            with pytest.raises(ScoringFailed) as failed:
+                await child.predict([toy.records[1], marked])
+            return failed.value, await child.predict(toy.records[:3]), child.starts
+        finally:
+            await child.close()
+
+    failure, (prediction, proba), starts = run(main())
+    assert "stopped twice (exit code 3) on this batch; a new one starts for the next batch" in str(failure)
+    assert starts == 3 and len(prediction) == 3 and (proba == 0.5).all()
 
 
 def test_a_model_that_cannot_score_a_valid_record_is_refused_at_start(toy):

@@ -11,8 +11,8 @@ back, so the child never queues and a batch takes whatever arrived meanwhile.
 The child gets the parent's loaded and verified scorer (pickled at start: the registry is
 read once), checks that it scores a valid record, then scores each batch: the records as
 one array (``Contract.rows``) when ``scoring.direct`` allows it, else as a frame. A batch the model fails on gets a ``ScoringFailed``
-naming the error, and the child goes on. If the child dies, the batch in flight fails and
-the next batch starts a new child. It ignores SIGINT and SIGTERM (Ctrl-C reaches the whole
+naming the error, and the child goes on. If the child dies (killed, out of memory), a new
+one scores the batch again; a batch that stops two children in a row fails. It ignores SIGINT and SIGTERM (Ctrl-C reaches the whole
 process group): the parent finishes its queue through it, then closes its stdin, and the
 child exits.
 
@@ -22,6 +22,7 @@ child exits.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import pickle
 import signal
@@ -30,6 +31,7 @@ import sys
 from typing import Any, BinaryIO
 
 HEADER = struct.Struct("!Q")  # the length of the pickle that follows
+log = logging.getLogger(__name__)
 
 
 class ScoringFailed(RuntimeError):
@@ -49,7 +51,7 @@ class ScoringProcess:
 
     def __init__(self, scorer: Any, start_timeout_s: float = 120.0):
         self.scorer, self.start_timeout_s = scorer, start_timeout_s
-        self.starts = 0
+        self.starts = 0  # children started: 1 plus the restarts
         self._process: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
 
@@ -64,15 +66,21 @@ class ScoringProcess:
     async def predict(self, records: list[dict]) -> tuple:
         """``scoring.predict``'s arrays for ``records`` (validated dicts), scored in the child."""
         async with self._lock:
-            if self._process is None:
-                await self._start()
-            try:
-                await self._send(records)
-                status, answer = await self._receive()
-            except (ConnectionError, asyncio.IncompleteReadError):
-                code = await self._reap()
-                raise ScoringFailed(f"the scoring process of version {self.scorer.version} stopped (exit code "
-                                    f"{code}) while scoring a batch; a new one starts for the next batch") from None
+            for attempt in (1, 2):
+                if self._process is None:
+                    await self._start()
+                try:
+                    await self._send(records)
+                    status, answer = await self._receive()
+                    break
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    code = await self._reap()
+                    if attempt == 2:
+                        raise ScoringFailed(f"the scoring process of version {self.scorer.version} stopped twice "
+                                            f"(exit code {code}) on this batch; a new one starts for the next "
+                                            "batch") from None
+                    log.warning("the scoring process of version %s stopped (exit code %s); scoring the batch "
+                                "again in a new one", self.scorer.version, code)
             if status != "ok":
                 kind, detail = answer
                 raise ScoringFailed(f"{kind}: {detail}", kind)

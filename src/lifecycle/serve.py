@@ -174,6 +174,7 @@ class Service:
 
     def health(self) -> dict:
         return {"status": "ok", "uptime_seconds": round(time.monotonic() - self.started, 1), **self.counts,
+                "scoring_restarts": max(0, self.process.starts - 1),
                 "queued_records": self.batcher.queued_rows, **self.store.stats()}
 
     def metadata(self) -> dict:
