@@ -155,7 +155,7 @@ def _write(stream: BinaryIO, value: Any) -> None:
 
 
 def _ready(scorer: Any) -> Any:
-    """How to score a batch of validated records, once the scorer has scored a valid one."""
+    """How to score a batch of validated records, once the scorer has scored a valid one that way."""
     from lifecycle import scoring
     from lifecycle.request_schema import Contract
 
@@ -163,8 +163,13 @@ def _ready(scorer: Any) -> Any:
     probe = contract.frame([contract.example(), dict.fromkeys(contract.columns)])
     scoring.predict(scorer, probe.head(1))
     if scoring.direct(scorer.pipeline, probe) == "rows":  # no frame at all
-        return lambda records: scoring.answers(scorer, contract.rows(records))
-    return lambda records: scoring.predict(scorer, contract.frame(records))
+        def score(records: list[dict]) -> tuple:
+            return scoring.answers(scorer, contract.rows(records))
+    else:
+        def score(records: list[dict]) -> tuple:
+            return scoring.predict(scorer, contract.frame(records))
+    score([contract.example()])  # the path taken from now on works, and is warm
+    return score
 
 
 def main() -> int:
@@ -173,14 +178,11 @@ def main() -> int:
     answers = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)  # a stray print goes to the log, never into the answers
     requests = sys.stdin.buffer
-    from lifecycle.request_schema import Contract
-
     scorer = _read(requests)
     if scorer is None:
         return 0
     try:
         score = _ready(scorer)
-        score([Contract(scorer.schema).example()])
     except Exception as exc:  # noqa: BLE001  (the parent says it in one line)
         _write(answers, ("failed", f"{type(exc).__name__}: {' '.join(str(exc).split())}"))
         return 1

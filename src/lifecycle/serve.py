@@ -13,7 +13,8 @@ in the ``X-Request-ID`` header); every answered prediction is logged to the pred
 store (``prediction_log``) by a background writer. An optional shadow version scores the
 same batches after the answer is computed; logged with role ``shadow``, never returned.
 ``--workers N`` runs N processes (uvicorn's supervisor), each loading and verifying the
-model once and starting its scoring process. SIGTERM or Ctrl-C: stop accepting, finish what is queued, flush the log, exit 0.
+model once and starting its scoring process. SIGTERM or Ctrl-C: stop accepting, finish
+what is queued, flush the log, exit 0.
 
     python -m lifecycle.serve [--model NAME] [--version V | --stage STAGE] [--shadow V]
                               [--host HOST] [--port N] [--workers N]
