@@ -10,11 +10,12 @@ back, so the child never queues and a batch takes whatever arrived meanwhile.
 
 The child gets the parent's loaded and verified scorer (pickled at start: the registry is
 read once), checks that it scores a valid record, then scores each batch: the records as
-one array (``Contract.rows``) when ``scoring.direct`` allows it, else as a frame. A batch the model fails on gets a ``ScoringFailed``
-naming the error, and the child goes on. If the child dies (killed, out of memory), a new
-one scores the batch again; a batch that stops two children in a row fails. It ignores SIGINT and SIGTERM (Ctrl-C reaches the whole
-process group): the parent finishes its queue through it, then closes its stdin, and the
-child exits.
+one array (``Contract.rows``) when ``scoring.direct`` allows it, else as a frame. A batch
+the model fails on gets a ``ScoringFailed`` naming the error, and the child goes on. If
+the child dies (killed, out of memory), a new one scores the batch again; a batch that
+stops two children in a row fails. The child ignores SIGINT and SIGTERM (Ctrl-C reaches
+the whole process group): the parent finishes its queue through it, then closes its
+stdin, and the child exits.
 
     python -m lifecycle.scoring_process   (started by ``ScoringProcess``, never by hand)
 """
@@ -117,8 +118,7 @@ class ScoringProcess:
                                 "incompatible with this environment or its own feature schema")
 
     async def _send(self, value: Any) -> None:
-        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        self._process.stdin.write(HEADER.pack(len(data)) + data)
+        self._process.stdin.write(_framed(value))
         await self._process.stdin.drain()
 
     async def _receive(self) -> tuple:
@@ -141,17 +141,18 @@ class ScoringProcess:
 # --- the child ------------------------------------------------------------------------------
 
 
+def _framed(value: Any) -> bytes:
+    """One message, either way: its length, then its pickle."""
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return HEADER.pack(len(data)) + data
+
+
 def _read(stream: BinaryIO) -> Any:
     head = stream.read(HEADER.size)
     if len(head) < HEADER.size:
         return None  # the parent closed the pipe: done
     size, = HEADER.unpack(head)
     return pickle.loads(stream.read(size))
-
-
-def _write(stream: BinaryIO, value: Any) -> None:
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(HEADER.pack(len(data)) + data)
 
 
 def _ready(scorer: Any) -> Any:
@@ -184,19 +185,19 @@ def main() -> int:
     try:
         score = _ready(scorer)
     except Exception as exc:  # noqa: BLE001  (the parent says it in one line)
-        _write(answers, ("failed", f"{type(exc).__name__}: {' '.join(str(exc).split())}"))
+        answers.write(_framed(("failed", f"{type(exc).__name__}: {' '.join(str(exc).split())}")))
         return 1
     import gc
 
     gc.collect()
     gc.freeze()  # the model and libraries are permanent: collections stay short
-    _write(answers, ("ready", None))
+    answers.write(_framed(("ready", None)))
     while (records := _read(requests)) is not None:
         try:
             answer = ("ok", score(records))
         except Exception as exc:  # noqa: BLE001  (the batch fails; the process goes on)
             answer = ("error", (type(exc).__name__, str(exc)))
-        _write(answers, answer)
+        answers.write(_framed(answer))
     return 0
 
 
