@@ -18,6 +18,26 @@ COPIED = ("src", "notebooks", "params", "pyproject.toml")
 SIMULATOR_PARAMS = ROOT / "tests" / "simulator_params"
 
 
+_started = []  # what pytest_collection_finish started, for pytest_sessionfinish to stop
+
+
+def pytest_collection_finish(session):
+    """Start the starter's end-to-end runs (tests/test_starter.py) as soon as they are selected: the
+    longest part of the suite, they run beside the rest of it."""
+    if session.config.option.collectonly:
+        return
+    for item in session.items:
+        if "generated" in getattr(item, "fixturenames", ()):
+            item.module.END_TO_END.start()
+            _started.append(item.module.END_TO_END)
+            return
+
+
+def pytest_sessionfinish(session):
+    for end_to_end in _started:
+        end_to_end.stop()
+
+
 def require_dask(*modules: str) -> None:
     """Skip the calling test module when the dask extra is missing (saying how to get it); under
     ``LIFECYCLE_REQUIRE_DASK=1`` (CI, ``.ci/run``) a missing extra is a failure instead."""

@@ -143,41 +143,6 @@ def test_insufficient_data_stops_the_run_with_the_reason(project):
         result.stdout)
 
 
-def test_whole_lifecycle_on_a_user_csv_with_a_regression_target(project):
-    rng = np.random.default_rng(11)
-    n = 1200
-    size = rng.gamma(3.0, 20.0, n)
-    region = rng.choice(["north", "south", "east"], n)
-    shops = pd.DataFrame({
-        "shop": np.arange(n),
-        "opened": pd.date_range("2023-01-01", periods=n, freq="12h").strftime("%Y-%m-%d").to_numpy(),
-        "region": region,
-        "size_m2": np.where(rng.random(n) < 0.05, np.nan, size),
-        "staff": rng.integers(2, 30, n),
-        "revenue": 50 * size + 400 * (region == "north") + rng.normal(0, 300, n),
-    })
-    (project / "data").mkdir()
-    shops.to_csv(project / "data" / "shops.csv", index=False)
-    (project / "shops.yaml").write_text(
-        "target: revenue\ntask: regression\nid_column: shop\ntime_column: opened\n"
-        "source: {kind: csv, path: data/shops.csv}\n"
-        "positive_class: null\nmetric: mae\nmetric_bar: 1500\nvalid_ranges: {size_m2: [0, 10000]}\n"
-        "model_name: shops\nn_iter: 3\ncandidates: {linear: {}, hist_gradient_boosting: {max_iter: 60}}\n"
-    )
-    result = run_in(project, "lifecycle", "run", "--to", "09", "-f", "shops.yaml")
-    assert result.returncode == 0, result.stdout + result.stderr
-    (run_dir,) = (project / "reports" / "runs").iterdir()
-    outputs = {p.stem: json.dumps([c.get("outputs") for c in nbformat.read(p, as_version=4).cells])
-               for p in run_dir.glob("*.ipynb")}
-    assert "No threshold: the task is regression" in outputs["07_model_evaluation"]
-    assert "residual (actual - predicted)" in outputs["07_model_evaluation"]
-    results = json.loads((project / "reports" / "test_results.json").read_text())
-    assert set(results["results"]["test"]) == {"mae", "rmse", "r2"}
-    assert results["passed"] is True and results["verdict"].startswith("PASS: test mae")
-    assert (project / "models" / "shops" / "1" / "model.skops").is_file()
-    assert (project / "reports" / "figures" / "07_performance.png").is_file()
-
-
 # --- incremental runs, on the toy project (tests/conftest.py) ---------------------------------
 
 TOY_PHASES = ["00_problem_definition", "01_data_collection", "02_data_preparation", "03_exploratory_analysis",

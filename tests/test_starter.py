@@ -1,21 +1,28 @@
 """The cookiecutter starter: a project generated from a clone of this repository (committed files
 only), pointed at a user's table, runs its whole lifecycle, stores its outputs and passes its own tests.
 
-The end-to-end test is the slowest in the suite (a lifecycle and a generated suite per task).
+The end-to-end runs are the slowest part of the suite (a lifecycle and a generated suite per task):
+they start as soon as the session has collected them and run beside the rest (``EndToEnd``).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
+import signal
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
+import sys
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, run_in
+from conftest import ROOT
 
 cookiecutter = pytest.importorskip("cookiecutter.main").cookiecutter
 
@@ -103,26 +110,84 @@ def test_a_wrong_answer_stops_with_one_line_and_leaves_no_folder(template, tmp_p
 TASKS = {"tier": ("multiclass", []), "revenue": ("regression", PARAMS_AND_DATA)}
 
 
+class EndToEnd:
+    """Both generated projects, each running its lifecycle (stored) then its own suite, side by side
+    and beside the rest of this suite: they are its longest part, each mostly one process at a time,
+    and the machine has two cores. ``start`` runs when the session has collected the end-to-end test
+    (``pytest_collection_finish`` in tests/conftest.py), else from its fixture; ``stop`` at the end of
+    the session interrupts what is still running (a run stopped early, ``-x``) and removes the folder."""
+
+    def __init__(self) -> None:
+        self.folder: Path | None = None
+        self.pool: ThreadPoolExecutor | None = None
+        self.runs: dict[str, tuple[Path, Future]] = {}
+        self.children: list[subprocess.Popen] = []
+
+    def start(self) -> None:
+        if self.folder:
+            return
+        self.folder = Path(tempfile.mkdtemp(prefix="lifecycle-starter-"))
+        template = self.folder / "clone" / "lifecycle"
+        subprocess.run(["git", "clone", "--quiet", str(ROOT), str(template)], check=True)
+        self.pool = ThreadPoolExecutor(len(TASKS))
+        for target, (_, suite) in TASKS.items():  # generated here: cookiecutter changes the working directory
+            folder = self.folder / target
+            folder.mkdir()
+            table = folder / "shops.csv"
+            shops(target).to_csv(table, index=False)
+            project = generate(template, folder, project_name="Shops", data=str(table), target=target)
+            self.runs[target] = project, self.pool.submit(self._lifecycle_and_suite, project, suite)
+
+    def _lifecycle_and_suite(self, project: Path, suite: list[str]) -> tuple:
+        stored = self._run(project, "lifecycle", "run", "--store")  # = make notebooks: stored outputs
+        tests = self._run(project, "pytest", "-q", "-p", "no:cacheprovider", *suite) \
+            if stored.returncode == 0 else None  # no paths: all of it
+        return stored, tests
+
+    def _run(self, project: Path, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
+        """``python -m <args>`` in the project, on its own ``src``, in a process group of its own (its
+        kernels and servers included) that ``stop`` can interrupt as Ctrl-C would."""
+        env = {**os.environ, "PYTHONPATH": str(project / "src")}
+        with subprocess.Popen([sys.executable, "-m", *args], cwd=project, env=env, text=True, start_new_session=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) as child:
+            self.children.append(child)
+            try:
+                out, err = child.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(child, signal.SIGKILL)
+                out, err = child.communicate()
+        return subprocess.CompletedProcess(child.args, child.returncode, out, err)
+
+    def stop(self) -> None:
+        running = [child for child in self.children if child.poll() is None]
+        for child in running:
+            _signal_group(child, signal.SIGINT)  # as Ctrl-C: its fixtures and kernels clean up
+        for child in running:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+            _signal_group(child, signal.SIGKILL)  # and whatever of its group is left
+        if self.pool:
+            self.pool.shutdown(wait=True)
+        if self.folder:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(child.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+END_TO_END = EndToEnd()
+
+
 @pytest.fixture(scope="module")
-def generated(template, tmp_path_factory) -> dict:
-    """Both generated projects, each running its lifecycle (stored) then its own suite, side by side:
-    each is mostly one process at a time, and the machine has two cores."""
-    pool, runs = ThreadPoolExecutor(len(TASKS)), {}
-    for target, (_, suite) in TASKS.items():
-        folder = tmp_path_factory.mktemp(target)
-        table = folder / "shops.csv"
-        shops(target).to_csv(table, index=False)
-        project = generate(template, folder, project_name="Shops", data=str(table), target=target)
-        runs[target] = project, pool.submit(_lifecycle_and_suite, project, suite)
-    yield runs
-    pool.shutdown(wait=True)
-
-
-def _lifecycle_and_suite(project: Path, suite: list[str]) -> tuple:
-    stored = run_in(project, "lifecycle", "run", "--store", timeout=3600)  # = make notebooks: stored outputs
-    tests = run_in(project, "pytest", "-q", "-p", "no:cacheprovider", *suite, timeout=3600) \
-        if stored.returncode == 0 else None  # no paths: all of it
-    return stored, tests
+def generated() -> dict:
+    END_TO_END.start()  # already under way when the session started it at collection
+    return END_TO_END.runs
 
 
 @pytest.mark.parametrize("target", list(TASKS))
@@ -135,4 +200,15 @@ def test_a_generated_project_runs_its_lifecycle_on_a_table_and_passes_its_own_te
     assert "14 phase(s) run" in stored.stdout
     assert tests.returncode == 0, tests.stdout[-5000:] + tests.stderr[-2000:]
     assert re.search(r"\d+ passed", tests.stdout) and " failed" not in tests.stdout
-    shutil.rmtree(project / "data")  # keep the temporary folder small
+
+
+def test_the_regression_project_evaluates_and_tests_as_regression(generated):
+    project, run = generated["revenue"]
+    assert run.result()[0].returncode == 0
+    evaluation = json.dumps([c.get("outputs") for c in
+                             nbformat.read(project / "notebooks" / "07_model_evaluation.ipynb", as_version=4).cells])
+    assert "No threshold: the task is regression" in evaluation and "residual (actual - predicted)" in evaluation
+    results = json.loads((project / "reports" / "test_results.json").read_text())
+    assert set(results["results"]["test"]) == {"mae", "rmse", "r2"}
+    assert results["passed"] is True and results["verdict"].startswith("PASS: test ")
+    assert (project / "models" / "shops" / "1" / "model.skops").is_file()
