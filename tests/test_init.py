@@ -130,3 +130,26 @@ def test_the_simulator_params_are_kept_for_the_unit_tests_the_first_time_only(pr
     again = run_in(project, "lifecycle", "init", "--data", "data/shops.csv", "--target", "tier")
     assert again.returncode == 0 and "tests/simulator_params" not in again.stdout
     assert (kept / "project.yaml").read_text() == simulated
+
+
+def test_texts_yaml_would_read_as_something_else_are_written_in_quotes(tmp_path):
+    """params/ are read with PyYAML (YAML 1.1): an unquoted positive class yes would become True."""
+    from lifecycle.init import _edited
+
+    path = tmp_path / "card.yaml"
+    path.write_text("positive_class: null   # binary only\nmetric: roc_auc\nclasses: [a]\n")
+    values = {"positive_class": "yes", "metric": "f1", "classes": ["on", "1.5", "b", ""], "note": "a: b"}
+    text = _edited(path, values)
+    assert yaml.safe_load(text) == values
+    assert "positive_class: 'yes'  # binary only" in text and "metric: f1\n" in text  # plain texts stay plain
+
+
+def test_a_boolean_positive_class_against_text_classes_says_to_quote_it():
+    from sklearn.dummy import DummyClassifier
+
+    from lifecycle.evaluate import positive_scores
+
+    X, y = pd.DataFrame({"x": [0, 1, 0, 1]}), pd.Series(["no", "yes", "no", "yes"])
+    with pytest.raises(ValueError, match=r"positive_class True is not a class the model learned \(\['no', 'yes'\]\); "
+                                         r"fix positive_class in params/00_problem_definition.yaml \(in quotes"):
+        positive_scores(DummyClassifier().fit(X, y), X, True)

@@ -143,6 +143,43 @@ def test_insufficient_data_stops_the_run_with_the_reason(project):
         result.stdout)
 
 
+def _outputs(notebook: Path) -> str:
+    return json.dumps([c.get("outputs") for c in nbformat.read(notebook, as_version=4).cells])
+
+
+def test_a_single_table_without_dates_runs_every_phase_and_each_says_how_it_adapts(project):
+    """One table, pointed at with ``lifecycle init``: no time column, no events, no experiment log (the
+    starter's end-to-end projects have dates). Text labels yes/no, gaps, a category."""
+    rng = np.random.default_rng(3)
+    n = 1500
+    spend, plan = rng.gamma(2.0, 50.0, n), rng.choice(["basic", "plus", "pro"], n)
+    (project / "data").mkdir()
+    pd.DataFrame({
+        "customer": np.arange(5000, 5000 + n),
+        "plan": np.where(rng.random(n) < 0.05, None, plan),
+        "spend": np.where(rng.random(n) < 0.08, np.nan, spend.round(2)),
+        "visits": rng.poisson(4, n),
+        "churned": np.where(spend / 50 + (plan == "basic") + rng.normal(0, 0.7, n) < 2.0, "yes", "no"),
+    }).to_csv(project / "data" / "customers.csv", index=False)
+    init = run_in(project, "lifecycle", "init", "--data", "data/customers.csv", "--target", "churned")
+    assert init.returncode == 0, init.stderr
+    assert "inferred time column: none (no date column; no out-of-time set)" in init.stdout
+    (project / "quick.yaml").write_text("n_iter: 3\ncandidates: {linear: {}, hist_gradient_boosting: {max_iter: 60}}\n")
+    result = run_in(project, "lifecycle", "run", "-f", "quick.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "14 phase(s) run" in result.stdout
+    (run_dir,) = (project / "reports" / "runs").iterdir()
+    said = {phase: _outputs(run_dir / f"{phase}.ipynb") for phase in
+            ("04_feature_engineering", "10_deployment", "11_experimentation", "12_monitoring", "13_feedback_retraining")}
+    assert "No events table (source.events_path), so no event aggregates" in said["04_feature_engineering"]
+    assert "300 rows from the test split (this source has no production period or time column)" in said["10_deployment"]
+    assert "No experiment log yet: set log_path" in said["11_experimentation"]
+    assert "made-up EXAMPLE log" in said["11_experimentation"]
+    assert "the test split stands in for it, compared with the training reference" in said["12_monitoring"]
+    assert "no time column, so one window" in said["12_monitoring"]
+    assert "were cut into 4 equal parts standing in for windows" in said["13_feedback_retraining"]
+
+
 # --- incremental runs, on the toy project (tests/conftest.py) ---------------------------------
 
 TOY_PHASES = ["00_problem_definition", "01_data_collection", "02_data_preparation", "03_exploratory_analysis",

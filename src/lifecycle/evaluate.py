@@ -23,8 +23,10 @@ def positive_scores(model, X: pd.DataFrame, positive) -> np.ndarray:
     """The probability of the positive class, whatever position it has in ``model.classes_``."""
     classes = list(model.classes_)
     if positive not in classes:
+        quote = (" (in quotes: YAML reads yes, no, on and off unquoted as true or false)"
+                 if isinstance(positive, bool) and all(isinstance(c, str) for c in classes) else "")
         raise ValueError(f"positive_class {positive!r} is not a class the model learned ({classes}); "
-                         "fix positive_class in params/00_problem_definition.yaml")
+                         f"fix positive_class in params/00_problem_definition.yaml{quote}")
     return model.predict_proba(X)[:, classes.index(positive)]
 
 

@@ -263,6 +263,7 @@ def _edited(path: Path, values: dict[str, Any]) -> str:
     yaml.width, yaml.preserve_quotes = 4096, True
     yaml.representer.add_representer(type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"))
     document = yaml.load(path.read_text(encoding="utf-8"))
+    values = _quoted(values)
     for key, value in values.items():
         if isinstance(value, dict) and isinstance(document.get(key), dict) and value:
             for sub, item in value.items():
@@ -274,6 +275,26 @@ def _edited(path: Path, values: dict[str, Any]) -> str:
     out = StringIO()
     yaml.dump(document, out)
     return out.getvalue()
+
+
+def _quoted(value: Any) -> Any:
+    """``value`` with quotes on every text that YAML 1.1 reads as something else (``yes``, ``no``, ``on``,
+    ``null``, ``1.5``): ruamel writes YAML 1.2, where they are plain texts, but params are read with
+    PyYAML (YAML 1.1), which would make a positive class ``yes`` the boolean True."""
+    import yaml as pyyaml
+    from ruamel.yaml.scalarstring import SingleQuotedScalarString
+
+    if isinstance(value, dict):
+        return {key: _quoted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_quoted(item) for item in value]
+    if isinstance(value, str):
+        try:
+            plain = pyyaml.safe_load(value) == value
+        except pyyaml.YAMLError:
+            plain = False
+        return value if plain else SingleQuotedScalarString(value)
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
