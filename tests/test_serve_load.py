@@ -260,7 +260,9 @@ def test_sigterm_under_load_with_workers_loses_no_answered_prediction(toy):
 
     metrics = service.client.get("/metrics").text
     assert _metric(metrics, 'lifecycle_model_info{model="toy",role="production",version="1"}') == 1
-    scorers = _scoring_processes(service.process.pid)
+    deadline = time.monotonic() + 60  # the first worker answers while the second may still be starting
+    while len(scorers := _scoring_processes(service.process.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert len(scorers) == 2  # one per worker
     threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
     for thread in threads:
