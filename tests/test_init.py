@@ -48,6 +48,7 @@ def test_what_is_given_is_kept_and_a_table_without_ids_or_dates_says_so():
     assert choices.overlay["task"] == "multiclass" and not any(s.startswith("task") for s in choices.said)
     assert choices.overlay["id_column"] is None and choices.overlay["time_column"] is None
     assert "no out-of-time set" in " ".join(choices.said)
+    assert "12_monitoring joins labels to predictions by id and stops without one" in " ".join(choices.said)
     regression = infer(_shops(), "revenue")
     naive = (_shops()["revenue"] - _shops()["revenue"].median()).abs().mean()
     assert regression.overlay["metric_bar"] == pytest.approx(0.8 * naive, rel=1e-2)

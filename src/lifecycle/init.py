@@ -105,7 +105,8 @@ def infer(table: pd.DataFrame, target: str, task: str | None = None, id_column: 
     if id_column is None:
         id_column = _id_column(table, others)
         said.append(f"id column: {id_column}" if id_column else "id column: none (no column with a unique value "
-                                                                 "per row)")
+                                                                 "per row; 12_monitoring joins labels to predictions "
+                                                                 "by id and stops without one: add one, then --id)")
     if time_column is None:
         time_column = _time_column(table, [c for c in others if c != id_column])
         said.append(f"time column: {time_column}" if time_column else "time column: none (no date column; no "
