@@ -94,18 +94,22 @@ def test_notebook_00_runs_all_cells_in_jupyterlab_without_errors(browser, lab):
     page.get_by_role("menuitem", name="Edit", exact=True).click()  # start from no outputs, as a reader would
     page.get_by_role("menuitem", name="Clear Outputs of All Cells", exact=True).click()
     expect(notebook.locator(".jp-OutputArea-output")).to_have_count(0)
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
     prompts = notebook.locator(".jp-CodeCell .jp-InputPrompt")
-    deadline = time.monotonic() + 120
+    asked, deadline = [], time.monotonic() + 180
     while time.monotonic() < deadline:  # until nothing is queued or running ([*]) and the kernel is idle
         texts = [t.strip().rstrip(":") for t in prompts.all_inner_texts()]
         if texts and "[*]" not in texts and texts[0] != "[ ]" and status.get_attribute("data-status") == "idle":
             break
+        if set(texts) == {"[ ]"} and len(asked) < 3 and (not asked or time.monotonic() - asked[-1] > 20):
+            # Run All Cells, again if nothing was queued 20 s after the last click (a busy machine can lose one)
+            notebook.locator(".jp-Notebook").click()
+            page.get_by_role("menuitem", name="Run", exact=True).click()
+            page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+            asked.append(time.monotonic())
         time.sleep(0.5)
     errors = notebook.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
     assert errors.count() == 0, "\n".join(errors.all_inner_texts())
-    assert all(re.fullmatch(r"\[\d+\]", t) for t in texts), f"not every cell ran: {texts}"
+    assert all(re.fullmatch(r"\[\d+\]", t) for t in texts), f"not every cell ran: {texts} ({len(asked)} Run All)"
     outputs = notebook.locator(".jp-OutputArea-output")
     assert outputs.count() >= 4
     assert "The model ships only if its test" in notebook.inner_text()
