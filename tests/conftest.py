@@ -106,6 +106,15 @@ def run_in(project: Path, *args: str, cwd: Path | None = None, timeout: float = 
     )
 
 
+def outputs_text(notebook: Path) -> str:
+    """Every cell output of a notebook as one text, to look for what it said."""
+    import json
+
+    import nbformat
+
+    return json.dumps([cell.get("outputs") for cell in nbformat.read(notebook, as_version=4).cells])
+
+
 def break_notebook(project: Path, phase: str = "00_problem_definition", at: int = 3) -> None:
     """Insert a cell that raises ``ValueError("the data is not what we expected")`` into a phase's notebook."""
     import nbformat

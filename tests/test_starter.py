@@ -18,11 +18,10 @@ import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import ROOT, outputs_text
 
 cookiecutter = pytest.importorskip("cookiecutter.main").cookiecutter
 
@@ -205,8 +204,7 @@ def test_a_generated_project_runs_its_lifecycle_on_a_table_and_passes_its_own_te
 def test_the_regression_project_evaluates_and_tests_as_regression(generated):
     project, run = generated["revenue"]
     assert run.result()[0].returncode == 0
-    evaluation = json.dumps([c.get("outputs") for c in
-                             nbformat.read(project / "notebooks" / "07_model_evaluation.ipynb", as_version=4).cells])
+    evaluation = outputs_text(project / "notebooks" / "07_model_evaluation.ipynb")
     assert "No threshold: the task is regression" in evaluation and "residual (actual - predicted)" in evaluation
     results = json.loads((project / "reports" / "test_results.json").read_text())
     assert set(results["results"]["test"]) == {"mae", "rmse", "r2"}
