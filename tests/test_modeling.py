@@ -95,13 +95,23 @@ def test_modeling_end_to_end(task, tmp_path, monkeypatch):
     assert ("keep the tuned model" in text) == keep
 
     held_out = {"test": (sets["test"][list(schema.index)], sets["test"][card.target])}
+    y_test = held_out["test"][1]
     results = acceptance.results(model, held_out, card, threshold)
     assert list(results.index) == TASKS[task][3]
+    bounded = results.drop(index=["threshold"], errors="ignore")  # a setting, not a figure: no interval
+    assert (bounded["test low"] <= bounded["test"]).all() and (bounded["test"] <= bounded["test high"]).all()
     score = acceptance.card_metric(model, *held_out["test"], card)
     assert score == pytest.approx(results.loc[card.metric, "test"], abs=1e-4)
     base = acceptance.baseline(model.named_steps["preprocess"], (X, y), held_out["test"], card, 0)
-    passed, verdict = acceptance.verdict(card, score, base)
+    found = acceptance.estimate(model, results, {**held_out, "train": (X, y), "validation": (X_val, y_val)}, card,
+                                threshold, small_test_rows=0)
+    assert found.value == pytest.approx(score, abs=1e-4) and found.how == f"on the {len(y_test):,} test rows"
+    passed, verdict = acceptance.verdict(card, found, base)
     assert verdict.startswith("PASS" if passed else "FAIL")
+    small = acceptance.estimate(model, results, {**held_out, "train": (X, y), "validation": (X_val, y_val)}, card,
+                                threshold, small_test_rows=10**6, resamples=200)
+    assert small.low <= small.value <= small.high and "each scored by a model that never saw it" in small.how
+    assert f"all {len(X) + len(X_val) + len(y_test):,} in-time rows" in small.how
 
     monkeypatch.setattr(train, "TRAINING", tmp_path)
     train.save(model, "trained", {"family": chosen})
@@ -120,6 +130,30 @@ def test_one_standard_error_rule_prefers_the_simpler_close_candidate():
     errors = pd.DataFrame({"mean": [9.0, 5.0, 4.0], "std": [0, 1, 1], "sem": [0, 0.5, 0.5]},
                           index=["dummy", "linear", "random_forest"])
     assert select.choose(errors, "one_standard_error", "rmse")[0] == "random_forest"  # 5.0 is beyond 4.0 + 0.5
+
+
+def test_one_standard_error_is_that_of_the_paired_difference_on_the_same_folds():
+    """A candidate better on every fold by a little is chosen, though its mean is within the unpaired error."""
+    folds = np.array([0.70, 0.80, 0.75, 0.85, 0.78])
+    scores = pd.DataFrame([np.full(5, 0.5), folds, folds + 0.01],
+                          index=["dummy", "linear", "hist_gradient_boosting"],
+                          columns=[f"fold {i}" for i in range(1, 6)])
+    scores = scores.assign(mean=scores.mean(axis=1), std=scores.std(axis=1, ddof=1),
+                           sem=scores.std(axis=1, ddof=1) / np.sqrt(5))
+    assert scores.loc["hist_gradient_boosting", "mean"] - scores.loc["linear", "mean"] < scores.loc["linear", "sem"]
+    assert select.paired_error(scores, "hist_gradient_boosting", "linear") == pytest.approx(0.0, abs=1e-12)
+    assert select.choose(scores, "one_standard_error", "roc_auc")[0] == "hist_gradient_boosting"
+    noisy = scores.copy()
+    noisy.loc["hist_gradient_boosting", [f"fold {i}" for i in range(1, 6)]] = folds + [0.05, -0.03, 0.04, -0.02, 0.01]
+    noisy.loc["hist_gradient_boosting", "mean"] = noisy.loc["hist_gradient_boosting", "fold 1":"fold 5"].mean()
+    assert select.choose(noisy, "one_standard_error", "roc_auc")[0] == "linear"  # better on average, not reliably
+
+
+def test_small_tables_are_cross_validated_more_than_once():
+    assert select.repeats(5000) == 1 and select.repeats(None) == 1
+    assert select.repeats(400) == 3 and select.repeats(900) == 2
+    assert select.folds("binary", 5, 0, 400).get_n_splits() == 15
+    assert select.folds_text(5, 400) == "5-fold cross-validation repeated 3 times"
 
 
 def test_bad_estimator_settings_are_named():

@@ -3,6 +3,9 @@ problem card, the model card, and the registered version."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
@@ -22,11 +25,78 @@ def card_metric(model, X: pd.DataFrame, y: pd.Series, card: ProblemCard) -> floa
     return float(metric_sign(card.metric) * get_scorer(METRICS[card.metric].scorer)(model, X, y))
 
 
-def results(model, sets: dict[str, tuple[pd.DataFrame, pd.Series]], card: ProblemCard, threshold: float) -> pd.DataFrame:
-    """The task's headline figures on each held-out set that has rows (one column per set)."""
-    columns = {name: evaluate.headline(model, X, y, card.task, card.positive_class, threshold)
-               for name, (X, y) in sets.items() if len(X)}
+def results(model, sets: dict[str, tuple[pd.DataFrame, pd.Series]], card: ProblemCard, threshold: float, *,
+            level: float = 0.95, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """The task's headline figures on each held-out set that has rows, each with its bootstrap interval: columns
+    ``<set>``, ``<set> low``, ``<set> high``."""
+    columns = {}
+    for name, (X, y) in sets.items():
+        if len(X):
+            table = evaluate.with_interval(model, X, y, card.task, card.positive_class, threshold, level=level,
+                                           resamples=resamples, seed=seed)
+            columns.update({name: table["value"], f"{name} low": table.iloc[:, 1], f"{name} high": table.iloc[:, 2]})
     return pd.DataFrame(columns)
+
+
+def values(table: pd.DataFrame) -> pd.DataFrame:
+    """``results`` without the intervals: one column per set (what the registry records as metrics)."""
+    return table[[c for c in table.columns if not c.endswith((" low", " high"))]]
+
+
+class Estimate(NamedTuple):
+    """The figure the verdict rests on: the card's metric, its interval, and how it was measured."""
+
+    value: float
+    low: float
+    high: float
+    how: str
+
+
+def estimate(model, table: pd.DataFrame, sets: dict[str, tuple[pd.DataFrame, pd.Series]], card: ProblemCard,
+             threshold: float, *, small_test_rows: int, cv_folds: int = 5, level: float = 0.95,
+             resamples: int = 1000, seed: int = 0) -> Estimate:
+    """The card's metric on the test split when it holds ``small_test_rows`` rows or more. On fewer, one split
+    would decide the verdict by luck: every in-time row is scored by a model that never saw it -- the train and
+    validation rows out of fold (the final recipe, repeated stratified cross-validation, each fold's model
+    trained on about as many rows as the final one), the test rows by the final model -- and the pooled
+    predictions are bootstrapped."""
+    test_rows = len(sets["test"][0])
+    if test_rows >= small_test_rows:
+        row = table.loc[card.metric]
+        return Estimate(float(row["test"]), float(row["test low"]), float(row["test high"]),
+                        f"on the {test_rows:,} test rows")
+    from lifecycle import intervals
+    from lifecycle.select import folds, folds_text
+
+    X = pd.concat([sets[name][0] for name in ("train", "validation")])
+    y = pd.concat([sets[name][1] for name in ("train", "validation")])
+    tested = evaluate.truth_and_output(model, *sets["test"], card.task, card.positive_class)
+    outputs = [np.concatenate([oof, tested[1]]) for oof in _out_of_fold(model, X, y, card, cv_folds, seed)]
+    truth = np.concatenate([evaluate.truth(y, card.task, card.positive_class), tested[0]])
+    pooled = intervals.pooled(card.task, truth, outputs, threshold=threshold, classes=getattr(model, "classes_", None),
+                              level=level, resamples=resamples, seed=seed).loc[card.metric]
+    how = (f"on all {len(truth):,} in-time rows, each scored by a model that never saw it ({folds_text(cv_folds, len(X))} "
+           f"of the final recipe on the train and validation rows, the final model on the {test_rows:,} test rows, "
+           f"fewer than small_test_rows, {small_test_rows:,})")
+    return Estimate(float(pooled["value"]), float(pooled["low"]), float(pooled["high"]), how)
+
+
+def _out_of_fold(model, X: pd.DataFrame, y: pd.Series, card: ProblemCard, cv_folds: int, seed: int) -> list:
+    """One out-of-fold output of the final recipe per repeat of the cross-validation."""
+    from lifecycle.select import folds
+
+    splits = list(folds(card.task, cv_folds, seed, len(X)).split(X, y if card.task != "regression" else None))
+    outputs = []
+    for start in range(0, len(splits), cv_folds):
+        output = None
+        for train_rows, test_rows in splits[start:start + cv_folds]:
+            fitted = clone(model).fit(X.iloc[train_rows], y.iloc[train_rows])
+            part = evaluate.truth_and_output(fitted, X.iloc[test_rows], y.iloc[test_rows], card.task,
+                                             card.positive_class)[1]
+            output = np.zeros((len(X), *part.shape[1:])) if output is None else output
+            output[test_rows] = part
+        outputs.append(output)
+    return outputs
 
 
 def baseline(preprocessor, train: tuple[pd.DataFrame, pd.Series], test: tuple[pd.DataFrame, pd.Series],
@@ -38,16 +108,29 @@ def baseline(preprocessor, train: tuple[pd.DataFrame, pd.Series], test: tuple[pd
     return card_metric(dummy.fit(*train), *test, card)
 
 
-def verdict(card: ProblemCard, score: float, baseline_score: float) -> tuple[bool, str]:
-    """Pass or fail against the bar, and the lift over the naive baseline."""
+def verdict(card: ProblemCard, found: Estimate, baseline_score: float) -> tuple[bool, str]:
+    """Pass or fail against the bar, on the point estimate, and in plain words whether the whole interval clears
+    the bar, only the point estimate does, or neither; with the lift over the naive baseline."""
     better = card.greater_is_better
-    passed = score >= card.metric_bar if better else score <= card.metric_bar
-    lift = (score - baseline_score) if better else (baseline_score - score)
+    clears = (lambda v: v >= card.metric_bar) if better else (lambda v: v <= card.metric_bar)
+    worst, best = (found.low, found.high) if better else (found.high, found.low)
+    passed = clears(found.value)
+    bar = f"the bar of {card.metric} {'>=' if better else '<='} {card.metric_bar:g}"
+    if passed and clears(worst):
+        word, how = "PASS", f"clears {bar} with its whole interval"
+    elif passed:
+        word, how = "PASS (point estimate only)", (f"clears {bar}, but its interval reaches past it: more data "
+                                                    "could still show the model misses it")
+    elif clears(best):
+        word, how = "FAIL (point estimate only)", (f"misses {bar}, but its interval reaches it: more data could "
+                                                    "still show the model clears it")
+    else:
+        word, how = "FAIL", f"misses {bar} with its whole interval"
+    lift = (found.value - baseline_score) if better else (baseline_score - found.value)
     relative = f" ({100 * lift / abs(baseline_score):+.0f}%)" if baseline_score else ""
-    word = "PASS" if passed else "FAIL"
-    relation = ("clears" if passed else "misses") + f" the bar of {card.metric} {'>=' if better else '<='} {card.metric_bar:g}"
-    return passed, (f"{word}: test {card.metric} {score:.3f} {relation}; it beats the naive baseline "
-                    f"({baseline_score:.3f}) by {lift:.3f}{relative}.")
+    return passed, (f"{word}: {card.metric} {found.value:.3f} (interval {found.low:.3f} to {found.high:.3f}), "
+                    f"measured {found.how}, {how}. It beats the naive baseline ({baseline_score:.3f}) by "
+                    f"{lift:.3f}{relative}.")
 
 
 def model_card(card: ProblemCard, lineage: dict, info: dict, table: pd.DataFrame, verdict_text: str,
@@ -65,7 +148,7 @@ def model_card(card: ProblemCard, lineage: dict, info: dict, table: pd.DataFrame
         "## Data", "",
         f"- Data version: `{lineage['data_version']}` from {lineage['source']}",
         f"- Rows: {', '.join(f'{k} {v:,}' for k, v in lineage['rows'].items())}", "",
-        "## Results (held-out, seen once)", "",
+        "## Results (held-out, seen once; low and high bound each figure's bootstrap interval)", "",
         _markdown_table(table), "",
         f"**Verdict.** {verdict_text}", "",
         "## Limitations", "",

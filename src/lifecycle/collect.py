@@ -87,6 +87,8 @@ def lineage(params: ProjectParams, dataset: Dataset, version: str) -> dict:
         "rows": {name: int(len(frame)) for name, frame in zip(TABLES, dataset) if frame is not None},
         "columns": {name: [str(c) for c in frame.columns] for name, frame in zip(TABLES, dataset) if frame is not None},
         "parameters": params.model_dump(mode="json"),
+        "made_id": ({"column": params.id_column, "how": "a hash of each row's values but the target; repeated "
+                     "rows numbered -2, -3, ...", "feature": False} if params.source.make_id else None),
     }
 
 

@@ -47,12 +47,12 @@ def production_features(params: ProjectParams) -> tuple[pd.DataFrame, str]:
         f"the simulated production period ({sim.production.n_users:,} users, prediction date {cutoff.date()})")
 
 
-def register_challenger(name: str) -> str:
-    """Register 06's untuned model as a candidate: the challenger the shadow compares against."""
+def register_challenger(name: str, production: dict) -> str:
+    """Register 06's untuned model as a candidate: the challenger the shadow compares against
+    ``production`` (the champion's metadata)."""
     from lifecycle import train
 
     model, info = train.load("trained", "06_model_training")
-    production = registry.show(name, stage="production")
     keep = {k: production[k] for k in ("data_version", "lineage", "task", "target", "positive_class", "threshold",
                                         "metric", "feature_schema") if k in production}
     registry.register(model, name, {**keep, "family": info["family"], "tuned": False, "challenger": True})
@@ -90,7 +90,8 @@ class Service:
         return "Service stopped."
 
 
-def start_service(name: str, shadow: str | None = None, timeout: float = 60.0, workers: int = 1) -> Service:
+def start_service(name: str, shadow: str | None = None, timeout: float = 60.0, workers: int = 1, *,
+                  version: int | None = None) -> Service:
     """Start the service as a subprocess on a free loopback port; wait until it is ready.
 
     One worker process by default: a demonstration needs no more, and starts faster
@@ -109,6 +110,8 @@ def start_service(name: str, shadow: str | None = None, timeout: float = 60.0, w
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "lifecycle", "serve", "--model", name, "--host", "127.0.0.1", "--port", str(port),
                "--workers", str(workers)]
+    if version is not None:  # the champion (a rehearsal serves 09's candidate); default: the production version
+        command += ["--version", str(version)]
     if shadow:
         command += ["--shadow", shadow]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(paths.SRC), os.environ.get("PYTHONPATH")]))}

@@ -55,6 +55,40 @@ def headline(model, X: pd.DataFrame, y: pd.Series, task: str, positive=None, thr
     return pd.Series(values, name="value").round(4)
 
 
+def truth_and_output(model, X: pd.DataFrame, y: pd.Series, task: str, positive=None) -> tuple[np.ndarray, np.ndarray]:
+    """What ``lifecycle.intervals`` scores: for binary, whether each row is positive and its positive score; for
+    multiclass, the labels and the class probabilities (columns in ``model.classes_`` order); for regression,
+    the values and the predictions."""
+    if task == "binary":
+        return truth(y, task, positive), positive_scores(model, X, positive)
+    return truth(y, task, positive), model.predict_proba(X) if task == "multiclass" else model.predict(X)
+
+
+def truth(y: pd.Series, task: str, positive=None) -> np.ndarray:
+    """The labels as ``lifecycle.intervals`` takes them: is-positive for binary, as they are otherwise."""
+    if task == "binary":
+        return (y == positive).to_numpy()
+    return y.to_numpy(dtype=float) if task == "regression" else y.to_numpy()
+
+
+def with_interval(model, X: pd.DataFrame, y: pd.Series, task: str, positive=None, threshold: float = 0.5, *,
+                  level: float = 0.95, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """The headline figures with a percentile-bootstrap interval each (rows resampled ``resamples`` times)."""
+    from lifecycle import intervals
+
+    figures = headline(model, X, y, task, positive, threshold)
+    truth, output = truth_and_output(model, X, y, task, positive)
+    table = intervals.bootstrap(task, truth, output, threshold=threshold, classes=getattr(model, "classes_", None),
+                                level=level, resamples=resamples, seed=seed).reindex(figures.index)
+    return interval_columns(table.assign(value=figures), level)  # the threshold is a setting: no interval
+
+
+def interval_columns(table: pd.DataFrame, level: float) -> pd.DataFrame:
+    """``value, low, high`` as the notebooks show them: rounded, the interval's level in its column names."""
+    percent = f"{100 * level:g}%"
+    return table[["value", "low", "high"]].rename(columns={"low": f"{percent} low", "high": f"{percent} high"}).round(4)
+
+
 def decisions(model, X: pd.DataFrame, task: str, positive=None, threshold: float = 0.5) -> np.ndarray:
     """Predicted labels: thresholded for binary, the likeliest class for multiclass, values for regression."""
     if task != "binary":

@@ -29,6 +29,7 @@ __all__ = ["aggregate_events", "build_features", "describe_preprocessor", "expan
 KINDS = ("numeric", "boolean", "categorical", "high_cardinality")
 MISSING = "(missing)"
 MIN_CATEGORY_SHARE = 0.01  # rarer categories share one "infrequent" one-hot column
+NEAR_UNIQUE_SHARE = 0.5  # a text column with a distinct value on at least this share of its rows is a name, not a category
 TARGET_TYPES = {"binary": "binary", "multiclass": "multiclass", "regression": "continuous"}
 STEPS = {
     "numeric": "median imputation + missing indicator, then standard scaling",
@@ -105,6 +106,10 @@ def _days_between(day: np.ndarray, calendar: np.ndarray, direction: str) -> np.n
 def built(feature_table: pd.DataFrame, schema: pd.DataFrame, table: pd.DataFrame, events) -> str:
     """What 04 built, in a sentence; without an events table, that there are no event aggregates."""
     said = f"{len(feature_table):,} rows, {len(schema)} model inputs built from {table.shape[1]} prepared columns."
+    names = feature_table.attrs.get("near_unique") or []
+    if names:
+        said += (f" Left out of the features: {', '.join(names)} (a distinct text on most rows, like a name: "
+                 "neither an id nor a category a model can learn from).")
     if events is None:
         said += (" No events table (source.events_path), so no event aggregates: windows_days, event_breakdowns "
                  "and event_sums do not apply.")
@@ -131,7 +136,8 @@ def build_features(table: pd.DataFrame, events: pd.DataFrame | str | Path | None
     as_dates = {c: pd.to_datetime(table[c]) for c in table.columns if c not in keys and _holds_dates(table[c])}
     table = table.assign(**as_dates)
     dates = [c for c in table.columns if c not in keys and pd.api.types.is_datetime64_any_dtype(table[c])]
-    kept = table.drop(columns=[c for c in dates if c != params.time_column])
+    names = near_unique(table, set(roles) | set(dates))
+    kept = table.drop(columns=[c for c in dates if c != params.time_column] + names)
     for column in kept.columns:
         if column not in roles:
             kept[column] = _model_ready(kept[column])
@@ -151,11 +157,25 @@ def build_features(table: pd.DataFrame, events: pd.DataFrame | str | Path | None
             aggregates = aggregate_with(params.compute, events, ids, **options)
         parts.append(aggregates.set_axis(table.index))
     features = pd.concat(parts, axis=1)
+    features.attrs["near_unique"] = names
     clashes = sorted(set(features.columns[features.columns.duplicated()].map(str)))
     if clashes:
         raise ValueError(f"the table already has column(s) named like generated features: {', '.join(clashes)}; "
                          "rename them in the source table")
     return features
+
+
+def near_unique(table: pd.DataFrame, skip: set[str]) -> list[str]:
+    """Text columns with a distinct value on most rows (a name, a free-text note): neither an id nor a category
+    a model can learn from, so they are left out of the features."""
+    found = []
+    for column in table.columns:
+        values = table[column].dropna()
+        text = (pd.api.types.is_string_dtype(values) or isinstance(values.dtype, pd.CategoricalDtype)) \
+            and not _holds_dates(values)
+        if column not in skip and text and len(values) >= 20 and values.nunique() >= NEAR_UNIQUE_SHARE * len(values):
+            found.append(column)
+    return found
 
 
 def _holds_dates(values: pd.Series) -> bool:

@@ -26,10 +26,15 @@ import pandas as pd
 
 from lifecycle import files, paths
 from lifecycle.params import PROJECT_FILE, ParamsError, phase_file, read_yaml, resolve
+from lifecycle.event_aggregates import sanitise
+from lifecycle.prepare import read_as_dates
 from lifecycle.settings import PHASES
 
 MAX_CLASSES = 20  # more distinct target values than this (or a non-integer number) means regression
-DATE_SHARE = 0.9  # a text column is a time column when this share of its values read as dates
+MADE_ID = "row_id"  # the id 01 makes for a table without one (source.make_id)
+FLOOR_ROWS = 50  # fewer labelled rows than this: no model is credible, init refuses the table
+FLOOR_PER_CLASS = 10  # a class with fewer rows cannot be learned and tested
+DEFAULT_MIN_ROWS, DEFAULT_PER_CLASS = 1000, 100  # the simulator's sufficiency rule, the most init asks for
 
 
 class InitError(ValueError):
@@ -48,7 +53,7 @@ def read_table(data: str, query: str | None = None) -> tuple[pd.DataFrame, dict[
     if "://" in data:
         if not query:
             raise InitError(f"{data} is a database URL: name the table or give a query with --query")
-        source = {"kind": "sql", "path": None, "url": data, "query": query}
+        source = {"kind": "sql", "path": None, "url": data, "query": query, "from": None}
         from lifecycle.sources import SourceError, _query
 
         import sqlalchemy as sa
@@ -71,16 +76,34 @@ def read_table(data: str, query: str | None = None) -> tuple[pd.DataFrame, dict[
         raise InitError(f"{data}: no such file")
     try:
         relative = path.resolve().relative_to(paths.ROOT.resolve())
-    except ValueError:
-        raise InitError(f"{data} is outside the project ({paths.ROOT}); copy it under data/ so the project "
-                        "stays self-contained, then run init again") from None
+    except ValueError:  # outside the project: copied under data/ when params are written (see `copy_in`)
+        relative = Path("data") / path.name
     try:
         table = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
     except Exception as exc:  # noqa: BLE001  (pandas and pyarrow raise many types for a bad file)
         raise InitError(f"{data}: cannot read it as {kind.upper()} ({str(exc).strip().splitlines()[0]})") from None
     if table.empty:
         raise InitError(f"{data}: the table has no rows")
-    return table, {"kind": kind, "path": relative.as_posix(), "url": None, "query": None}
+    return table, {"kind": kind, "path": relative.as_posix(), "url": None, "query": None, "from": path}
+
+
+def copy_in(source: dict[str, Any], key: str = "path") -> tuple[Path, Path] | None:
+    """Copy a table from outside the project to where ``source[key]`` says (under data/), so the project stays
+    self-contained; a different file already there is never replaced. Returns (from, to) when it copied."""
+    import filecmp
+    import shutil
+
+    origin, dest = source.pop("from"), paths.ROOT / source[key]
+    if origin.resolve() == dest.resolve():
+        return None
+    if dest.exists() and not filecmp.cmp(origin, dest, shallow=False):
+        raise InitError(f"{paths.relative(dest)} already exists and differs from {origin}; rename one of them, "
+                        "or copy the table under data/ yourself")
+    if dest.exists():
+        return None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    files.write_atomic(dest, lambda tmp: shutil.copyfile(origin, tmp))
+    return origin, dest
 
 
 def infer(table: pd.DataFrame, target: str, task: str | None = None, id_column: str | None = None,
@@ -102,40 +125,128 @@ def infer(table: pd.DataFrame, target: str, task: str | None = None, id_column: 
         task = _task(labels)
         said.append(f"task: {task} ({labels.nunique()} distinct values of {target})")
     others = [c for c in columns if c != target]
+    make_id = False
     if id_column is None:
         id_column = _id_column(table, others)
-        said.append(f"id column: {id_column}" if id_column else "id column: none (no column with a unique value "
-                                                                 "per row; 12_monitoring joins labels to predictions "
-                                                                 "by id and stops without one: add one, then --id)")
+        said.append(f"id column: {id_column}" if id_column else
+                    f"id column: none, so 01 makes {_free(MADE_ID, columns)} (a stable hash of each row's values; "
+                    "monitoring and retraining join labels to predictions by it; never a model input)")
+        make_id, id_column = id_column is None, id_column or _free(MADE_ID, columns)
     if time_column is None:
         time_column = _time_column(table, [c for c in others if c != id_column])
         said.append(f"time column: {time_column}" if time_column else "time column: none (no date column; no "
                                                                      "out-of-time set)")
     overlay: dict[str, Any] = {"task": task, "target": target, "id_column": id_column, "time_column": time_column,
-                               "valid_ranges": {}}
+                               "valid_ranges": {}, "make_id": make_id}
     if task == "binary":
         counts = labels.value_counts()
         positive = _plain(counts.index[-1])
         overlay["positive_class"] = positive
         said.append(f"positive class: {positive!r} (the rarer class, {counts.iloc[-1]:,} of {len(labels):,} rows)")
-        overlay["metric"], chance, perfect = "roc_auc", 0.5, 1.0
-    elif task == "multiclass":
-        overlay["positive_class"] = None
-        overlay["metric"], chance, perfect = "f1_macro", 1 / labels.nunique(), 1.0
+        # neutral until the user states what each error costs (the simulator's churn costs never carry over)
+        overlay["threshold"] = {"rule": "max_f1", "cost_false_positive": 1, "cost_false_negative": 1}
     else:
         overlay["positive_class"] = None
-        overlay["metric"] = "mae"
-    if task == "regression":
-        naive = float((labels - labels.median()).abs().mean())
-        overlay["metric_bar"] = _round(0.8 * naive)
-        said.append(f"metric: mae, bar {overlay['metric_bar']:g} (20% below the {naive:.4g} of always predicting "
-                    "the median); set your own in params/00_problem_definition.yaml")
-        overlay["thresholds"] = {"performance_drop": _round(0.1 * naive)}  # 12: an error's worsening, in its units
-    else:
-        overlay["metric_bar"] = round(chance + 0.5 * (perfect - chance), 2)
-        said.append(f"metric: {overlay['metric']}, bar {overlay['metric_bar']:g} (halfway from chance to perfect); "
-                    "set your own in params/00_problem_definition.yaml")
+    overlay["metric"] = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "mae"}[task]
+    rules, rule_said = requirements(labels, task, target)
+    overlay.update(rules)
+    said.append(rule_said)
+    bar, naive, half_width = starting_bar(table, target, task, overlay, [id_column, time_column])
+    overlay["metric_bar"] = bar
+    said.append(f"metric: {overlay['metric']}, bar {bar:g}: what {naive}, so PASS means better than the obvious "
+                "model; set your own in params/00_problem_definition.yaml")
+    said.append(precision(len(labels), time_column is not None, overlay["metric"], half_width))
+    if task == "regression":  # 12: an error's worsening, in its units
+        overlay["thresholds"] = {"performance_drop": _round(0.1 * (labels - labels.median()).abs().mean())}
     return Choices(overlay, said)
+
+
+def requirements(labels: pd.Series, task: str, target: str) -> tuple[dict[str, int], str]:
+    """The data-sufficiency rule this table can meet: its own labelled rows and smallest class, rounded down to
+    two figures (the simulator's 1,000 and 100 at most); refused below the floor where no model is credible."""
+    if len(labels) < FLOOR_ROWS:
+        raise InitError(f"target {target} has {len(labels)} labelled rows: fewer than {FLOOR_ROWS}, too few for any "
+                        "model to be learned and tested credibly; collect more rows")
+    rules = {"min_rows": min(DEFAULT_MIN_ROWS, _floor2(len(labels))), "min_rows_per_class": DEFAULT_PER_CLASS}
+    said = f"data sufficiency: at least {rules['min_rows']:,} labelled rows"
+    if task != "regression":
+        counts = labels.value_counts()
+        if counts.iloc[-1] < FLOOR_PER_CLASS:
+            raise InitError(f"class {_plain(counts.index[-1])!r} of {target} has {counts.iloc[-1]} rows: fewer than "
+                            f"{FLOOR_PER_CLASS}, too few to learn it and test it; merge it into another class or "
+                            "drop its rows, then run init again")
+        rules["min_rows_per_class"] = min(DEFAULT_PER_CLASS, _floor2(int(counts.iloc[-1])))
+        said += f" and {rules['min_rows_per_class']:,} of each class"
+    return rules, said + (" (what this table holds, rounded down: 01 stops a run on less; no model is credible "
+                          f"below {FLOOR_ROWS} rows or {FLOOR_PER_CLASS} of a class)")
+
+
+def _floor2(count: int) -> int:
+    """``count`` rounded down to two significant figures (569 -> 560)."""
+    step = 10 ** max(len(str(count)) - 2, 0)
+    return count // step * step
+
+
+OBVIOUS_MODEL = "a depth-2 decision tree (the obvious if-then rule) scores in 5-fold cross-validation on this table"
+
+
+def starting_bar(table: pd.DataFrame, target: str, task: str, overlay: dict[str, Any], roles: list,
+                 seed: int = 42) -> tuple[float, str, float]:
+    """The bar, from the table itself: the metric of the obvious model (a depth-2 decision tree on the columns
+    as they are), out of fold; with how to say it and the half-width of its 95% bootstrap interval on all rows
+    (``precision`` scales it to other sizes)."""
+    from sklearn.model_selection import cross_val_predict
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    from lifecycle import intervals
+    from lifecycle.select import folds
+
+    labelled = table[table[target].notna()]
+    X, y = _tree_inputs(labelled.drop(columns=[target]), roles), labelled[target]
+    tree = (DecisionTreeRegressor if task == "regression" else DecisionTreeClassifier)(max_depth=2, random_state=seed)
+    cv = folds(task, 5, seed)
+    if task == "regression":
+        truth, output, classes = y.to_numpy(dtype=float), cross_val_predict(tree, X, y, cv=cv), None
+    else:
+        proba, classes = cross_val_predict(tree, X, y, cv=cv, method="predict_proba"), sorted(y.unique())
+        positive = overlay.get("positive_class")
+        truth, output = ((y == positive).to_numpy(), proba[:, classes.index(positive)]) if task == "binary" \
+            else (y.to_numpy(), proba)
+    found = intervals.bootstrap(task, truth, output, classes=classes, resamples=400, seed=seed).loc[overlay["metric"]]
+    return round(float(found["value"]), 3), OBVIOUS_MODEL, float(found["high"] - found["low"]) / 2
+
+
+def _tree_inputs(table: pd.DataFrame, roles: list) -> pd.DataFrame:
+    """The columns as a tree takes them: numbers as they are, dates as days, text as category codes (missing
+    stays missing); ids, roles and near-unique text left out."""
+    from lifecycle.features import near_unique
+
+    skip = set(roles) | set(near_unique(table, set(roles)))
+    out = {}
+    for column in [c for c in table.columns if c not in skip]:
+        values, dates = table[column], read_as_dates(table[column])
+        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            out[column] = values.astype("float64")
+        elif dates is not None:
+            out[column] = (dates - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
+        else:
+            codes = pd.Series(pd.factorize(values)[0], index=values.index).astype("float64")
+            out[column] = codes.where(codes >= 0)
+    return pd.DataFrame(out, index=table.index) if out else pd.DataFrame({"constant": 0.0}, index=table.index)
+
+
+def precision(rows: int, dated: bool, metric: str, half_width: float) -> str:
+    """What precision the held-out metric will have at this table's size, in a sentence."""
+    settings = resolve(["04_feature_engineering", "09_model_testing"])
+    features, testing = settings["04_feature_engineering"], settings["09_model_testing"]
+    in_time = round(rows * (1 - (features["out_of_time_share"] if dated else 0)))
+    test = round(in_time * features["test_size"])
+    at = lambda n: half_width * (rows / max(n, 1)) ** 0.5  # noqa: E731  (an interval narrows as 1/sqrt(rows))
+    said = f"precision: the test split will hold about {test:,} rows, where {metric} is known to about ±{at(test):.3f}"
+    if test < testing["small_test_rows"]:
+        said += (f"; fewer than small_test_rows ({testing['small_test_rows']:,}), so 09 judges the model by repeated "
+                 f"cross-validation on all {in_time:,} in-time rows instead, about ±{at(in_time):.3f}")
+    return said + " (95% intervals, from the obvious model's errors)"
 
 
 def _task(labels: pd.Series) -> str:
@@ -152,26 +263,25 @@ def _task(labels: pd.Series) -> str:
 
 
 def _id_column(table: pd.DataFrame, candidates: list[str]) -> str | None:
-    unique = [c for c in candidates if table[c].notna().all() and table[c].is_unique
-              and (pd.api.types.is_integer_dtype(table[c]) or pd.api.types.is_string_dtype(table[c]))]
-    named = [c for c in unique if re.search(r"(^|_)id$|^id_|^(key|code)$", c, re.IGNORECASE)]
-    return (named or unique or [None])[0]
+    """A column named like an id (id, user_id, id_customer, key, code, uuid) with a unique value on every row,
+    and not a date: a unique date is a time (one row per day), a unique number or text may be a measurement or
+    a name."""
+    named = [c for c in candidates if re.search(r"(^|_)(id|uuid|key)$|^id_|^(code|uuid)$", c, re.IGNORECASE)]
+    return next((c for c in named if table[c].notna().all() and table[c].is_unique
+                 and (pd.api.types.is_integer_dtype(table[c]) or pd.api.types.is_string_dtype(table[c]))
+                 and read_as_dates(table[c]) is None), None)
 
 
 def _time_column(table: pd.DataFrame, candidates: list[str]) -> str | None:
-    dated = []
-    for column in candidates:
-        values = table[column].dropna()
-        if values.empty:
-            continue
-        if pd.api.types.is_datetime64_any_dtype(values):
-            dated.append(column)
-        elif pd.api.types.is_string_dtype(values) or values.dtype == object:
-            parsed = pd.to_datetime(values.astype(str), errors="coerce", format="mixed")
-            if parsed.notna().mean() >= DATE_SHARE:
-                dated.append(column)
+    dated = [c for c in candidates if read_as_dates(table[c].dropna()) is not None and table[c].notna().any()]
     named = [c for c in dated if re.search(r"date|time|_at$|day|when", c, re.IGNORECASE)]
     return (named or dated or [None])[0]
+
+
+def _free(name: str, columns: list[str]) -> str:
+    """``name``, or ``name_2``, ... when the table has a column of that name."""
+    return next(f"{name}_{k}" if k > 1 else name for k in range(1, len(columns) + 2)
+                if (f"{name}_{k}" if k > 1 else name) not in columns)
 
 
 def _plain(value: Any) -> Any:
@@ -191,27 +301,35 @@ PHASE_KEYS = {"business_question": "00_problem_definition", "decision": "00_prob
               "model_name": "09_model_testing", "intended_use": "09_model_testing",
               "limitations": "09_model_testing", "reference_split": "12_monitoring",
               "exclude_features": "12_monitoring", "window": "12_monitoring", "drift": "12_monitoring",
-              "unit_column": "11_experimentation", "thresholds": "12_monitoring"}
+              "unit_column": "11_experimentation", "thresholds": "12_monitoring", "min_rows": "00_problem_definition",
+              "min_rows_per_class": "00_problem_definition", "threshold": "07_model_evaluation"}
 MAX_WINDOWS = 12  # monitoring's window (a day, a week, a month): the shortest cutting the held-out rows into at most this many
 
 
+MIN_WINDOW_ROWS = 20  # monitoring's min_rows never goes below this: a window of fewer rows tells nothing
+
+
 def monitoring(table: pd.DataFrame, time_column: str | None) -> dict[str, Any]:
-    """12's settings for a table with no production period, whose held-out rows stand in for one:
-    the reference is the training split (as many drift chunks as it holds ``min_rows`` rows, up to the
-    default); the window cuts the out-of-time rows into at most ``MAX_WINDOWS``."""
+    """12's settings for a table with no production period, whose held-out rows stand in for one: the
+    reference is the training split; the window cuts the out-of-time rows into at most ``MAX_WINDOWS``;
+    ``min_rows`` (the rows a window or a drift chunk needs for a verdict) is the default, or on a small table
+    what a typical window and a third of the training rows hold; as many drift chunks as that allows."""
     settings = resolve(["04_feature_engineering", "12_monitoring"])
     features, watch = settings["04_feature_engineering"], settings["12_monitoring"]
     in_time = len(table) * (1 - features["out_of_time_share"] if time_column else 1)
     train = in_time * (1 - features["test_size"] - features["validation_size"])
-    chunks = max(3, min(watch["drift"]["chunks"], int(train // watch["min_rows"])))
-    chosen = {"reference_split": "train", "drift": {"chunks": chunks},
-              # an absolute date moves with time by construction
-              "exclude_features": [f"{time_column}_year"] if time_column else []}
+    chosen: dict[str, Any] = {"reference_split": "train",
+                              # an absolute date moves with time by construction
+                              "exclude_features": [f"{sanitise(time_column)}_year"] if time_column else []}
+    per_window = in_time * features["test_size"]  # no time column: the test split is one window
     if time_column:
         times = pd.to_datetime(table[time_column], errors="coerce", format="mixed").dropna().sort_values()
         held_out = times.iloc[int(len(times) * (1 - features["out_of_time_share"])):]
         days = (held_out.iloc[-1] - held_out.iloc[0]).days + 1 if len(held_out) else 1
         chosen["window"] = next((w for w, d in (("D", 1), ("W", 7)) if days / d <= MAX_WINDOWS), "M")
+        per_window = float(held_out.dt.to_period(chosen["window"]).value_counts().median()) if len(held_out) else 0
+    chosen["12_monitoring/min_rows"] = int(max(MIN_WINDOW_ROWS, min(watch["min_rows"], train // 3, per_window)))
+    chosen["drift"] = {"chunks": max(3, min(watch["drift"]["chunks"], int(train // chosen["12_monitoring/min_rows"])))}
     return chosen
 
 
@@ -236,8 +354,8 @@ def write(overlay: dict[str, Any]) -> list[Path]:
     import yaml
 
     fd, name = tempfile.mkstemp(suffix=".yaml", prefix="lifecycle-init-")
-    with os.fdopen(fd, "w") as stream:
-        yaml.safe_dump(overlay, stream)
+    with os.fdopen(fd, "w") as stream:  # "phase/key": a key two phases share by name (min_rows), for one of them
+        yaml.safe_dump({key.split("/")[-1]: value for key, value in overlay.items()}, stream)
     try:
         resolve(list(PHASES), [Path(name)])
     except ParamsError as exc:
@@ -246,8 +364,10 @@ def write(overlay: dict[str, Any]) -> list[Path]:
         os.unlink(name)
     changes: dict[Path, dict[str, Any]] = {}
     for key, value in overlay.items():
-        target = paths.PARAMS / PROJECT_FILE if key in PROJECT_KEYS or key == "serving" else phase_file(PHASE_KEYS[key])
-        changes.setdefault(target, {})[key] = value
+        phase, _, name = key.rpartition("/")
+        target = paths.PARAMS / PROJECT_FILE if key in PROJECT_KEYS or key == "serving" else \
+            phase_file(phase or PHASE_KEYS[key])
+        changes.setdefault(target, {})[name] = value
     staged = [(path, _edited(path, values)) for path, values in changes.items()]
     kept = keep_simulator_params()
     for path, text in staged:  # every file rendered first; then each replaced in one step
@@ -310,40 +430,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time", dest="time_column", metavar="COLUMN")
     parser.add_argument("--name", metavar="NAME", help="project and model name (default: the table's name)")
     args = parser.parse_args(argv)
+    copied: list[tuple[Path, Path] | None] = []
     try:
         table, source = read_table(args.data, args.query)
         choices = infer(table, args.target, args.task, args.id_column, args.time_column)
+        source["make_id"] = choices.overlay.pop("make_id")
         if args.events:
             events, events_source = read_table(args.events)
             if events_source["kind"] != source["kind"]:
                 raise InitError("--events must be the same kind of file as --data")
             source["events_path"] = events_source["path"]
+            copied.append(copy_in({"path": events_source["path"], "from": events_source["from"]}))
         else:
             source["events_path"], source["events_query"] = None, None
+        copied.insert(0, copy_in(source) if source.get("from") else source.pop("from", None))
         name = _slug(args.name or Path(source.get("path") or source.get("query") or "project").stem)
         overlay = {"project_name": name, "source": source, "model_name": name, "serving": {"model": name},
                    "business_question": f"What {args.target} will each new row have? (Write the business question "
                                         "here, and who acts on the answer.)",
                    "decision": "Write the decision the predictions inform, and when it is made.",
-                   "intended_use": f"Predict {args.target} for new rows like those of {args.data}.",
+                   "intended_use": f"Predict {args.target} for new rows like those of {Path(args.data).name}.",
                    "limitations": ["Trained on one table; check it still describes the rows you score "
                                    "(12_monitoring)."],
                    **monitoring(table, choices.overlay["time_column"]), **choices.overlay}
-        if choices.overlay["id_column"]:  # an experiment on this table randomises its rows
-            overlay["unit_column"] = choices.overlay["id_column"]
+        overlay["unit_column"] = choices.overlay["id_column"]  # an experiment on this table randomises its rows
         written = write(overlay)
     except InitError as exc:
+        for _, dest in filter(None, copied):  # nothing half-done: a copy made for params not written goes
+            dest.unlink(missing_ok=True)
         print(f"lifecycle init: {exc}", file=sys.stderr)
         return 2
+    for origin, dest in filter(None, copied):
+        print(f"copied {origin} to {paths.relative(dest)} (the project keeps its own copy; data/ is git-ignored)")
     print(f"{len(table):,} rows x {table.shape[1]} columns from {args.data}; target {args.target}")
     for sentence in choices.said:
         print(f"  inferred {sentence}")
     print("wrote " + ", ".join(paths.relative(p) for p in written) + "; next: lifecycle run (or make run)")
-    card = resolve(["00_problem_definition"])["00_problem_definition"]
-    if len(table) < card["min_rows"]:
-        print(f"note: the table has {len(table):,} rows, fewer than min_rows ({card['min_rows']:,}) in "
-              "params/00_problem_definition.yaml: 01_data_collection will stop the run until there is more data "
-              "or you lower the requirement")
     return 0
 
 

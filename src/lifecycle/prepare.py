@@ -23,6 +23,10 @@ EVENTS = paths.INTERIM / "events.parquet"
 REJECTED = paths.INTERIM / "rejected.parquet"
 REPORT = paths.REPORTS / "preparation.json"
 _NUMBER_TEXT = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
+# a date written with digits (2024-05-01, 1/5/2024, 2024.05.01), with an optional time and zone; words such as
+# "March" are never taken for dates (the parser would fill in today's year)
+_DATE_TEXT = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$")
+DATE_SHARE = 0.9  # a text column reads as dates when this share of its values do
 
 
 REJECT_REASONS = ("missing target", "missing id", "id appears on rows that disagree")
@@ -99,6 +103,22 @@ def prepare(dataset: Dataset, params: ProjectParams, valid_ranges: dict[str, tup
     return Prepared(table.reset_index(drop=True), events, rejected.reset_index(drop=True), report)
 
 
+def read_as_dates(values: pd.Series, share: float = DATE_SHARE) -> pd.Series | None:
+    """``values`` parsed as dates when they are text and at least ``share`` of them are digit-written dates
+    (unreadable ones become missing); None otherwise."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return None
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    text = values.dropna().astype("string").str.strip()
+    if text.empty or text.str.fullmatch(_DATE_TEXT.pattern).fillna(False).mean() < share:
+        return None
+    try:
+        return pd.to_datetime(values.astype("string").str.strip(), errors="coerce", format="mixed")
+    except (ValueError, TypeError):  # mixed time zones, out-of-range years
+        return None
+
+
 def _drop_exact_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     duplicated = frame.duplicated()
     return frame.loc[~duplicated].copy(), int(duplicated.sum())
@@ -112,6 +132,10 @@ def _fix_column(values: pd.Series, name: str, is_time: bool, numeric_share: floa
         return parsed, ("types", name, bad, "parsed as dates; unreadable dates set to missing")
     if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
         return values, None
+    dates = read_as_dates(values)
+    if dates is not None:
+        bad = int((dates.isna() & values.notna()).sum())
+        return dates, ("types", name, int(values.notna().sum()), f"text read as dates; {bad} unreadable set to missing")
     text = values.astype("string")
     present = text.dropna()
     stripped = present.str.strip().str.replace(r"^[$€£]\s*|\s*[$€£]$", "", regex=True)

@@ -161,4 +161,4 @@ def register(challenger, name: str, champion_metadata: dict, table: pd.DataFrame
         registry.promote(name, version, "production")
         return (f"Registered the challenger as a new version of {name}, its parent recorded, and promoted it; "
                 "the champion is archived, not deleted."), shown
-    return f"Registered the challenger as a new {name} candidate; the champion stays in production.", shown
+    return f"Registered the challenger as a new {name} candidate; the champion is unchanged.", shown

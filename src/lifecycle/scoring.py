@@ -47,6 +47,34 @@ def load(name: str, version: int | str | None = None, stage: str | None = None) 
                   metadata.get("positive_class"), float(metadata["threshold"]))
 
 
+class Champion(NamedTuple):
+    scorer: Scorer
+    rehearsal: bool  # no production version yet: phases 10-13 show what they would do with 09's candidate
+    said: str
+
+
+def champion(name: str) -> Champion:
+    """The version deployment, monitoring and retraining work with: the production version; without one (09
+    said FAIL, or promote_if_pass is off), the latest candidate 09 registered, as a rehearsal."""
+    stages = registry.read_stages(name)
+    if stages["production"] is not None:
+        scorer = load(name, version=stages["production"])
+        return Champion(scorer, False, f"{name} version {scorer.version} is in production.")
+    tested = [n for n in registry.existing(name)
+              if {"passed"} <= set(meta := registry.show(name, version=n)) and not meta.get("challenger")
+              and not meta.get("retrained")]
+    if not tested:
+        raise registry.RegistryError(f"model '{name}' has no production version and no version 09_model_testing "
+                                     "registered: run 09 first")
+    scorer = load(name, version=tested[-1])
+    return Champion(scorer, True, (
+        f"REHEARSAL: {name} has no production version (09 kept version {scorer.version} a candidate: it did not "
+        "clear the problem card's bar, or promote_if_pass is off). This phase shows what it would do with that "
+        "candidate; nothing it does puts a model in production. Improve the model or set a bar you can defend "
+        f"(params/00_problem_definition.yaml), or promote it by hand: lifecycle models promote {name} "
+        f"{scorer.version} --stage production."))
+
+
 def score(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
     """Predictions for the rows of ``frame`` (any column order; extra columns ignored).
 

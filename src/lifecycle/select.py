@@ -12,7 +12,8 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
                               RandomForestClassifier, RandomForestRegressor)
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import KFold, StratifiedKFold, cross_validate
+from sklearn.model_selection import (KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold,
+                                     cross_validate)
 from sklearn.pipeline import Pipeline
 
 from lifecycle import files, paths
@@ -54,10 +55,30 @@ def pipeline(preprocessor: ColumnTransformer, model: BaseEstimator) -> Pipeline:
     return Pipeline([("preprocess", preprocessor), ("model", model)])
 
 
-def folds(task: str, n_splits: int, seed: int):
-    """The cross-validation folds; stratified for classification. Same seed, same folds."""
-    splitter = KFold if task == "regression" else StratifiedKFold
-    return splitter(n_splits=n_splits, shuffle=True, random_state=seed)
+SMALL_ROWS = 1000  # fewer rows than this: cross-validation is repeated, so no verdict rests on one cut of them
+MAX_REPEATS = 3
+
+
+def repeats(rows: int | None) -> int:
+    """How many times cross-validation is repeated on ``rows`` rows: once from ``SMALL_ROWS`` up; on
+    fewer, enough new shuffles to score about ``SMALL_ROWS`` held-out rows in all (at most ``MAX_REPEATS``)."""
+    return 1 if rows is None or rows >= SMALL_ROWS else min(MAX_REPEATS, -(-SMALL_ROWS // max(rows, 1)))
+
+
+def folds(task: str, n_splits: int, seed: int, rows: int | None = None):
+    """The cross-validation folds; stratified for classification, repeated on small tables (``repeats``).
+    Same seed and rows, same folds."""
+    n_repeats = repeats(rows)
+    if n_repeats == 1:
+        return (KFold if task == "regression" else StratifiedKFold)(n_splits=n_splits, shuffle=True, random_state=seed)
+    splitter = RepeatedKFold if task == "regression" else RepeatedStratifiedKFold
+    return splitter(n_splits=n_splits, n_repeats=n_repeats, random_state=seed)
+
+
+def folds_text(n_splits: int, rows: int) -> str:
+    """The cross-validation in words, e.g. '5-fold cross-validation repeated 4 times'."""
+    n_repeats = repeats(rows)
+    return f"{n_splits}-fold cross-validation" + (f" repeated {n_repeats} times" if n_repeats > 1 else "")
 
 
 def metric_sign(metric: str) -> int:
@@ -72,7 +93,7 @@ def compare(candidates: dict[str, dict], schema: pd.DataFrame, X: pd.DataFrame, 
     Returns one row per candidate, in the order given (dummy first): the metric per fold,
     its mean, standard deviation and standard error, in the metric's own units.
     """
-    cv = folds(task, cv_folds, seed)
+    cv = folds(task, cv_folds, seed, len(X))
     rows = {}
     for family, settings in {"dummy": {}, **{k: v for k, v in candidates.items() if k != "dummy"}}.items():
         model = pipeline(preprocessor(schema, task, seed), estimator(family, task, settings, seed))
@@ -80,26 +101,46 @@ def compare(candidates: dict[str, dict], schema: pd.DataFrame, X: pd.DataFrame, 
         scores = metric_sign(metric) * result["test_score"]
         rows[family] = {**{f"fold {i + 1}": s for i, s in enumerate(scores)}, "mean": scores.mean(),
                         "std": scores.std(ddof=1), "sem": scores.std(ddof=1) / np.sqrt(len(scores))}
-    return pd.DataFrame(rows).T.rename_axis("candidate").round(4)
+    table = pd.DataFrame(rows).T.rename_axis("candidate").round(4)
+    table.attrs["folds"] = cv_folds  # per repeat: the paired rule's correction needs it
+    return table
 
 
 RULES = {
     "best_mean": "the candidate with the best mean cross-validated {metric}",
     "one_standard_error": "the simplest candidate (earliest in params) whose mean {metric} is within one standard "
-                          "error of the best mean",
+                          "error of the best, the error of their difference on the same folds",
 }
 
 
+def paired_error(scores: pd.DataFrame, best: str, other: str) -> float:
+    """The standard error of the difference between two candidates' mean scores on the same folds, with
+    Nadeau and Bengio's correction for folds that share training rows (1/k + 1/(k-1) times the variance
+    of the fold differences, for k folds in all and k-1 training folds per test fold)."""
+    columns = [c for c in scores.columns if c.startswith("fold ")]
+    if len(columns) < 2:  # no fold scores: the best mean's own standard error
+        return float(scores.loc[best, "sem"])
+    gaps = (scores.loc[best, columns] - scores.loc[other, columns]).astype(float)
+    per_repeat = scores.attrs.get("folds", len(columns))
+    return float(np.sqrt(gaps.var(ddof=1) * (1 / len(columns) + 1 / (per_repeat - 1))))
+
+
 def choose(scores: pd.DataFrame, rule: str, metric: str) -> tuple[str, str]:
-    """Apply the choice rule to the scores; return the chosen family and a sentence saying why."""
+    """Apply the choice rule to the scores; return the chosen family and a sentence saying why.
+
+    One standard error is that of the paired difference: folds that are hard for one candidate are hard for
+    all, so the difference varies far less than each mean, and a candidate that is better on the same folds
+    gets its chance on a table large enough to show it."""
     contenders = scores.drop(index="dummy")
     better = METRICS[metric].greater_is_better
     best = contenders["mean"].idxmax() if better else contenders["mean"].idxmin()
     chosen = best
     if rule == "one_standard_error":
-        edge = contenders.loc[best, "mean"] - (1 if better else -1) * contenders.loc[best, "sem"]
-        close = contenders[(contenders["mean"] >= edge) if better else (contenders["mean"] <= edge)]
-        chosen = close.index[0]
+        sign = 1 if better else -1
+        close = [name for name in contenders.index
+                 if sign * (contenders.loc[best, "mean"] - contenders.loc[name, "mean"])
+                 <= paired_error(scores, best, name) + 1e-12]  # within it, rounding aside
+        chosen = close[0]
     baseline = scores.loc["dummy", "mean"]
     reason = (f"Rule: {RULES[rule].format(metric=metric)}. Chosen: {chosen} "
               f"({metric} {scores.loc[chosen, 'mean']:.3f} ± {scores.loc[chosen, 'std']:.3f}; best {best} "

@@ -36,6 +36,8 @@ class Source(Strict):
     url: str | None = Field(None, description="sql: a SQLAlchemy URL, e.g. sqlite:///data/shop.db")
     query: str | None = Field(None, description="sql: a query or a table name for the main table")
     events_query: str | None = Field(None, description="sql: an optional query or table name for events")
+    make_id: StrictBool = Field(False, description="true: 01 adds id_column to a table without one, a stable "
+                                                  "hash of each row's values (never a feature)")
 
     @model_validator(mode="after")
     def _complete(self) -> Source:
@@ -197,6 +199,8 @@ class ProjectParams(Strict):
                 )
             if self.id_column is None:
                 raise ValueError("id_column is required with source.kind 'simulated': set it to user_id")
+        if self.source.make_id and not self.id_column:
+            raise ValueError("source.make_id needs id_column: the name of the id column 01 makes, e.g. row_id")
         return self
 
 
@@ -316,6 +320,8 @@ class ModelEvaluation(ProjectParams):
     partial_dependence_features: Annotated[StrictInt, Field(ge=0, le=6)] = 3
     segment_max_categories: Annotated[StrictInt, Field(ge=2)] = 12
     n_jobs: Annotated[StrictInt, Field(ge=1)] = 2
+    interval_level: Annotated[float, Field(gt=0.5, lt=1)] = 0.95  # each figure's bootstrap interval
+    bootstrap_resamples: Annotated[StrictInt, Field(ge=100, le=100_000)] = 1000
 
 
 class ModelTuning(ProjectParams):
@@ -335,6 +341,10 @@ class ModelTesting(ProjectParams):
     intended_use: Name
     limitations: list[str] = []
     promote_if_pass: StrictBool = True
+    small_test_rows: Annotated[StrictInt, Field(ge=0)] = 500  # fewer test rows: the verdict rests on repeated CV
+    cv_folds: Annotated[StrictInt, Field(ge=2, le=20)] = 5
+    interval_level: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+    bootstrap_resamples: Annotated[StrictInt, Field(ge=100, le=100_000)] = 1000
 
 
 class Deployment(ProjectParams):

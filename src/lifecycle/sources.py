@@ -36,8 +36,28 @@ def read_source(params: ProjectParams) -> Dataset:
         dataset = Dataset(_read_file(source.path, source.kind, "source.path"), events)
     else:
         dataset = _read_sql(source)
+    if source.make_id:
+        dataset = dataset._replace(table=with_row_id(dataset.table, params.id_column, params.target))
     check_roles(dataset, params, describe(source))
     return dataset
+
+
+def with_row_id(table: pd.DataFrame, id_column: str, target: str) -> pd.DataFrame:
+    """``table`` with a stable row id first: a hash of the row's values but the target (a row scored before
+    its label is known keeps its id). Rows with the same values but another target are numbered ``-2``,
+    ``-3``, ...; exact repeats share an id (02 drops them as duplicates). The same rows give the same ids in
+    any order, from any copy of the file."""
+    if id_column in table.columns:
+        raise SourceError(f"source.make_id: the table already has a column '{id_column}'; use it as id_column "
+                          "and set source.make_id to false, or name the made id differently")
+    digest = pd.util.hash_pandas_object(table.drop(columns=[target], errors="ignore"), index=False)
+    rows = pd.DataFrame({"values": digest.to_numpy(), "whole": pd.util.hash_pandas_object(table, index=False)})
+    seen = rows.drop_duplicates()
+    seen = seen.assign(n=seen.groupby("values").cumcount())
+    n = rows.merge(seen, on=["values", "whole"], how="left")["n"].to_numpy()
+    ids = pd.Series([f"{v:016x}" + (f"-{k + 1}" if k else "") for v, k in zip(digest.to_numpy(), n)],
+                    index=table.index, name=id_column, dtype="string")
+    return pd.concat([ids, table], axis=1)
 
 
 def describe(source: Source) -> str:
@@ -53,6 +73,10 @@ def summary(dataset: Dataset, source: Source) -> str:
     """What was read, in one sentence."""
     table, events = dataset
     text = f"Read {describe(source)}: {len(table):,} rows x {table.shape[1]} columns"
+    if source.make_id:
+        text += (f" (the first, '{table.columns[0]}', made here: the table has no id column, and monitoring and "
+                 "retraining join labels to predictions by id; a hash of each row's values, the target aside, "
+                 "so it is stable, and never a model input)")
     if events is None:
         return text + "; no events table (event features and label-making are skipped)."
     return text + f", and {len(events):,} events."

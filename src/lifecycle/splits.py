@@ -69,7 +69,8 @@ def make(features: pd.DataFrame, params: FeatureEngineering) -> dict[str, pd.Dat
     With a time column, the latest ``out_of_time_share`` of rows (rows on the boundary time
     together) are out of time; rows without a time stay in time. The in-time rows split at
     random (``seed``) into ``test_size`` and ``validation_size`` shares of them and the
-    rest for training, stratified by the target for classification tasks. A class too
+    rest for training, stratified by the target for classification tasks; each split keeps the
+    table's row order when there is a time column, and the random order otherwise. A class too
     small to reach every split turns stratification off, with a warning saying so.
     """
     target = features[params.target]
@@ -95,7 +96,10 @@ def make(features: pd.DataFrame, params: FeatureEngineering) -> dict[str, pd.Dat
                       f"{smallest.min()} in-time rows, too few to reach every split ({exc})", stacklevel=2)
         parts = _in_time_split(in_time, None, params)
     parts["out_of_time"] = position[late]
-    return {name: features.iloc[np.sort(parts[name])] for name in NAMES}
+    # Without a time column the rows keep the shuffled order: a table sorted by group (all of one class, then
+    # the next) would otherwise reach monitoring's windows and retraining's parts one group at a time.
+    order = np.sort if params.time_column else np.asarray
+    return {name: features.iloc[order(parts[name])] for name in NAMES}
 
 
 def _latest(times: pd.Series, share: float) -> np.ndarray:

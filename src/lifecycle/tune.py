@@ -94,12 +94,13 @@ def trials(searcher, metric: str, top: int = 8) -> pd.DataFrame:
 
 def against_untuned(untuned, tuned, X: pd.DataFrame, y: pd.Series, task: str, metric: str, cv_folds: int,
                     seed: int, n_jobs: int = 1) -> pd.DataFrame:
-    """Both pipelines cross-validated on exactly the same folds."""
-    cv = folds(task, cv_folds, seed)
+    """Both pipelines cross-validated on exactly the same folds (repeated on a small table: ``select.folds``;
+    the search itself runs on one set of folds, this comparison decides)."""
+    cv = folds(task, cv_folds, seed, len(X))
     scores = {name: metric_sign(metric) * cross_val_score(clone(model), X, y, cv=cv, scoring=METRICS[metric].scorer,
                                                          n_jobs=n_jobs)
               for name, model in (("untuned", untuned), ("tuned", tuned))}
-    table = pd.DataFrame(scores, index=pd.Index(range(1, cv_folds + 1), name="fold"))
+    table = pd.DataFrame(scores, index=pd.Index(range(1, cv.get_n_splits() + 1), name="fold"))
     return table.round(4)
 
 
