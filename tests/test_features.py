@@ -423,3 +423,20 @@ def test_what_was_built_is_said_and_so_is_a_missing_events_table():
     table = pd.DataFrame({"a": [1, 2], "b": [3, 4]})
     assert features.built(table, table.T, table, "events.parquet") == "2 rows, 2 model inputs built from 2 prepared columns."
     assert "No events table (source.events_path), so no event aggregates" in features.built(table, table.T, table, None)
+
+
+def test_a_name_per_row_is_left_out_and_said_and_splits_without_time_stay_shuffled():
+    from lifecycle import splits
+
+    n = 200
+    table = pd.DataFrame({"name": [f"car {i}" for i in range(n)], "origin": ["usa", "eu"] * (n // 2),
+                          "weight": np.arange(n, dtype=float), "label": ["a"] * (n // 2) + ["b"] * (n // 2)})
+    p = resolve(["04_feature_engineering"], sets=["task=binary", "target=label", "time_column=null",
+                                                  "holiday_country=null"])["04_feature_engineering"]
+    p = FeatureEngineering.model_validate({**p, "id_column": None, "source": {"kind": "csv", "path": "pyproject.toml"}})
+    built = features.build_features(table, None, p)
+    assert "name" not in built.columns and "origin" in built.columns
+    said = features.built(built, features.feature_schema(built, p), table, None)
+    assert "Left out of the features: name (a distinct text on most rows" in said
+    test = splits.make(built, p)["test"]
+    assert not test.index.is_monotonic_increasing  # sorted by class in the table, mixed in the split

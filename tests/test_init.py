@@ -30,8 +30,9 @@ def _shops(n: int = 600, seed: int = 3) -> pd.DataFrame:
 
 @pytest.mark.parametrize("target, task, extra", [
     ("revenue", "regression", {"metric": "mae"}),
-    ("tier", "multiclass", {"metric": "f1_macro", "metric_bar": 0.67, "positive_class": None}),
-    ("open_late", "binary", {"metric": "roc_auc", "metric_bar": 0.75, "positive_class": "yes"}),
+    ("tier", "multiclass", {"metric": "f1_macro", "positive_class": None}),
+    ("open_late", "binary", {"metric": "roc_auc", "positive_class": "yes",
+                             "threshold": {"rule": "max_f1", "cost_false_positive": 1, "cost_false_negative": 1}}),
     ("staff", "regression", {}),  # whole numbers, but many of them
 ])
 def test_the_task_and_roles_are_inferred_and_said(target, task, extra):
@@ -46,12 +47,58 @@ def test_what_is_given_is_kept_and_a_table_without_ids_or_dates_says_so():
     table = _shops().drop(columns=["shop_id", "opened"])
     choices = infer(table, "staff", task="multiclass")
     assert choices.overlay["task"] == "multiclass" and not any(s.startswith("task") for s in choices.said)
-    assert choices.overlay["id_column"] is None and choices.overlay["time_column"] is None
+    assert choices.overlay["time_column"] is None
     assert "no out-of-time set" in " ".join(choices.said)
-    assert "12_monitoring joins labels to predictions by id and stops without one" in " ".join(choices.said)
-    regression = infer(_shops(), "revenue")
-    naive = (_shops()["revenue"] - _shops()["revenue"].median()).abs().mean()
-    assert regression.overlay["metric_bar"] == pytest.approx(0.8 * naive, rel=1e-2)
+    assert choices.overlay["make_id"] and choices.overlay["id_column"] == "row_id"
+    assert "01 makes row_id (a stable hash of each row's values" in " ".join(choices.said)
+
+
+def test_the_starting_bar_is_the_obvious_model_and_the_rules_fit_the_table():
+    """The bar is what a depth-2 tree scores out of fold; sufficiency is what the table holds; init says how
+    precise the held-out metric will be at this size."""
+    from sklearn.model_selection import cross_val_score
+    from sklearn.tree import DecisionTreeRegressor
+
+    table = _shops()
+    regression = infer(table, "revenue")
+    tree = DecisionTreeRegressor(max_depth=2, random_state=42)
+    inputs = table.drop(columns=["revenue", "shop_id", "opened"]).assign(
+        region=lambda t: pd.factorize(t.region)[0], tier=lambda t: pd.factorize(t.tier)[0],
+        open_late=lambda t: pd.factorize(t.open_late)[0])
+    from lifecycle.select import folds
+
+    by_hand = -cross_val_score(tree, inputs, table["revenue"], cv=folds("regression", 5, 42),
+                               scoring="neg_mean_absolute_error").mean()
+    assert regression.overlay["metric_bar"] == pytest.approx(by_hand, rel=0.05)
+    said = " ".join(regression.said)
+    assert "a depth-2 decision tree (the obvious if-then rule)" in said
+    assert regression.overlay["min_rows"] == 600 and "precision: the test split will hold about" in said
+    assert "09 judges the model by repeated cross-validation" in said  # 102 test rows: fewer than 500
+    classes = infer(table, "tier").overlay
+    assert classes["min_rows_per_class"] == min(100, int(table["tier"].value_counts().min()) // 10 * 10)
+    big = infer(_shops(6000), "open_late")
+    assert big.overlay["min_rows"] == 1000 and "repeated cross-validation" not in " ".join(big.said)
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda t: t.head(40), "has 40 labelled rows: fewer than 50"),
+    (lambda t: t.assign(tier=["rare"] * 4 + list(t.tier[4:])), "class 'rare' of tier has 4 rows: fewer than 10"),
+])
+def test_below_the_floor_no_model_is_credible_and_init_says_so(change, words):
+    with pytest.raises(InitError, match=re.escape(words)):
+        infer(change(_shops()), "tier")
+
+
+def test_a_unique_date_is_a_time_never_an_id_and_only_id_names_are_ids():
+    days = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=300).strftime("%Y-%m-%d"),
+                         "code": [f"x{i}" for i in range(300)], "temp": np.arange(300) % 17,
+                         "rain": np.where(np.arange(300) % 3 == 0, "yes", "no")})
+    choices = infer(days, "rain")
+    assert choices.overlay["time_column"] == "date" and choices.overlay["id_column"] == "code"
+    unnamed = infer(days.rename(columns={"code": "name"}), "rain")
+    assert unnamed.overlay["id_column"] == "row_id" and unnamed.overlay["make_id"]
+    clash = infer(days.rename(columns={"code": "row_id"}).assign(row_id=lambda t: t.row_id.str[:1]), "rain")
+    assert clash.overlay["id_column"] == "row_id_2"
 
 
 @pytest.mark.parametrize("change, words", [
@@ -68,17 +115,16 @@ def test_init_writes_params_that_pass_the_checks_and_keeps_their_comments(projec
     (project / "data").mkdir()
     _shops(400).to_csv(project / "data" / "small.csv", index=False)
     small = run_in(project, "lifecycle", "init", "--data", "data/small.csv", "--target", "revenue")
-    assert small.returncode == 0 and "note: the table has 400 rows, fewer than min_rows (1,000)" in small.stdout
+    assert small.returncode == 0 and "inferred data sufficiency: at least 400 labelled rows" in small.stdout
     _shops(1200).to_csv(project / "data" / "shops.csv", index=False)
     done = run_in(project, "lifecycle", "init", "--data", "data/shops.csv", "--target", "revenue")
     assert done.returncode == 0, done.stderr
     assert "inferred task: regression" in done.stdout and "inferred time column: opened" in done.stdout
-    assert "note:" not in done.stdout
     text = (project / "params" / "project.yaml").read_text()
     assert "task: regression             # binary | multiclass | regression" in text  # comments kept
     settings = yaml.safe_load(text)
     assert settings["source"] == {"kind": "csv", "path": "data/shops.csv", "events_path": None, "url": None,
-                                  "query": None, "events_query": None}
+                                  "query": None, "events_query": None, "make_id": False}
     assert (settings["project_name"], settings["serving"]["model"], settings["id_column"]) == ("shops", "shops",
                                                                                                "shop_id")
     card = yaml.safe_load((project / "params" / "00_problem_definition.yaml").read_text())
@@ -111,11 +157,14 @@ def test_bad_input_fails_with_one_line_and_leaves_params_untouched(project, args
 
 def test_monitoring_compares_the_held_out_rows_with_training_in_windows_that_fit_them():
     dated = monitoring(_shops(2000), "opened")  # the latest 15% of 1,000 days of openings: about 150 days
-    assert dated == {"reference_split": "train", "drift": {"chunks": 5}, "exclude_features": ["opened_year"],
-                     "window": "M"}
+    assert dated == {"reference_split": "train", "drift": {"chunks": 10}, "exclude_features": ["opened_year"],
+                     "window": "M", "12_monitoring/min_rows": 61}  # a month holds about 61 openings
     assert monitoring(_shops(600).assign(opened="2024-01-01"), "opened")["window"] == "D"
     undated = monitoring(_shops(8000), None)
-    assert undated == {"reference_split": "train", "drift": {"chunks": 10}, "exclude_features": []}
+    assert undated == {"reference_split": "train", "drift": {"chunks": 10}, "exclude_features": [],
+                       "12_monitoring/min_rows": 200}
+    small = monitoring(_shops(200), None)  # 120 training rows, 40 test rows: one window of 40
+    assert small["12_monitoring/min_rows"] == 40 and small["drift"] == {"chunks": 3}
     assert infer(_shops(), "revenue").overlay["thresholds"]["performance_drop"] > 1  # in the error's own units
 
 
@@ -131,6 +180,25 @@ def test_the_simulator_params_are_kept_for_the_unit_tests_the_first_time_only(pr
     again = run_in(project, "lifecycle", "init", "--data", "data/shops.csv", "--target", "tier")
     assert again.returncode == 0 and "tests/simulator_params" not in again.stdout
     assert (kept / "project.yaml").read_text() == simulated
+
+
+def test_a_table_outside_the_project_is_copied_under_data(project, tmp_path):
+    outside = tmp_path / "elsewhere" / "shops.csv"
+    outside.parent.mkdir()
+    _shops(300).to_csv(outside, index=False)
+    done = run_in(project, "lifecycle", "init", "--data", str(outside), "--target", "revenue")
+    assert done.returncode == 0, done.stderr
+    assert f"copied {outside} to data/shops.csv" in done.stdout
+    assert (project / "data" / "shops.csv").read_bytes() == outside.read_bytes()
+    assert yaml.safe_load((project / "params" / "project.yaml").read_text())["source"]["path"] == "data/shops.csv"
+    _shops(301).to_csv(outside, index=False)  # another table of the same name: never replaced
+    clash = run_in(project, "lifecycle", "init", "--data", str(outside), "--target", "revenue")
+    assert clash.returncode == 2 and "data/shops.csv already exists and differs" in clash.stderr
+    assert len(pd.read_csv(project / "data" / "shops.csv")) == 300
+    bad = tmp_path / "elsewhere" / "bad.csv"
+    _shops(300).assign(revenue=1.0).to_csv(bad, index=False)  # refused after reading: nothing copied
+    assert run_in(project, "lifecycle", "init", "--data", str(bad), "--target", "revenue").returncode == 2
+    assert not (project / "data" / "bad.csv").exists()
 
 
 def test_texts_yaml_would_read_as_something_else_are_written_in_quotes(tmp_path):

@@ -88,3 +88,13 @@ def test_events_are_deduplicated_typed_and_orphans_dropped():
     assert prepared.events["event_type"].astype(str).tolist() == ["cancel", "session"]
     assert prepared.table.set_index("user_id")["churned"].to_dict() == {1: 1, 2: 0}
     assert np.issubdtype(prepared.events["timestamp"].dtype, np.datetime64)
+
+
+def test_text_written_as_dates_is_read_as_dates_and_words_never_are():
+    from lifecycle.prepare import read_as_dates
+
+    parsed = read_as_dates(pd.Series(["1970-01-01", "1971-06-30", None, "1972-01-01"]))
+    assert str(parsed.dtype).startswith("datetime64") and parsed.isna().sum() == 1
+    assert read_as_dates(pd.Series(["March", "April", "May"])) is None  # the parser would invent a year
+    assert read_as_dates(pd.Series(["a1", "b2"])) is None and read_as_dates(pd.Series([1.0, 2.0])) is None
+    assert read_as_dates(pd.Series(["2020-01-01"] * 8 + ["soon", "later"])) is None  # under 90% dates

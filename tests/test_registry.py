@@ -539,3 +539,25 @@ def test_cli_usage_mistakes_exit_2(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["models", "promote", "churn", "1"])  # --stage is required
     assert info.value.code == 2 and "--stage" in capsys.readouterr().err
+
+
+def test_without_a_production_version_phases_10_to_13_rehearse_on_the_tested_candidate(logistic, fitted):
+    """09 kept its version a candidate (FAIL): the champion is that version, as a rehearsal; the challengers of
+    10 and retrained versions of 13 never stand in for it; a production version ends the rehearsal."""
+    from lifecycle import scoring
+
+    X = fitted["logistic"][1]
+    schema = {c: {"kind": "numeric" if c in NUMERIC else "categorical"} for c in X.columns}
+    meta = {"task": "binary", "feature_schema": schema, "threshold": 0.5, "positive_class": 1}
+    tested = registry.register(logistic, "churn", {**meta, "passed": False}).version
+    registry.register(logistic, "churn", {**meta, "challenger": True})
+    registry.register(logistic, "churn", {**meta, "passed": False, "retrained": True})
+    scorer, rehearsal, said = scoring.champion("churn")
+    assert (scorer.version, rehearsal) == (tested, True)
+    assert said.startswith("REHEARSAL: churn has no production version") and "nothing it does puts a model" in said
+    registry.promote("churn", tested, "production")
+    scorer, rehearsal, said = scoring.champion("churn")
+    assert (scorer.version, rehearsal, said) == (tested, False, f"churn version {tested} is in production.")
+    registry.register(logistic, "other", {**meta, "challenger": True})
+    with pytest.raises(registry.RegistryError, match="no version 09_model_testing registered: run 09 first"):
+        scoring.champion("other")

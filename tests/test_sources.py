@@ -110,3 +110,20 @@ def test_summary_sentence():
     assert sources.summary(dataset, _params().source) == (
         "Read the simulated product: 50 rows x 4 columns; no events table (event features and label-making are skipped)."
     )
+
+
+def test_a_made_row_id_is_stable_unique_and_never_a_clash():
+    from lifecycle.sources import SourceError, with_row_id
+
+    table = pd.DataFrame({"a": [1, 2, 1, 1, 3], "b": ["x", "y", "x", "x", "z"], "y": [0, 1, 0, 1, 0]})
+    made = with_row_id(table, "row_id", "y")
+    assert list(made.columns) == ["row_id", "a", "b", "y"] and made["row_id"].dtype == "string"
+    assert made["row_id"][0] == made["row_id"][2]  # an exact repeat shares its id: 02 drops it as a duplicate
+    assert made["row_id"][3] == made["row_id"][0] + "-2"  # same values, another label: another id
+    assert made.drop_duplicates()["row_id"].is_unique
+    again = with_row_id(table.copy(), "row_id", "y")
+    assert again["row_id"].tolist() == made["row_id"].tolist()  # deterministic
+    unlabelled = with_row_id(table.drop(columns="y").head(2), "row_id", "y")
+    assert unlabelled["row_id"].tolist() == made["row_id"].head(2).tolist()  # the target is not in the hash
+    with pytest.raises(SourceError, match="already has a column 'a'"):
+        with_row_id(table, "a", "y")

@@ -172,9 +172,12 @@ def _markdown_table(table: pd.DataFrame) -> str:
     return "\n".join(rows)
 
 
-def write(markdown: str, table: pd.DataFrame, verdict_passed: bool, verdict_text: str) -> list[str]:
+def write(markdown: str, table: pd.DataFrame, verdict_passed: bool, verdict_text: str,
+          found: Estimate | None = None) -> list[str]:
+    """The model card, and the results with the estimate the verdict rests on (``reports/test_results.json``)."""
     files.write_text(MODEL_CARD, markdown)
-    files.write_json(RESULTS, {"passed": verdict_passed, "verdict": verdict_text, "results": table.to_dict()})
+    files.write_json(RESULTS, {"passed": verdict_passed, "verdict": verdict_text, "results": table.astype(object).where(table.notna(), None).to_dict(),
+                               "estimate": found._asdict() if found else None})
     return [paths.relative(MODEL_CARD), paths.relative(RESULTS)]
 
 
