@@ -59,7 +59,7 @@ def champion(name: str) -> Champion:
     stages = registry.read_stages(name)
     if stages["production"] is not None:
         scorer = load(name, version=stages["production"])
-        return Champion(scorer, False, f"{name} version {scorer.version} is in production.")
+        return Champion(scorer, False, f"{name}: the production version.")  # no number: it grows run by run
     tested = [n for n in registry.existing(name)
               if {"passed"} <= set(meta := registry.show(name, version=n)) and not meta.get("challenger")
               and not meta.get("retrained")]
