@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from lifecycle import evaluate, files, paths
+from lifecycle import evaluate, files, intervals, paths
 from lifecycle.metrics import METRICS
 from lifecycle.problem import ProblemCard
-from lifecycle.select import estimator, metric_sign
+from lifecycle.select import estimator, folds, folds_text, metric_sign
 
 MODEL_CARD = paths.REPORTS / "model_card.md"
 RESULTS = paths.REPORTS / "test_results.json"
@@ -65,9 +65,6 @@ def estimate(model, table: pd.DataFrame, sets: dict[str, tuple[pd.DataFrame, pd.
         row = table.loc[card.metric]
         return Estimate(float(row["test"]), float(row["test low"]), float(row["test high"]),
                         f"on the {test_rows:,} test rows")
-    from lifecycle import intervals
-    from lifecycle.select import folds, folds_text
-
     X = pd.concat([sets[name][0] for name in ("train", "validation")])
     y = pd.concat([sets[name][1] for name in ("train", "validation")])
     tested = evaluate.truth_and_output(model, *sets["test"], card.task, card.positive_class)
@@ -75,16 +72,14 @@ def estimate(model, table: pd.DataFrame, sets: dict[str, tuple[pd.DataFrame, pd.
     truth = np.concatenate([evaluate.truth(y, card.task, card.positive_class), tested[0]])
     pooled = intervals.pooled(card.task, truth, outputs, threshold=threshold, classes=getattr(model, "classes_", None),
                               level=level, resamples=resamples, seed=seed).loc[card.metric]
-    how = (f"on all {len(truth):,} in-time rows, each scored by a model that never saw it ({folds_text(cv_folds, len(X))} "
-           f"of the final recipe on the train and validation rows, the final model on the {test_rows:,} test rows, "
+    how = (f"on all {len(truth):,} in-time rows, each scored by a model that never saw it "
+           f"({folds_text(cv_folds, len(X))} of the final recipe on the train and validation rows, the final model on the {test_rows:,} test rows, "
            f"fewer than small_test_rows, {small_test_rows:,})")
     return Estimate(float(pooled["value"]), float(pooled["low"]), float(pooled["high"]), how)
 
 
 def _out_of_fold(model, X: pd.DataFrame, y: pd.Series, card: ProblemCard, cv_folds: int, seed: int) -> list:
     """One out-of-fold output of the final recipe per repeat of the cross-validation."""
-    from lifecycle.select import folds
-
     splits = list(folds(card.task, cv_folds, seed, len(X)).split(X, y if card.task != "regression" else None))
     outputs = []
     for start in range(0, len(splits), cv_folds):
