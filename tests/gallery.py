@@ -3,6 +3,7 @@ as a new user would meet it -- a CSV with the columns as published, no id, dates
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Callable, NamedTuple
 
@@ -32,7 +33,9 @@ def _vega(name: str) -> Callable[[], pd.DataFrame]:
     def load() -> pd.DataFrame:
         from vega_datasets import local_data
 
-        frame = getattr(local_data, name.replace("-", "_"))()
+        with warnings.catch_warnings():  # vega_datasets 0.9 passes read_json a keyword pandas 3 deprecates
+            warnings.simplefilter("ignore", DeprecationWarning)
+            frame = getattr(local_data, name.replace("-", "_"))()
         dates = frame.select_dtypes("datetime").columns  # a CSV holds dates as text
         return frame.assign(**{c: frame[c].dt.strftime("%Y-%m-%d") for c in dates})
     return load
@@ -96,7 +99,7 @@ def baseline(name: str, seed: int = 0) -> float:
         dates = pd.to_datetime(values, errors="coerce", format="ISO8601")
         if dates.notna().mean() > 0.9:
             X.update({f"{column}_year": dates.dt.year, f"{column}_month": dates.dt.month,
-                      f"{column}_doy": dates.dt.dayofyear})
+                      f"{column}_doy": dates.dt.day_of_year})
         elif values.nunique() < 0.5 * values.notna().sum():
             X[column] = values.astype("category")
     X = pd.DataFrame(X)

@@ -118,11 +118,16 @@ def test_a_made_row_id_is_stable_unique_and_never_a_clash():
     table = pd.DataFrame({"a": [1, 2, 1, 1, 3], "b": ["x", "y", "x", "x", "z"], "y": [0, 1, 0, 1, 0]})
     made = with_row_id(table, "row_id", "y")
     assert list(made.columns) == ["row_id", "a", "b", "y"] and made["row_id"].dtype == "string"
-    assert made["row_id"][0] == made["row_id"][2]  # an exact repeat shares its id: 02 drops it as a duplicate
-    assert made["row_id"][3] == made["row_id"][0] + "-2"  # same values, another label: another id
-    assert made.drop_duplicates()["row_id"].is_unique
+    assert made["row_id"].is_unique  # nothing tells a repeat from another observation: each is kept
+    base = made["row_id"][0]
+    assert made["row_id"][[2, 3]].tolist() == [base + "-2", base + "-3"]  # the same values, numbered in order
+    assert made["row_id"][1] != base and "-" not in made["row_id"][1]
     again = with_row_id(table.copy(), "row_id", "y")
     assert again["row_id"].tolist() == made["row_id"].tolist()  # deterministic
+    moved = with_row_id(table.iloc[[4, 1, 0, 2, 3]], "row_id", "y")
+    assert moved["row_id"].tolist() == made["row_id"][[4, 1, 0, 2, 3]].tolist()  # values, not positions
+    longer = with_row_id(pd.concat([table, table.head(1)], ignore_index=True), "row_id", "y")
+    assert longer["row_id"].head(5).tolist() == made["row_id"].tolist() and longer["row_id"][5] == base + "-4"
     unlabelled = with_row_id(table.drop(columns="y").head(2), "row_id", "y")
     assert unlabelled["row_id"].tolist() == made["row_id"].head(2).tolist()  # the target is not in the hash
     with pytest.raises(SourceError, match="already has a column 'a'"):

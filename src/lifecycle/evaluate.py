@@ -12,7 +12,7 @@ from sklearn import metrics as m
 from sklearn.calibration import calibration_curve
 from sklearn.inspection import partial_dependence, permutation_importance
 
-from lifecycle import files, paths
+from lifecycle import files, intervals, paths
 from lifecycle.metrics import METRICS
 from lifecycle.settings import Threshold
 
@@ -74,8 +74,6 @@ def truth(y: pd.Series, task: str, positive=None) -> np.ndarray:
 def with_interval(model, X: pd.DataFrame, y: pd.Series, task: str, positive=None, threshold: float = 0.5, *,
                   level: float = 0.95, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """The headline figures with a percentile-bootstrap interval each (rows resampled ``resamples`` times)."""
-    from lifecycle import intervals
-
     figures = headline(model, X, y, task, positive, threshold)
     truth, output = truth_and_output(model, X, y, task, positive)
     table = intervals.bootstrap(task, truth, output, threshold=threshold, classes=getattr(model, "classes_", None),

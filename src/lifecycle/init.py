@@ -24,10 +24,12 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from lifecycle import files, paths
+from lifecycle import files, intervals, paths
 from lifecycle.params import PROJECT_FILE, ParamsError, phase_file, read_yaml, resolve
 from lifecycle.event_aggregates import sanitise
+from lifecycle.features import near_unique
 from lifecycle.prepare import read_as_dates
+from lifecycle.select import folds
 from lifecycle.settings import PHASES
 
 MAX_CLASSES = 20  # more distinct target values than this (or a non-integer number) means regression
@@ -198,9 +200,6 @@ def starting_bar(table: pd.DataFrame, target: str, task: str, overlay: dict[str,
     from sklearn.model_selection import cross_val_predict
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-    from lifecycle import intervals
-    from lifecycle.select import folds
-
     labelled = table[table[target].notna()]
     X, y = _tree_inputs(labelled.drop(columns=[target]), roles), labelled[target]
     tree = (DecisionTreeRegressor if task == "regression" else DecisionTreeClassifier)(max_depth=2, random_state=seed)
@@ -219,8 +218,6 @@ def starting_bar(table: pd.DataFrame, target: str, task: str, overlay: dict[str,
 def _tree_inputs(table: pd.DataFrame, roles: list) -> pd.DataFrame:
     """The columns as a tree takes them: numbers as they are, dates as days, text as category codes (missing
     stays missing); ids, roles and near-unique text left out."""
-    from lifecycle.features import near_unique
-
     skip = set(roles) | set(near_unique(table, set(roles)))
     out = {}
     for column in [c for c in table.columns if c not in skip]:

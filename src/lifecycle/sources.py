@@ -44,18 +44,16 @@ def read_source(params: ProjectParams) -> Dataset:
 
 def with_row_id(table: pd.DataFrame, id_column: str, target: str) -> pd.DataFrame:
     """``table`` with a stable row id first: a hash of the row's values but the target (a row scored before
-    its label is known keeps its id). Rows with the same values but another target are numbered ``-2``,
-    ``-3``, ...; exact repeats share an id (02 drops them as duplicates). The same rows give the same ids in
-    any order, from any copy of the file."""
+    its label is known keeps its id). Rows that repeat those values are numbered ``-2``, ``-3``, ... in the
+    order the table holds them: without an id nothing tells a copied row from another observation with the
+    same values (survey answers, coarse measurements), so each is kept as an observation of its own. Ids
+    depend on the values alone, never on the row's position, and rows appended later never change them."""
     if id_column in table.columns:
         raise SourceError(f"source.make_id: the table already has a column '{id_column}'; use it as id_column "
                           "and set source.make_id to false, or name the made id differently")
-    digest = pd.util.hash_pandas_object(table.drop(columns=[target], errors="ignore"), index=False)
-    rows = pd.DataFrame({"values": digest.to_numpy(), "whole": pd.util.hash_pandas_object(table, index=False)})
-    seen = rows.drop_duplicates()
-    seen = seen.assign(n=seen.groupby("values").cumcount())
-    n = rows.merge(seen, on=["values", "whole"], how="left")["n"].to_numpy()
-    ids = pd.Series([f"{v:016x}" + (f"-{k + 1}" if k else "") for v, k in zip(digest.to_numpy(), n)],
+    digest = pd.util.hash_pandas_object(table.drop(columns=[target], errors="ignore"), index=False).to_numpy()
+    n = pd.Series(digest).groupby(digest).cumcount().to_numpy()
+    ids = pd.Series([f"{v:016x}" + (f"-{k + 1}" if k else "") for v, k in zip(digest, n)],
                     index=table.index, name=id_column, dtype="string")
     return pd.concat([ids, table], axis=1)
 
@@ -76,7 +74,8 @@ def summary(dataset: Dataset, source: Source) -> str:
     if source.make_id:
         text += (f" (the first, '{table.columns[0]}', made here: the table has no id column, and monitoring and "
                  "retraining join labels to predictions by id; a hash of each row's values, the target aside, "
-                 "so it is stable, and never a model input)")
+                 "so it is stable, and never a model input; rows that repeat another's values are numbered -2, -3, ... and "
+                 "kept, as nothing tells a copy from another observation)")
     if events is None:
         return text + "; no events table (event features and label-making are skipped)."
     return text + f", and {len(events):,} events."

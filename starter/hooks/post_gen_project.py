@@ -25,7 +25,8 @@ ANSWERS = {
     "task": """{{ cookiecutter.task }}""",
     "template": """{{ cookiecutter._repo_dir }}""",
 }
-MACHINERY = ("starter/", "tests/test_starter.py")  # what generates projects, not part of one
+# What generates projects and what checks the template on public tables (the gallery): not part of a project
+MACHINERY = ("starter/", "tests/test_starter.py", "tests/gallery.py", "tests/test_gallery.py")
 RUNTIME = {".git", ".venv", ".lock-venv", ".cache", "data", "models", "reports", "__pycache__",
            ".ipynb_checkpoints", ".pytest_cache"}
 PLACEHOLDER = ".starter"  # the one file of the rendered folder, so that git keeps it
@@ -63,11 +64,11 @@ def copy_template(root: Path, dest: Path) -> int:
 
 def name_project(dest: Path, name: str, description: str) -> None:
     """The README's title and opening paragraph, and pyproject's description, become the project's own;
-    the README's section on starting a project from the template goes (this is one)."""
+    the README's sections on starting a project from the template (this is one) and on the gallery go."""
     readme = dest / "README.md"
     text = readme.read_text(encoding="utf-8")
     body = text.split("\n\n", 2)[2]  # after the title and the template's opening paragraph
-    body = re.sub(r"## Start your own project\n.*?(?=^## )", "", body, flags=re.DOTALL | re.MULTILINE)
+    body = re.sub(r"## (Start your own project|The gallery)\n.*?(?=^## )", "", body, flags=re.DOTALL | re.MULTILINE)
     intro = (f"{description}\n\nMade from the lifecycle template: one numbered Jupyter notebook per phase of the "
              "machine-learning lifecycle, thin, calling tested helpers in `src/lifecycle/`, parameterized from "
              "`params/`, run by papermill, their stored outputs checked by nbval.")
