@@ -75,7 +75,7 @@ def estimate(model, table: pd.DataFrame, sets: dict[str, tuple[pd.DataFrame, pd.
     how = (f"on all {len(truth):,} in-time rows, each scored by a model that never saw it "
            f"({folds_text(cv_folds, len(X))} of the final recipe on the train and validation rows, the final model on the {test_rows:,} test rows, "
            f"fewer than small_test_rows, {small_test_rows:,})")
-    return Estimate(float(pooled["value"]), float(pooled["low"]), float(pooled["high"]), how)
+    return Estimate(*(round(float(pooled[k]), 4) for k in ("value", "low", "high")), how)  # as the test split's
 
 
 def _out_of_fold(model, X: pd.DataFrame, y: pd.Series, card: ProblemCard, cv_folds: int, seed: int) -> list:
