@@ -90,12 +90,13 @@ class Service:
         return "Service stopped."
 
 
-def start_service(name: str, shadow: str | None = None, timeout: float = 60.0, workers: int = 1, *,
+def start_service(name: str, shadow: str | None = None, timeout: float = 180.0, workers: int = 1, *,
                   version: int | None = None) -> Service:
     """Start the service as a subprocess on a free loopback port; wait until it is ready.
 
     One worker process by default: a demonstration needs no more, and starts faster
-    (``serving.workers`` in params is what ``lifecycle serve`` runs in production).
+    (``serving.workers`` in params is what ``lifecycle serve`` runs in production). It is ready in seconds on
+    a quiet machine; ``timeout`` allows for a busy one (two lifecycles and a test suite on two cores: over 60 s).
     """
     import importlib
 
@@ -123,13 +124,14 @@ def start_service(name: str, shadow: str | None = None, timeout: float = 60.0, w
         if process.poll() is not None:
             raise RuntimeError(f"the service did not start: {process.stderr.read().strip()}")
         try:
-            if httpx.get(f"{url}/ready", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/ready", timeout=10).status_code == 200:
                 return Service(process, url)
         except httpx.TransportError:
             pass
         time.sleep(0.2)
     process.kill()
-    raise RuntimeError(f"the service was not ready within {timeout:.0f} s")
+    raise RuntimeError(f"the service was not ready within {timeout:.0f} s; is the machine busy? "
+                       "`lifecycle serve` in a terminal shows how it starts")
 
 
 def call(service: Service, method: str, path: str, payload=None, content: bytes | None = None) -> dict:
