@@ -327,7 +327,7 @@ def main() -> None:
             line += (f" | {m['p50']:>10.1f} {m['p99']:>8.1f} {m['rps']:>8.0f} {m['errors']:>7} | "
                      f"{r['rps'] / m['rps']:>7.1f} {m['p99'] / r['p99']:>10.1f}")
         print(line)
-    print(f"\nprediction store: {stats['log_rows']:.0f} rows written, {stats['log_failures']:.0f} lost; targets: c8 p99 <= 20 ms and >= 10x MLflow's req/s; "
+    print(f"\nprediction store: {stats['log_rows']:.0f} rows written, {stats['log_failures']:.0f} refused; targets: c8 p99 <= 20 ms and >= 10x MLflow's req/s; "
           "c64 p99 <= 100 ms, 0 errors")
 
 

@@ -6,6 +6,7 @@ candidate that the service scores as its shadow.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -31,7 +32,7 @@ with warnings.catch_warnings():  # starlette 1.x would rather have httpx2 than h
 
 from conftest import copy_project
 
-from lifecycle import features, paths, prediction_log, registry, scoring, select, splits
+from lifecycle import features, paths, prediction_log, registry, scoring, select, splits, spool
 from lifecycle.params import resolve
 from lifecycle.request_schema import Contract, RequestError, accepted_range
 from lifecycle.serve import create_app, outputs_of
@@ -306,18 +307,30 @@ def test_a_store_that_cannot_be_written_loses_no_answer(toy, tmp_path):
         assert refused.status_code == 422
         assert refused.json()["errors"][0] == {"record": 1, "field": "plan",
                                                "problem": "has unknown category \"platinum\"; known: basic, plus, pro"}
-        deadline = time.monotonic() + 10
-        while service.client.get("/health").json()["log_failures"] < 2 and time.monotonic() < deadline:
+        deadline = time.monotonic() + 30
+        while not service.client.get("/health").json()["last_log_error"] and time.monotonic() < deadline:
             time.sleep(0.1)
         health = service.client.get("/health").json()
-        assert health["log_failures"] == 2 and health["logged"] == 0 and health["last_log_error"]
+        assert health["log_pending"] == 2 and health["log_spooled"] == 2 and health["logged"] == 0
+        assert health["log_failures"] == 0 and "FileExistsError" in health["last_log_error"]
         ready = service.client.get("/ready")  # still ready: a failing store never stops predictions
         assert ready.status_code == 200 and ready.json()["prediction_log"] == "failing"
-        assert "lifecycle_log_failures_total 2.0" in service.client.get("/metrics").text
+        metrics = service.client.get("/metrics").text
+        assert "lifecycle_log_pending_rows 2.0" in metrics and "lifecycle_log_spooled_rows_total 2.0" in metrics
+        assert "lifecycle_log_rows_total 0.0" in metrics and "lifecycle_log_failures_total 0.0" in metrics
         assert service.client.post("/predict", json=toy.records[2]).status_code == 200
     finally:
         assert service.stop() == 0
-    assert "could not log 2 prediction row(s)" in service.stderr()
+    assert "could not write prediction rows to table 'predictions'" in service.stderr()
+    assert "closing with 3 prediction row(s) not yet in table 'predictions'" in service.stderr()
+    (tmp_path / "a-file").unlink()  # the store can be written again: the next start writes the 3 rows
+    (folder,) = (project / "data" / "spool").iterdir()
+    log = prediction_log.PredictionLog(settings["store"]["url"], spool=folder).start()
+    deadline = time.monotonic() + 30
+    while log.stats()["logged"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert log.close() == 0
+    assert list(prediction_log.read(settings["store"]["url"])["record"]) == [0, 1, 0]
 
 
 def test_start_up_refuses_a_model_it_cannot_serve_with_one_line(toy):
@@ -353,7 +366,7 @@ def test_stopping_the_service_flushes_the_log(live, toy):
 def app_client(toy, tmp_path):
     def make(**options) -> TestClient:
         app = create_app(toy.scorer, store_url=f"sqlite:///{tmp_path / 'p.db'}", max_records=5,
-                         max_body_bytes=4096, **options)
+                         max_body_bytes=4096, spool=tmp_path / "spool", **options)
         return TestClient(app)
     return make
 
@@ -448,45 +461,35 @@ def test_the_direct_path_gives_the_column_transformers_numbers_exactly(toy):
     assert not scoring.direct(bare, probe.drop(columns="plan"))  # a column it needs is not in the layout
 
 
-def _first_write(url: str, barrier, failures) -> None:
-    log = prediction_log.PredictionLog(url)
-    barrier.wait()
-    log._write([prediction_log.row("r", 0, "m", 1, "production", {"a": 1}, {"p": 1})])
-    failures.put(log.failures)
+def test_metrics_show_the_rows_spooled_written_and_pending(app_client, toy):
+    with app_client() as client:
+        assert client.post("/predict", json=toy.records[:3]).status_code == 200
+        store = client.app.state.service.store
+        deadline = time.monotonic() + 30
+        while store.stats()["log_pending"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        metrics = client.get("/metrics").text
+        assert "lifecycle_log_spooled_rows_total 3.0" in metrics and "lifecycle_log_rows_total 3.0" in metrics
+        assert "lifecycle_log_pending_rows 0.0" in metrics and "lifecycle_log_oldest_pending_seconds 0.0" in metrics
 
 
-def test_workers_making_the_store_at_the_same_moment_lose_no_row(tmp_path):
-    import multiprocessing
+def test_an_answer_the_log_cannot_record_is_refused_never_returned_unlogged(app_client, toy, monkeypatch):
+    def disk_full(fd: int, data: bytes) -> None:
+        os.write(fd, data[:len(data) // 2])  # half of it gets out before the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    for trial in range(6):  # each worker of a new service prepares the table on its first write
-        url = f"sqlite:///{tmp_path / str(trial) / 'log.db'}"
-        barrier, failures = multiprocessing.Barrier(2), multiprocessing.Queue()
-        workers = [multiprocessing.Process(target=_first_write, args=(url, barrier, failures)) for _ in range(2)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join(60)
-        assert [failures.get(timeout=5), failures.get(timeout=5)] == [0, 0]
-        assert len(prediction_log.read(url)) == 2
-
-
-def test_the_prediction_log_writes_reads_since_and_counts_failures(tmp_path):
-    url = f"sqlite:///{tmp_path / 'new' / 'log.db'}"
-    assert prediction_log.read(url).empty
-    store = prediction_log.PredictionLog(url).start()
-    old = pd.Timestamp("2025-01-01", tz="UTC").to_pydatetime()
-    store.submit([prediction_log.row("a", 0, "m", 1, "production", {"x": 1}, {"prediction": 0}, old)])
-    store.submit([prediction_log.row("b", i, "m", 1, "shadow", {"x": i}, {"prediction": 1}) for i in range(3)])
-    store.close()
-    assert store.stats()["logged"] == 4 and store.stats()["log_failures"] == 0
-    everything = prediction_log.read(url)
-    assert list(everything["request_id"]) == ["a", "b", "b", "b"]
-    recent = prediction_log.read(url, since="2025-06-01")
-    assert list(recent["role"]) == ["shadow"] * 3 and json.loads(recent["inputs"].iloc[2]) == {"x": 2}
-    (tmp_path / "file").write_text("")
-    broken = prediction_log.PredictionLog(f"sqlite:///{tmp_path / 'file' / 'log.db'}").start()
-    broken.submit([prediction_log.row("c", 0, "m", 1, "production", {}, {})])
-    broken.close()
-    assert broken.stats()["log_failures"] == 1 and broken.stats()["last_log_error"]
-    with pytest.raises(ValueError, match="not a SQLAlchemy database URL"):
-        prediction_log.PredictionLog("not a url")
+    with app_client() as client:
+        assert client.post("/predict", json=toy.records[0]).status_code == 200
+        with monkeypatch.context() as patch:
+            patch.setattr(spool, "_write_all", disk_full)
+            refused = client.post("/predict", json=toy.records[1:3])
+        assert refused.status_code == 503 and refused.json()["request_id"] == refused.headers["x-request-id"]
+        detail = refused.json()["detail"]
+        assert "could not be recorded in the prediction log" in detail and "No space left on device" in detail
+        assert client.get("/ready").json()["prediction_log"] == "refusing"
+        assert client.get("/health").json()["log_failures"] == 2
+        assert "lifecycle_log_failures_total 2.0" in client.get("/metrics").text
+        assert client.post("/predict", json=toy.records[3]).status_code == 200  # space again
+        assert client.get("/ready").json()["prediction_log"] == "ok"
+    stored = prediction_log.read(client.app.state.service.store.shown)
+    assert len(stored) == 2 and refused.json()["request_id"] not in set(stored["request_id"])

@@ -9,12 +9,15 @@ JSON array is a batch. Concurrent requests are scored together in micro-batches
 (``batching``) by a scoring process of the worker's own (``scoring_process``): the event
 loop never waits for the model's GIL. A full queue answers 503 with ``Retry-After``, a
 request not answered in time 504. Every answer of ``/predict`` carries a request id (also
-in the ``X-Request-ID`` header); every answered prediction is logged to the prediction
-store (``prediction_log``) by a background writer. An optional shadow version scores the
-same batches after the answer is computed; logged with role ``shadow``, never returned.
+in the ``X-Request-ID`` header); every prediction is recorded on local disk (the prediction
+log's spool) before it is answered, and written to the prediction store (``prediction_log``)
+by a background drainer; a request whose predictions cannot be recorded (disk full) is
+answered 503, never answered unlogged. An optional shadow version scores the same batches
+after the answer is computed; logged with role ``shadow``, never returned.
 ``--workers N`` runs N processes (uvicorn's supervisor), each loading and verifying the
 model once and starting its scoring process. SIGTERM or Ctrl-C: stop accepting, finish
-what is queued, flush the log, exit 0.
+what is queued, drain the log into the store (for up to 10 s; the rest stays in the spool
+for the next start), exit 0.
 
     python -m lifecycle.serve [--model NAME] [--version V | --stage STAGE] [--shadow V]
                               [--host HOST] [--port N] [--workers N]
@@ -55,8 +58,10 @@ from lifecycle.request_schema import (
 )
 from lifecycle.scoring_process import ScoringFailed, ScoringProcess
 from lifecycle.serve_metrics import CONTENT_TYPE, Metrics
+from lifecycle.spool import SpoolRefused
 
 log = logging.getLogger("lifecycle.serve")
+READY_STATS = ("logged", "log_failures", "log_pending", "last_log_error")  # of the log's; /health has them all
 SHADOW_BACKLOG = 64  # shadow jobs waiting beyond this are skipped (counted), so a slow shadow cannot pile up
 
 
@@ -87,6 +92,7 @@ class Service:
         self.max_body_bytes, self.batching = max_body_bytes, batching
         self.metrics = Metrics(scorer.name, scorer.version, shadow.version if shadow else None)
         store.on_written, store.on_failed = self.metrics.logged.inc, self.metrics.log_failures.inc
+        store.on_state = self.metrics.log_state
         self.batcher = MicroBatcher(self.score_batch, on_batch=self._batched, **batching)
         self.process = ScoringProcess(scorer)
         self.shadow_process = ScoringProcess(shadow) if shadow else None
@@ -122,11 +128,16 @@ class Service:
         self.metrics.queue_rows.set(self.batcher.queued_rows)
         outputs = await self.batcher.score([(request_id, i, record) for i, record in enumerate(records)])
         now = datetime.now(UTC)
-        self.store.submit([prediction_log.row(request_id, i, self.scorer.name, self.scorer.version, "production",
+        await self.record([prediction_log.row(request_id, i, self.scorer.name, self.scorer.version, "production",
                                               records[i], outputs[i], now, flags[i]) for i in range(len(records))])
         return {"request_id": request_id, "model": self.scorer.name, "version": self.scorer.version,
                 "predictions": [{"record": i, **outputs[i], "warnings": warnings[i], "flags": flags[i]}
                                 for i in range(len(records))]}
+
+    async def record(self, rows: list[dict]) -> None:
+        """Rows into the prediction log, on disk once this returns (``SpoolRefused`` if they cannot be)."""
+        await anyio.to_thread.run_sync(self.store.submit, rows)
+        self.metrics.spooled.inc(len(rows))
 
     def _submit_shadow(self, items: list[tuple[str, int, dict]], now: datetime) -> None:
         if len(self._shadow_jobs) >= SHADOW_BACKLOG:
@@ -140,7 +151,7 @@ class Service:
     async def _score_shadow(self, items: list[tuple[str, int, dict]], now: datetime) -> None:
         try:
             outputs = outputs_of(await self.shadow_process.predict([record for _, _, record in items]), self.shadow)
-            self.store.submit([prediction_log.row(request_id, i, self.shadow.name, self.shadow.version, "shadow",
+            await self.record([prediction_log.row(request_id, i, self.shadow.name, self.shadow.version, "shadow",
                                                   record, output, now)
                                for (request_id, i, record), output in zip(items, outputs)])
         except Exception as exc:  # noqa: BLE001  (a shadow failure never reaches the client)
@@ -163,7 +174,8 @@ class Service:
         self.ready = True
 
     async def close(self) -> None:
-        """Finish what is queued (and the shadow's jobs), stop the scoring processes, flush the log."""
+        """Finish what is queued (and the shadow's jobs), stop the scoring processes, drain the log (what
+        the store does not take within its time limit stays in the spool for the next start)."""
         self.ready = False
         await self.batcher.close()
         while self._shadow_jobs:
@@ -216,12 +228,13 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
                store_url: str = "sqlite:///data/predictions.db", table: str = "predictions",
                max_records: int = 1000, max_body_bytes: int = 2_000_000, domain: Domain | dict | None = None,
                max_batch_rows: int = 64, max_wait_ms: float = 2.0, max_queue_rows: int = 2000,
-               timeout_ms: float = 5000.0) -> FastAPI:
+               timeout_ms: float = 5000.0, spool: str | os.PathLike | None = None) -> FastAPI:
     """The service for a loaded model (``scoring.load``); see the module doc for the endpoints.
 
     Scores an example record first: a ``ValueError`` if the model (or the shadow) cannot.
     ``domain``: the out-of-domain rules (``request_schema.Domain``); the batching and
-    backpressure settings are ``batching.MicroBatcher``'s.
+    backpressure settings are ``batching.MicroBatcher``'s; ``spool``: the prediction log's spool
+    folder (default ``prediction_log.spool_folder``).
     """
     contract = Contract(scorer.schema, domain, max_records)
     probe = contract.frame([contract.example(), dict.fromkeys(contract.columns)])  # a valid record, an empty one
@@ -236,8 +249,8 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
                          "a full-size request could never be queued; raise max_queue_rows")
     batching = {"max_batch_rows": max_batch_rows, "max_wait_ms": max_wait_ms, "max_queue_rows": max_queue_rows,
                 "timeout_ms": timeout_ms}
-    service = Service(scorer, contract, prediction_log.PredictionLog(store_url, table), shadow, max_body_bytes,
-                      batching)
+    service = Service(scorer, contract, prediction_log.PredictionLog(store_url, table, spool=spool), shadow,
+                      max_body_bytes, batching)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -262,17 +275,18 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
             return JSONResponse({"status": "not ready", "detail": "the model is not loaded yet, or the service "
                                                                   "is stopping"}, 503)
         stats = service.store.stats()
-        logging_state = "failing" if stats["last_log_error"] and stats["log_failures"] else "ok"
         return JSONResponse({"status": "ready", "model": service.scorer.name, "version": service.scorer.version,
-                             "prediction_log": logging_state, **stats})
+                             "prediction_log": service.store.state(), **{k: stats[k] for k in READY_STATS}})
 
     @app.get("/metadata", summary="the served model: version, data version, task, classes, threshold, inputs")
     async def metadata() -> dict:
         return service.metadata()
 
-    @app.get("/metrics", summary="Prometheus metrics: requests, latency, batch sizes, queue, log failures, model",
+    @app.get("/metrics", summary="Prometheus metrics: requests, latency, batch sizes, queue, prediction log, model",
              response_class=PlainTextResponse)
     async def prometheus() -> Response:
+        stats = service.store.stats()
+        metrics.log_state(stats["log_pending"], stats["log_oldest_pending_seconds"])
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     example = contract.example()
@@ -283,7 +297,8 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
         "examples": {"one record": {"value": example}, "a list of records": {"value": [example, example]}}}}}
     errors = {400: "malformed JSON", 413: f"body over {max_body_bytes} bytes or over {max_records} records",
               422: "a record is invalid: each problem names the record index, the field and what is wrong",
-              503: "the queue is full (see Retry-After) or the service is stopping",
+              503: "the queue is full (see Retry-After), the service is stopping, or the answer could not be "
+                   "recorded in the prediction log (it is never returned unlogged)",
               504: f"not answered within {timeout_ms:g} ms"}
 
     @app.post("/predict", summary="predict one record (a JSON object) or a batch (a JSON array of objects)",
@@ -315,6 +330,11 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
         except TimedOut as exc:
             service.count("timed_out")
             answer = JSONResponse({"detail": str(exc), "errors": [], "request_id": request_id}, 504, headers=headers)
+        except SpoolRefused as exc:
+            answer = JSONResponse({"detail": f"the answer could not be recorded in the prediction log ({exc}), so it "
+                                             "is not returned: every answer is logged first. This is a server-side "
+                                             "problem (free disk space for the spool); try again later",
+                                   "errors": [], "request_id": request_id}, 503, headers=headers)
         except ClientDisconnect:
             answer = JSONResponse({"detail": "the client disconnected before sending the whole body", "errors": [],
                                    "request_id": request_id}, 400, headers=headers)
@@ -439,7 +459,7 @@ def _freeze() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the service until SIGTERM or Ctrl-C (then finish what is queued, flush the log, exit 0);
+    """Run the service until SIGTERM or Ctrl-C (then finish what is queued, drain the log, exit 0);
     2 (one line on stderr) when the model cannot be served."""
     import uvicorn
 
@@ -464,8 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     service = app.state.service
     shadowed = f", shadow version {service.shadow.version}" if service.shadow else ""
     log.info("serving %s version %d%s on http://%s:%d with %d worker(s) (docs at /docs); predictions logged to "
-             "table '%s' at %s", service.scorer.name, service.scorer.version, shadowed, args.host, args.port,
-             args.workers, store["predictions_table"], service.store.shown)
+             "table '%s' at %s through the spool %s", service.scorer.name, service.scorer.version, shadowed,
+             args.host, args.port, args.workers, store["predictions_table"], service.store.shown, service.store.folder)
     options = {"host": args.host, "port": args.port, "log_level": args.log_level, "access_log": args.access_log,
                "timeout_graceful_shutdown": serving["timeout_ms"] / 1000 + 10}
     if args.workers == 1:

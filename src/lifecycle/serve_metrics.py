@@ -1,7 +1,8 @@
 """The prediction service's ``GET /metrics``, in Prometheus text format (prometheus_client).
 
 Requests by endpoint and status, ``/predict`` latency, batch sizes and scoring time, queue
-depth, prediction-log rows written and lost, and the served model's version. With several
+depth, prediction-log rows spooled (on disk), written to the store, refused and pending, the
+oldest pending row's age, and the served model's version. With several
 worker processes (``lifecycle serve --workers N``) every worker writes its values to
 ``PROMETHEUS_MULTIPROC_DIR`` (set by the parent before the workers start) and a scrape of
 any worker reports the sum over all of them: prometheus_client's multiprocess mode.
@@ -46,9 +47,15 @@ class Metrics:
                                        buckets=LATENCY_BUCKETS, registry=r)
         self.queue_rows = Gauge("lifecycle_queue_rows", "records waiting to be scored", registry=r,
                                 multiprocess_mode="livesum")
+        self.spooled = Counter("lifecycle_log_spooled_rows", "prediction rows recorded in the spool (on disk)",
+                               registry=r)
         self.logged = Counter("lifecycle_log_rows", "prediction rows written to the prediction store", registry=r)
-        self.log_failures = Counter("lifecycle_log_failures", "prediction rows the store could not take (lost)",
-                                    registry=r)
+        self.log_failures = Counter("lifecycle_log_failures", "prediction rows the spool could not take (their "
+                                    "request answered 503; a shadow's rows not logged)", registry=r)
+        self.log_pending = Gauge("lifecycle_log_pending_rows", "prediction rows in the spool, not yet in the store",
+                                 registry=r, multiprocess_mode="livesum")
+        self.log_oldest = Gauge("lifecycle_log_oldest_pending_seconds", "age of the oldest prediction row not yet "
+                                "in the store (0 when none waits)", registry=r, multiprocess_mode="livemax")
         self.shadow_failures = Counter("lifecycle_shadow_failures", "shadow batches that failed or were skipped",
                                        registry=r)
         self.model = Gauge("lifecycle_model_info", "the served model (value 1), by name, version and role",
@@ -56,6 +63,10 @@ class Metrics:
         self.model.labels(model, str(version), "production").set(1)
         if shadow_version is not None:
             self.model.labels(model, str(shadow_version), "shadow").set(1)
+
+    def log_state(self, pending: int, oldest_seconds: float) -> None:
+        self.log_pending.set(pending)
+        self.log_oldest.set(oldest_seconds)
 
     def render(self) -> bytes:
         if multiprocess_mode():
