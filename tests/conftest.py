@@ -126,6 +126,12 @@ def break_notebook(project: Path, phase: str = "00_problem_definition", at: int 
 
 
 @pytest.fixture
+def store_url(tmp_path: Path) -> str:
+    """A prediction store's SQLAlchemy URL: a SQLite file under the test's own folder."""
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture
 def project(request, tmp_path: Path) -> Path:
     return copy_project(tmp_path / "project", own_params=bool(request.node.get_closest_marker("own_params")))
 
