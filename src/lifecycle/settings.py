@@ -123,6 +123,7 @@ class Serving(Strict):
     max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 2.0  # the longest wait for a batch to fill
     max_queue_rows: Annotated[StrictInt, Field(ge=1)] = 2000  # records waiting; beyond: 503 with Retry-After
     timeout_ms: Annotated[float, Field(gt=0)] = 5000.0  # a request not answered in this time: 504
+    scoring_deadline_ms: Annotated[float, Field(gt=0)] = 10000.0  # a batch still scoring: 504, process replaced
 
     @model_validator(mode="after")
     def _queue_holds_a_request(self) -> Serving:
