@@ -151,7 +151,8 @@ def test_a_stopped_process_is_killed_at_the_deadline_and_replaced(toy):
                 await child.predict(toy.records[:2])
             unhealthy = child.healthy
             replaced = await _healthy(child)
-            return late.value, unhealthy, replaced, stopped.returncode, await child.predict(toy.records[:2]), child.starts
+            again = await child.predict(toy.records[:2])
+            return late.value, unhealthy, replaced, stopped.returncode, again, child.starts
         finally:
             await child.close()
 
