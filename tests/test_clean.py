@@ -65,7 +65,7 @@ def test_a_derived_folder_holding_a_file_params_name_is_kept_and_said(made):
     _settings(made, "project.yaml", **{"source.events_path": "data/processed/events.parquet"})
     (made / "data" / "processed" / "events.parquet").write_text("the user's events")
     done = clean.clean(made)
-    assert (made / "data" / "processed" / "events.parquet").is_file() and (made / "data/processed/train.parquet").is_file()
+    assert (made / "data/processed/events.parquet").is_file() and (made / "data/processed/train.parquet").is_file()
     assert "kept data/processed: it holds data/processed/events.parquet, which params/ names; move that file " \
            "out of it to clean it" in done
     assert not (made / "data" / "interim").exists()

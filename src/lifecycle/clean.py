@@ -44,8 +44,8 @@ def named_in_params(root: Path) -> list[Path]:
     folder = root / "params"
     project = read_yaml(folder / PROJECT_FILE)
     source, store = project.get("source") or {}, project.get("store") or {}
-    experiment = read_yaml(folder / "11_experimentation.yaml") if (folder / "11_experimentation.yaml").is_file() else {}
-    monitoring = read_yaml(folder / "12_monitoring.yaml") if (folder / "12_monitoring.yaml").is_file() else {}
+    experiment, monitoring = (read_yaml(folder / name) if (folder / name).is_file() else {}
+                              for name in ("11_experimentation.yaml", "12_monitoring.yaml"))
     url = store.get("url") or Store.model_fields["url"].default
     urls = [url, store.get("batch_url") or batch_store(url), source.get("url")]
     files = [source.get("path"), source.get("events_path"),
