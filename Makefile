@@ -13,7 +13,7 @@ LOCKS := requirements.lock $(if $(EXTRAS),requirements-dask.lock)
 INSTALLED := $(VENV)/.installed$(if $(EXTRAS),-$(EXTRAS))
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test lab notebooks check lock clean
+.PHONY: run test lab notebooks check lock clean clean-all
 
 run: $(INSTALLED)  ## set up, then run the whole lifecycle
 	$(BIN)/lifecycle run
@@ -48,5 +48,8 @@ lock:  ## re-pin requirements.lock (default install) and requirements-dask.lock 
 	  .lock-venv/bin/python -m pip freeze --exclude lifecycle | grep -vxFf requirements.lock; } > requirements-dask.lock
 	rm -rf .lock-venv build
 
-clean:  ## remove runtime output (data, models, reports); keeps .venv
-	rm -rf data models reports
+clean: $(INSTALLED)  ## remove what `lifecycle run` makes again; keeps your tables, data/raw, the stores, the label feed, models/
+	$(BIN)/lifecycle clean
+
+clean-all: $(INSTALLED)  ## remove data, models and reports whole, your tables and models too; asks (or CONFIRM=yes)
+	$(BIN)/lifecycle clean --all $(if $(filter yes,$(CONFIRM)),--yes)

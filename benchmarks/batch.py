@@ -11,7 +11,7 @@ ever in memory; then a fresh ``python -m lifecycle.batch`` scores it with the re
 included) and over the scoring and writing alone (from its summary line). Flat memory means
 the peak does not grow with the input. With ``--engine dask`` the same command scores on a
 LocalCluster (``compute`` in params/project.yaml: 2 worker processes by default); the peak is
-then the driver's alone, which streams the scored partitions into the one transaction.
+then the driver's alone, which streams the scored partitions into the staging table.
 """
 
 from __future__ import annotations

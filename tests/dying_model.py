@@ -1,8 +1,10 @@
-"""A model that ends its own process on a marked record (importable by the service's scoring process)."""
+"""Models that break the service's scoring process (importable by it): one ends its process on a
+marked record, one hangs while a gate file exists."""
 
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 
@@ -15,4 +17,19 @@ class DiesOnMarkedRecord:
     def predict_proba(self, X) -> np.ndarray:
         if (X["spend"] == -1).any():
             os._exit(3)
+        return np.full((len(X), 2), 0.5)
+
+
+class HangsWhileGateExists:
+    """Scores every record 0.5, but hangs, as a deadlocked model would, while the file ``gate`` exists
+    (a new process checking that it can score hangs too)."""
+
+    classes_ = np.array([0, 1])
+
+    def __init__(self, gate: str):
+        self.gate = gate
+
+    def predict_proba(self, X) -> np.ndarray:
+        while os.path.exists(self.gate):
+            time.sleep(0.05)
         return np.full((len(X), 2), 0.5)

@@ -1,4 +1,5 @@
-"""Batch scoring: chunked inputs, one transaction per batch, replaceable batch ids, clear errors."""
+"""Batch scoring: chunked inputs, batches staged then replaced in one short transaction (the service's
+log writable meanwhile), replaceable batch ids, clear errors."""
 
 import os
 import signal
@@ -10,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from conftest import run_in
-from lifecycle import batch, features, paths, registry, scoring, select, splits
+from lifecycle import batch, features, paths, prediction_log, registry, scoring, select, splits
 from lifecycle.batch import BatchError
 from lifecycle.params import resolve
-from lifecycle.settings import FeatureEngineering
+from lifecycle.settings import FeatureEngineering, Store
 
 N = 1000
 TABLE = "preds"
@@ -150,7 +152,7 @@ def test_a_failure_part_way_writes_nothing_of_the_batch(how, scorer, rows, tmp_p
 def test_a_killed_process_leaves_no_partial_batch(fitted, project, monkeypatch):
     monkeypatch.setattr(paths, "MODELS", project / "models")
     registry.register(fitted[0], "churn", fitted[1])
-    rows, db = fitted[2], project / "data" / "predictions.db"  # the copy's store.url
+    rows, db = fitted[2], project / "data" / "batch_predictions.db"  # the copy's store.batch_url
     store = f"sqlite:///{db}"
     scorer = scoring.load("churn")
     batch.predict_batch(scorer, [rows], store, "batch_predictions", "other", "user_id")
@@ -174,12 +176,82 @@ def test_a_killed_process_leaves_no_partial_batch(fitted, project, monkeypatch):
     assert _batches(db, "batch_predictions") == {"other": N, "big": 700}  # the earlier run of big, whole
 
     (project / "small.csv").write_text(rows.iloc[:10].to_csv(index=False))
-    done = run_in(project, "lifecycle.batch", "--input", "small.csv")  # defaults: store.url, id, batch id
+    done = run_in(project, "lifecycle.batch", "--input", "small.csv")  # defaults: store.batch_url, id, batch id
     assert done.returncode == 0, done.stderr
     again = run_in(project, "lifecycle.batch", "--input", "small.csv")
     assert "replacing 10 rows of an earlier run" in again.stdout
     small = batch.default_batch_id(project / "small.csv")
     assert _batches(db, "batch_predictions") == {"other": N, "big": 700, small: 10}
+
+
+def _short_wait(url: str) -> sa.Engine:
+    """An engine that gives up on a locked store after a tenth of a second."""
+    waits = {"sqlite": {"timeout": 0.1}, "postgresql": {"options": "-c lock_timeout=100"}}
+    return sa.create_engine(url, connect_args=waits.get(sa.engine.make_url(url).get_backend_name(), {}))
+
+
+def _rows_of(url: str, table: str = TABLE) -> dict[str, int]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return dict(connection.execute(sa.text(f"SELECT batch_id, COUNT(*) FROM {table} GROUP BY batch_id")).all())
+    finally:
+        engine.dispose()
+
+
+def test_the_service_log_is_written_while_a_large_batch_is_scored_into_the_same_database(scorer, rows, store_url):
+    """The log and the batch in one database, the layout where they could block each other: after each
+    chunk, a connection that waits at most 0.1 s for a lock writes to the log's table, and sees the batch
+    id's earlier rows whole and none of the new ones."""
+    batch.predict_batch(scorer, [rows.iloc[:300]], store_url, TABLE, "b", "user_id")
+    log = _short_wait(store_url)
+    table = prediction_log.predictions_table()
+    table.metadata.create_all(log)
+    seen = []
+
+    def progress(chunk: int, scored: int) -> None:
+        row = prediction_log.row(f"request-{chunk}", 0, "churn", 1, "production", {"spend": 1.0}, {"prediction": 0})
+        seen.append((prediction_log.write(log, table, [row]), _rows_of(store_url)))
+
+    large = pd.concat([rows] * 20, ignore_index=True)
+    try:
+        result = batch.predict_batch(scorer, (large.iloc[i:i + N] for i in range(0, len(large), N)), store_url,
+                                     TABLE, "b", "user_id", progress)
+    finally:
+        log.dispose()
+    assert (result.rows, result.chunks, result.replaced) == (20 * N, 20, 300)
+    assert seen == [(1, {"b": 300})] * 20  # every log write went through; the batch appeared only at the end
+    assert _rows_of(store_url) == {"b": 20 * N}
+    assert len(prediction_log.read(store_url)) == 20
+
+
+def test_an_interrupted_batch_leaves_the_earlier_rows_of_its_id_and_nothing_staged(scorer, rows, store_url):
+    batch.predict_batch(scorer, [rows.iloc[:300]], store_url, TABLE, "b", "user_id")
+    batch.predict_batch(scorer, [rows.iloc[:100]], store_url, TABLE, "other", "user_id")
+
+    def interrupted():
+        yield from (rows.iloc[i:i + 200] for i in range(0, 600, 200))
+        raise KeyboardInterrupt  # Ctrl-C after three chunks were staged
+
+    with pytest.raises(KeyboardInterrupt):
+        batch.predict_batch(scorer, interrupted(), store_url, TABLE, "b", "user_id")
+    assert _rows_of(store_url) == {"b": 300, "other": 100}
+    engine = sa.create_engine(store_url)
+    try:
+        assert sa.inspect(engine).get_table_names() == [TABLE]  # no staging table left behind
+    finally:
+        engine.dispose()
+
+
+def test_batches_go_to_a_database_beside_the_service_log_by_default():
+    assert batch.store_defaults()["url"] == prediction_log.absolute_url("sqlite:///data/batch_predictions.db")
+    assert Store().url == "sqlite:///data/predictions.db" and Store(batch_url=None) == Store()
+    elsewhere = Store(url="sqlite:////srv/app/log.sqlite?timeout=9")
+    assert elsewhere.batch_url == "sqlite:////srv/app/batch_log.sqlite?timeout=9"
+    for one_database in ("postgresql://me:secret@db/shop", "sqlite://", "sqlite:///:memory:"):
+        assert Store(url=one_database).batch_url == one_database  # no SQLite file: nothing to keep apart
+    chosen = "sqlite:///data/predictions.db"  # a user's explicit choice of one file stands
+    assert Store(url=chosen, batch_url=chosen).batch_url == chosen
 
 
 def test_default_batch_id_follows_the_file_content(tmp_path):

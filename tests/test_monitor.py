@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from conftest import run_in
 from scipy import stats
 from sklearn.metrics import roc_auc_score
@@ -20,7 +21,7 @@ from lifecycle import (
     monitor_store,
     production,
 )
-from lifecycle.settings import DriftSettings
+from lifecycle.settings import DriftSettings, Store
 from lifecycle.simulate import (
     Drift,
     behaviour_summary,
@@ -274,6 +275,29 @@ def test_the_log_is_read_for_the_monitored_version_only(tmp_path):
     with pytest.raises(monitor.MonitorError, match="no production predictions of model 'other'"):
         monitor_store.read_log(url, "log", "other", 1)
     assert monitor_store.read_batches(url, "no_batches_yet", "churn", 1).empty
+
+
+def test_batches_are_read_from_the_batch_store_and_from_the_log_s_database_before_it(store_url, tmp_path):
+    """Batches written before the batch store was apart (or with --output store.url) still count; a batch
+    id in both is the batch store's."""
+    store = Store(url=store_url, batch_url=f"sqlite:///{tmp_path / 'batches.db'}")
+    assert monitor_store.read_batches(store.batch_url, "batch_predictions", "churn", 1).empty  # no file yet ...
+    assert not (tmp_path / "batches.db").exists()  # ... and reading made none
+
+    def write(url: str, batches: dict[str, float]) -> None:
+        engine = sa.create_engine(url)
+        rows = pd.DataFrame([{"batch_id": b, "prediction": 0, "probability_1": p, "model_name": "churn",
+                              "model_version": 1} for b, p in batches.items() for _ in range(3)])
+        rows.to_sql("batch_predictions", engine, index=False, if_exists="append")
+        engine.dispose()
+
+    write(store.url, {"old": 0.1, "again": 0.2})
+    write(store.batch_url, {"new": 0.3, "again": 0.4})
+    found = monitor_store.stored_batches(store, "churn", 1)
+    assert found.groupby("batch_id")["output_probability_1"].agg(["size", "first"]).to_dict("index") == {
+        "again": {"size": 3, "first": 0.4}, "new": {"size": 3, "first": 0.3}, "old": {"size": 3, "first": 0.1}}
+    one = Store(url=store.batch_url, batch_url=store.batch_url)
+    assert sorted(monitor_store.stored_batches(one, "churn", 1)["batch_id"].unique()) == ["again", "new"]
 
 
 def test_regression_performance_alerts_when_errors_grow():

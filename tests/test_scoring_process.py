@@ -16,7 +16,8 @@ from test_serve import Toy
 
 from lifecycle import scoring, select
 from lifecycle.request_schema import Contract
-from lifecycle.scoring_process import ScoringFailed, ScoringProcess
+from lifecycle.batching import TimedOut
+from lifecycle.scoring_process import DeadlinePassed, ScoringFailed, ScoringProcess
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +129,50 @@ def test_a_batch_that_stops_two_processes_in_a_row_fails_and_the_next_one_is_sco
     failure, (prediction, proba), starts = run(main())
     assert "stopped twice (exit code 3) on this batch; a new one starts for the next batch" in str(failure)
     assert starts == 3 and len(prediction) == 3 and (proba == 0.5).all()
+
+
+async def _healthy(child: ScoringProcess, wait_s: float = 120) -> bool:
+    """Whether ``child`` has a ready scoring process again within ``wait_s`` (a hang guard, not a speed check)."""
+    for _ in range(int(wait_s / 0.05)):
+        if child.healthy:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+def test_a_stopped_process_is_killed_at_the_deadline_and_replaced(toy):
+    async def main():
+        child = ScoringProcess(toy.scorer, deadline_s=0.5)
+        try:
+            await child.start()
+            stopped = child._process
+            os.kill(stopped.pid, signal.SIGSTOP)  # hangs as a deadlocked model would
+            with pytest.raises(DeadlinePassed) as late:
+                await child.predict(toy.records[:2])
+            unhealthy = child.healthy
+            replaced = await _healthy(child)
+            again = await child.predict(toy.records[:2])
+            return late.value, unhealthy, replaced, stopped.returncode, again, child.starts
+        finally:
+            await child.close()
+
+    late, unhealthy, replaced, code, (prediction, _), starts = run(main())
+    assert isinstance(late, TimedOut) and late.kind == "DeadlinePassed"  # the service answers 504
+    assert "did not score the batch within 500 ms (serving.scoring_deadline_ms)" in str(late)
+    assert unhealthy is False and replaced and code == -signal.SIGKILL
+    assert starts == 2 and len(prediction) == 2
+
+
+def test_closing_kills_a_hung_process(toy):
+    async def main():
+        child = ScoringProcess(toy.scorer)  # no deadline: closing alone must end it
+        await child.start()
+        process = child._process
+        os.kill(process.pid, signal.SIGSTOP)
+        await asyncio.wait_for(child.close(timeout_s=0.5), 60)  # a hang guard, far above the 0.5 s
+        return process.returncode, child.healthy
+
+    assert run(main()) == (-signal.SIGKILL, False)
 
 
 def test_a_model_that_cannot_score_a_valid_record_is_refused_at_start(toy):

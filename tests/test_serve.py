@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -31,6 +32,7 @@ with warnings.catch_warnings():  # starlette 1.x would rather have httpx2 than h
     from fastapi.testclient import TestClient
 
 from conftest import copy_project
+from dying_model import HangsWhileGateExists
 
 from lifecycle import features, paths, prediction_log, registry, scoring, select, splits, spool
 from lifecycle.params import resolve
@@ -471,6 +473,60 @@ def test_metrics_show_the_rows_spooled_written_and_pending(app_client, toy):
         metrics = client.get("/metrics").text
         assert "lifecycle_log_spooled_rows_total 3.0" in metrics and "lifecycle_log_rows_total 3.0" in metrics
         assert "lifecycle_log_pending_rows 0.0" in metrics and "lifecycle_log_oldest_pending_seconds 0.0" in metrics
+
+
+@pytest.fixture
+def importable_test_models(monkeypatch):
+    """The scoring process imports the test models (tests/dying_model.py) by name."""
+    here = str(Path(__file__).parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]))
+
+
+def _until(check, wait_s: float = 120) -> bool:
+    """Whether ``check()`` holds within ``wait_s`` (a hang guard, not a speed check)."""
+    deadline = time.monotonic() + wait_s
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_hung_model_gets_504_and_the_service_is_not_ready_until_its_process_is_replaced(
+        toy, tmp_path, importable_test_models):
+    gate = tmp_path / "hang"
+    scorer = toy.scorer._replace(pipeline=HangsWhileGateExists(str(gate)))
+    app = create_app(scorer, store_url=f"sqlite:///{tmp_path / 'p.db'}", timeout_ms=60_000, scoring_deadline_ms=500)
+    with TestClient(app) as client:
+        assert client.get("/ready").status_code == 200
+        gate.touch()  # from now on the model hangs, and so does a new process's check that it can score
+        hung = client.post("/predict", json=toy.records[:2])
+        assert hung.status_code == 504 and hung.headers["X-Request-ID"]
+        assert "did not score the batch within 500 ms (serving.scoring_deadline_ms)" in hung.json()["detail"]
+        waiting = client.get("/ready")
+        assert waiting.status_code == 503 and "scoring process is being replaced" in waiting.json()["detail"]
+        gate.unlink()
+        assert _until(lambda: client.get("/ready").status_code == 200)
+        again = client.post("/predict", json=toy.records[:2])
+        assert again.status_code == 200 and [p["probability_1"] for p in again.json()["predictions"]] == [0.5, 0.5]
+        health = client.get("/health").json()
+        assert (health["timed_out"], health["scoring_restarts"], health["score_failures"]) == (1, 1, 0)
+
+
+def test_stopping_with_a_hung_scoring_process_ends_within_its_limit(toy, tmp_path):
+    app = create_app(toy.scorer, store_url=f"sqlite:///{tmp_path / 'p.db'}", timeout_ms=1000,
+                     scoring_deadline_ms=600_000)  # a deadline that never comes: only the stop's own limit
+    client = TestClient(app)
+    client.__enter__()
+    process = app.state.service.process._process
+    os.kill(process.pid, signal.SIGSTOP)
+    late = client.post("/predict", json=toy.records[:2])
+    assert late.status_code == 504 and "serving.timeout_ms" in late.json()["detail"]
+    stopping = threading.Thread(target=client.__exit__, args=(None, None, None), daemon=True)
+    stopping.start()
+    stopping.join(120)  # a hang guard: the stop takes timeout_ms plus a few seconds
+    assert not stopping.is_alive(), "stopping the service hung on its stopped scoring process"
+    assert process.returncode == -signal.SIGKILL and app.state.service.store.stats()["logged"] == 0
 
 
 def test_an_answer_the_log_cannot_record_is_refused_never_returned_unlogged(app_client, toy, monkeypatch):

@@ -149,6 +149,22 @@ def test_closing_finishes_what_is_queued_and_refuses_new_requests():
     assert run(main()) == [[0], [10], [20], [30], [40]]
 
 
+def test_closing_with_a_limit_stops_a_batch_that_never_ends_and_refuses_what_is_left():
+    async def never(records: list) -> list:
+        await asyncio.Event().wait()  # a hung model
+
+    async def main():
+        batcher = MicroBatcher(never, max_batch_rows=2)
+        batcher.start()
+        pending = [asyncio.ensure_future(batcher.score([i])) for i in range(5)]
+        await asyncio.sleep(0.02)  # the first batch is being scored, the rest queued
+        await asyncio.wait_for(batcher.close(limit_s=0.2), 60)  # a hang guard, far above the limit
+        return await asyncio.gather(*pending, return_exceptions=True), batcher.queued_rows
+
+    answers, queued = run(main())
+    assert queued == 0 and all(isinstance(a, Overloaded) and "stopped before" in str(a) for a in answers)
+
+
 def test_a_scoring_failure_reaches_every_caller_of_that_batch_only():
     async def main():
         batcher = MicroBatcher(Recorder(fail=True))

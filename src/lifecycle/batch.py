@@ -1,6 +1,6 @@
 """Batch scoring: a registered model over a CSV, Parquet or SQL input, written as one batch.
 
-``lifecycle predict --input new.parquet`` writes to ``store.url`` / ``store.batch_table``;
+``lifecycle predict --input new.parquet`` writes to ``store.batch_url`` / ``store.batch_table``;
 ``--output out.parquet`` or ``--output <SQLAlchemy URL> --table T`` elsewhere. SQL input is
 ``sql:<URL>::<query or table>``; the URL ends at the first ``::`` outside ``[...]``, so casts
 like ``x::int`` in the query are fine. Rows are read and scored in chunks (``--chunk-rows``),
@@ -8,12 +8,14 @@ so memory stays flat. Each output row: the id (when the input has the id column)
 ``prediction``, ``probability_<class>`` (classification), ``model_name``, ``model_version``,
 ``batch_id`` and ``scored_at`` (UTC, one value per batch).
 
-A batch is all or nothing. In a database, the batch id's earlier rows are deleted and the new
-ones inserted in one transaction: a failure or a killed process leaves the table as it was, and
-re-running a batch id replaces its rows. A Parquet file holds one batch, written aside and
-renamed into place. A file's default batch id is its name and the start of its SHA-256
-(``new-3f2a9c1b0d4e``): the same bytes replace their batch, changed bytes make a new one. A
-query's rows change over time, so SQL input needs ``--batch-id``.
+A batch is all or nothing. In a database, the scored rows are staged in a temporary table while
+the input is scored, then the batch id's earlier rows are deleted and the staged ones inserted
+in one short transaction (``batch_store``): a failure or a killed process leaves the table as it
+was, the store is not locked while scoring, and re-running a batch id replaces its rows. A
+Parquet file holds one batch, written aside and renamed into place. A file's default batch id
+is its name and the start of its SHA-256 (``new-3f2a9c1b0d4e``): the same bytes replace their
+batch, changed bytes make a new one. A query's rows change over time, so SQL input needs
+``--batch-id``.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ from typing import NamedTuple
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import sqlalchemy as sa
+from pydantic import ValidationError
 
-from lifecycle import compute, files, paths, prediction_log, registry, scoring
+from lifecycle import batch_store, compute, files, paths, prediction_log, registry, scoring
 from lifecycle.batch_inputs import (CHUNK_ROWS, CSV, PARQUET, SQL, TABLE_NAME, BatchError, _engine, _reason,  # noqa: F401
                                      _shown, default_batch_id, describe, read_chunks)
 from lifecycle.compute import ComputeError
 from lifecycle.params import PROJECT_FILE, ParamsError, read_yaml
+from lifecycle.settings import Store
 
 ADDED = ("prediction", "model_name", "model_version", "batch_id", "scored_at")
 
@@ -59,12 +62,8 @@ class BatchResult(NamedTuple):
 
 
 def store_defaults() -> dict:
-    """From params/project.yaml: ``url`` (store.url; a relative SQLite path is under the project
+    """From params/project.yaml: ``url`` (store.batch_url; a relative SQLite path is under the project
     root), ``table`` (store.batch_table), ``id_column`` and ``model`` (serving.model)."""
-    from pydantic import ValidationError
-
-    from lifecycle.settings import Store
-
     data = read_yaml(paths.PARAMS / PROJECT_FILE)
     try:
         store = Store.model_validate(data.get("store") or {})
@@ -72,7 +71,7 @@ def store_defaults() -> dict:
         problem = exc.errors()[0]
         raise ParamsError(f"params/{PROJECT_FILE}: store.{'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
     try:
-        url = prediction_log.absolute_url(store.url)
+        url = prediction_log.absolute_url(store.batch_url)
     except ValueError as exc:
         raise ParamsError(f"params/{PROJECT_FILE}: {exc}") from None
     return {"url": url, "table": store.batch_table,
@@ -86,7 +85,7 @@ def predict_batch(scorer: scoring.Scorer, chunks: Iterable[pd.DataFrame], output
 
     Parameters
     ----------
-    output : a SQLAlchemy URL, a ``.parquet`` path, or None for ``store.url``.
+    output : a SQLAlchemy URL, a ``.parquet`` path, or None for ``store.batch_url``.
     table : the table of a database output; default ``store.batch_table``.
     batch_id : required, e.g. ``default_batch_id(path)``; its earlier rows are replaced.
     id_column : copied to the output; every chunk must have it. None: no id column.
@@ -119,7 +118,8 @@ def predict_batch(scorer: scoring.Scorer, chunks: Iterable[pd.DataFrame], output
                 raise BatchError(f"cannot write '{output}': {exc.strerror or exc}") from None
             replaced, where = 0, f"'{output}'"
         else:
-            replaced, where = _write_sql(target, table, batch_id, frames()), f"table '{table}' at {_shown(target)}"
+            replaced = batch_store.replace_batch(target, table, batch_id, frames())
+            where = f"table '{table}' at {_shown(target)}"
     except BatchError as exc:
         raise BatchError(f"{exc}; nothing of batch '{batch_id}' was written") from None
     return BatchResult(count["rows"], count["chunks"], batch_id, scorer.name, scorer.version, where, replaced,
@@ -154,38 +154,6 @@ def _write_parquet(path: Path, frames: Iterator[pd.DataFrame]) -> None:
             writer.close()
 
 
-def _write_sql(url: str, table: str, batch_id: str, frames: Iterator[pd.DataFrame]) -> int:
-    """Delete the batch id's rows and insert the new ones in one transaction; the rows replaced."""
-    schema, _, name = table.rpartition(".")
-    schema = schema or None
-    engine = _engine(url)
-    try:
-        with engine.begin() as connection:
-            inspector, columns, replaced = sa.inspect(connection), None, 0
-            if inspector.has_table(name, schema=schema):
-                columns = {c["name"] for c in inspector.get_columns(name, schema=schema)}
-                if "batch_id" not in columns:
-                    raise BatchError(f"table '{table}' has no batch_id column, so it does not hold batch "
-                                     "predictions; choose another --table")
-                old = sa.table(name, sa.column("batch_id"), schema=schema)
-                replaced = connection.execute(sa.delete(old).where(old.c.batch_id == batch_id)).rowcount
-            for frame in frames:
-                unknown = [str(c) for c in frame.columns if columns is not None and c not in columns]
-                if unknown:
-                    raise BatchError(f"table '{table}' has no column(s) {', '.join(unknown)}: it holds batches "
-                                     "of another model or input; write to another --table")
-                frame.to_sql(name, connection, schema=schema, if_exists="append", index=False)
-                if columns is None:  # created just now, in this transaction
-                    created = sa.Table(name, sa.MetaData(schema=schema), autoload_with=connection)
-                    sa.Index(f"ix_{name}_batch_id", created.c.batch_id).create(connection)
-                    columns = set(frame.columns)
-    except sa.exc.SQLAlchemyError as exc:
-        raise BatchError(f"cannot write to table '{table}' at {_shown(url)}: {_reason(exc)}") from None
-    finally:
-        engine.dispose()
-    return max(replaced, 0)
-
-
 def _target(output, table: str | None) -> tuple[str, object, str | None]:
     """("parquet", path, None) or ("sql", url, table), with the store's defaults filled in."""
     if output is None or (table is None and "://" in str(output)):
@@ -217,7 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lifecycle predict", description=__doc__.splitlines()[0])
     add = parser.add_argument
     add("--input", required=True, metavar="PATH_OR_QUERY", help="a .csv or .parquet file, or sql:<URL>::<query or table>")
-    add("--output", metavar="URL_OR_PATH", help="a SQLAlchemy URL or a .parquet file (default: store.url)")
+    add("--output", metavar="URL_OR_PATH", help="a SQLAlchemy URL or a .parquet file (default: store.batch_url)")
     add("--table", help="the table of a database output (default: store.batch_table)")
     add("--batch-id", help="default: the file's name and content hash; required for SQL input")
     add("--model", help="a registered model (default: serving.model)")

@@ -10,8 +10,9 @@ promotion happens meanwhile. The batch is still all or nothing:
   which is renamed into place when every partition is written (an earlier output is moved
   aside first and removed after). A failure leaves the previous output as it was.
 - Database output: the driver takes the scored partitions in input order, a few partitions
-  ahead of what it writes, into the one transaction of ``batch._write_sql`` (the batch id's
-  earlier rows deleted, the new ones inserted); memory stays bounded whatever the input's size.
+  ahead of what it writes, into ``batch_store.replace_batch`` (staged in a temporary table, then
+  the batch id's earlier rows deleted and the staged ones inserted in one short transaction);
+  memory stays bounded whatever the input's size, and the store is not locked while scoring.
 
 A worker lost mid-job is not a lost batch: Dask recomputes its partitions elsewhere, and a
 partition is written under its own number, so nothing is written twice or left out.
@@ -33,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from lifecycle import scoring
+from lifecycle import batch_store, scoring
 from lifecycle.batch_inputs import CSV, PARQUET, SQL, BatchError, _reason
 
 _SCORERS: dict[tuple, scoring.Scorer] = {}  # per worker process: (registry, name, version) -> the loaded model
@@ -124,7 +125,7 @@ def predict_partitions(scorer: scoring.Scorer, frame: Any, client: Any, output: 
                     if shown is not None:
                         shown.update(number)
 
-            replaced = batch._write_sql(target, table, batch_id, frames())
+            replaced = batch_store.replace_batch(target, table, batch_id, frames())
             rows, where = rows["n"], f"table '{table}' at {batch._shown(target)}"
     except BatchError as exc:
         raise BatchError(f"{exc}; nothing of batch '{batch_id}' was written") from None

@@ -75,7 +75,8 @@ def _split_sql(text: str) -> tuple[str, str]:
     return found.group(1), found.group(2).strip()
 
 
-def _engine(url: str, reading: bool = False) -> sa.Engine:
+def _engine(url: str, reading: bool = False, lock_wait_s: float | None = None) -> sa.Engine:
+    """An engine for ``url``; a SQLite one waits up to ``lock_wait_s`` for another writer (default 5 s)."""
     try:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError:
@@ -87,8 +88,9 @@ def _engine(url: str, reading: bool = False) -> sa.Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise BatchError(f"cannot create the folder of '{parsed.database}': {exc.strerror}") from None
+    waits = {"timeout": lock_wait_s} if lock_wait_s is not None and parsed.get_backend_name() == "sqlite" else {}
     try:
-        return sa.create_engine(parsed)
+        return sa.create_engine(parsed, connect_args=waits)
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise BatchError(f"cannot use {_shown(url)}: {_reason(exc)}; install its database driver") from None
 

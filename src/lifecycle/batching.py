@@ -12,7 +12,7 @@ Backpressure: the queue holds at most ``max_queue_rows`` records; a request that
 overflow it is refused at once (``Overloaded``, HTTP 503 with ``Retry-After``) instead of
 letting latency grow without bound, and a request not answered within ``timeout_ms`` gets
 ``TimedOut`` (HTTP 504; its records are dropped from the queue if not yet scored).
-``close`` refuses new requests and finishes the queued ones.
+``close`` refuses new requests and finishes the queued ones, within a time limit when given.
 """
 
 from __future__ import annotations
@@ -77,12 +77,16 @@ class MicroBatcher:
         self._wakeup = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="micro-batcher")
 
-    async def close(self) -> None:
-        """Refuse new requests and score everything queued."""
+    async def close(self, limit_s: float | None = None) -> None:
+        """Refuse new requests and score everything queued; after ``limit_s`` seconds (None: no limit)
+        stop scoring, and what is left gets ``Overloaded``."""
         self._closing = True
         if self._task is not None:
             self._wakeup.set()
-            await self._task
+            try:
+                await asyncio.wait_for(self._task, limit_s)
+            except TimeoutError:  # the task was cancelled, and the batch it was scoring with it
+                _fail(self._take(self.queued_rows), _stopped())  # every job still queued
             self._task = None
 
     @contextmanager
@@ -160,10 +164,11 @@ class MicroBatcher:
             outputs = await self._score(records)
             if len(outputs) != rows:
                 raise RuntimeError(f"scoring returned {len(outputs)} outputs for {rows} records")
+        except asyncio.CancelledError:  # close's time limit passed: these will not be scored
+            _fail(jobs, _stopped())
+            raise
         except Exception as exc:  # noqa: BLE001  (every waiting request gets the failure)
-            for job in jobs:
-                if not job.future.done():
-                    job.future.set_exception(exc)
+            _fail(jobs, exc)
             return
         seconds = time.perf_counter() - started
         self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * seconds
@@ -174,3 +179,13 @@ class MicroBatcher:
             if not job.future.done():
                 job.future.set_result(outputs[start:start + len(job.records)])
             start += len(job.records)
+
+
+def _stopped() -> Overloaded:
+    return Overloaded("the service stopped before this request was scored; send it again", 1)
+
+
+def _fail(jobs: list[_Job], error: Exception) -> None:
+    for job in jobs:
+        if not job.future.done():
+            job.future.set_exception(error)

@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
                         add_help=False)
     commands.add_parser("monitor", help="drift and performance checks; exit 1 on an alert (lifecycle monitor --help)",
                         add_help=False)
+    commands.add_parser("clean", help="remove what lifecycle run makes again; --all: everything, after asking "
+                        "(lifecycle clean --help)", add_help=False)
 
     models = commands.add_parser("models", help="the model registry (models/)")
     models_commands = models.add_subparsers(dest="models_command", required=True)
@@ -139,13 +141,16 @@ def _delegated(command: str):
     if command == "serve":
         from lifecycle.serve import main as serve
         return serve
+    if command == "clean":
+        from lifecycle.clean import main as clean
+        return clean
     from lifecycle.batch import main as predict
     return predict
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in ("serve", "predict", "monitor", "init"):
+    if argv and argv[0] in ("serve", "predict", "monitor", "init", "clean"):
         return _delegated(argv[0])(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "models":

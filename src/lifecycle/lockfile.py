@@ -230,15 +230,15 @@ class Busy(RuntimeError):
 
 
 @contextmanager
-def exclusive() -> Iterator[None]:
-    """Hold ``reports/.lifecycle-run`` for the whole run; a second run is refused at once.
+def exclusive(path: Path | None = None) -> Iterator[None]:
+    """Hold ``reports/.lifecycle-run`` (or ``path``) for the whole run; a second run is refused at once.
 
     An OS lock (``flock``): it goes away with the process that held it, even one killed
     with SIGKILL, so a crash never leaves the project locked.
     """
     import fcntl
 
-    path = paths.REPORTS / ".lifecycle-run"
+    path = path or paths.REPORTS / ".lifecycle-run"
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+", encoding="utf-8")
     try:

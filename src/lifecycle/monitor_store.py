@@ -2,7 +2,9 @@
 prediction store, the label feed, the training reference; the report and the labelled rows 13 uses.
 
 The prediction log holds each record's inputs and outputs with its time (``prediction_log.read``);
-the batch table only outputs (``batch.predict_batch``), so batches get prediction drift checks. The
+the batch table only outputs (``batch.predict_batch``), so batches get prediction drift checks. Batches
+are read from ``store.batch_url`` and, when that is another database, from ``store.url`` too (where
+they went before the two were apart, or where ``--output`` put them). The
 label feed is a table of ``id_column``, the target and ``labelled_at`` (when the outcome was known).
 """
 
@@ -12,10 +14,12 @@ import json
 from typing import NamedTuple
 
 import pandas as pd
+import sqlalchemy as sa
 
 from lifecycle import files, paths, prediction_log
 from lifecycle.monitor import MonitorError, score_column, windows
 from lifecycle.monitor_alerts import alert_table, alerts
+from lifecycle.settings import Store
 
 FOLDER = paths.DATA / "monitoring"
 LABELLED = FOLDER / "labelled_production.parquet"
@@ -134,7 +138,7 @@ def gather(params, card, scorer) -> Gathered:
     production = read_log(params.store.url, params.log_table, scorer.name, scorer.version)
     as_of = production["timestamp"].max()
     production = attach_labels(production, read_labels(params.labels_path), params.id_column, params.target, as_of)
-    batches = read_batches(params.store.url, params.store.batch_table, scorer.name, scorer.version)
+    batches = stored_batches(params.store, scorer.name, scorer.version)
     rows = reference(params.reference_split)
     inputs = rows[[c for c in scorer.schema.index if c in rows.columns]]
     scores = scoring.score(scorer, rows).add_prefix("output_")[score_column(production, card.task, card.positive_class)]
@@ -152,16 +156,31 @@ def gather(params, card, scorer) -> Gathered:
                     validation_scores, validation[card.target].reset_index(drop=True), sentence)
 
 
+def stored_batches(store: Store, model: str, version: int) -> pd.DataFrame:
+    """``read_batches`` from ``store.batch_url`` and, when it differs, from ``store.url``; a batch id
+    found in both is taken from ``store.batch_url``."""
+    found = read_batches(store.batch_url, store.batch_table, model, version)
+    if store.batch_url == store.url:
+        return found
+    earlier = read_batches(store.url, store.batch_table, model, version)
+    return pd.concat([found, earlier[~earlier["batch_id"].isin(found["batch_id"])]], ignore_index=True)
+
+
 def read_batches(url: str, table: str, model: str, version: int) -> pd.DataFrame:
     """The batch job's predictions of ``model`` ``version`` in the store (``batch.predict_batch`` writes
     them): one row per prediction, ``batch_id`` and the outputs prefixed ``output_``. None yet: no rows."""
-    import sqlalchemy as sa
-
+    none = pd.DataFrame({"batch_id": pd.Series(dtype=str)})
+    try:
+        found = prediction_log.sqlite_file(prediction_log.resolve_url(url))
+    except ValueError as exc:
+        raise MonitorError(str(exc)) from None
+    if found is not None and not found.is_file():  # reading would create an empty database
+        return none
     store = prediction_log.engine(url)
     try:
         with store.connect() as connection:
             if not sa.inspect(connection).has_table(table):
-                return pd.DataFrame({"batch_id": pd.Series(dtype=str)})
+                return none
             frame = pd.read_sql(sa.text(f'SELECT * FROM "{table}" WHERE model_name = :model AND model_version = :v'),
                                 connection, params={"model": model, "v": int(version)})
     except sa.exc.SQLAlchemyError as exc:

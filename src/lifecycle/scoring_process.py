@@ -13,9 +13,12 @@ read once), checks that it scores a valid record, then scores each batch: the re
 one array (``Contract.rows``) when ``scoring.direct`` allows it, else as a frame. A batch
 the model fails on gets a ``ScoringFailed`` naming the error, and the child goes on. If
 the child dies (killed, out of memory), a new one scores the batch again; a batch that
-stops two children in a row fails. The child ignores SIGINT and SIGTERM (Ctrl-C reaches
-the whole process group): the parent finishes its queue through it, then closes its
-stdin, and the child exits.
+stops two children in a row fails. A batch not answered within the deadline
+(``serving.scoring_deadline_ms``: a hung model, a stopped process) gets ``DeadlinePassed``
+(a ``batching.TimedOut``: HTTP 504); the child is killed and a new one started at once, in
+the background, and ``healthy`` is false until it is ready. The child ignores SIGINT and
+SIGTERM (Ctrl-C reaches the whole process group): the parent finishes its queue through it,
+then closes its stdin, and the child exits.
 
     python -m lifecycle.scoring_process   (started by ``ScoringProcess``, never by hand)
 """
@@ -23,6 +26,7 @@ stdin, and the child exits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import pickle
@@ -30,6 +34,8 @@ import signal
 import struct
 import sys
 from typing import Any, BinaryIO
+
+from lifecycle.batching import TimedOut
 
 HEADER = struct.Struct("!Q")  # the length of the pickle that follows
 log = logging.getLogger(__name__)
@@ -43,18 +49,26 @@ class ScoringFailed(RuntimeError):
         self.kind = kind
 
 
+class DeadlinePassed(ScoringFailed, TimedOut):
+    """A batch was not scored within the deadline: its process was killed and is being replaced."""
+
+
 class ScoringProcess:
     """A child process scoring batches with ``scorer``; ``await predict(records)`` from one event loop.
 
     ``start`` raises ``ScoringFailed`` (with the child's reason) when the model cannot score a
-    valid record there. Calls are served one at a time, in order.
+    valid record there. Calls are served one at a time, in order; one not answered within
+    ``deadline_s`` (None: no deadline) raises ``DeadlinePassed``.
     """
 
-    def __init__(self, scorer: Any, start_timeout_s: float = 120.0):
-        self.scorer, self.start_timeout_s = scorer, start_timeout_s
+    def __init__(self, scorer: Any, start_timeout_s: float = 120.0, deadline_s: float | None = None):
+        self.scorer, self.start_timeout_s, self.deadline_s = scorer, start_timeout_s, deadline_s
         self.starts = 0  # children started: 1 plus the restarts
+        self.healthy = False  # a child is ready to score (false while one starts, e.g. replacing a hung one)
         self._process: asyncio.subprocess.Process | None = None
         self._lock = asyncio.Lock()
+        self._replacing: asyncio.Task | None = None
+        self._closed = False
 
     @property
     def pid(self) -> int | None:
@@ -71,9 +85,15 @@ class ScoringProcess:
                 if self._process is None:
                     await self._start()
                 try:
-                    await self._send(records)
-                    status, answer = await self._receive()
+                    status, answer = await asyncio.wait_for(self._exchange(records), self.deadline_s)
                     break
+                except TimeoutError:
+                    await self._kill()
+                    self._replacing = asyncio.get_running_loop().create_task(self._replace())
+                    raise DeadlinePassed(f"version {self.scorer.version} did not score the batch within "
+                                         f"{self.deadline_s * 1000:g} ms (serving.scoring_deadline_ms); its scoring "
+                                         "process was stopped and a new one is starting: send the request again",
+                                         "DeadlinePassed") from None
                 except (ConnectionError, asyncio.IncompleteReadError):
                     code = await self._reap()
                     if attempt == 2:
@@ -89,8 +109,13 @@ class ScoringProcess:
 
     async def close(self, timeout_s: float = 10.0) -> None:
         """Close the child's stdin (it exits when it has answered); kill it after ``timeout_s``."""
+        self._closed = True
+        if self._replacing is not None:  # a replacement still starting is not waited for
+            self._replacing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._replacing
         async with self._lock:
-            process, self._process = self._process, None
+            process, self._process, self.healthy = self._process, None, False
             if process is None:
                 return
             process.stdin.close()
@@ -100,8 +125,32 @@ class ScoringProcess:
                 process.kill()
                 await process.wait()
 
+    async def _exchange(self, records: list[dict]) -> tuple:
+        await self._send(records)
+        return await self._receive()
+
+    async def _kill(self) -> None:
+        process, self._process, self.healthy = self._process, None, False
+        with contextlib.suppress(ProcessLookupError):  # it may have ended on its own meanwhile
+            process.kill()
+        code = await process.wait()
+        log.error("the scoring process of version %s did not answer within %g ms; killed (exit code %s)",
+                  self.scorer.version, self.deadline_s * 1000, code)
+
+    async def _replace(self) -> None:
+        """A new child in place of a killed one, unless a batch started one first (or the service stops)."""
+        async with self._lock:
+            if self._process is not None or self._closed:
+                return
+            try:
+                await self._start()
+            except (ScoringFailed, OSError) as exc:
+                log.error("no new scoring process of version %s (%s); the next batch tries again",
+                          self.scorer.version, exc)
+
     async def _start(self) -> None:
         self.starts += 1
+        self.healthy = False
         self._process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "lifecycle.scoring_process", stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE)
@@ -116,6 +165,7 @@ class ScoringProcess:
             await self._reap()
             raise ScoringFailed(f"version {self.scorer.version} cannot score a valid record ({detail}); it is "
                                 "incompatible with this environment or its own feature schema")
+        self.healthy = True
 
     async def _send(self, value: Any) -> None:
         self._process.stdin.write(_framed(value))
@@ -128,7 +178,7 @@ class ScoringProcess:
 
     async def _reap(self) -> int | None:
         """Stop a child that broke the conversation; its exit code."""
-        process, self._process = self._process, None
+        process, self._process, self.healthy = self._process, None, False
         if process is None:
             return None
         try:  # usually it is gone already; killing first would reap it under asyncio's child watcher

@@ -1,7 +1,7 @@
 """The online prediction service (``lifecycle serve``): a FastAPI app over a registered model.
 
 Endpoints: ``GET /health`` (the process is up; counters), ``GET /ready`` (200 once the model
-is loaded and the service accepts requests, else 503; the prediction log's state),
+is loaded, its scoring process ready and requests accepted, else 503; the prediction log's state),
 ``GET /metadata`` (model, version, task, classes, threshold, feature schema, limits,
 domain rules), ``GET /metrics`` (Prometheus) and ``POST /predict``. The request contract is
 in ``request_schema`` and in the OpenAPI docs at ``/docs``: a JSON object is one record, a
@@ -63,6 +63,7 @@ from lifecycle.spool import SpoolRefused
 log = logging.getLogger("lifecycle.serve")
 READY_STATS = ("logged", "log_failures", "log_pending", "last_log_error")  # of the log's; /health has them all
 SHADOW_BACKLOG = 64  # shadow jobs waiting beyond this are skipped (counted), so a slow shadow cannot pile up
+CLOSE_S = 5.0  # at shutdown, a scoring process not gone this long after its input closed is killed
 
 
 class Prediction(BaseModel):
@@ -87,15 +88,17 @@ class Service:
     """What the endpoints share: the scorers, the request contract, the batcher, the log and the metrics."""
 
     def __init__(self, scorer: scoring.Scorer, contract: Contract, store: prediction_log.PredictionLog,
-                 shadow: scoring.Scorer | None, max_body_bytes: int, batching: dict):
+                 shadow: scoring.Scorer | None, max_body_bytes: int, batching: dict,
+                 scoring_deadline_ms: float | None = None):
         self.scorer, self.contract, self.store, self.shadow = scorer, contract, store, shadow
         self.max_body_bytes, self.batching = max_body_bytes, batching
         self.metrics = Metrics(scorer.name, scorer.version, shadow.version if shadow else None)
         store.on_written, store.on_failed = self.metrics.logged.inc, self.metrics.log_failures.inc
         store.on_state = self.metrics.log_state
         self.batcher = MicroBatcher(self.score_batch, on_batch=self._batched, **batching)
-        self.process = ScoringProcess(scorer)
-        self.shadow_process = ScoringProcess(shadow) if shadow else None
+        deadline_s = scoring_deadline_ms / 1000 if scoring_deadline_ms else None  # a hung model: 504, replaced
+        self.process = ScoringProcess(scorer, deadline_s=deadline_s)
+        self.shadow_process = ScoringProcess(shadow, deadline_s=deadline_s) if shadow else None
         self.ready = False
         self.started = time.monotonic()
         self.counts = {"requests": 0, "score_failures": 0, "overloaded": 0, "timed_out": 0,
@@ -175,14 +178,19 @@ class Service:
 
     async def close(self) -> None:
         """Finish what is queued (and the shadow's jobs), stop the scoring processes, drain the log (what
-        the store does not take within its time limit stays in the spool for the next start)."""
+        the store does not take within its time limit stays in the spool for the next start). Within
+        ``timeout_ms`` every caller has had its answer or its 504, so what is unfinished then is dropped."""
         self.ready = False
-        await self.batcher.close()
-        while self._shadow_jobs:
-            await asyncio.gather(*self._shadow_jobs)
-        await self.process.close()
+        limit_s = self.batching["timeout_ms"] / 1000
+        await self.batcher.close(limit_s)
+        if self._shadow_jobs:
+            _, unfinished = await asyncio.wait(self._shadow_jobs, timeout=limit_s)
+            for job in unfinished:
+                job.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+        await self.process.close(CLOSE_S)
         if self.shadow_process is not None:
-            await self.shadow_process.close()
+            await self.shadow_process.close(CLOSE_S)
         await anyio.to_thread.run_sync(self.store.close)
 
     def health(self) -> dict:
@@ -228,13 +236,15 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
                store_url: str = "sqlite:///data/predictions.db", table: str = "predictions",
                max_records: int = 1000, max_body_bytes: int = 2_000_000, domain: Domain | dict | None = None,
                max_batch_rows: int = 64, max_wait_ms: float = 2.0, max_queue_rows: int = 2000,
-               timeout_ms: float = 5000.0, spool: str | os.PathLike | None = None) -> FastAPI:
+               timeout_ms: float = 5000.0, spool: str | os.PathLike | None = None,
+               scoring_deadline_ms: float = 10000.0) -> FastAPI:
     """The service for a loaded model (``scoring.load``); see the module doc for the endpoints.
 
     Scores an example record first: a ``ValueError`` if the model (or the shadow) cannot.
     ``domain``: the out-of-domain rules (``request_schema.Domain``); the batching and
-    backpressure settings are ``batching.MicroBatcher``'s; ``spool``: the prediction log's spool
-    folder (default ``prediction_log.spool_folder``).
+    backpressure settings are ``batching.MicroBatcher``'s; a batch not scored within
+    ``scoring_deadline_ms`` gets 504 and its scoring process is replaced (``scoring_process``); ``spool``:
+    the prediction log's spool folder (default ``prediction_log.spool_folder``).
     """
     contract = Contract(scorer.schema, domain, max_records)
     probe = contract.frame([contract.example(), dict.fromkeys(contract.columns)])  # a valid record, an empty one
@@ -250,7 +260,7 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
     batching = {"max_batch_rows": max_batch_rows, "max_wait_ms": max_wait_ms, "max_queue_rows": max_queue_rows,
                 "timeout_ms": timeout_ms}
     service = Service(scorer, contract, prediction_log.PredictionLog(store_url, table, spool=spool), shadow,
-                      max_body_bytes, batching)
+                      max_body_bytes, batching, scoring_deadline_ms)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -269,11 +279,16 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
         return service.health()
 
     @app.get("/ready", summary="200 once the model is loaded and the service accepts predictions, else 503",
-             responses={503: {"description": "not ready: the model is not loaded yet, or the service is stopping"}})
+             responses={503: {"description": "not ready: the model is not loaded yet, the service is stopping, "
+                                             "or its scoring process is being replaced"}})
     async def ready() -> JSONResponse:
         if not service.ready:
             return JSONResponse({"status": "not ready", "detail": "the model is not loaded yet, or the service "
                                                                   "is stopping"}, 503)
+        if not service.process.healthy:
+            return JSONResponse({"status": "not ready", "detail": "the scoring process is being replaced (the "
+                                 "last one stopped, or did not score a batch within serving.scoring_deadline_ms)"},
+                                503)
         stats = service.store.stats()
         return JSONResponse({"status": "ready", "model": service.scorer.name, "version": service.scorer.version,
                              "prediction_log": service.store.state(), **{k: stats[k] for k in READY_STATS}})
@@ -441,7 +456,7 @@ def build(config: dict) -> FastAPI:
                       max_records=serving["max_records"], max_body_bytes=serving["max_body_bytes"],
                       domain=serving["domain"], max_batch_rows=serving["max_batch_rows"],
                       max_wait_ms=serving["max_wait_ms"], max_queue_rows=serving["max_queue_rows"],
-                      timeout_ms=serving["timeout_ms"])
+                      timeout_ms=serving["timeout_ms"], scoring_deadline_ms=serving["scoring_deadline_ms"])
 
 
 def worker_app() -> FastAPI:

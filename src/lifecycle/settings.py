@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from lifecycle import paths
 from lifecycle.metrics import METRICS, metrics_for
@@ -120,6 +123,7 @@ class Serving(Strict):
     max_wait_ms: Annotated[float, Field(ge=0, le=1000)] = 2.0  # the longest wait for a batch to fill
     max_queue_rows: Annotated[StrictInt, Field(ge=1)] = 2000  # records waiting; beyond: 503 with Retry-After
     timeout_ms: Annotated[float, Field(gt=0)] = 5000.0  # a request not answered in this time: 504
+    scoring_deadline_ms: Annotated[float, Field(gt=0)] = 10000.0  # a batch still scoring: 504, process replaced
 
     @model_validator(mode="after")
     def _queue_holds_a_request(self) -> Serving:
@@ -130,11 +134,39 @@ class Serving(Strict):
 
 
 class Store(Strict):
-    """The prediction store: a SQL database the service and the batch job write and monitoring reads."""
+    """The prediction store: the service's log at ``url``, the batch job's tables at ``batch_url``;
+    monitoring reads both.
+
+    ``batch_url`` unset: a SQLite ``url`` gets a file of its own beside it (``data/predictions.db`` ->
+    ``data/batch_predictions.db``), since SQLite lets one writer at a time into a file and a batch
+    must never make the service's log writer wait; any other database keeps ``url``.
+    """
 
     url: Name = "sqlite:///data/predictions.db"  # relative SQLite paths are under the project root
     predictions_table: Name = "predictions"
     batch_table: Name = "batch_predictions"
+    batch_url: Name = "sqlite:///data/batch_predictions.db"  # see above; filled in from url when unset
+
+    @model_validator(mode="before")
+    @classmethod
+    def _batches_beside_the_log(cls, data):
+        if isinstance(data, dict) and data.get("batch_url") is None:
+            data = {**data, "batch_url": batch_store(data.get("url") or cls.model_fields["url"].default)}
+        return data
+
+
+def batch_store(url: str) -> str:
+    """Where batches go by default for the log at ``url``: a SQLite file's sibling ``batch_<name>``,
+    else ``url`` itself (another database, an in-memory SQLite, or a URL that does not parse)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):  # said when the store is used
+        return url
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return url
+    beside = PurePosixPath(database).with_name(f"batch_{PurePosixPath(database).name}")
+    return parsed.set(database=str(beside)).render_as_string(hide_password=False)
 
 
 class Compute(Strict):
