@@ -320,6 +320,33 @@ def test_a_store_that_cannot_be_written_loses_no_answer(toy, tmp_path):
     assert "could not log 2 prediction row(s)" in service.stderr()
 
 
+def test_the_service_logs_to_postgresql_with_its_password_from_the_environment(toy, tmp_path, postgres_cluster,
+                                                                                monkeypatch):
+    from conftest import POSTGRES_APP_PASSWORD, POSTGRES_APP_ROLE
+
+    project = copy_project(tmp_path / "project")
+    shutil.copytree(toy.project / "models", project / "models")
+    database = postgres_cluster.new_database()
+    url = f"postgresql://{POSTGRES_APP_ROLE}:${{STORE_PASSWORD}}@/{database}?host={postgres_cluster.folder}"
+    settings_file = project / "params" / "project.yaml"
+    settings = yaml.safe_load(settings_file.read_text())
+    settings["store"]["url"] = url
+    settings_file.write_text(yaml.safe_dump(settings))
+    monkeypatch.setenv("STORE_PASSWORD", POSTGRES_APP_PASSWORD)
+    service = Service(project, "--model", "toy", "--shadow", "candidate")
+    try:
+        answers = [service.client.post("/predict", json=toy.records[k:k + 3]).json() for k in (0, 3)]
+    finally:
+        assert service.stop() == 0  # the log is flushed on the way out
+    log = prediction_log.read(url)
+    assert set(log["request_id"]) == {a["request_id"] for a in answers} and len(log) == 12  # production + shadow
+    served = log[log["role"] == "production"].sort_values(["timestamp", "record"])
+    assert [json.loads(o)["prediction"] for o in served["outputs"]] == [
+        p["prediction"] for a in answers for p in a["predictions"]]
+    assert f"predictions logged to table 'predictions' at postgresql+psycopg://{POSTGRES_APP_ROLE}:***@/" \
+        in service.stderr() and POSTGRES_APP_PASSWORD not in service.stderr()
+
+
 def test_start_up_refuses_a_model_it_cannot_serve_with_one_line(toy):
     models = toy.project / "models"
     shutil.copytree(models / "toy" / "1", models / "tampered" / "1")
@@ -448,41 +475,55 @@ def test_the_direct_path_gives_the_column_transformers_numbers_exactly(toy):
     assert not scoring.direct(bare, probe.drop(columns="plan"))  # a column it needs is not in the layout
 
 
-def _first_write(url: str, barrier, failures) -> None:
-    log = prediction_log.PredictionLog(url)
+def _first_write(url: str, table: str, barrier, failures) -> None:
+    log = prediction_log.PredictionLog(url, table)
     barrier.wait()
     log._write([prediction_log.row("r", 0, "m", 1, "production", {"a": 1}, {"p": 1})])
     failures.put(log.failures)
 
 
-def test_workers_making_the_store_at_the_same_moment_lose_no_row(tmp_path):
+def test_workers_making_the_store_at_the_same_moment_lose_no_row(store_url):
     import multiprocessing
 
     for trial in range(6):  # each worker of a new service prepares the table on its first write
-        url = f"sqlite:///{tmp_path / str(trial) / 'log.db'}"
+        url, table = store_url, f"log_{trial}"
         barrier, failures = multiprocessing.Barrier(2), multiprocessing.Queue()
-        workers = [multiprocessing.Process(target=_first_write, args=(url, barrier, failures)) for _ in range(2)]
+        workers = [multiprocessing.Process(target=_first_write, args=(url, table, barrier, failures))
+                   for _ in range(2)]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join(60)
         assert [failures.get(timeout=5), failures.get(timeout=5)] == [0, 0]
-        assert len(prediction_log.read(url)) == 2
+        assert len(prediction_log.read(url, table)) == 2
 
 
-def test_the_prediction_log_writes_reads_since_and_counts_failures(tmp_path):
-    url = f"sqlite:///{tmp_path / 'new' / 'log.db'}"
+def test_the_prediction_log_writes_reads_since_and_counts_failures(store_url):
+    url = store_url
     assert prediction_log.read(url).empty
     store = prediction_log.PredictionLog(url).start()
     old = pd.Timestamp("2025-01-01", tz="UTC").to_pydatetime()
     store.submit([prediction_log.row("a", 0, "m", 1, "production", {"x": 1}, {"prediction": 0}, old)])
-    store.submit([prediction_log.row("b", i, "m", 1, "shadow", {"x": i}, {"prediction": 1}) for i in range(3)])
+    store.submit([prediction_log.row("b", i, "m", 1, "shadow", {"x": i}, {"prediction": 1}, flags=["x"])
+                  for i in range(3)])
     store.close()
     assert store.stats()["logged"] == 4 and store.stats()["log_failures"] == 0
     everything = prediction_log.read(url)
     assert list(everything["request_id"]) == ["a", "b", "b", "b"]
+    assert everything["timestamp"].iloc[0] == pd.Timestamp("2025-01-01", tz="UTC")
+    assert str(everything["timestamp"].dt.tz) == "UTC" and list(everything["flags"]) == ["[]", *['["x"]'] * 3]
     recent = prediction_log.read(url, since="2025-06-01")
     assert list(recent["role"]) == ["shadow"] * 3 and json.loads(recent["inputs"].iloc[2]) == {"x": 2}
+    assert prediction_log.read(url, since=pd.Timestamp("2025-01-01 01:00", tz="Europe/Paris"))["request_id"].tolist() \
+        == ["a", "b", "b", "b"]  # an aware moment is compared as the same instant (00:00 UTC)
+
+
+def test_a_store_that_cannot_be_reached_or_made_is_counted_not_raised(tmp_path):
+    url = f"sqlite:///{tmp_path / 'new' / 'log.db'}"  # a SQLite store's folder is made when missing
+    store = prediction_log.PredictionLog(url).start()
+    store.submit([prediction_log.row("a", 0, "m", 1, "production", {"x": 1}, {"prediction": 0})])
+    store.close()
+    assert store.stats()["logged"] == 1 and len(prediction_log.read(url)) == 1
     (tmp_path / "file").write_text("")
     broken = prediction_log.PredictionLog(f"sqlite:///{tmp_path / 'file' / 'log.db'}").start()
     broken.submit([prediction_log.row("c", 0, "m", 1, "production", {}, {})])
@@ -490,3 +531,14 @@ def test_the_prediction_log_writes_reads_since_and_counts_failures(tmp_path):
     assert broken.stats()["log_failures"] == 1 and broken.stats()["last_log_error"]
     with pytest.raises(ValueError, match="not a SQLAlchemy database URL"):
         prediction_log.PredictionLog("not a url")
+
+
+def test_an_unreachable_postgresql_store_is_counted_and_its_password_never_shown(tmp_path, caplog):
+    pytest.importorskip("psycopg", reason="the postgres extra is not installed: make test EXTRAS=postgres")
+    url = f"postgresql://app:hunter2@/store?host={tmp_path}"  # no server listens in tmp_path
+    broken = prediction_log.PredictionLog(url).start()
+    broken.submit([prediction_log.row("c", 0, "m", 1, "production", {}, {})])
+    broken.close()
+    assert broken.stats()["log_failures"] == 1 and "hunter2" not in broken.stats()["last_log_error"]
+    assert "could not log 1 prediction row(s)" in caplog.text and "app:***@" in caplog.text
+    assert "hunter2" not in caplog.text and broken.engine.dialect.driver == "psycopg"  # postgresql:// is psycopg 3
