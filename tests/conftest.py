@@ -247,8 +247,8 @@ class PostgresCluster:
     def sql(self, statement: str) -> None:
         import psycopg
 
-        with psycopg.connect(host=str(self.folder), user="postgres", dbname="postgres", autocommit=True) as connection:
-            connection.execute(statement)
+        with psycopg.connect(host=str(self.folder), user="postgres", dbname="postgres", autocommit=True) as server:
+            server.execute(statement)
 
     def new_database(self) -> str:
         """The name of a new, empty database (the password role owns it)."""
@@ -299,7 +299,8 @@ def postgres_cluster():
         yield cluster
     finally:
         if (data / "postmaster.pid").exists():
-            cluster.run(bin_dir / "pg_ctl", "stop", "-D", data, "-m", "immediate")
+            subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "stop", "-D", str(data), "-m", "immediate"],
+                           capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -351,8 +351,8 @@ def test_a_store_password_from_the_environment_stays_out_of_notebooks_and_run_re
     assert ran.returncode == 0 and "(parameter store changed)" in ran.stdout, ran.stdout + ran.stderr
     stored = run_in(toy, "lifecycle", "run", "--store", "--only", "00")
     assert stored.returncode == 0, stored.stdout + stored.stderr
-    written = {p: p.read_text(errors="replace") for folder in ("reports", "notebooks") for p in (toy / folder).rglob("*")
-               if p.is_file()}
+    written = {p: p.read_text(errors="replace") for folder in ("reports", "notebooks")
+               for p in (toy / folder).rglob("*") if p.is_file()}
     holding = {str(p.relative_to(toy)) for p, text in written.items() if "${STORE_URL}" in text}
     runs = {str(p.relative_to(toy)) for p in set((toy / "reports" / "runs").iterdir()) - earlier}
     assert len(runs) == 2 and "notebooks/00_problem_definition.ipynb" in holding  # --store: its parameters cell

@@ -343,7 +343,7 @@ def test_the_service_logs_to_postgresql_with_its_password_from_the_environment(t
     served = log[log["role"] == "production"].sort_values(["timestamp", "record"])
     assert [json.loads(o)["prediction"] for o in served["outputs"]] == [
         p["prediction"] for a in answers for p in a["predictions"]]
-    assert f"predictions logged to table 'predictions' at postgresql+psycopg://{POSTGRES_APP_ROLE}:***@/" \
+    assert f"predictions logged to table 'predictions' at postgresql://{POSTGRES_APP_ROLE}:***@/" \
         in service.stderr() and POSTGRES_APP_PASSWORD not in service.stderr()
 
 

@@ -82,4 +82,9 @@ def shown(url: str | URL | None) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError, TypeError):
-        return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", str(url))
+        return masked(str(url))
+
+
+def masked(text: str) -> str:
+    """``text`` with the password of any URL in it as ``***`` (e.g. ``--set store.url=...``)."""
+    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", text)

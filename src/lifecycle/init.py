@@ -53,7 +53,7 @@ class Choices(NamedTuple):
 
 def read_table(data: str, query: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The user's table and the ``source`` section that reads it."""
-    if "://" in data or database_url.REFERENCE.search(data):
+    if "://" in data or database_url.REFERENCE.fullmatch(data):  # a URL, or ${VAR} holding one
         return _read_sql(data, query)
     path = Path(data)
     path = path if path.is_absolute() else Path.cwd() / path
@@ -479,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _named(data: str, query: str | None) -> str:
     """What the model card's intended use names: a file's name, a table's, or a query's database (no URL)."""
-    if "://" not in data and not database_url.REFERENCE.search(data):
+    if "://" not in data and not database_url.REFERENCE.fullmatch(data):
         return Path(data).name
     if query and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", query):
         return f"table {query}"

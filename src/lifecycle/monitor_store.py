@@ -102,7 +102,7 @@ def read_labels(path: str) -> pd.DataFrame:
         try:
             chunks = list(batch_inputs.read_chunks(path))
         except batch_inputs.BatchError as exc:
-            raise MonitorError(f"cannot read the label feed (labels_path in params/12_monitoring.yaml): {exc}") from None
+            raise MonitorError(f"cannot read the label feed (labels_path, params/12_monitoring.yaml): {exc}") from None
         return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
     full = paths.ROOT / path
     if not full.is_file():

@@ -101,7 +101,7 @@ def resolve(
     project_path = paths.PARAMS / PROJECT_FILE
     project = read_yaml(project_path)
     extras = [(paths.relative(Path(f)), read_yaml(Path(f))) for f in extra_files]
-    extras += [(f"--set {database_url.shown(s)}", parse_set(s)) for s in sets]  # a message never shows a password
+    extras += [(f"--set {database_url.masked(s)}", parse_set(s)) for s in sets]  # a message never shows a password
     _refuse_unknown_extras(extras)
 
     resolved, problems = {}, []
