@@ -1,16 +1,19 @@
 # Everything runs in .venv, created and installed on first use from the exact pins in
 # requirements.lock. A fresh machine needs only python3 (3.11, with venv) and make.
-# EXTRAS=dask (e.g. make test EXTRAS=dask) also installs the dask extra from
-# requirements-dask.lock, for compute.engine: dask; the default install has no Dask.
+# EXTRAS installs extras too, each from its requirements-<extra>.lock: dask (compute.engine:
+# dask) and postgres (a PostgreSQL store.url), e.g. make test EXTRAS="dask postgres". The
+# default install has neither.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+KNOWN_EXTRAS := dask postgres
 EXTRAS ?=
-ifneq ($(filter-out dask,$(EXTRAS)),)
-$(error EXTRAS can be dask or empty, got '$(EXTRAS)')
+ifneq ($(filter-out $(KNOWN_EXTRAS),$(EXTRAS)),)
+$(error EXTRAS can name $(KNOWN_EXTRAS) (e.g. EXTRAS="dask postgres"), got '$(EXTRAS)')
 endif
-LOCKS := requirements.lock $(if $(EXTRAS),requirements-dask.lock)
-INSTALLED := $(VENV)/.installed$(if $(EXTRAS),-$(EXTRAS))
+LOCKS := requirements.lock $(foreach extra,$(sort $(EXTRAS)),requirements-$(extra).lock)
+space := $(subst ,, )
+INSTALLED := $(VENV)/.installed$(subst $(space),,$(foreach extra,$(sort $(EXTRAS)),-$(extra)))
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
 .PHONY: run test lab notebooks check lock clean clean-all
@@ -36,16 +39,23 @@ $(INSTALLED): pyproject.toml $(LOCKS)
 	$(PIP) --no-deps -e .
 	touch $@
 
-# The extra is resolved with the default pins as constraints, so it adds packages and never
-# changes the version of one the default install has.
-lock:  ## re-pin requirements.lock (default install) and requirements-dask.lock (what the dask extra adds)
+# Each extra is resolved with the default pins as constraints, so it adds packages and never
+# changes the version of one the default install has; its lock is what pip would add to the
+# default install (a dry run's report), so any extras install together.
+lock:  ## re-pin requirements.lock (default install) and requirements-<extra>.lock (what each extra adds)
 	rm -rf .lock-venv build && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check .
 	{ echo '# Every package the default install has, pinned exactly (pip freeze). Regenerate with `make lock`.'; \
 	  .lock-venv/bin/python -m pip freeze --exclude lifecycle; } > requirements.lock
-	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check -c requirements.lock '.[dask]'
-	{ echo '# What the dask extra (compute.engine: dask) adds to requirements.lock, pinned exactly. Regenerate with `make lock`.'; \
-	  .lock-venv/bin/python -m pip freeze --exclude lifecycle | grep -vxFf requirements.lock; } > requirements-dask.lock
+	for extra in $(KNOWN_EXTRAS); do \
+	  .lock-venv/bin/python -m pip install --quiet --disable-pip-version-check --dry-run --report .lock-venv/report.json \
+	    -c requirements.lock ".[$$extra]" && \
+	  { echo "# What the $$extra extra adds to requirements.lock, pinned exactly. Regenerate with \`make lock\`."; \
+	    .lock-venv/bin/python -c "import json, sys; found = [p['metadata'] for p in json.load(open(sys.argv[1]))['install']]; \
+	      print(*(m['name'] + '==' + m['version'] for m in sorted(found, key=lambda m: m['name'].lower()) \
+	      if m['name'] != 'lifecycle'), sep=chr(10))" \
+	      .lock-venv/report.json; } > requirements-$$extra.lock || exit 1; \
+	done
 	rm -rf .lock-venv build
 
 clean: $(INSTALLED)  ## remove what `lifecycle run` makes again; keeps your tables, data/raw, the stores, the label feed, models/

@@ -126,8 +126,9 @@ def break_notebook(project: Path, phase: str = "00_problem_definition", at: int 
 
 
 @pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    """A prediction store's SQLAlchemy URL: a SQLite file under ``tmp_path`` (neither it nor its folder made yet)."""
+def sqlite_store_url(tmp_path: Path) -> str:
+    """A SQLite prediction store's URL under ``tmp_path`` (neither it nor its folder made yet), for what only
+    SQLite can show (its write lock, a file where its folder should be); ``store_url`` is either database."""
     return f"sqlite:///{tmp_path / 'store' / 'predictions.db'}"
 
 
@@ -220,3 +221,101 @@ def dask_client():
     settings = Compute(engine="dask", workers=2, threads_per_worker=1, processes=False, memory_limit="1GiB")
     with compute.session(settings, show=None, dashboard_address=None) as client:
         yield client
+
+
+# --- the prediction store on SQLite and on PostgreSQL: store_url ------------------------------------
+# One self-contained section. The PostgreSQL case starts a throwaway cluster once per session, the
+# first time a test asks for it: Debian's server binaries (apt-get install postgresql: initdb and
+# pg_ctl under /usr/lib/postgresql/<version>/bin), a temporary folder, a unix socket there and no TCP
+# port (so nothing can clash), owned by the `postgres` user when the tests run as root (the server
+# refuses root). Each test gets a database of its own; the cluster stops at the end of the session.
+# Without the binaries or psycopg (make test EXTRAS=postgres) the case is skipped, saying so; with
+# LIFECYCLE_REQUIRE_POSTGRES=1 (CI, .ci/run) that is a failure instead.
+
+POSTGRES_APP_ROLE, POSTGRES_APP_PASSWORD = "lifecycle_app", "app-s3cret"  # a role that needs a password
+
+
+class PostgresCluster:
+    """A running throwaway cluster: ``url(database)`` reaches it through its socket folder."""
+
+    def __init__(self, bin_dir: Path, folder: Path, as_user: list[str]):
+        self.bin_dir, self.folder, self.as_user, self.databases = bin_dir, folder, as_user, 0
+
+    def url(self, database: str = "postgres", user: str = "postgres") -> str:
+        return f"postgresql+psycopg://{user}@/{database}?host={self.folder}"
+
+    def run(self, *args) -> None:
+        done = subprocess.run([*self.as_user, *map(str, args)], capture_output=True, text=True)
+        if done.returncode:
+            log = self.folder / "server.log"
+            raise RuntimeError(f"{' '.join(map(str, args[:2]))} failed: {done.stderr or done.stdout}"
+                               + (log.read_text() if log.is_file() else ""))
+
+    def sql(self, statement: str) -> None:
+        import psycopg
+
+        with psycopg.connect(host=str(self.folder), user="postgres", dbname="postgres", autocommit=True) as server:
+            server.execute(statement)
+
+    def new_database(self) -> str:
+        """The name of a new, empty database (the password role owns it)."""
+        self.databases += 1
+        name = f"store_{self.databases}"
+        self.sql(f"CREATE DATABASE {name} OWNER {POSTGRES_APP_ROLE}")
+        return name
+
+
+def postgres_missing() -> str | None:
+    """Why there can be no PostgreSQL cluster here, or None."""
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None:
+        return "psycopg is not installed: make test EXTRAS=postgres"
+    if not sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl")):
+        return "no PostgreSQL server (initdb, pg_ctl under /usr/lib/postgresql/*/bin): apt-get install postgresql"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    import pwd
+    import tempfile
+
+    missing = postgres_missing()
+    if missing and os.environ.get("LIFECYCLE_REQUIRE_POSTGRES"):
+        pytest.fail(f"LIFECYCLE_REQUIRE_POSTGRES is set but {missing}")
+    if missing:
+        pytest.skip(missing)
+    bin_dir = max(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parts[-3])).parent
+    folder = Path(tempfile.mkdtemp(prefix="lifecycle-pg-"))
+    as_user = []
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres" if "postgres" in {u.pw_name for u in pwd.getpwall()} else "nobody")
+        os.chown(folder, owner.pw_uid, owner.pw_gid)
+        as_user = ["runuser", "-u", owner.pw_name, "--"]
+    cluster = PostgresCluster(bin_dir, folder, as_user)
+    data = folder / "data"
+    try:
+        cluster.run(bin_dir / "initdb", "-D", data, "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync",
+                    "--auth=trust")
+        (data / "pg_hba.conf").write_text(f"local all {POSTGRES_APP_ROLE} scram-sha-256\nlocal all all trust\n")
+        cluster.run(bin_dir / "pg_ctl", "start", "-D", data, "-w", "-l", folder / "server.log", "-o",
+                    f"-k {folder} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
+                    "-c full_page_writes=off -c timezone=Asia/Kolkata")  # not UTC: a zone lost shows
+        cluster.sql(f"CREATE ROLE {POSTGRES_APP_ROLE} LOGIN PASSWORD '{POSTGRES_APP_PASSWORD}'")
+        yield cluster
+    finally:
+        if (data / "postmaster.pid").exists():
+            subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "stop", "-D", str(data), "-m", "immediate"],
+                           capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path: Path) -> str:
+    """An empty prediction store's SQLAlchemy URL: a SQLite file under tmp_path, or a new database
+    in the session's PostgreSQL cluster."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    cluster = request.getfixturevalue("postgres_cluster")
+    return cluster.url(cluster.new_database())

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from conftest import run_in
 from lifecycle import batch, features, paths, prediction_log, registry, scoring, select, splits
@@ -77,9 +78,17 @@ def _write(rows: pd.DataFrame, kind: str, folder: Path) -> str:
     return "sql:sqlite:///in.db::SELECT * FROM new_users ORDER BY user_id"
 
 
-def _batches(db: Path, table: str = TABLE) -> dict[str, int]:
-    with sqlite3.connect(db) as connection:
-        return dict(connection.execute(f"SELECT batch_id, COUNT(*) FROM {table} GROUP BY batch_id").fetchall())
+def _query(url: str, sql: str) -> list[tuple]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(sa.text(sql))]
+    finally:
+        engine.dispose()
+
+
+def _batches(url: str, table: str = TABLE) -> dict[str, int]:
+    return dict(_query(url, f"SELECT batch_id, COUNT(*) FROM {table} GROUP BY batch_id"))
 
 
 @pytest.mark.parametrize("kind", ["csv", "parquet", "sql"])
@@ -100,19 +109,25 @@ def test_chunks_of_each_input_score_like_the_whole_table(kind, scorer, rows, tmp
     assert not list(tmp_path.glob(".out.parquet*"))  # no temporary file left
 
 
-def test_database_batches_are_replaced_by_id_and_kept_across_ids(scorer, rows, tmp_path):
-    url, db = "sqlite:///out.db", tmp_path / "out.db"
+def test_database_batches_are_replaced_by_id_and_kept_across_ids(scorer, rows, store_url):
+    url = store_url
     first = batch.predict_batch(scorer, [rows.iloc[:600], rows.iloc[600:]], url, TABLE, "a", "user_id")
-    assert (first.rows, first.chunks, first.replaced) == (N, 2, 0) and _batches(db) == {"a": N}
+    assert (first.rows, first.chunks, first.replaced) == (N, 2, 0) and _batches(url) == {"a": N}
     again = batch.predict_batch(scorer, [rows.iloc[:700]], url, TABLE, "a", "user_id")
-    assert again.replaced == N and _batches(db) == {"a": 700}  # replaced, not added
+    assert again.replaced == N and _batches(url) == {"a": 700}  # replaced, not added
     batch.predict_batch(scorer, [rows], url, TABLE, "b", None)
-    assert _batches(db) == {"a": 700, "b": N}
-    with sqlite3.connect(db) as connection:
-        ids = [r[0] for r in connection.execute(f"SELECT user_id FROM {TABLE} WHERE batch_id = 'a'")]
-        assert sorted(ids) == list(range(700))
-        assert connection.execute(f"SELECT COUNT(*) FROM {TABLE} WHERE batch_id = 'b' AND user_id IS NULL").fetchone()[0] == N
-        assert connection.execute(f"SELECT COUNT(DISTINCT scored_at) FROM {TABLE}").fetchone()[0] == 2
+    assert _batches(url) == {"a": 700, "b": N}
+    ids = [r[0] for r in _query(url, f"SELECT user_id FROM {TABLE} WHERE batch_id = 'a'")]
+    assert sorted(ids) == list(range(700))
+    assert _query(url, f"SELECT COUNT(*) FROM {TABLE} WHERE batch_id = 'b' AND user_id IS NULL") == [(N,)]
+    assert _query(url, f"SELECT COUNT(DISTINCT scored_at) FROM {TABLE}") == [(2,)]
+    stored = pd.read_sql(f"SELECT * FROM {TABLE} WHERE batch_id = 'a' ORDER BY user_id", url)
+    whole = scoring.score(scorer, rows.iloc[:700])
+    assert stored["prediction"].tolist() == whole["prediction"].tolist()
+    np.testing.assert_allclose(stored["probability_1"], whole["probability_1"])
+    assert stored["model_version"].tolist() == [1] * 700 and stored["model_name"].tolist() == ["churn"] * 700
+    scored_at = pd.to_datetime(stored["scored_at"], utc=True)  # the moment, whatever the column type
+    assert scored_at.nunique() == 1 and scored_at.iloc[0] == pd.Timestamp(again.scored_at)
 
 
 def _failing_third(rows: pd.DataFrame, how: str, monkeypatch):
@@ -133,27 +148,29 @@ def _failing_third(rows: pd.DataFrame, how: str, monkeypatch):
 
 
 @pytest.mark.parametrize("how", ["bad chunk", "scoring error"])
-def test_a_failure_part_way_writes_nothing_of_the_batch(how, scorer, rows, tmp_path, monkeypatch):
-    db = tmp_path / "out.db"
-    batch.predict_batch(scorer, [rows.iloc[:100]], "sqlite:///out.db", TABLE, "earlier", "user_id")
-    batch.predict_batch(scorer, [rows.iloc[:300]], "sqlite:///out.db", TABLE, "b", "user_id")
+def test_a_failure_part_way_writes_nothing_of_the_batch(how, scorer, rows, tmp_path, monkeypatch, store_url):
+    batch.predict_batch(scorer, [rows.iloc[:100]], store_url, TABLE, "earlier", "user_id")
+    batch.predict_batch(scorer, [rows.iloc[:300]], store_url, TABLE, "b", "user_id")
     batch.predict_batch(scorer, [rows.iloc[:50]], "out.parquet", None, "b", "user_id")
     before = (tmp_path / "out.parquet").read_bytes()
     chunks, error, message = _failing_third(rows, how, monkeypatch)
     with pytest.raises(error, match=message):
-        batch.predict_batch(scorer, iter(chunks), "sqlite:///out.db", TABLE, "b", "user_id")
-    assert _batches(db) == {"earlier": 100, "b": 300}  # the earlier run of b too: its delete was rolled back
+        batch.predict_batch(scorer, iter(chunks), store_url, TABLE, "b", "user_id")
+    assert _batches(store_url) == {"earlier": 100, "b": 300}  # the earlier run of b too: its delete was rolled back
     with pytest.raises(error, match=message):
         batch.predict_batch(scorer, iter(chunks), "out.parquet", None, "b", "user_id")
     assert (tmp_path / "out.parquet").read_bytes() == before
     assert not list(tmp_path.glob(".out.parquet*"))
 
 
-def test_a_killed_process_leaves_no_partial_batch(fitted, project, monkeypatch):
+def test_a_killed_process_leaves_no_partial_batch(fitted, project, monkeypatch, store_url):
     monkeypatch.setattr(paths, "MODELS", project / "models")
     registry.register(fitted[0], "churn", fitted[1])
-    rows, db = fitted[2], project / "data" / "batch_predictions.db"  # the copy's store.batch_url
-    store = f"sqlite:///{db}"
+    settings_file = project / "params" / "project.yaml"
+    settings = yaml.safe_load(settings_file.read_text())
+    settings["store"]["url"] = settings["store"]["batch_url"] = store = store_url  # the command's defaults
+    settings_file.write_text(yaml.safe_dump(settings))
+    rows = fitted[2]
     scorer = scoring.load("churn")
     batch.predict_batch(scorer, [rows], store, "batch_predictions", "other", "user_id")
     batch.predict_batch(scorer, [rows.iloc[:700]], store, "batch_predictions", "big", "user_id")
@@ -173,7 +190,7 @@ def test_a_killed_process_leaves_no_partial_batch(fitted, project, monkeypatch):
         if process.poll() is None:
             process.kill()
     assert process.returncode == -signal.SIGKILL and "Scored" not in rest  # killed mid-batch
-    assert _batches(db, "batch_predictions") == {"other": N, "big": 700}  # the earlier run of big, whole
+    assert _batches(store, "batch_predictions") == {"other": N, "big": 700}  # the earlier run of big, whole
 
     (project / "small.csv").write_text(rows.iloc[:10].to_csv(index=False))
     done = run_in(project, "lifecycle.batch", "--input", "small.csv")  # defaults: store.batch_url, id, batch id
@@ -181,7 +198,23 @@ def test_a_killed_process_leaves_no_partial_batch(fitted, project, monkeypatch):
     again = run_in(project, "lifecycle.batch", "--input", "small.csv")
     assert "replacing 10 rows of an earlier run" in again.stdout
     small = batch.default_batch_id(project / "small.csv")
-    assert _batches(db, "batch_predictions") == {"other": N, "big": 700, small: 10}
+    assert _batches(store, "batch_predictions") == {"other": N, "big": 700, small: 10}
+
+
+def test_the_command_writes_to_postgresql_and_never_shows_the_password(scorer, rows, tmp_path, capsys,
+                                                                       postgres_cluster):
+    from conftest import POSTGRES_APP_PASSWORD as PASSWORD, POSTGRES_APP_ROLE as ROLE
+
+    url = f"postgresql://{ROLE}:{PASSWORD}@/{postgres_cluster.new_database()}?host={postgres_cluster.folder}"
+    _write(rows, "csv", tmp_path)
+    assert batch.main(["--input", "new.csv", "--output", url, "--table", TABLE, "--batch-id", "b"]) == 0
+    out = capsys.readouterr().out
+    assert f"batch 'b' written to table '{TABLE}' at postgresql://{ROLE}:***@/" in out and PASSWORD not in out
+    assert _batches(url) == {"b": N}
+    assert batch.main(["--input", "new.csv", "--output", url, "--table", "nowhere.preds", "--batch-id", "b"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write to table 'nowhere.preds' at postgresql://{ROLE}:***@/" in err and PASSWORD not in err
+    assert _batches(url) == {"b": N}
 
 
 def _short_wait(url: str) -> sa.Engine:
@@ -248,7 +281,7 @@ def test_batches_go_to_a_database_beside_the_service_log_by_default():
     assert Store().url == "sqlite:///data/predictions.db" and Store(batch_url=None) == Store()
     elsewhere = Store(url="sqlite:////srv/app/log.sqlite?timeout=9")
     assert elsewhere.batch_url == "sqlite:////srv/app/batch_log.sqlite?timeout=9"
-    for one_database in ("postgresql://me:secret@db/shop", "sqlite://", "sqlite:///:memory:"):
+    for one_database in ("postgresql://me@db/shop", "sqlite://", "sqlite:///:memory:"):
         assert Store(url=one_database).batch_url == one_database  # no SQLite file: nothing to keep apart
     chosen = "sqlite:///data/predictions.db"  # a user's explicit choice of one file stands
     assert Store(url=chosen, batch_url=chosen).batch_url == chosen
@@ -315,7 +348,7 @@ def test_bad_input_is_one_clear_line_and_exit_code_2(case, scorer, rows, tmp_pat
     assert batch.main([*args, *output, *table]) == 2
     err = capsys.readouterr().err
     assert err.startswith("lifecycle predict: ") and err.count("\n") == 1 and message in err, err
-    assert _batches(tmp_path / "out.db") == {"keep": N}  # nothing already written is lost
+    assert _batches(f"sqlite:///{tmp_path / 'out.db'}") == {"keep": N}  # nothing already written is lost
 
 
 def test_the_module_runs_as_a_command_with_exit_code_2(project):

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from conftest import require_dask
 from lifecycle import batch, batch_dask
@@ -46,32 +47,34 @@ def test_parquet_output_equals_the_local_engine(scorer, rows, tmp_path, dask_cli
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
-def test_database_output_is_one_batch_replaced_by_id(scorer, rows, tmp_path, dask_client, capsys):
+def test_database_output_is_one_batch_replaced_by_id(scorer, rows, tmp_path, dask_client, capsys, store_url):
     frame = batch_dask.read_partitions(_parts(rows, tmp_path / "in"))
-    url = f"sqlite:///{tmp_path / 'out.db'}"
+    url = store_url
     first = batch_dask.predict_partitions(scorer, frame, dask_client, url, TABLE, batch_id="b1", id_column="user_id",
                                           progress=True)
     assert capsys.readouterr().out.splitlines() == [f"scoring on the cluster: {q}% of 3 partitions done"
                                                     for q in (25, 50, 75, 100)]
     again = batch_dask.predict_partitions(scorer, frame, dask_client, url, TABLE, batch_id="b1", id_column="user_id")
     assert (first.replaced, again.replaced) == (0, len(rows))
-    with sqlite3.connect(tmp_path / "out.db") as connection:
-        stored = pd.read_sql(f"SELECT * FROM {TABLE} ORDER BY rowid", connection)
+    stored = pd.read_sql(f"SELECT * FROM {TABLE} ORDER BY user_id", url)
     local = _local(scorer, rows, tmp_path)
     assert len(stored) == len(rows) and stored["user_id"].is_unique
     pd.testing.assert_frame_equal(stored.drop(columns=VOLATILE)[local.columns], local, check_dtype=False)
 
 
-def test_a_partition_that_cannot_be_scored_writes_nothing(scorer, rows, tmp_path, dask_client):
+def test_a_partition_that_cannot_be_scored_writes_nothing(scorer, rows, tmp_path, dask_client, store_url):
     bad = rows.astype({"spend": str})  # numbers as text score; "lots" does not, in the last partition only
     bad.loc[bad.index[-5:], "spend"] = "lots"
     folder = _parts(bad, tmp_path / "in", 2)
-    url = f"sqlite:///{tmp_path / 'out.db'}"
     with pytest.raises(BatchError, match="nothing of batch 'b1' was written"):
         frame = batch_dask.read_partitions(folder)
-        batch_dask.predict_partitions(scorer, frame, dask_client, url, TABLE, batch_id="b1", id_column="user_id")
-    assert not (tmp_path / "out.db").exists() or TABLE not in sqlite3.connect(tmp_path / "out.db").execute(
-        "SELECT name FROM sqlite_master").fetchall()
+        batch_dask.predict_partitions(scorer, frame, dask_client, store_url, TABLE, batch_id="b1",
+                                      id_column="user_id")
+    engine = sa.create_engine(store_url)
+    try:
+        assert not sa.inspect(engine).has_table(TABLE)  # not even the table the batch would have made
+    finally:
+        engine.dispose()
 
 
 def test_folder_batch_id_follows_the_files(rows, tmp_path):

@@ -1,5 +1,5 @@
 """The pins agree: pyproject.toml, environment.yml (conda), requirements.lock (pip, the default
-install) and requirements-dask.lock (what the dask extra adds)."""
+install) and requirements-<extra>.lock (what each extra, dask and postgres, adds)."""
 
 import re
 import tomllib
@@ -29,12 +29,18 @@ def pyproject_pins() -> dict[str, str]:
     return _pins([*project["dependencies"], *extras])
 
 
+EXTRAS = ("dask", "postgres")
+
+
 def test_conda_environment_pins_the_same_versions():
+    """Conda's pins, and the wheels its pip: section installs (psycopg-binary), are pyproject's."""
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = [d for d in env["dependencies"] if isinstance(d, str) and not d.startswith(("python", "pip"))]
-    assert _pins(conda) == pyproject_pins()
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    assert pip[-1] == "-e ."
+    assert not set(_pins(conda)) & set(_pins(pip[:-1]))
+    assert {**_pins(conda), **_pins(pip[:-1])} == pyproject_pins()
     assert "python=3.11" in env["dependencies"]
-    assert {"pip": ["-e ."]} in env["dependencies"]
 
 
 def _lock(name: str) -> dict[str, str]:
@@ -43,16 +49,33 @@ def _lock(name: str) -> dict[str, str]:
 
 def test_lock_pins_every_direct_dependency_at_the_same_version():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    default, extra = _lock("requirements.lock"), _lock("requirements-dask.lock")
+    assert set(project["optional-dependencies"]) == set(EXTRAS)
+    default = _lock("requirements.lock")
     direct = _pins(project["dependencies"])
     assert {name: default.get(name) for name in direct} == direct
-    dask = _pins(project["optional-dependencies"]["dask"])
-    assert {name: extra.get(name) for name in dask} == dask
+    for name in EXTRAS:
+        extra, wanted = _lock(f"requirements-{name}.lock"), _pins(project["optional-dependencies"][name])
+        assert {package: extra.get(package) for package in wanted} == wanted, name
 
 
-def test_the_dask_lock_only_adds_to_the_default_one():
-    """Installed together (make EXTRAS=dask), the two locks never pin one package twice."""
-    assert not set(_lock("requirements.lock")) & set(_lock("requirements-dask.lock"))
+def test_the_extras_locks_only_add_to_the_default_one():
+    """Installed together (make EXTRAS="dask postgres"), the locks never pin one package twice."""
+    locks = [_lock("requirements.lock"), *(_lock(f"requirements-{name}.lock") for name in EXTRAS)]
+    for number, lock in enumerate(locks):
+        for other in locks[number + 1:]:
+            assert not set(lock) & set(other)
+
+
+def test_the_makefile_installs_any_extras_together():
+    """``make test EXTRAS="dask postgres"`` (CI) installs both extras' locks over the default one."""
+    import subprocess
+
+    planned = subprocess.run(["make", "-n", "-B", "test", "EXTRAS=dask postgres"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout
+    assert "-r requirements.lock -r requirements-dask.lock -r requirements-postgres.lock" in planned
+    assert ".installed-dask-postgres" in planned
+    refused = subprocess.run(["make", "-n", "test", "EXTRAS=mysql"], cwd=ROOT, capture_output=True, text=True)
+    assert refused.returncode != 0 and "EXTRAS can name dask postgres" in refused.stderr
 
 
 def test_dask_is_an_extra_the_default_install_leaves_out():
@@ -61,3 +84,10 @@ def test_dask_is_an_extra_the_default_install_leaves_out():
     assert not dask & set(_pins(project["dependencies"]))
     assert set(_pins(project["optional-dependencies"]["dask"])) == dask
     assert not dask & set(_lock("requirements.lock"))
+
+
+def test_postgres_is_an_extra_the_default_install_leaves_out():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    driver = {"psycopg", "psycopg-binary"}
+    assert not driver & set(_pins(project["dependencies"])) and not driver & set(_lock("requirements.lock"))
+    assert set(_pins(project["optional-dependencies"]["postgres"])) == driver

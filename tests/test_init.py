@@ -222,3 +222,41 @@ def test_a_boolean_positive_class_against_text_classes_says_to_quote_it():
     with pytest.raises(ValueError, match=r"positive_class True is not a class the model learned \(\['no', 'yes'\]\); "
                                          r"fix positive_class in params/00_problem_definition.yaml \(in quotes"):
         positive_scores(DummyClassifier().fit(X, y), X, True)
+
+
+def test_a_database_table_with_its_password_in_the_environment(project, postgres_cluster, monkeypatch):
+    """init reads a PostgreSQL table through a URL whose password is ${VAR}: params/ keep the reference, what it
+    prints and the model card's intended use show no password, and 01 reads the table the same way."""
+    import sqlalchemy as sa
+
+    from conftest import POSTGRES_APP_PASSWORD as PASSWORD, POSTGRES_APP_ROLE as ROLE
+
+    database = postgres_cluster.new_database()
+    where = f"@/{database}?host={postgres_cluster.folder}"
+    before = {p.name: p.read_text() for p in (project / "params").iterdir()}
+    superuser = run_in(project, "lifecycle", "init", "--data", postgres_cluster.url(database), "--query", "shops",
+                       "--target", "revenue")
+    assert superuser.returncode == 2 and "cannot read 'shops' from postgresql+psycopg://postgres@/" in \
+        superuser.stderr and 'relation "shops" does not exist' in superuser.stderr, superuser.stderr
+    engine = sa.create_engine(f"postgresql+psycopg://{ROLE}:{PASSWORD}{where}")  # the role that reads it owns it
+    _shops().to_sql("shops", engine, index=False)
+    engine.dispose()
+    refused = run_in(project, "lifecycle", "init", "--data", f"postgresql://{ROLE}:{PASSWORD}{where}",
+                     "--query", "shops", "--target", "revenue")
+    assert refused.returncode == 2 and "the URL holds a password, which params/ (kept in git) would keep" in \
+        refused.stderr and PASSWORD not in refused.stderr + refused.stdout
+    assert {p.name: p.read_text() for p in (project / "params").iterdir()} == before
+
+    monkeypatch.setenv("SHOP_PASSWORD", PASSWORD)
+    url = f"postgresql://{ROLE}:${{SHOP_PASSWORD}}{where}"
+    done = run_in(project, "lifecycle", "init", "--data", url, "--query", "shops", "--target", "revenue")
+    assert done.returncode == 0, done.stderr
+    assert f"600 rows x 8 columns from table shops at postgresql://{ROLE}:***@/{database}?host=" in done.stdout
+    assert yaml.safe_load((project / "params" / "project.yaml").read_text())["source"]["url"] == url
+    card = yaml.safe_load((project / "params" / "09_model_testing.yaml").read_text())
+    assert card["intended_use"] == "Predict revenue for new rows like those of table shops."
+    collected = run_in(project, "lifecycle", "run", "--to", "01")
+    assert collected.returncode == 0, collected.stdout + collected.stderr
+    written = [p for folder in ("params", "reports", "notebooks") for p in (project / folder).rglob("*")
+               if p.is_file() and PASSWORD in p.read_text(errors="replace")]
+    assert written == [] and PASSWORD not in done.stdout + collected.stdout + collected.stderr

@@ -19,7 +19,9 @@ from lifecycle import (
     monitor,
     monitor_alerts,
     monitor_store,
+    paths,
     production,
+    scoring,
 )
 from lifecycle.settings import DriftSettings, Store
 from lifecycle.simulate import (
@@ -29,6 +31,7 @@ from lifecycle.simulate import (
     simulate_product,
     true_churn_probability,
 )
+from test_batch import fitted, rows, scorer  # noqa: F401  (fixtures: a registered churn model, rows to score)
 
 CARD = SimpleNamespace(task="binary", metric="roc_auc", positive_class=1, target="churned", metric_bar=0.75)
 SETTINGS = DriftSettings()
@@ -257,24 +260,69 @@ def test_batches_get_prediction_drift_checks_of_their_own(reference):
     assert not batch[("batch same", "jensen_shannon")] and not batch[("batch same", "wasserstein")]
 
 
-def test_the_log_is_read_for_the_monitored_version_only(tmp_path):
+def test_the_log_is_read_for_the_monitored_version_only(store_url):
     from lifecycle import prediction_log
 
-    url = f"sqlite:///{tmp_path / 'store.db'}"
+    url = store_url
     store = prediction_log.engine(url)
-    table = prediction_log.predictions_table("log")
+    table = prediction_log.predictions_table("Log")  # mixed case: quoted on PostgreSQL
     table.metadata.create_all(store)
     rows = [prediction_log.row("r", k, "churn", 1 + k % 2, "production", {"user_id": k, "age": 30 + k},
                                {"prediction": 0, "probability_1": 0.1 * k}) for k in range(6)]
     prediction_log.write(store, table, rows)
     store.dispose()
-    frame = monitor_store.read_log(url, "log", "churn", 2)
+    frame = monitor_store.read_log(url, "Log", "churn", 2)
     assert list(frame["user_id"]) == [1, 3, 5] and list(frame["output_probability_1"]) == pytest.approx([0.1, 0.3, 0.5])
     with pytest.raises(monitor.MonitorError, match=r"no predictions of churn version 3.*holds version\(s\) 1, 2"):
-        monitor_store.read_log(url, "log", "churn", 3)
+        monitor_store.read_log(url, "Log", "churn", 3)
     with pytest.raises(monitor.MonitorError, match="no production predictions of model 'other'"):
-        monitor_store.read_log(url, "log", "other", 1)
+        monitor_store.read_log(url, "Log", "other", 1)
     assert monitor_store.read_batches(url, "no_batches_yet", "churn", 1).empty
+    pd.DataFrame({"user_id": [1, 2, 3], "prediction": [0, 1, 1], "probability_1": [0.2, 0.7, 0.9],
+                  "model_name": "churn", "model_version": [2, 2, 1], "batch_id": ["b1", "b1", "b0"],
+                  "scored_at": pd.Timestamp("2027-01-04", tz="UTC")}).to_sql("Batches", store, index=False)
+    store.dispose()
+    batches = monitor_store.read_batches(url, "Batches", "churn", 2).sort_values("output_probability_1")
+    assert batches.to_dict(orient="list") == {"batch_id": ["b1", "b1"], "output_prediction": [0, 1],
+                                              "output_probability_1": [0.2, 0.7]}
+
+
+def test_the_label_feed_is_a_file_or_a_table_beside_the_predictions(store_url, tmp_path, monkeypatch):
+    labels = pd.DataFrame({"user_id": [1, 2, 3], "churned": [0, 1, 1],
+                           "labelled_at": pd.to_datetime(["2027-01-01", "2027-01-08", "2027-02-01"], utc=True)})
+    feed = f"sql:{store_url}::labels"
+    monitor_store.write_labels(labels.iloc[:1].assign(churned=1), feed)
+    monitor_store.write_labels(labels, feed)  # replaced whole
+    read = monitor_store.read_labels(feed).sort_values("user_id", ignore_index=True)
+    assert read[["user_id", "churned"]].to_dict(orient="list") == {"user_id": [1, 2, 3], "churned": [0, 1, 1]}
+    assert pd.to_datetime(read["labelled_at"], utc=True).tolist() == labels["labelled_at"].tolist()
+    logged = pd.DataFrame({"user_id": [1, 2, 3, 4], "churned": 9})
+    known = monitor_store.attach_labels(logged, read, "user_id", "churned", pd.Timestamp("2027-01-10", tz="UTC"))
+    assert known["churned"].tolist()[:2] == [0, 1] and known["churned"].iloc[2:].isna().all()
+    monkeypatch.setattr(paths, "ROOT", tmp_path)
+    monitor_store.write_labels(labels, "data/labels.parquet")
+    pd.testing.assert_frame_equal(monitor_store.read_labels("data/labels.parquet"), labels)
+    with pytest.raises(monitor.MonitorError, match="written to a table, not a query"):
+        monitor_store.write_labels(labels, f"sql:{store_url}::SELECT * FROM labels")
+    with pytest.raises(monitor.MonitorError, match="cannot read the label feed .*nowhere"):
+        monitor_store.read_labels(f"sql:{store_url}::nowhere")
+
+
+def test_replayed_production_is_logged_and_labelled_in_the_store(scorer, rows, store_url):
+    weeks = pd.to_timedelta(np.repeat([0, 7], 100), unit="D")
+    frame = rows.iloc[:200].assign(week=np.repeat([1, 2], 100), predicted_at=pd.Timestamp("2027-01-04") + weeks)
+    feed = f"sql:{store_url}::labels"
+    production.replay(frame.iloc[:30], scorer, store_url, "simulated_predictions", "user_id", "churned", 30, feed)
+    said = production.replay(frame, scorer, store_url, "simulated_predictions", "user_id", "churned", 30, feed)
+    assert said.startswith("Replayed 200 simulated predictions over 2 weeks into table 'simulated_predictions'")
+    logged = monitor_store.read_log(store_url, "simulated_predictions", "churn", 1)  # replaced, not added to
+    assert logged["user_id"].tolist() == frame["user_id"].tolist()
+    assert logged["timestamp"].tolist() == frame["predicted_at"].dt.tz_localize("UTC").tolist()
+    assert (logged["output_prediction"].to_numpy() == scoring.score(scorer, frame)["prediction"].to_numpy()).all()
+    labels = monitor_store.read_labels(feed).sort_values("user_id", ignore_index=True)
+    assert labels["churned"].tolist() == frame["churned"].tolist()
+    assert pd.to_datetime(labels["labelled_at"], utc=True).tolist() == (
+        frame["predicted_at"] + pd.Timedelta(days=30)).dt.tz_localize("UTC").tolist()
 
 
 def test_batches_are_read_from_the_batch_store_and_from_the_log_s_database_before_it(store_url, tmp_path):

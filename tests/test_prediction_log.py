@@ -54,7 +54,9 @@ def _exactly_once(url: str, submitted: list[dict]) -> None:
 
 def _make_store(url: str) -> None:
     store = prediction_log.engine(url)
-    prediction_log.sqlite_file(prediction_log.resolve_url(url)).parent.mkdir(parents=True, exist_ok=True)
+    path = prediction_log.sqlite_file(prediction_log.resolve_url(url))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     prediction_log.predictions_table().create(store, checkfirst=True)
     store.dispose()
 
@@ -87,13 +89,18 @@ def test_rows_are_written_read_back_since_a_moment_and_a_bad_url_is_refused(stor
     log = _log(store_url, tmp_path / "spool")
     old = pd.Timestamp("2025-01-01", tz="UTC").to_pydatetime()
     log.submit([prediction_log.row("a", 0, "m", 1, "production", {"x": 1}, {"prediction": 0}, old)])
-    log.submit(_rows("b", role="shadow"))
+    log.submit([prediction_log.row("b", i, "m", 1, "shadow", {"x": i}, {"prediction": 1}, flags=["x"])
+                for i in range(3)])
     assert log.close() == 0
     assert log.stats()["logged"] == 4 and log.stats()["log_spooled"] == 4 and log.stats()["log_failures"] == 0
     everything = prediction_log.read(store_url)
     assert list(everything["request_id"]) == ["a", "b", "b", "b"]
+    assert everything["timestamp"].iloc[0] == pd.Timestamp("2025-01-01", tz="UTC")
+    assert str(everything["timestamp"].dt.tz) == "UTC" and list(everything["flags"]) == ["[]", *['["x"]'] * 3]
     recent = prediction_log.read(store_url, since="2025-06-01")
     assert list(recent["role"]) == ["shadow"] * 3 and json.loads(recent["inputs"].iloc[2])["x"] == 2
+    assert prediction_log.read(store_url, since=pd.Timestamp("2025-01-01 01:00", tz="Europe/Paris"))[
+        "request_id"].tolist() == ["a", "b", "b", "b"]  # an aware moment is the same instant (00:00 UTC)
     assert _spool_files(tmp_path / "spool") == []  # a log closed with nothing pending leaves no file
     with pytest.raises(prediction_log.SpoolRefused, match="not started"):
         log.submit(_rows("late"))
@@ -111,8 +118,8 @@ def test_writing_rows_again_repeats_none(store_url):
     _exactly_once(store_url, rows)
 
 
-def test_an_older_table_gets_the_flags_column_and_the_unique_key(store_url, tmp_path):
-    path = prediction_log.sqlite_file(prediction_log.resolve_url(store_url))
+def test_an_older_table_gets_the_flags_column_and_the_unique_key(sqlite_store_url, tmp_path):
+    path = prediction_log.sqlite_file(prediction_log.resolve_url(sqlite_store_url))
     path.parent.mkdir()
     with sqlite3.connect(path) as old:
         old.execute("CREATE TABLE predictions (id INTEGER PRIMARY KEY, request_id VARCHAR(36) NOT NULL, "
@@ -121,18 +128,18 @@ def test_an_older_table_gets_the_flags_column_and_the_unique_key(store_url, tmp_
                     "outputs TEXT NOT NULL)")
         old.execute("INSERT INTO predictions VALUES (1, 'a', 0, 'm', 1, 'production', '2025-01-01 00:00:00', "
                     "'{}', '{}')")
-    log = _log(store_url, tmp_path / "spool")
+    log = _log(sqlite_store_url, tmp_path / "spool")
     log.submit(_rows("a"))  # a's record 0 is there already
     assert log.close() == 0
-    _exactly_once(store_url, _rows("a"))
-    assert prediction_log.read(store_url)["flags"].tolist() == ["[]"] * 3
+    _exactly_once(sqlite_store_url, _rows("a"))
+    assert prediction_log.read(sqlite_store_url)["flags"].tolist() == ["[]"] * 3
     with sqlite3.connect(path) as store:
         indexes = [row[1] for row in store.execute("PRAGMA index_list(predictions)") if row[2]]
     assert "uq_predictions_request_record_role" in indexes
 
 
-def _first_write(url: str, folder: str, barrier, outcomes) -> None:
-    log = prediction_log.PredictionLog(url, spool=folder)
+def _first_write(url: str, table: str, folder: str, barrier, outcomes) -> None:
+    log = prediction_log.PredictionLog(url, table, spool=folder)
     barrier.wait()
     try:
         log._write(_rows(f"r{os.getpid()}", 1))
@@ -141,46 +148,46 @@ def _first_write(url: str, folder: str, barrier, outcomes) -> None:
         outcomes.put(f"{type(exc).__name__}: {exc}")
 
 
-def test_workers_making_the_store_at_the_same_moment_both_write_at_once(tmp_path):
+def test_workers_making_the_store_at_the_same_moment_both_write_at_once(store_url, tmp_path):
     for trial in range(6):  # each worker of a new service prepares the table on its first write
-        url = f"sqlite:///{tmp_path / str(trial) / 'log.db'}"
+        url, table = store_url, f"log_{trial}"
         barrier, outcomes = multiprocessing.Barrier(2), multiprocessing.Queue()
-        workers = [multiprocessing.Process(target=_first_write, args=(url, str(tmp_path / "spool"), barrier,
+        workers = [multiprocessing.Process(target=_first_write, args=(url, table, str(tmp_path / "spool"), barrier,
                                                                       outcomes)) for _ in range(2)]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join(60)
         assert [outcomes.get(timeout=5), outcomes.get(timeout=5)] == ["written", "written"]
-        assert len(prediction_log.read(url)) == 2
+        assert len(prediction_log.read(url, table)) == 2
 
 
 # --- faults: rows are delayed, never dropped, never repeated ---------------------------------
 
 
-def test_a_write_lock_held_longer_than_the_writers_wait_delays_rows_and_loses_none(store_url, tmp_path):
-    _make_store(store_url)
+def test_a_write_lock_held_longer_than_the_writers_wait_delays_rows_and_loses_none(sqlite_store_url, tmp_path):
+    _make_store(sqlite_store_url)
     submitted = [row for k in range(200) for row in _rows(f"r{k}")] + _rows("last", 1)
-    with _write_lock(store_url):
-        log = _log(store_url, tmp_path / "spool")
+    with _write_lock(sqlite_store_url):
+        log = _log(sqlite_store_url, tmp_path / "spool")
         for k in range(0, len(submitted), 3):
             log.submit(submitted[k:k + 3])
         _until(lambda: log.state() == "failing")  # the writer waited its 5 s and gave up at least once
         assert "locked" in log.stats()["last_log_error"]
         assert log.stats()["log_pending"] == 601 and log.stats()["logged"] == 0
         assert log.stats()["log_oldest_pending_seconds"] > 0
-        assert prediction_log.read(store_url).empty  # readers are not blocked meanwhile
+        assert prediction_log.read(sqlite_store_url).empty  # readers are not blocked meanwhile
     _until(lambda: log.stats()["log_pending"] == 0)
     assert log.state() == "ok"
     assert log.close() == 0 and log.stats()["logged"] == 601 and log.stats()["log_failures"] == 0
-    _exactly_once(store_url, submitted)
+    _exactly_once(sqlite_store_url, submitted)
 
 
-def test_an_unreachable_store_delays_rows_until_it_is_back(store_url, tmp_path, caplog):
-    folder = prediction_log.sqlite_file(prediction_log.resolve_url(store_url)).parent
+def test_an_unreachable_store_delays_rows_until_it_is_back(sqlite_store_url, tmp_path, caplog):
+    folder = prediction_log.sqlite_file(prediction_log.resolve_url(sqlite_store_url)).parent
     folder.write_text("a file where the store's folder should be")
     submitted = _rows("a") + _rows("b")
-    log = _log(store_url, tmp_path / "spool")
+    log = _log(sqlite_store_url, tmp_path / "spool")
     with caplog.at_level(logging.ERROR, "lifecycle.prediction_log"):
         log.submit(submitted[:3])
         log.submit(submitted[3:])
@@ -191,15 +198,15 @@ def test_an_unreachable_store_delays_rows_until_it_is_back(store_url, tmp_path, 
     folder.mkdir()  # the store is back
     _until(lambda: log.stats()["log_pending"] == 0)
     assert log.close() == 0
-    _exactly_once(store_url, submitted)
+    _exactly_once(sqlite_store_url, submitted)
 
 
-def test_close_during_a_held_lock_leaves_rows_in_the_spool_for_the_next_log(store_url, tmp_path, caplog):
-    _make_store(store_url)
+def test_close_during_a_held_lock_leaves_rows_in_the_spool_for_the_next_log(sqlite_store_url, tmp_path, caplog):
+    _make_store(sqlite_store_url)
     folder = tmp_path / "spool"
     submitted = [row for k in range(50) for row in _rows(f"r{k}")]
-    with _write_lock(store_url):
-        log = _log(store_url, folder)
+    with _write_lock(sqlite_store_url):
+        log = _log(sqlite_store_url, folder)
         for k in range(0, len(submitted), 3):
             log.submit(submitted[k:k + 3])
         with caplog.at_level(logging.WARNING, "lifecycle.prediction_log"):
@@ -209,13 +216,13 @@ def test_close_during_a_held_lock_leaves_rows_in_the_spool_for_the_next_log(stor
         (left,) = _spool_files(folder)
         assert left.read_bytes().count(b"\n") == 150
     # As if the store had committed the first 30 rows just before a crash kept them in the spool:
-    store = prediction_log.engine(store_url)
+    store = prediction_log.engine(sqlite_store_url)
     prediction_log.write(store, prediction_log.predictions_table(), submitted[:30])
     store.dispose()
-    after = _log(store_url, folder)
+    after = _log(sqlite_store_url, folder)
     _until(lambda: after.stats()["logged"] == 150)
     assert after.close() == 0 and _spool_files(folder) == []
-    _exactly_once(store_url, submitted)
+    _exactly_once(sqlite_store_url, submitted)
 
 
 CHILD = textwrap.dedent("""
@@ -233,15 +240,15 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def test_a_killed_process_loses_no_acknowledged_row_and_repeats_none(store_url, tmp_path):
-    _make_store(store_url)
+def test_a_killed_process_loses_no_acknowledged_row_and_repeats_none(sqlite_store_url, tmp_path):
+    _make_store(sqlite_store_url)
     folder = tmp_path / "spool"
     (tmp_path / "child.py").write_text(CHILD)
-    child = subprocess.Popen([sys.executable, str(tmp_path / "child.py"), store_url, str(folder)],
+    child = subprocess.Popen([sys.executable, str(tmp_path / "child.py"), sqlite_store_url, str(folder)],
                              env={**os.environ, "PYTHONPATH": str(SRC)}, stdout=subprocess.PIPE, text=True)
     try:
-        _until(lambda: len(prediction_log.read(store_url)) > 0)  # the drainer writes the first ones as they come
-        with _write_lock(store_url):
+        _until(lambda: len(prediction_log.read(sqlite_store_url)) > 0)  # the drainer writes the first ones as they come
+        with _write_lock(sqlite_store_url):
             state = ""
             while state != "failing":  # its writer waited out the lock once: what came since waits in the spool
                 acknowledged, state = child.stdout.readline().split()
@@ -251,12 +258,12 @@ def test_a_killed_process_loses_no_acknowledged_row_and_repeats_none(store_url, 
         child.kill()
         child.wait(30)
     assert child.returncode == -signal.SIGKILL
-    written_before = len(prediction_log.read(store_url))
+    written_before = len(prediction_log.read(sqlite_store_url))
     assert len(_spool_files(folder)) == 1  # the dead process's spool file
-    after = _log(store_url, folder)
+    after = _log(sqlite_store_url, folder)
     _until(lambda: _spool_files(folder) == [after.spool._own.path])  # adopted, drained and deleted
     assert after.close() == 0
-    keys = _keys(store_url)
+    keys = _keys(sqlite_store_url)
     assert len(keys) == len(set(keys))  # none twice
     assert len(keys) > written_before  # rows were waiting in the dead process's spool
     requests = pd.Series([request for request, _, _ in keys]).value_counts()

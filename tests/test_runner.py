@@ -338,3 +338,25 @@ def test_a_second_run_at_the_same_time_is_refused_and_a_killed_kernel_leaves_its
     assert all(entries[p]["state"] == "done" for p in TOY_PHASES if p != "04_feature_engineering")
     (toy / "data" / "slow").unlink()
     assert _ran(run_in(toy, "lifecycle", "run")) == ["04_feature_engineering"]
+
+
+def test_a_store_password_from_the_environment_stays_out_of_notebooks_and_run_records(toy, monkeypatch):
+    """store.url: ${STORE_URL}: the notebooks papermill runs, the stored ones (--store), the run record and
+    report keep the reference; the password it expands to is in none of them (nor in the lock)."""
+    monkeypatch.setenv("STORE_URL", "postgresql://app:topsecret@db.internal/shop")
+    settings = toy / "params" / "project.yaml"
+    settings.write_text(settings.read_text().replace("url: sqlite:///data/predictions.db", "url: ${STORE_URL}"))
+    earlier = set((toy / "reports" / "runs").iterdir())
+    ran = run_in(toy, "lifecycle", "run", "--only", "00")
+    assert ran.returncode == 0 and "(parameter store changed)" in ran.stdout, ran.stdout + ran.stderr
+    stored = run_in(toy, "lifecycle", "run", "--store", "--only", "00")
+    assert stored.returncode == 0, stored.stdout + stored.stderr
+    written = {p: p.read_text(errors="replace") for folder in ("reports", "notebooks")
+               for p in (toy / folder).rglob("*") if p.is_file()}
+    holding = {str(p.relative_to(toy)) for p, text in written.items() if "${STORE_URL}" in text}
+    runs = {str(p.relative_to(toy)) for p in set((toy / "reports" / "runs").iterdir()) - earlier}
+    assert len(runs) == 2 and "notebooks/00_problem_definition.ipynb" in holding  # --store: its parameters cell
+    for run in runs:  # papermill's injected parameters, the record of them, the run report
+        assert {f"{run}/00_problem_definition.ipynb", f"{run}/parameters.json", f"{run}/report.html"} <= holding
+    assert [str(p) for p, text in written.items() if "topsecret" in text] == []
+    assert "topsecret" not in ran.stdout + ran.stderr + stored.stdout + stored.stderr

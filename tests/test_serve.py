@@ -335,6 +335,33 @@ def test_a_store_that_cannot_be_written_loses_no_answer(toy, tmp_path):
     assert list(prediction_log.read(settings["store"]["url"])["record"]) == [0, 1, 0]
 
 
+def test_the_service_logs_to_postgresql_with_its_password_from_the_environment(toy, tmp_path, postgres_cluster,
+                                                                                monkeypatch):
+    from conftest import POSTGRES_APP_PASSWORD, POSTGRES_APP_ROLE
+
+    project = copy_project(tmp_path / "project")
+    shutil.copytree(toy.project / "models", project / "models")
+    database = postgres_cluster.new_database()
+    url = f"postgresql://{POSTGRES_APP_ROLE}:${{STORE_PASSWORD}}@/{database}?host={postgres_cluster.folder}"
+    settings_file = project / "params" / "project.yaml"
+    settings = yaml.safe_load(settings_file.read_text())
+    settings["store"]["url"] = url
+    settings_file.write_text(yaml.safe_dump(settings))
+    monkeypatch.setenv("STORE_PASSWORD", POSTGRES_APP_PASSWORD)
+    service = Service(project, "--model", "toy", "--shadow", "candidate")
+    try:
+        answers = [service.client.post("/predict", json=toy.records[k:k + 3]).json() for k in (0, 3)]
+    finally:
+        assert service.stop() == 0  # the log is flushed on the way out
+    log = prediction_log.read(url)
+    assert set(log["request_id"]) == {a["request_id"] for a in answers} and len(log) == 12  # production + shadow
+    served = log[log["role"] == "production"].sort_values(["timestamp", "record"])
+    assert [json.loads(o)["prediction"] for o in served["outputs"]] == [
+        p["prediction"] for a in answers for p in a["predictions"]]
+    assert f"predictions logged to table 'predictions' at postgresql://{POSTGRES_APP_ROLE}:***@/" \
+        in service.stderr() and POSTGRES_APP_PASSWORD not in service.stderr()
+
+
 def test_start_up_refuses_a_model_it_cannot_serve_with_one_line(toy):
     models = toy.project / "models"
     shutil.copytree(models / "toy" / "1", models / "tampered" / "1")
@@ -549,3 +576,18 @@ def test_an_answer_the_log_cannot_record_is_refused_never_returned_unlogged(app_
         assert client.get("/ready").json()["prediction_log"] == "ok"
     stored = prediction_log.read(client.app.state.service.store.shown)
     assert len(stored) == 2 and refused.json()["request_id"] not in set(stored["request_id"])
+
+
+def test_an_unreachable_postgresql_store_delays_rows_and_never_shows_its_password(tmp_path, caplog,
+                                                                                 postgres_cluster):
+    """(``postgres_cluster``: run, skipped or failed as every PostgreSQL case is; its server is not used.)"""
+    url = f"postgresql://app:hunter2@/store?host={tmp_path}"  # no server listens in tmp_path
+    broken = prediction_log.PredictionLog(url, spool=tmp_path / "spool", retry_first=0.05, retry_max=0.2).start()
+    broken.submit([prediction_log.row("c", 0, "m", 1, "production", {}, {})])
+    deadline = time.monotonic() + 60
+    while broken.state() != "failing" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert broken.state() == "failing" and "hunter2" not in broken.stats()["last_log_error"]
+    assert broken.close(timeout=1) == 1  # kept in the spool for the next start, not dropped
+    assert "app:***@" in caplog.text and "hunter2" not in caplog.text
+    assert broken.engine.dialect.driver == "psycopg"  # postgresql:// is psycopg 3

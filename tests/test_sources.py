@@ -3,8 +3,8 @@ import pytest
 import sqlalchemy
 
 from lifecycle import sources
-from lifecycle.params import resolve
-from lifecycle.settings import DataCollection
+from lifecycle.params import ParamsError, resolve
+from lifecycle.settings import DataCollection, Source
 from lifecycle.sources import SourceError, read_source
 
 PHASE = "01_data_collection"
@@ -101,8 +101,13 @@ def test_missing_sqlite_file_and_missing_table(tmp_path):
 def test_bad_url_and_password_is_hidden():
     with pytest.raises(SourceError, match="is not a SQLAlchemy URL"):
         read_source(_params(kind="sql", url="not a url", query="users"))
-    source = _params(kind="sql", url="postgresql://me:secret@db/shop", query="users").source
-    assert "secret" not in sources.describe(source)
+    with pytest.raises(ParamsError, match="the URL holds a password") as refused:  # params/ never hold one
+        _params(kind="sql", url="postgresql://me:secret@db/shop", query="users")
+    assert "secret" not in str(refused.value)
+    source = Source.model_construct(kind="sql", url="postgresql://me:secret@db/shop", query="users")
+    assert "secret" not in sources.describe(source) and "me:***@db" in sources.describe(source)
+    assert sources.describe(Source(kind="sql", url="postgresql://me@db/shop", query="users")) == \
+        "SQL 'users' at postgresql://me@db/shop"  # no password: libpq's PGPASSWORD
 
 
 def test_summary_sentence():

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from lifecycle import registry
+from lifecycle import database_url, registry
 
 CHUNK_ROWS = 50_000
 SQL = "sql:"
@@ -78,9 +78,11 @@ def _split_sql(text: str) -> tuple[str, str]:
 def _engine(url: str, reading: bool = False, lock_wait_s: float | None = None) -> sa.Engine:
     """An engine for ``url``; a SQLite one waits up to ``lock_wait_s`` for another writer (default 5 s)."""
     try:
-        parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
-        raise BatchError(f"'{url}' is not a SQLAlchemy URL, e.g. sqlite:///data/predictions.db") from None
+        parsed = database_url.parse(url)  # ${VAR} read from the environment; postgresql:// is psycopg 3
+    except database_url.UnsetVariable as exc:
+        raise BatchError(f"{_shown(url)}: {exc}") from None
+    except (sa.exc.ArgumentError, ValueError):
+        raise BatchError(f"'{_shown(url)}' is not a SQLAlchemy URL, e.g. sqlite:///data/predictions.db") from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         if reading and not Path(parsed.database).is_file():
             raise BatchError(f"the SQLite file '{parsed.database}' does not exist")
@@ -146,8 +148,8 @@ def _input_file(text: str) -> Path:
 
 
 def _shown(url: str) -> str:
-    """A (valid) URL without its password."""
-    return sa.engine.make_url(url).render_as_string(hide_password=True)
+    """A URL without its password."""
+    return database_url.shown(url)
 
 
 def _reason(exc: BaseException) -> str:

@@ -24,12 +24,13 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from lifecycle import files, intervals, paths
+from lifecycle import database_url, files, intervals, paths
 from lifecycle.params import PROJECT_FILE, ParamsError, phase_file, read_yaml, resolve
 from lifecycle.event_aggregates import sanitise
 from lifecycle.features import near_unique
 from lifecycle.prepare import read_as_dates
 from lifecycle.select import folds
+from lifecycle.sources import SourceError, _query
 from lifecycle.settings import PHASES
 
 MAX_CLASSES = 20  # more distinct target values than this (or a non-integer number) means regression
@@ -52,21 +53,8 @@ class Choices(NamedTuple):
 
 def read_table(data: str, query: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The user's table and the ``source`` section that reads it."""
-    if "://" in data:
-        if not query:
-            raise InitError(f"{data} is a database URL: name the table or give a query with --query")
-        source = {"kind": "sql", "path": None, "url": data, "query": query, "from": None}
-        from lifecycle.sources import SourceError, _query
-
-        import sqlalchemy as sa
-
-        try:
-            engine = sa.create_engine(data)
-            with engine.connect() as connection:
-                table = _query(connection, query)
-        except (sa.exc.SQLAlchemyError, SourceError, ValueError) as exc:
-            raise InitError(f"cannot read {query!r} from {data}: {str(exc).splitlines()[0]}") from None
-        return table, source
+    if "://" in data or database_url.REFERENCE.fullmatch(data):  # a URL, or ${VAR} holding one
+        return _read_sql(data, query)
     path = Path(data)
     path = path if path.is_absolute() else Path.cwd() / path
     kinds = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -87,6 +75,27 @@ def read_table(data: str, query: str | None = None) -> tuple[pd.DataFrame, dict[
     if table.empty:
         raise InitError(f"{data}: the table has no rows")
     return table, {"kind": kind, "path": relative.as_posix(), "url": None, "query": None, "from": path}
+
+
+def _read_sql(url: str, query: str | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The table at a database URL, which params/ will keep as written (``${VAR}`` and all, never a password)."""
+    import sqlalchemy as sa
+
+    if not query:
+        raise InitError(f"{database_url.shown(url)} is a database URL: name the table or give a query with --query")
+    if database_url.literal_password(url):
+        raise InitError("--data: the URL holds a password, which params/ (kept in git) would keep: give it as "
+                        "${VAR} in single quotes, e.g. 'postgresql://app:${DB_PASSWORD}@db/shop' with DB_PASSWORD "
+                        "exported, or leave it out and export PGPASSWORD")
+    try:
+        engine = sa.create_engine(database_url.parse(url))
+        with engine.connect() as connection:
+            table = _query(connection, query)
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError, SourceError, ValueError) as exc:
+        cause = exc.__cause__ if isinstance(exc, pd.errors.DatabaseError) and exc.__cause__ else exc
+        reason = str(getattr(cause, "orig", None) or cause).splitlines()[0]
+        raise InitError(f"cannot read {query!r} from {database_url.shown(url)}: {reason}") from None
+    return table, {"kind": "sql", "path": None, "url": url, "query": query, "from": None}
 
 
 def copy_in(source: dict[str, Any], key: str = "path") -> tuple[Path, Path] | None:
@@ -446,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
                    "business_question": f"What {args.target} will each new row have? (Write the business question "
                                         "here, and who acts on the answer.)",
                    "decision": "Write the decision the predictions inform, and when it is made.",
-                   "intended_use": f"Predict {args.target} for new rows like those of {Path(args.data).name}.",
+                   "intended_use": f"Predict {args.target} for new rows like those of {_named(args.data, args.query)}.",
                    "limitations": ["Trained on one table; check it still describes the rows you score "
                                    "(12_monitoring)."],
                    **monitoring(table, choices.overlay["time_column"]), **choices.overlay}
@@ -459,11 +468,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for origin, dest in filter(None, copied):
         print(f"copied {origin} to {paths.relative(dest)} (the project keeps its own copy; data/ is git-ignored)")
-    print(f"{len(table):,} rows x {table.shape[1]} columns from {args.data}; target {args.target}")
+    where = f" at {database_url.shown(args.data)}" if source["kind"] == "sql" else ""
+    print(f"{len(table):,} rows x {table.shape[1]} columns from {_named(args.data, args.query)}{where}; "
+          f"target {args.target}")
     for sentence in choices.said:
         print(f"  inferred {sentence}")
     print("wrote " + ", ".join(paths.relative(p) for p in written) + "; next: lifecycle run (or make run)")
     return 0
+
+
+def _named(data: str, query: str | None) -> str:
+    """What the model card's intended use names: a file's name, a table's, or a query's database (no URL)."""
+    if "://" not in data and not database_url.REFERENCE.fullmatch(data):
+        return Path(data).name
+    if query and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", query):
+        return f"table {query}"
+    return "the query's rows"
 
 
 def _slug(text: str) -> str:

@@ -5,7 +5,9 @@ The prediction log holds each record's inputs and outputs with its time (``predi
 the batch table only outputs (``batch.predict_batch``), so batches get prediction drift checks. Batches
 are read from ``store.batch_url`` and, when that is another database, from ``store.url`` too (where
 they went before the two were apart, or where ``--output`` put them). The
-label feed is a table of ``id_column``, the target and ``labelled_at`` (when the outcome was known).
+label feed is a table of ``id_column``, the target and ``labelled_at`` (when the outcome was known):
+a Parquet or CSV file, or a database table or query, ``sql:<URL>::<table or query>`` as
+``lifecycle predict --input`` reads it (e.g. ``sql:${STORE_URL}::labels``, beside the predictions).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import NamedTuple
 import pandas as pd
 import sqlalchemy as sa
 
-from lifecycle import files, paths, prediction_log
+from lifecycle import batch_inputs, files, paths, prediction_log
 from lifecycle.monitor import MonitorError, score_column, windows
 from lifecycle.monitor_alerts import alert_table, alerts
 from lifecycle.settings import Store
@@ -99,12 +101,36 @@ def read_report() -> dict:
 
 
 def read_labels(path: str) -> pd.DataFrame:
-    """The label feed (Parquet or CSV, relative to the project root)."""
+    """The label feed: a Parquet or CSV file (relative to the project root), or ``sql:<URL>::<table or query>``."""
+    if path.startswith(batch_inputs.SQL):
+        try:
+            chunks = list(batch_inputs.read_chunks(path))
+        except batch_inputs.BatchError as exc:
+            raise MonitorError(f"cannot read the label feed (labels_path, params/12_monitoring.yaml): {exc}") from None
+        return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
     full = paths.ROOT / path
     if not full.is_file():
         raise MonitorError(f"the label feed '{path}' does not exist; set labels_path in params/12_monitoring.yaml "
                            "(with simulate: true, 12_monitoring writes it)")
     return pd.read_csv(full) if path.lower().endswith(".csv") else files.read_parquet(full, "the label feed")
+
+
+def write_labels(labels: pd.DataFrame, path: str) -> None:
+    """Replace the label feed ``path`` (as ``read_labels`` takes it; SQL: a table) with ``labels``, in one step."""
+    if not path.startswith(batch_inputs.SQL):
+        files.write_parquet(paths.ROOT / path, labels)
+        return
+    url, table = batch_inputs._split_sql(path)
+    if not batch_inputs.TABLE_NAME.fullmatch(table):
+        raise MonitorError(f"labels_path: the label feed is written to a table, not a query ({table[:40]!r}); "
+                           "give sql:<URL>::<table name>, e.g. sql:${STORE_URL}::labels")
+    schema, _, name = table.rpartition(".")
+    engine = batch_inputs._engine(url)
+    try:
+        with engine.begin() as connection:
+            labels.to_sql(name, connection, schema=schema or None, if_exists="replace", index=False)
+    finally:
+        engine.dispose()
 
 
 def accepted_metric(metadata: dict, metric: str) -> float:

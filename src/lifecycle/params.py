@@ -14,7 +14,7 @@ from typing import Any, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from lifecycle import paths
+from lifecycle import database_url, paths
 from lifecycle.settings import PHASES, ProjectParams
 
 PROJECT_FILE = "project.yaml"
@@ -101,7 +101,7 @@ def resolve(
     project_path = paths.PARAMS / PROJECT_FILE
     project = read_yaml(project_path)
     extras = [(paths.relative(Path(f)), read_yaml(Path(f))) for f in extra_files]
-    extras += [(f"--set {s}", parse_set(s)) for s in sets]
+    extras += [(f"--set {database_url.masked(s)}", parse_set(s)) for s in sets]  # a message never shows a password
     _refuse_unknown_extras(extras)
 
     resolved, problems = {}, []

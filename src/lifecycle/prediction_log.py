@@ -30,9 +30,9 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 
-from lifecycle import paths
+from lifecycle import database_url, paths
 from lifecycle.spool import Spool, SpoolRefused
 from lifecycle.spool_drainer import Drainer
 
@@ -42,11 +42,14 @@ log = logging.getLogger(__name__)
 
 
 def resolve_url(url: str) -> URL:
-    """``url`` as a SQLAlchemy URL; a relative SQLite path is made absolute under the project root."""
+    """``url`` as a SQLAlchemy URL, its ``${VAR}`` read (``database_url.parse``); a relative SQLite path is
+    made absolute under the project root."""
     try:
-        parsed = make_url(url)
+        parsed = database_url.parse(url)
+    except database_url.UnsetVariable as exc:
+        raise ValueError(f"store.url {database_url.shown(url)!r}: {exc}") from None
     except (sa.exc.ArgumentError, ValueError) as exc:
-        raise ValueError(f"store.url {url!r} is not a SQLAlchemy database URL ({exc}); "
+        raise ValueError(f"store.url {database_url.shown(url)!r} is not a SQLAlchemy database URL ({exc}); "
                          "use e.g. sqlite:///data/predictions.db") from None
     database = parsed.database
     if parsed.get_backend_name() == "sqlite" and database and database != ":memory:" \
@@ -290,7 +293,7 @@ class PredictionLog:
             try:
                 self._create()
                 break
-            except sa.exc.OperationalError:
+            except (sa.exc.OperationalError, sa.exc.IntegrityError):  # PostgreSQL: the other CREATE won the race
                 if attempt == 2:
                     raise
                 time.sleep(0.1 * (attempt + 1))

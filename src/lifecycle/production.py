@@ -14,7 +14,7 @@ from datetime import UTC
 import numpy as np
 import pandas as pd
 
-from lifecycle import prepare, splits
+from lifecycle import monitor_store, prepare, splits
 from lifecycle.features import build_features
 from lifecycle.settings import ProjectParams, Simulation
 from lifecycle.sources import Dataset
@@ -121,8 +121,6 @@ def simulate_monitoring(params, scorer) -> str:
     """12's simulated production, when ``simulate`` is on: ``weeks`` weekly cohorts, drifted from
     ``drift_from_week``, logged and labelled (see ``replay``); on your own table, its held-out rows
     (``replay_held_out``). Otherwise the log is read as it is."""
-    from lifecycle import paths
-
     if not params.simulate:
         return f"Reading the prediction log table '{params.log_table}' and the label feed as they are."
     if params.source.kind != "simulated":
@@ -131,7 +129,7 @@ def simulate_monitoring(params, scorer) -> str:
                   concept_change=params.concept_change, concept_from_week=params.concept_from_week,
                   correlation_change=params.correlation_change, correlation_from_week=params.correlation_from_week)
     said = replay(frame, scorer, params.store.url, params.log_table, params.id_column, params.target,
-                  params.labels.window_days, paths.ROOT / params.labels_path)
+                  params.labels.window_days, params.labels_path)
     schedule = [(name, week) for name, week, on in (
         ("covariate drift", params.drift_from_week, True), ("concept drift", params.concept_from_week,
                                                             params.concept_change > 0),
@@ -142,10 +140,11 @@ def simulate_monitoring(params, scorer) -> str:
 
 
 def replay(frame: pd.DataFrame, scorer, url: str, table: str, id_column: str, target: str,
-           window_days: int, labels_path) -> str:
+           window_days: int, labels_path: str) -> str:
     """Score simulated weeks with ``scorer`` and log them as the service would (``prediction_log``
     rows stamped with each week's prediction date, the id among the inputs), replacing the table;
-    write the label feed (each label known ``window_days`` after its prediction date)."""
+    write the label feed ``labels_path`` (``monitor_store.write_labels``; each label known
+    ``window_days`` after its prediction date)."""
     _log(frame, frame["week"].map("simulated-week-{:02d}".format), scorer, url, table, id_column)
     _label_feed(frame, frame["predicted_at"] + pd.Timedelta(days=window_days), id_column, target, labels_path)
     return (f"Replayed {len(frame):,} simulated predictions over {frame['week'].nunique()} weeks into table "
@@ -156,8 +155,6 @@ def replay_held_out(params, scorer) -> str:
     """Your own table has no production period: its held-out rows (``splits.held_out``) are replayed
     into ``log_table`` as production, stamped with their ``time_column`` (without one, all at
     ``labels.cutoff``: one window), and their labels, which the table holds, go to the label feed at once."""
-    from lifecycle import paths
-
     if params.id_column is None:
         raise ValueError("monitoring joins labels to predictions by id_column, and this table has none: add a "
                          "column with a unique value per row, set id_column in params/project.yaml, and run again")
@@ -170,7 +167,7 @@ def replay_held_out(params, scorer) -> str:
         stamped = f"all stamped {params.labels.cutoff} (labels.cutoff: no time column, so one window)"
     frame = frame.assign(predicted_at=when).sort_values("predicted_at", kind="stable").reset_index(drop=True)
     _log(frame, pd.Series("held-out", index=frame.index), scorer, params.store.url, params.log_table, params.id_column)
-    _label_feed(frame, frame["predicted_at"], params.id_column, params.target, paths.ROOT / params.labels_path)
+    _label_feed(frame, frame["predicted_at"], params.id_column, params.target, params.labels_path)
     return (f"Your table has no production period: {origin.split(' (')[0]} stands in for it, compared with the "
             f"training reference. Replayed its {len(frame):,} rows into table '{params.log_table}', {stamped}; "
             "their labels (your table holds them) are known at once.")
@@ -201,12 +198,10 @@ def _log(frame: pd.DataFrame, requests: pd.Series, scorer, url: str, table: str,
         store.dispose()
 
 
-def _label_feed(frame: pd.DataFrame, labelled_at: pd.Series, id_column: str, target: str, labels_path) -> None:
-    from lifecycle import files
-
+def _label_feed(frame: pd.DataFrame, labelled_at: pd.Series, id_column: str, target: str, labels_path: str) -> None:
     labels = pd.DataFrame({id_column: frame[id_column], target: frame[target],
                            "labelled_at": labelled_at.dt.tz_localize("UTC")})
-    files.write_parquet(labels_path, labels)
+    monitor_store.write_labels(labels, labels_path)
 
 
 AB_COHORT = 100  # the A/B test's users are a cohort of their own

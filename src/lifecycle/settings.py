@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from lifecycle import paths
+from lifecycle import database_url, paths
 from lifecycle.metrics import METRICS, metrics_for
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -30,6 +30,22 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def credentials_outside(url: str | None) -> str | None:
+    """A database URL's password comes from the environment (``${VAR}`` or libpq's ``PGPASSWORD``), never
+    from params/, which is kept in git and handed to every notebook; a ``${VAR}`` it names must be set."""
+    if url is None:
+        return url
+    if database_url.literal_password(url):
+        raise ValueError("the URL holds a password, which params/ (kept in git, copied into every notebook) "
+                         "must not: write it as ${VAR}, e.g. postgresql://app:${STORE_PASSWORD}@db/shop, and "
+                         "export STORE_PASSWORD; or leave it out and export PGPASSWORD")
+    missing = database_url.unset(url)
+    if missing:
+        raise ValueError(f"the URL names environment variable {missing[0]}, which is not set: export it "
+                         f"(e.g. export {missing[0]}=...) before running")
+    return url
+
+
 class Source(Strict):
     """Where the data comes from: the built-in simulated product, a file, or SQL."""
 
@@ -41,6 +57,8 @@ class Source(Strict):
     events_query: str | None = Field(None, description="sql: an optional query or table name for events")
     make_id: StrictBool = Field(False, description="true: 01 adds id_column to a table without one, a stable "
                                                   "hash of each row's values (never a feature)")
+
+    _url = field_validator("url")(credentials_outside)
 
     @model_validator(mode="after")
     def _complete(self) -> Source:
@@ -142,7 +160,8 @@ class Store(Strict):
     must never make the service's log writer wait; any other database keeps ``url``.
     """
 
-    url: Name = "sqlite:///data/predictions.db"  # relative SQLite paths are under the project root
+    # relative SQLite paths are under the project root; ${VAR} is read from the environment (database_url)
+    url: Name = "sqlite:///data/predictions.db"
     predictions_table: Name = "predictions"
     batch_table: Name = "batch_predictions"
     batch_url: Name = "sqlite:///data/batch_predictions.db"  # see above; filled in from url when unset
@@ -167,6 +186,8 @@ def batch_store(url: str) -> str:
         return url
     beside = PurePosixPath(database).with_name(f"batch_{PurePosixPath(database).name}")
     return parsed.set(database=str(beside)).render_as_string(hide_password=False)
+
+    _url = field_validator("url")(credentials_outside)
 
 
 class Compute(Strict):
@@ -446,7 +467,7 @@ class Monitoring(ProjectParams):
     """``params/12_monitoring.yaml``."""
 
     log_table: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = "simulated_predictions"
-    labels_path: Name = "data/monitoring/labels.parquet"
+    labels_path: Name = "data/monitoring/labels.parquet"  # or sql:<URL>::<table or query> (monitor_store)
     simulate: StrictBool = True
     weeks: Annotated[StrictInt, Field(ge=1, le=104)] = 12
     users_per_week: Annotated[StrictInt, Field(ge=100)] = 1000
@@ -462,6 +483,13 @@ class Monitoring(ProjectParams):
     thresholds: DriftThresholds = DriftThresholds()
     drift: DriftSettings = DriftSettings()
     estimate: Estimate = Estimate()
+
+    @field_validator("labels_path")
+    @classmethod
+    def _feed_credentials(cls, value: str) -> str:
+        if value.startswith("sql:"):
+            credentials_outside(value.removeprefix("sql:").partition("::")[0])
+        return value
 
 
 class FeedbackRetraining(ProjectParams):

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from lifecycle import files, paths
+from lifecycle import database_url, files, paths
 from lifecycle.settings import ProjectParams, Source
 
 
@@ -116,9 +116,12 @@ def _read_sql(source: Source) -> Dataset:
 
     url = source.url
     try:
-        parsed = sqlalchemy.engine.make_url(url)
+        parsed = database_url.parse(url)  # ${VAR} read from the environment; postgresql:// is psycopg 3
+    except database_url.UnsetVariable as exc:
+        raise SourceError(f"source.url: {exc}") from None
     except Exception:
-        raise SourceError(f"source.url: '{url}' is not a SQLAlchemy URL, e.g. sqlite:///data/shop.db") from None
+        raise SourceError(f"source.url: '{database_url.shown(url)}' is not a SQLAlchemy URL, "
+                          "e.g. sqlite:///data/shop.db") from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         database = Path(parsed.database)
         database = database if database.is_absolute() else paths.ROOT / database
@@ -152,12 +155,7 @@ def _query(connection, query: str) -> pd.DataFrame:
 
 
 def _hide_password(url: str | None) -> str:
-    import sqlalchemy
-
-    try:
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "the configured URL"
+    return database_url.shown(url) if url else "the configured URL"
 
 
 def check_roles(dataset: Dataset, params: ProjectParams, where: str) -> None:
