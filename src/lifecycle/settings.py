@@ -173,6 +173,8 @@ class Store(Strict):
             data = {**data, "batch_url": batch_store(data.get("url") or cls.model_fields["url"].default)}
         return data
 
+    _urls = field_validator("url", "batch_url")(credentials_outside)
+
 
 def batch_store(url: str) -> str:
     """Where batches go by default for the log at ``url``: a SQLite file's sibling ``batch_<name>``,
@@ -186,8 +188,6 @@ def batch_store(url: str) -> str:
         return url
     beside = PurePosixPath(database).with_name(f"batch_{PurePosixPath(database).name}")
     return parsed.set(database=str(beside)).render_as_string(hide_password=False)
-
-    _url = field_validator("url")(credentials_outside)
 
 
 class Compute(Strict):
