@@ -58,6 +58,16 @@ def _table(n: int = 400, seed: int = 0) -> pd.DataFrame:
         "churned": (signal_ > np.quantile(signal_, 0.7)).astype(int)})
 
 
+def _tiny_scaled_table() -> pd.DataFrame:
+    """``_table`` with two inputs in [0, 0.001] pulling the label opposite ways (opposite coefficients):
+    standardized, a number near 1e306 overflows, and the linear model's score is inf - inf."""
+    table = _table()
+    rng = np.random.default_rng(1)
+    share, rate = rng.uniform(0, 1e-3, len(table)), rng.uniform(0, 1e-3, len(table))
+    score = table["churned"] + share * 1e3 - rate * 1e3 + rng.normal(0, 0.3, len(table))
+    return table.assign(share=share, rate=rate, churned=(score > np.quantile(score, 0.7)).astype(int))
+
+
 def _records(frame: pd.DataFrame) -> list[dict]:
     """Rows as a client sends them: plain JSON values, null for missing."""
     return [{k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)) for k, v in row.items()}
@@ -65,19 +75,21 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 
 class Toy:
-    """A project copy with registered models, and what the tests compare against."""
+    """A project copy with registered models, and what the tests compare against (``table``: the
+    training table, ``_table()`` by default; ``rejected``: the inputs whose out-of-domain rule is reject)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, table: pd.DataFrame | None = None,
+                 rejected: tuple[str, ...] = ("balance", "visits")):
         self.project = copy_project(root)
         settings_file = self.project / "params" / "project.yaml"
         settings = yaml.safe_load(settings_file.read_text())
         settings["serving"].update(max_records=MAX_RECORDS, max_body_bytes=MAX_BYTES, workers=1,
                                    domain={"tolerance": 1.0, "default": "flag",
-                                           "features": {"balance": "reject", "visits": "reject"}})
+                                           "features": dict.fromkeys(rejected, "reject")})
         settings_file.write_text(yaml.safe_dump(settings))
         p = FeatureEngineering.model_validate(resolve(
             ["04_feature_engineering"], sets=["holiday_country=null", "max_onehot_categories=10"])["04_feature_engineering"])
-        table = features.build_features(_table(), None, p)
+        table = features.build_features(_table() if table is None else table, None, p)
         self.schema = features.feature_schema(table, p)
         self.X, self.y = X, y = table[list(self.schema.index)], table["churned"]
         meta = {"task": "binary", "positive_class": 1, "threshold": 0.4, "data_version": "toy-data",
@@ -98,12 +110,12 @@ class Toy:
 class Service:
     """``python -m lifecycle.serve`` in a project, on a free loopback port."""
 
-    def __init__(self, project: Path, *args: str):
+    def __init__(self, project: Path, *args: str, env: dict | None = None):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
+            self.port = port = probe.getsockname()[1]
         self.url, self.log = f"http://127.0.0.1:{port}", project / f"serve-{port}.log"
-        env = {**os.environ, "PYTHONPATH": str(project / "src")}
+        env = {**os.environ, **(env or {}), "PYTHONPATH": str(project / "src")}
         with open(self.log, "w") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "lifecycle.serve", "--port", str(port), "--no-access-log", *args],
@@ -236,7 +248,9 @@ def test_nulls_and_values_outside_the_training_domain_are_scored_and_flagged(liv
 
 
 def test_malformed_oversized_and_odd_bodies_never_give_500(live, toy):
-    post = live.client.post
+    def post(path: str, **kwargs) -> httpx.Response:  # raw bodies, declared JSON (undeclared: 415, test_serve_guard)
+        return live.client.post(path, headers={"content-type": "application/json"}, **kwargs)
+
     assert post("/predict", content=b"{not json").status_code == 400
     assert "not valid JSON" in post("/predict", content=b"{not json").json()["detail"]
     too_many = post("/predict", json=[toy.records[0]] * (MAX_RECORDS + 1))
@@ -418,7 +432,8 @@ def test_ready_only_once_started_and_the_contract_in_process(app_client, toy):
         assert ok.status_code == 200
         _check(ok.json(), toy.expected.iloc[:5])
         assert client.post("/predict", json=toy.records[:6]).status_code == 413
-        assert client.post("/predict", content=b"x" * 5000).status_code == 413
+        oversized = client.post("/predict", content=b"x" * 5000, headers={"content-type": "application/json"})
+        assert oversized.status_code == 413
         missing = client.post("/predict", json=[{**toy.records[0]}, {}]).json()
         assert {e["field"] for e in missing["errors"]} == set(toy.schema.index)
         assert {e["record"] for e in missing["errors"]} == {1}

@@ -1,4 +1,4 @@
-"""The service under load: micro-batching, backpressure, timeouts, workers, shutdown, and a fuzz of the API.
+"""The service under load: micro-batching, backpressure, timeouts, workers, shutdown (the API fuzz: test_serve_fuzz).
 
 The batcher is tested in-process with scoring functions the tests control (blocked, slow,
 failing); the rest runs the real service (``python -m lifecycle.serve``) on loopback over

@@ -1,15 +1,16 @@
-"""The requests the prediction service accepts, derived from a model's feature schema.
+"""The records the prediction service accepts, derived from a model's feature schema.
 
 A body is one record (a JSON object) or a JSON array of 1 to ``max_records`` records
-(more: 413); a body over ``max_body_bytes``, declared or read, is 413; malformed JSON is
-400; an invalid record is 422, each problem naming the record index, field and problem.
+(``request_body`` reads and decodes it: 413, 400, 422 for a duplicate key); an invalid
+record is 422, each problem naming the record index, field and problem.
 
 A record is a JSON object with one key per model input (other keys are ignored and
 reported in the record's ``warnings``). Each input must be present and of its kind:
 
-- numeric: a JSON number, finite, inside the accepted range (below);
+- numeric: a JSON number, finite, inside the range it may be scored in (below);
 - boolean: ``true`` or ``false``;
-- categorical / high_cardinality: a string.
+- categorical / high_cardinality: a string of at most ``max_string_length`` characters
+  (``serving.max_string_length``).
 
 ``null`` is allowed for every input: the pipeline imputes each column as in training. A
 null where training never had a missing value is scored and reported in ``warnings``
@@ -23,64 +24,32 @@ durations and amounts stay non-negative), or a category not seen in training. Ea
 follows a rule (``settings.Domain``, ``serving.domain`` in params): ``reject`` answers 422 naming the field; ``flag`` scores the
 record (an unseen category as the encoder's unknown / infrequent bucket), reports it in
 the record's ``warnings`` and returns the field in its ``flags``, which the service logs so
-monitoring sees it. MLflow-style signatures check types only; these checks see values.
+monitoring sees it. Even under ``flag``, a number more than ``refuse_beyond`` spans outside
+the training range (``[min - r * span, max + r * span]``, default 1e12) is refused (422
+naming the field): it is an entry or unit error, not an observation, and a model's arithmetic
+overflows on numbers near the float limit (a scaled 1e287 is infinite). MLflow-style
+signatures check types only; these checks see values.
+
+With ``publish_domain`` off (``serving.publish_domain``), the training ranges and categories
+appear nowhere a caller can read them: not in the record's JSON schema (no bounds, plain
+descriptions), not in the messages of a refusal or a warning.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from typing import TYPE_CHECKING, Annotated, Any
+import sys
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictStr,
-    TypeAdapter,
-    ValidationError,
-)
+from pydantic import ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
+from lifecycle.request_body import RequestError, clip, decode, json_type, short
 from lifecycle.settings import Domain
 
-if TYPE_CHECKING:
-    from starlette.requests import Request
-
 MAX_LISTED = 50  # problems listed in one error response
-
-
-class Problem(BaseModel):
-    """One problem of a refused request (the OpenAPI docs of the error body)."""
-
-    record: int | None
-    field: str | None
-    problem: str
-
-
-class ErrorBody(BaseModel):
-    """The body of a 400, 413 or 422 answer."""
-
-    detail: str
-    errors: list[Problem] = []
-    request_id: str | None = None
-
-
-class RequestError(ValueError):
-    """A request the service refuses: an HTTP status, a sentence, and the problems found.
-
-    Each problem is ``{"record": index or None, "field": name or None, "problem": text}``.
-    """
-
-    def __init__(self, status: int, detail: str, errors: list[dict] | None = None):
-        super().__init__(detail)
-        self.status, self.detail, self.errors = status, detail, errors or []
-
-    def body(self) -> dict:
-        return {"detail": self.detail, "errors": self.errors}
 
 
 def accepted_range(low: float | None, high: float | None, tolerance: float = 1.0) -> tuple[float | None, float | None]:
@@ -90,6 +59,15 @@ def accepted_range(low: float | None, high: float | None, tolerance: float = 1.0
     span = (high - low or max(abs(low), 1.0)) * tolerance
     lower = low - span
     return (max(lower, 0.0) if low >= 0 else lower), high + span
+
+
+def scored_range(low: float | None, high: float | None, refuse_beyond: float) -> tuple[float | None, float | None]:
+    """The numeric range a flagged number is scored in: ``refuse_beyond`` spans either side of the training
+    ``[low, high]``, never clipped at 0 (a negative count is flagged, not refused)."""
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+        return None, None
+    span = (high - low or max(abs(low), 1.0)) * refuse_beyond
+    return max(low - span, -sys.float_info.max), min(high + span, sys.float_info.max)  # a bound JSON can hold
 
 
 def _number(value) -> float | None:
@@ -105,9 +83,12 @@ class Contract:
         ``kind``, ``missing``, ``min``, ``max``, ``categories``.
     domain : the out-of-domain rules (``Domain`` or its dict); default: flag everything.
     max_records : the most records one request may hold (more: 413).
+    max_string_length : the longest string an input may hold (longer: 422).
+    publish_domain : False: no training range or category in the JSON schema or in a message.
     """
 
-    def __init__(self, schema: pd.DataFrame, domain: Domain | dict | None = None, max_records: int = 1000):
+    def __init__(self, schema: pd.DataFrame, domain: Domain | dict | None = None, max_records: int = 1000, *,
+                 max_string_length: int = 1000, publish_domain: bool = True):
         domain = Domain.model_validate(domain or {}) if not isinstance(domain, Domain) else domain
         unknown = sorted(set(domain.features) - set(schema.index))
         if unknown:
@@ -119,18 +100,23 @@ class Contract:
             raise ValueError(f"the feature schema has input kind(s) {', '.join(odd)} the service cannot validate; "
                              f"kinds are {', '.join(sorted(kinds))}")
         self.schema, self.domain, self.max_records = schema, domain, max_records
+        self.max_string_length, self.publish_domain = max_string_length, publish_domain
         self.columns = list(schema.index)
         self.inputs: dict[str, dict] = {}
         for column, row in schema.iterrows():
             low, high = _number(row.get("min")), _number(row.get("max"))
+            rule = domain.features.get(column, domain.default)
             accepted = accepted_range(low, high, domain.tolerance) if row["kind"] == "numeric" else (None, None)
+            scored = scored_range(low, high, domain.refuse_beyond) if rule == "flag" else accepted
             categories = row.get("categories") if row["kind"] == "categorical" else None
             self.inputs[column] = {
                 "kind": row["kind"], "missing": _number(row.get("missing")) or 0.0,
                 "nullable": True,  # every column is imputed; nulls where training had none are warned about
                 "training_min": low, "training_max": high, "accepted_min": accepted[0], "accepted_max": accepted[1],
+                "scored_min": scored[0] if accepted[0] is not None else None,
+                "scored_max": scored[1] if accepted[0] is not None else None,
                 "categories": list(categories) if isinstance(categories, (list, tuple, np.ndarray)) else None,
-                "out_of_domain": domain.features.get(column, domain.default)}
+                "out_of_domain": rule}
         self._known = {c: set(i["categories"]) for c, i in self.inputs.items() if i["categories"] is not None}
         self._numeric = [c for c, i in self.inputs.items() if i["kind"] == "numeric"]
         self._booleans = [c for c, i in self.inputs.items() if i["kind"] == "boolean"]
@@ -142,25 +128,26 @@ class Contract:
         self._adapter = TypeAdapter(record)
 
     def _field(self, column: str, spec: dict):
-        kind, nullable = spec["kind"], spec["nullable"]
+        kind, nullable, reject = spec["kind"], spec["nullable"], spec["out_of_domain"] == "reject"
         if kind == "numeric":
             text, bounds = "a number", {}
-            if spec["accepted_min"] is not None:
-                text += (f" in [{spec['accepted_min']:g}, {spec['accepted_max']:g}] "
-                         f"(training range [{spec['training_min']:g}, {spec['training_max']:g}]); outside it "
-                         + ("refused" if spec["out_of_domain"] == "reject" else "scored and flagged"))
-                if spec["out_of_domain"] == "reject":  # flagged values are checked after validation
-                    bounds = {"ge": spec["accepted_min"], "le": spec["accepted_max"]}
+            if spec["accepted_min"] is not None:  # bounds: where it may be scored (the flag check comes later)
+                text += (f" in {_range(spec, 'accepted')} (training range {_range(spec, 'training')}); outside it "
+                         if self.publish_domain else "; outside the training domain ")
+                text += "refused" if reject else "scored and flagged" + (
+                    f", beyond {_range(spec, 'scored')} refused" if self.publish_domain else " (far outside: refused)")
+                bounds = {"ge": spec["scored_min"], "le": spec["scored_max"]}
             base = Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
         elif kind == "boolean":
             text, base = "true or false", StrictBool
         else:
             known = spec["categories"]
-            text = (f"a string, one of {', '.join(map(str, known))}" if known is not None else "a string")
+            text = f"a string of at most {self.max_string_length} characters"
             if known is not None:
-                text += "; unknown values are " + ("refused" if spec["out_of_domain"] == "reject"
-                                                   else "scored as the infrequent bucket and flagged")
-            base = StrictStr
+                text += (f", one of {', '.join(map(str, known))}" if self.publish_domain else "")
+                text += "; unknown values are " + (
+                    "refused" if reject else "scored as the infrequent bucket and flagged")
+            base = Annotated[str, Field(strict=True, max_length=self.max_string_length)]
         text += "; null allowed (imputed)" + ("" if spec["missing"] > 0 else ", though never missing in training")
         typ = base | None if nullable else base
         return Annotated[typ, Field(description=f"{kind}: {text}")]
@@ -172,30 +159,9 @@ class Contract:
         (the inputs outside the training domain whose rule is ``flag``).
 
         The body is one JSON object (one record) or a JSON array of 1..``max_records``
-        records. Raises ``RequestError`` (400 malformed, 413 too many, 422 invalid).
+        records. Raises ``RequestError`` (400 malformed, 413 too many, 422 invalid or a duplicate key).
         """
-        try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, ValueError) as exc:
-            where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
-            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-            raise RequestError(400, f"the request body is not valid JSON{where}: {reason}; send one record as a "
-                                    "JSON object or several as a JSON array of objects") from None
-        except RecursionError:
-            raise RequestError(400, "the request body is nested too deeply to be a record; send one record as "
-                                    "a JSON object or several as a JSON array of objects") from None
-        if isinstance(data, dict):
-            records = [data]
-        elif isinstance(data, list):
-            records = data
-            if not records:
-                raise RequestError(422, "the request holds an empty list; send at least one record")
-            if len(records) > self.max_records:
-                raise RequestError(413, f"the request holds {len(records)} records, more than the {self.max_records} "
-                                        "allowed (serving.max_records); split it into smaller requests")
-        else:
-            raise RequestError(422, f"the request body is a JSON {_json_type(data)}; send one record as a JSON "
-                                    "object or several as a JSON array of objects")
+        records = decode(body, self.max_records)
         valid, warnings, flags, problems = [], [], [], []
         for index, record in enumerate(records):
             try:
@@ -211,7 +177,7 @@ class Contract:
                              "in training, imputed")
             extra = sorted(str(k) for k in set(record) - set(self.inputs))
             if extra:
-                found.append(f"ignored field(s) the model does not use: {', '.join(extra[:10])}"
+                found.append(f"ignored field(s) the model does not use: {', '.join(map(clip, extra[:10]))}"
                              + (f" and {len(extra) - 10} more" if len(extra) > 10 else ""))
             valid.append(checked)
             warnings.append(found)
@@ -232,11 +198,12 @@ class Contract:
             if value is None or value in known:
                 continue
             if self.inputs[column]["out_of_domain"] == "reject":
+                known_text = f"known: {_listed(known)}" if self.publish_domain else "send a category seen in training"
                 problems.append({"record": index, "field": column,
-                                 "problem": f"has unknown category {_short(value)}; known: {_listed(known)}"})
+                                 "problem": f"has unknown category {short(value)}; {known_text}"})
             else:
                 flagged.append(column)
-                warnings.append(f"{column}: unknown category {_short(value)} (not seen in training; scored as "
+                warnings.append(f"{column}: unknown category {short(value)} (not seen in training; scored as "
                                 "the encoder's infrequent / unknown bucket, flagged)")
         return warnings
 
@@ -247,8 +214,8 @@ class Contract:
             value = record[column]
             if value is not None and not low <= value <= high:
                 flagged.append(column)
-                warnings.append(f"{column}: {value:g} is outside the training domain [{low:g}, {high:g}] "
-                                "(scored, flagged)")
+                where = f" [{low:g}, {high:g}]" if self.publish_domain else ""
+                warnings.append(f"{column}: {value:g} is outside the training domain{where} (scored, flagged)")
         return warnings
 
     def _problem(self, index: int, error: dict) -> dict:
@@ -256,20 +223,32 @@ class Contract:
         column = str(loc[0]) if loc else None
         spec = self.inputs.get(column, {})
         if not loc:
-            text = f"is a JSON {_json_type(value)}, not an object with the model's inputs"
+            text = f"is a JSON {json_type(value)}, not an object with the model's inputs"
         elif kind == "missing":
             text = "is missing; every model input is required" + (" (send null if unknown)" if spec.get("nullable") else "")
         elif value is None:
             text = "is null, but it had no missing values in training; send a value"
         elif kind in ("greater_than_equal", "less_than_equal"):
-            text = (f"= {value!r} is outside the accepted range [{spec['accepted_min']:g}, {spec['accepted_max']:g}] "
-                    f"(the training range [{spec['training_min']:g}, {spec['training_max']:g}] widened by its span)")
+            text = self._beyond(value, spec)
         elif kind == "finite_number" or (kind == "float_type" and type(value) is int):  # beyond float range
-            text = f"= {_short(value)} is not a finite number a float can hold"
+            text = f"= {short(value)} is not a finite number a float can hold"
+        elif kind == "string_too_long":
+            text = (f"is a string of {len(value)} characters, more than the {self.max_string_length} allowed "
+                    "(serving.max_string_length)")
         else:
             wanted = {"numeric": "a number", "boolean": "true or false"}.get(spec.get("kind"), "a string")
-            text = f"must be {wanted}, got {_json_type(value)} {_short(value)}"
+            text = f"must be {wanted}, got {json_type(value)} {short(value)}"
         return {"record": index, "field": column, "problem": text}
+
+    def _beyond(self, value: float, spec: dict) -> str:
+        """Why a number outside the range its input may be scored in is refused."""
+        if spec["out_of_domain"] == "reject":
+            where = (f" {_range(spec, 'accepted')} (the training range {_range(spec, 'training')} widened by its span)"
+                     if self.publish_domain else " (the training range widened by its span)")
+            return f"= {value!r} is outside the accepted range{where}"
+        where = f" {_range(spec, 'training')}" if self.publish_domain else ""
+        return (f"= {value!r} is more than {self.domain.refuse_beyond:g} spans outside the training range{where}: "
+                "too far to be scored even flagged (serving.domain.refuse_beyond); check its unit")
 
     # --- scoring input ---------------------------------------------------------------------
 
@@ -312,42 +291,19 @@ class Contract:
         return record
 
     def json_schema(self) -> dict:
-        """The JSON schema of one record (for the OpenAPI docs)."""
-        return self._adapter.json_schema()
+        """The JSON schema of one record (for the OpenAPI docs); without numeric bounds when the
+        training domain is not published."""
+        schema = self._adapter.json_schema()
+        if not self.publish_domain:
+            for field in schema["properties"].values():
+                for option in field.get("anyOf", [field]):
+                    option.pop("minimum", None)
+                    option.pop("maximum", None)
+        return schema
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refusing (413) one declared or found to exceed ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.strip().isdigit():
-            raise RequestError(400, f"the Content-Length header {declared[:20]!r} is not a byte count")
-        if int(declared) > limit:
-            raise RequestError(413, f"the request body has {int(declared)} bytes, more than the {limit} allowed "
-                                    "(serving.max_body_bytes); send fewer records per request")
-    chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise RequestError(413, f"the request body exceeds the {limit} bytes allowed (serving.max_body_bytes); "
-                                    "send fewer records per request")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
-
-
-def _short(value: Any) -> str:
-    text = json.dumps(value) if isinstance(value, (str, int, float, bool)) else _json_type(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+def _range(spec: dict, which: str) -> str:
+    return f"[{spec[which + '_min']:g}, {spec[which + '_max']:g}]"
 
 
 def _listed(known: set) -> str:

@@ -12,8 +12,11 @@ request not answered in time 504. Every answer of ``/predict`` carries a request
 in the ``X-Request-ID`` header); every prediction is recorded on local disk (the prediction
 log's spool) before it is answered, and written to the prediction store (``prediction_log``)
 by a background drainer; a request whose predictions cannot be recorded (disk full) is
-answered 503, never answered unlogged. An optional shadow version scores the same batches
-after the answer is computed; logged with role ``shadow``, never returned.
+answered 503, never answered unlogged, and an answer refused (a model output that is not a
+finite number, ``serve_guard``) is never logged. ``serve_guard`` also holds the optional
+bearer token, the Host and Content-Type checks and the server's limits. An optional shadow
+version scores the same batches after the answer is computed; logged with role ``shadow``,
+never returned.
 ``--workers N`` runs N processes (uvicorn's supervisor), each loading and verifying the
 model once and starting its scoring process. SIGTERM or Ctrl-C: stop accepting, finish
 what is queued, drain the log into the store (for up to 10 s; the rest stays in the spool
@@ -47,21 +50,17 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.requests import ClientDisconnect
 
-from lifecycle import prediction_log, scoring
+from lifecycle import prediction_log, scoring, serve_guard
 from lifecycle.batching import MicroBatcher, Overloaded, TimedOut
-from lifecycle.request_schema import (
-    Contract,
-    Domain,
-    ErrorBody,
-    RequestError,
-    read_body,
-)
+from lifecycle.request_body import ErrorBody, RequestError, read_body
+from lifecycle.request_schema import Contract, Domain
 from lifecycle.scoring_process import ScoringFailed, ScoringProcess
 from lifecycle.serve_metrics import CONTENT_TYPE, Metrics
 from lifecycle.spool import SpoolRefused
 
 log = logging.getLogger("lifecycle.serve")
 READY_STATS = ("logged", "log_failures", "log_pending", "last_log_error")  # of the log's; /health has them all
+UNPUBLISHED = ("kind", "nullable", "out_of_domain")  # what /metadata shows of an input when the domain is not published
 SHADOW_BACKLOG = 64  # shadow jobs waiting beyond this are skipped (counted), so a slow shadow cannot pile up
 CLOSE_S = 5.0  # at shutdown, a scoring process not gone this long after its input closed is killed
 
@@ -101,8 +100,8 @@ class Service:
         self.shadow_process = ScoringProcess(shadow, deadline_s=deadline_s) if shadow else None
         self.ready = False
         self.started = time.monotonic()
-        self.counts = {"requests": 0, "score_failures": 0, "overloaded": 0, "timed_out": 0,
-                       "shadow_failures": 0, "shadow_skipped": 0}
+        self.counts = {"requests": 0, "score_failures": 0, "non_finite_outputs": 0, "overloaded": 0,
+                       "timed_out": 0, "shadow_failures": 0, "shadow_skipped": 0}
         self._shadow_jobs: set[asyncio.Task] = set()
 
     def count(self, key: str) -> None:
@@ -130,6 +129,11 @@ class Service:
                 records, warnings, flags = self.contract.parse(body)
         self.metrics.queue_rows.set(self.batcher.queued_rows)
         outputs = await self.batcher.score([(request_id, i, record) for i, record in enumerate(records)])
+        refused = serve_guard.non_finite(outputs)
+        if refused is not None:  # decided before logging: the log holds only answers the caller got
+            self.count("non_finite_outputs")
+            log.warning("request %s: %s (refused with 422, not logged)", request_id, refused.detail)
+            raise refused
         now = datetime.now(UTC)
         await self.record([prediction_log.row(request_id, i, self.scorer.name, self.scorer.version, "production",
                                               records[i], outputs[i], now, flags[i]) for i in range(len(records))])
@@ -208,7 +212,8 @@ class Service:
             "limits": {"max_records": self.contract.max_records, "max_body_bytes": self.max_body_bytes,
                        **self.batching},
             "domain": self.contract.domain.model_dump(),
-            "feature_schema": {column: {k: plain(v) for k, v in spec.items()}
+            "feature_schema": {column: {k: plain(v) for k, v in spec.items()
+                                        if self.contract.publish_domain or k in UNPUBLISHED}
                                for column, spec in self.contract.inputs.items()},
             **self.store.stats()}
 
@@ -237,16 +242,21 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
                max_records: int = 1000, max_body_bytes: int = 2_000_000, domain: Domain | dict | None = None,
                max_batch_rows: int = 64, max_wait_ms: float = 2.0, max_queue_rows: int = 2000,
                timeout_ms: float = 5000.0, spool: str | os.PathLike | None = None,
-               scoring_deadline_ms: float = 10000.0) -> FastAPI:
+               scoring_deadline_ms: float = 10000.0, max_string_length: int = 1000, publish_domain: bool = True,
+               docs: bool = True, token: str | None = None, allowed_hosts: list[str] | None = None,
+               body_timeout_s: float = 30.0) -> FastAPI:
     """The service for a loaded model (``scoring.load``); see the module doc for the endpoints.
 
     Scores an example record first: a ``ValueError`` if the model (or the shadow) cannot.
     ``domain``: the out-of-domain rules (``request_schema.Domain``); the batching and
     backpressure settings are ``batching.MicroBatcher``'s; a batch not scored within
     ``scoring_deadline_ms`` gets 504 and its scoring process is replaced (``scoring_process``); ``spool``:
-    the prediction log's spool folder (default ``prediction_log.spool_folder``).
+    the prediction log's spool folder (default ``prediction_log.spool_folder``); ``token``,
+    ``allowed_hosts`` (None: any) and the rest are the ``serving:`` settings of the same names
+    (``serve_guard``).
     """
-    contract = Contract(scorer.schema, domain, max_records)
+    contract = Contract(scorer.schema, domain, max_records, max_string_length=max_string_length,
+                        publish_domain=publish_domain)
     probe = contract.frame([contract.example(), dict.fromkeys(contract.columns)])  # a valid record, an empty one
     for model in filter(None, (scorer, shadow)):  # a model that cannot score a valid record is refused here
         try:
@@ -268,8 +278,10 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
         yield
         await service.close()
 
+    pages = {"docs_url": "/docs", "redoc_url": "/redoc", "openapi_url": "/openapi.json"}
     app = FastAPI(title=f"lifecycle: {scorer.name}", version=str(scorer.version), lifespan=lifespan,
-                  description=f"Predictions of model **{scorer.name}** version {scorer.version} ({scorer.task}).")
+                  description=f"Predictions of model **{scorer.name}** version {scorer.version} ({scorer.task}).",
+                  **(pages if docs else dict.fromkeys(pages)))
     app.state.service = service
     metrics = service.metrics
 
@@ -293,48 +305,46 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
         return JSONResponse({"status": "ready", "model": service.scorer.name, "version": service.scorer.version,
                              "prediction_log": service.store.state(), **{k: stats[k] for k in READY_STATS}})
 
-    @app.get("/metadata", summary="the served model: version, data version, task, classes, threshold, inputs")
+    unauthorized = {401: {"model": ErrorBody, "description": "no bearer token, or not the service's"}} if token else {}
+
+    @app.get("/metadata", summary="the served model: version, data version, task, classes, threshold, inputs",
+             responses=unauthorized)
     async def metadata() -> dict:
         return service.metadata()
 
     @app.get("/metrics", summary="Prometheus metrics: requests, latency, batch sizes, queue, prediction log, model",
-             response_class=PlainTextResponse)
+             response_class=PlainTextResponse, responses=unauthorized)
     async def prometheus() -> Response:
         stats = service.store.stats()
         metrics.log_state(stats["log_pending"], stats["log_oldest_pending_seconds"])
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-    example = contract.example()
-    record_ref = {"$ref": "#/components/schemas/Record"}
-    body_doc = {"required": True, "content": {"application/json": {
-        "schema": {"oneOf": [record_ref, {"type": "array", "items": record_ref, "minItems": 1,
-                                          "maxItems": max_records}]},
-        "examples": {"one record": {"value": example}, "a list of records": {"value": [example, example]}}}}}
-    errors = {400: "malformed JSON", 413: f"body over {max_body_bytes} bytes or over {max_records} records",
-              422: "a record is invalid: each problem names the record index, the field and what is wrong",
-              503: "the queue is full (see Retry-After), the service is stopping, or the answer could not be "
-                   "recorded in the prediction log (it is never returned unlogged)",
-              504: f"not answered within {timeout_ms:g} ms"}
-
     @app.post("/predict", summary="predict one record (a JSON object) or a batch (a JSON array of objects)",
-              response_model=PredictResponse, openapi_extra={"requestBody": body_doc},
-              responses={code: {"model": ErrorBody, "description": text} for code, text in errors.items()},
+              response_model=PredictResponse, openapi_extra={"requestBody": _body_doc(contract)},
+              responses={**unauthorized, **_error_docs(contract, max_body_bytes, timeout_ms, body_timeout_s)},
               description=(
                   "The body is **one record** (a JSON object) or **a list of records** (a JSON array of 1 to "
-                  f"{max_records} objects). A record has every model input (see the `Record` schema); other fields "
-                  "are ignored with a warning. A value outside the training domain (a number beyond the training "
-                  "range widened by its span, an unseen category) is refused or scored and flagged, per input "
-                  "(`/metadata` shows the rules). The answer holds, per record in order, the `prediction`, "
+                  f"{max_records} objects), sent with `Content-Type: application/json`. A record has every model "
+                  "input (see the `Record` schema), each key once; other fields are ignored with a warning. A value "
+                  "outside the training domain (a number beyond the training range widened by its span, an unseen "
+                  "category) is refused or scored and flagged, per input (`/metadata` shows the rules); a number "
+                  "far beyond it is always refused. The answer holds, per record in order, the `prediction`, "
                   "`probability_<class>` per class (classification), `warnings` and `flags` (the inputs outside the "
                   "training domain), plus the model version and a request id, also in the `X-Request-ID` header. "
-                  "Concurrent requests are scored together; each gets exactly its own records' answers."))
+                  "Concurrent requests are scored together; each gets exactly its own records' answers. An output "
+                  "that is not a finite number is never answered: the request is refused (422)."))
     async def predict(request: Request) -> JSONResponse:
         started = time.perf_counter()
         request_id = str(uuid.uuid4())
         headers = {"X-Request-ID": request_id}
         service.count("requests")
         try:
-            body = await read_body(request, service.max_body_bytes)
+            serve_guard.require_json(request.headers)
+            with anyio.move_on_after(body_timeout_s) as reading:
+                body = await read_body(request, service.max_body_bytes)
+            if reading.cancelled_caught:
+                raise RequestError(408, f"the request body did not arrive within {body_timeout_s:g} s "
+                                        "(serving.body_timeout_s); send it at once")
             answer = JSONResponse(await service.predict(body, request_id), headers=headers)
         except RequestError as exc:
             answer = JSONResponse({**exc.body(), "request_id": request_id}, exc.status, headers=headers)
@@ -367,12 +377,49 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = FastAPI.openapi(app)
-            schema.setdefault("components", {}).setdefault("schemas", {})["Record"] = contract.json_schema()
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {})["Record"] = contract.json_schema()
+            if token:
+                components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+                for path in ("/predict", "/metadata", "/metrics"):
+                    for operation in schema["paths"][path].values():
+                        operation["security"] = [{"bearer": []}]
         return app.openapi_schema
 
     app.openapi = openapi
     app.add_middleware(Shortcut, path="/predict", endpoint=predict)
+    app.add_middleware(serve_guard.Guard, token=token, hosts=allowed_hosts,  # outermost: before the shortcut
+                       open_paths={path for path in (app.docs_url, app.redoc_url, app.openapi_url,
+                                                     app.swagger_ui_oauth2_redirect_url) if path and docs})
     return app
+
+
+def _body_doc(contract: Contract) -> dict:
+    """The OpenAPI request body of ``/predict``: a record or a list of them (examples only when the
+    training domain is published: an example record shows it)."""
+    record_ref = {"$ref": "#/components/schemas/Record"}
+    example = contract.example()
+    examples = {"one record": {"value": example}, "a list of records": {"value": [example, example]}}
+    return {"required": True, "content": {"application/json": {
+        "schema": {"oneOf": [record_ref, {"type": "array", "items": record_ref, "minItems": 1,
+                                          "maxItems": contract.max_records}]},
+        **({"examples": examples} if contract.publish_domain else {})}}}
+
+
+def _error_docs(contract: Contract, max_body_bytes: int, timeout_ms: float, body_timeout_s: float) -> dict:
+    """The OpenAPI responses of ``/predict``'s refusals and failures."""
+    errors = {400: "malformed JSON, or a Host header the service does not answer to",
+              408: f"the body did not arrive within {body_timeout_s:g} s",
+              413: f"body over {max_body_bytes} bytes or over {contract.max_records} records",
+              415: "the body is not declared JSON (send Content-Type: application/json)",
+              422: ("a record is invalid (each problem names the record index, the field and what is wrong), an "
+                    "object has the same key twice, or the model's output for a record is not a finite number "
+                    "(its inputs far outside the training domain; nothing is logged)"),
+              500: "the model failed on this request: a server-side problem, in the service log",
+              503: "the queue is full (see Retry-After), the service is stopping, or the answer could not be "
+                   "recorded in the prediction log (it is never returned unlogged)",
+              504: f"not answered within {timeout_ms:g} ms"}
+    return {code: {"model": ErrorBody, "description": text} for code, text in errors.items()}
 
 
 class Shortcut:
@@ -447,16 +494,20 @@ def _shadow(name: str, choice: Any, served: scoring.Scorer) -> scoring.Scorer | 
 
 
 def build(config: dict) -> FastAPI:
-    """The app for ``config`` (the parsed command line plus the serving and store params)."""
+    """The app for ``config`` (the parsed command line plus the serving and store params); the token
+    is read from the environment here, in each worker, never passed around."""
     stage = config["stage"] or (None if config["version"] is not None else "production")
     scorer = scoring.load(config["model"], version=config["version"], stage=stage)
     shadow = _shadow(config["model"], config["shadow"], scorer)
     serving, store = config["serving"], config["store"]
     return create_app(scorer, shadow=shadow, store_url=store["url"], table=store["predictions_table"],
-                      max_records=serving["max_records"], max_body_bytes=serving["max_body_bytes"],
-                      domain=serving["domain"], max_batch_rows=serving["max_batch_rows"],
-                      max_wait_ms=serving["max_wait_ms"], max_queue_rows=serving["max_queue_rows"],
-                      timeout_ms=serving["timeout_ms"], scoring_deadline_ms=serving["scoring_deadline_ms"])
+                      **{key: serving[key] for key in SETTINGS}, token=serve_guard.token_from(os.environ, serving),
+                      allowed_hosts=serve_guard.allowed_hosts(config["host"], serving))
+
+
+SETTINGS = ("max_records", "max_body_bytes", "domain", "max_batch_rows", "max_wait_ms", "max_queue_rows", "timeout_ms",
+            "scoring_deadline_ms", "max_string_length", "publish_domain", "docs",
+            "body_timeout_s")  # serving: keys create_app takes as is
 
 
 def worker_app() -> FastAPI:
@@ -489,7 +540,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser(serving).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)-9s %(name)s: %(message)s")
     config = {"model": args.model, "version": args.version, "stage": args.stage, "shadow": args.shadow,
-              "serving": serving, "store": store, "log_level": args.log_level}
+              "host": args.host, "serving": serving, "store": store, "log_level": args.log_level}
+    token = serve_guard.token_from(os.environ, serving)
+    exposed = serve_guard.exposure_problem(args.host, token, serving)
+    if exposed:
+        print(f"lifecycle serve: {exposed}", file=sys.stderr)
+        return 2
     try:
         app = build(config)  # verified here once, so a model that cannot be served stops us with one line
     except (ValueError, OSError, KeyError) as exc:  # RegistryError is a ValueError
@@ -498,11 +554,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     service = app.state.service
     shadowed = f", shadow version {service.shadow.version}" if service.shadow else ""
-    log.info("serving %s version %d%s on http://%s:%d with %d worker(s) (docs at /docs); predictions logged to "
+    guarded = "a bearer token" if token else "no token"
+    log.info("serving %s version %d%s on http://%s:%d with %d worker(s), %s, %s; predictions logged to "
              "table '%s' at %s through the spool %s", service.scorer.name, service.scorer.version, shadowed,
-             args.host, args.port, args.workers, store["predictions_table"], service.store.shown, service.store.folder)
+             args.host, args.port, args.workers, guarded, "docs at /docs" if serving["docs"] else "no docs",
+             store["predictions_table"], service.store.shown, service.store.folder)
     options = {"host": args.host, "port": args.port, "log_level": args.log_level, "access_log": args.access_log,
-               "timeout_graceful_shutdown": serving["timeout_ms"] / 1000 + 10}
+               "timeout_graceful_shutdown": serving["timeout_ms"] / 1000 + 10, **serve_guard.server_options(serving)}
     if args.workers == 1:
         _freeze()
         uvicorn.run(app, **options)
