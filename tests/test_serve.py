@@ -121,7 +121,7 @@ class Service:
                 [sys.executable, "-m", "lifecycle.serve", "--port", str(port), "--no-access-log", *args],
                 cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         self.client = httpx.Client(base_url=self.url, timeout=30)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a hang guard: seconds on a quiet machine, over 60 s seen on a busy one
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"the service exited: {self.stderr()}"
             try:
@@ -129,7 +129,7 @@ class Service:
                     return
             except httpx.TransportError:
                 time.sleep(0.1)
-        raise AssertionError(f"not ready in 60 s: {self.stderr()}")
+        raise AssertionError(f"not ready in 180 s: {self.stderr()}")
 
     def stderr(self) -> str:
         return self.log.read_text()
