@@ -108,6 +108,14 @@ def test_rows_are_written_read_back_since_a_moment_and_a_bad_url_is_refused(stor
         prediction_log.PredictionLog("not a url", spool=tmp_path / "spool")
 
 
+def test_a_sqlite_store_and_its_folder_are_made_when_missing(sqlite_store_url, tmp_path):
+    assert not prediction_log.sqlite_file(prediction_log.resolve_url(sqlite_store_url)).parent.exists()
+    log = _log(sqlite_store_url, tmp_path / "spool")
+    log.submit(_rows("a", 1))
+    assert log.close() == 0 and log.stats()["log_failures"] == 0
+    _exactly_once(sqlite_store_url, _rows("a", 1))
+
+
 def test_writing_rows_again_repeats_none(store_url):
     _make_store(store_url)
     store, table = prediction_log.engine(store_url), prediction_log.predictions_table()
