@@ -336,3 +336,33 @@ def test_a_killed_scoring_process_is_replaced_and_no_request_fails(toy):
     assert first.status_code == again.status_code == 200 and first.json()["predictions"] == again.json()["predictions"]
     assert len(replaced) == 1 and replaced != [killed] and health["scoring_restarts"] == 1
     assert "stopped (exit code -9); scoring the batch again in a new one" in service.stderr()
+
+
+def test_sigterm_with_a_stalled_store_keeps_every_answer_for_the_next_start(toy):
+    """The store's write lock held by another connection for the whole life of a service: it answers, stops on
+    SIGTERM within its limits saying how many rows it could not write, and the next start writes each once."""
+    import sqlite3
+
+    _serving(toy, workers=1, max_wait_ms=2)
+    store = toy.project / "data" / "predictions.db"
+    Service(toy.project, "--model", "toy").stop()  # the store and its table exist, as in production
+    holder = sqlite3.connect(store, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a batch job, a backup, a stuck migration...
+    try:
+        service = Service(toy.project, "--model", "toy")
+        answered = [service.client.post("/predict", json=toy.records[i % len(toy.records)]).json()["request_id"]
+                    for i in range(40)]
+        service.process.send_signal(signal.SIGTERM)
+        # a hang guard (the log's own limit is 10 s); one worker: uvicorn ends by re-raising the signal it caught
+        assert service.process.wait(120) == -signal.SIGTERM, service.stderr()
+        assert "Application shutdown complete" in service.stderr()
+        assert re.search(r"closing with 40 prediction row\(s\) not yet in table 'predictions'", service.stderr())
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    after = Service(toy.project, "--model", "toy")  # drains the spool the stopped one left
+    try:
+        logged = _store(toy, set(answered), "production", len(answered), wait=60)
+    finally:
+        after.stop()
+    assert sorted(logged["request_id"]) == sorted(answered)  # every answer once: none lost, none repeated

@@ -20,7 +20,7 @@ never returned.
 ``--workers N`` runs N processes (uvicorn's supervisor), each loading and verifying the
 model once and starting its scoring process. SIGTERM or Ctrl-C: stop accepting, finish
 what is queued, drain the log into the store (for up to 10 s; the rest stays in the spool
-for the next start), exit 0.
+for the next start), exit (0 with several workers; with one, uvicorn re-raises the signal it caught).
 
     python -m lifecycle.serve [--model NAME] [--version V | --stage STAGE] [--shadow V]
                               [--host HOST] [--port N] [--workers N]
