@@ -63,6 +63,9 @@ READY_STATS = ("logged", "log_failures", "log_pending", "last_log_error")  # of 
 UNPUBLISHED = ("kind", "nullable", "out_of_domain")  # what /metadata shows of an input when the domain is not published
 SHADOW_BACKLOG = 64  # shadow jobs waiting beyond this are skipped (counted), so a slow shadow cannot pile up
 CLOSE_S = 5.0  # at shutdown, a scoring process not gone this long after its input closed is killed
+# A worker answers uvicorn's supervisor only once it has loaded and verified the model and started its scoring
+# process: seconds on a quiet machine, more on a busy one, where uvicorn's 5 s would kill and restart it forever.
+WORKER_START_S = 120
 
 
 class Prediction(BaseModel):
@@ -569,7 +572,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lifecycle-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         os.environ[CONFIG_VARIABLE] = json.dumps(config)
-        _run_workers(uvicorn.Config("lifecycle.serve:worker_app", factory=True, workers=args.workers, **options))
+        _run_workers(uvicorn.Config("lifecycle.serve:worker_app", factory=True, workers=args.workers,
+                                    timeout_worker_healthcheck=WORKER_START_S, **options))
     return 0
 
 
