@@ -257,22 +257,28 @@ def test_a_full_queue_answers_503_with_retry_after_and_never_hangs(toy):
                    toy.expected["probability_1"].iloc[:20].tolist()
 
 
+def _client(service: Service, toy: Toy, k: int, answered: list, stop: threading.Event, through_errors: bool) -> None:
+    """One of eight clients: the k-th of every eight records, one per request, until ``stop``; the ids of
+    the answered requests into ``answered``. A connection error ends it, or is passed over with
+    ``through_errors`` (a killed worker's connections: not answered, so nothing is owed)."""
+    with httpx.Client(base_url=service.url, timeout=30) as http:
+        i = k
+        while not stop.is_set():
+            try:
+                response = http.post("/predict", json=toy.records[i % len(toy.records)])
+            except httpx.TransportError:
+                if through_errors:
+                    continue
+                return  # the service stopped accepting
+            if response.status_code == 200:
+                answered.append(response.json()["request_id"])
+            i += 8
+
+
 def test_sigterm_under_load_with_workers_loses_no_answered_prediction(toy):
     _serving(toy, workers=2, max_wait_ms=2)
     service = Service(toy.project, "--model", "toy")
     answered, stop = [], threading.Event()
-
-    def client(k: int) -> None:
-        with httpx.Client(base_url=service.url, timeout=30) as http:
-            i = k
-            while not stop.is_set():
-                try:
-                    response = http.post("/predict", json=toy.records[i % len(toy.records)])
-                except httpx.TransportError:
-                    return  # the service stopped accepting
-                if response.status_code == 200:
-                    answered.append(response.json()["request_id"])
-                i += 8
 
     metrics = service.client.get("/metrics").text
     assert _metric(metrics, 'lifecycle_model_info{model="toy",role="production",version="1"}') == 1
@@ -280,7 +286,7 @@ def test_sigterm_under_load_with_workers_loses_no_answered_prediction(toy):
     while len(scorers := _scoring_processes(service.process.pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert len(scorers) == 2  # one per worker
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    threads = [threading.Thread(target=_client, args=(service, toy, k, answered, stop, False)) for k in range(8)]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 30
@@ -375,24 +381,12 @@ def test_an_http_worker_killed_mid_traffic_loses_no_answered_prediction(toy):
     service = Service(toy.project, "--model", "toy")
     answered, stop = [], threading.Event()
 
-    def client(k: int) -> None:
-        with httpx.Client(base_url=service.url, timeout=30) as http:
-            i = k
-            while not stop.is_set():
-                try:
-                    response = http.post("/predict", json=toy.records[i % len(toy.records)])
-                except httpx.TransportError:
-                    continue  # the killed worker's connection: not answered, so nothing is owed
-                if response.status_code == 200:
-                    answered.append(response.json()["request_id"])
-                i += 8
-
     deadline = time.monotonic() + 120
     while len(scorers := _scoring_processes(service.process.pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert len(scorers) == 2  # both workers are up
     worker = int(Path(f"/proc/{scorers[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])  # its parent
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    threads = [threading.Thread(target=_client, args=(service, toy, k, answered, stop, True)) for k in range(8)]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + 60
