@@ -57,13 +57,19 @@ def counted(url: str) -> tuple[int, int]:
     return len(keys), int(keys.duplicated().sum())
 
 
-def locked(folder: Path, seconds: float) -> None:
-    url = f"sqlite:///{folder / 'locked.db'}"
+def under_lock(folder: Path, name: str, seconds: float) -> tuple[str, threading.Thread, prediction_log.PredictionLog]:
+    """A new store whose write lock another connection holds for ``seconds`` (from now), and a log writing to
+    it through the spool ``spool-<name>``."""
+    url = f"sqlite:///{folder / f'{name}.db'}"
     taken = threading.Event()
     holder = threading.Thread(target=hold_lock, args=(make_store(url), seconds, taken))
     holder.start()
     taken.wait()
-    log = prediction_log.PredictionLog(url, spool=folder / "spool-locked").start()
+    return url, holder, prediction_log.PredictionLog(url, spool=folder / f"spool-{name}").start()
+
+
+def locked(folder: Path, seconds: float) -> None:
+    url, holder, log = under_lock(folder, "locked", seconds)
     for k in range(200):
         log.submit(rows(f"r{k}", 3))
     log.submit(rows("last", 1))
@@ -79,12 +85,7 @@ def locked(folder: Path, seconds: float) -> None:
 
 
 def close_during_lock(folder: Path, seconds: float) -> None:
-    url = f"sqlite:///{folder / 'closing.db'}"
-    taken = threading.Event()
-    holder = threading.Thread(target=hold_lock, args=(make_store(url), seconds, taken))
-    holder.start()
-    taken.wait()
-    log = prediction_log.PredictionLog(url, spool=folder / "spool-closing").start()
+    url, holder, log = under_lock(folder, "closing", seconds)
     for k in range(1000):
         log.submit(rows(f"r{k}", 2))
     started = time.monotonic()

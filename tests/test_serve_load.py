@@ -275,6 +275,16 @@ def _client(service: Service, toy: Toy, k: int, answered: list, stop: threading.
             i += 8
 
 
+def _clients(service: Service, toy: Toy, answered: list, stop: threading.Event, *,
+             through_errors: bool) -> list[threading.Thread]:
+    """Eight ``_client`` threads, started."""
+    threads = [threading.Thread(target=_client, args=(service, toy, k, answered, stop, through_errors))
+               for k in range(8)]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
 def test_sigterm_under_load_with_workers_loses_no_answered_prediction(toy):
     _serving(toy, workers=2, max_wait_ms=2)
     service = Service(toy.project, "--model", "toy")
@@ -286,9 +296,7 @@ def test_sigterm_under_load_with_workers_loses_no_answered_prediction(toy):
     while len(scorers := _scoring_processes(service.process.pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert len(scorers) == 2  # one per worker
-    threads = [threading.Thread(target=_client, args=(service, toy, k, answered, stop, False)) for k in range(8)]
-    for thread in threads:
-        thread.start()
+    threads = _clients(service, toy, answered, stop, through_errors=False)
     deadline = time.monotonic() + 30
     while len(answered) < 200 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -386,9 +394,7 @@ def test_an_http_worker_killed_mid_traffic_loses_no_answered_prediction(toy):
         time.sleep(0.1)
     assert len(scorers) == 2  # both workers are up
     worker = int(Path(f"/proc/{scorers[0]}/stat").read_text().rsplit(")", 1)[1].split()[1])  # its parent
-    threads = [threading.Thread(target=_client, args=(service, toy, k, answered, stop, True)) for k in range(8)]
-    for thread in threads:
-        thread.start()
+    threads = _clients(service, toy, answered, stop, through_errors=True)
     deadline = time.monotonic() + 60
     while len(answered) < 200 and time.monotonic() < deadline:
         time.sleep(0.05)
