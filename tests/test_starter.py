@@ -25,11 +25,11 @@ from conftest import ROOT, outputs_text
 
 cookiecutter = pytest.importorskip("cookiecutter.main").cookiecutter
 
-# The generated project's own suite: all of it for the multiclass project; for the regression project
-# what reads its params/ and data (nbval over its notebooks, tests/test_notebooks.py, the pins) and
-# tests/test_problem.py as a check that its unit tests run on the simulator's parameters
-# (tests/simulator_params): its other tests are the same unit tests of the same src/ on those same
-# parameters, already run once in the multiclass project (all of them again would add ~12 minutes).
+# The generated project's own suite, as far as it depends on the project: what reads its params/ and
+# data (nbval over its notebooks, tests/test_notebooks.py, the pins) and tests/test_problem.py, a check
+# that its unit tests run on the simulator's parameters (tests/simulator_params). Its other tests are the
+# template's unit tests of the same src/ on those same parameters, which this suite runs itself; in the
+# generated project they are collected (every module imports there), not run again (~27 minutes).
 PARAMS_AND_DATA = ["notebooks", "tests/test_notebooks.py", "tests/test_environment.py", "tests/test_problem.py"]
 TEMPLATE_ONLY = ("starter/", "tests/test_starter.py", "tests/gallery.py", "tests/test_gallery.py")
 COOKIECUTTER_SYNTAX = re.compile(r"\{\{ *cookiecutter|\{% *(if|for) cookiecutter")
@@ -108,7 +108,7 @@ def test_a_wrong_answer_stops_with_one_line_and_leaves_no_folder(template, tmp_p
     assert not (tmp_path / "bad").exists()
 
 
-TASKS = {"tier": ("multiclass", []), "revenue": ("regression", PARAMS_AND_DATA)}
+TASKS = {"tier": "multiclass", "revenue": "regression"}
 
 
 class EndToEnd:
@@ -131,19 +131,22 @@ class EndToEnd:
         template = self.folder / "clone" / "lifecycle"
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(template)], check=True)
         self.pool = ThreadPoolExecutor(len(TASKS))
-        for target, (_, suite) in TASKS.items():  # generated here: cookiecutter changes the working directory
+        for target in TASKS:  # generated here: cookiecutter changes the working directory
             folder = self.folder / target
             folder.mkdir()
             table = folder / "shops.csv"
             shops(target).to_csv(table, index=False)
             project = generate(template, folder, project_name="Shops", data=str(table), target=target)
-            self.runs[target] = project, self.pool.submit(self._lifecycle_and_suite, project, suite)
+            self.runs[target] = project, self.pool.submit(self._lifecycle_and_suite, project)
 
-    def _lifecycle_and_suite(self, project: Path, suite: list[str]) -> tuple:
-        stored = self._run(project, "lifecycle", "run", "--store")  # = make notebooks: stored outputs
-        tests = self._run(project, "pytest", "-q", "-p", "no:cacheprovider", *suite) \
-            if stored.returncode == 0 else None  # no paths: all of it
-        return stored, tests
+    def _lifecycle_and_suite(self, project: Path) -> tuple:
+        """Its lifecycle with stored outputs (= make notebooks), then its suite: all of it collected, what
+        depends on the project run."""
+        stored = self._run(project, "lifecycle", "run", "--store")
+        if stored.returncode != 0:
+            return stored, None, None
+        collected = self._run(project, "pytest", "-q", "-p", "no:cacheprovider", "--collect-only")
+        return stored, collected, self._run(project, "pytest", "-q", "-p", "no:cacheprovider", *PARAMS_AND_DATA)
 
     def _run(self, project: Path, *args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
         """``python -m <args>`` in the project, on its own ``src``, in a process group of its own (its
@@ -195,10 +198,12 @@ def generated() -> dict:
 def test_a_generated_project_runs_its_lifecycle_on_a_table_and_passes_its_own_tests(generated, target):
     project, run = generated[target]
     assert (project / "data" / "shops.csv").is_file() and (project / "tests" / "simulator_params").is_dir()
-    assert f"task: {TASKS[target][0]}" in (project / "params" / "project.yaml").read_text()
-    stored, tests = run.result()
+    assert f"task: {TASKS[target]}" in (project / "params" / "project.yaml").read_text()
+    stored, collected, tests = run.result()
     assert stored.returncode == 0, stored.stdout[-3000:] + stored.stderr[-3000:]
     assert "14 phase(s) run" in stored.stdout
+    assert collected.returncode == 0, collected.stdout[-5000:] + collected.stderr[-2000:]
+    assert re.search(r"\b\d{3,} tests collected", collected.stdout), collected.stdout[-500:]  # its unit tests too
     assert tests.returncode == 0, tests.stdout[-5000:] + tests.stderr[-2000:]
     assert re.search(r"\d+ passed", tests.stdout) and " failed" not in tests.stdout
 
