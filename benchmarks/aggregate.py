@@ -35,7 +35,7 @@ OPTIONS = dict(id_column="user_id", time_column="timestamp", type_column="event_
 def dataset(events: int, data: Path, seed: int) -> Path:
     """The simulated product with about ``events`` events, written once under ``data``."""
     sys.path.insert(0, str(SRC))
-    from lifecycle.simulate import write_parquet_parts
+    from lifecycle.simulation.simulate import write_parquet_parts
 
     n_users = max(1, round(events / EVENTS_PER_USER))
     folder = data / f"product-{n_users}-seed{seed}"
@@ -52,9 +52,9 @@ def measure(folder: Path, engine: str, workers: int, memory_limit: str) -> dict:
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from lifecycle import compute
-    from lifecycle.event_aggregates_scale import aggregate_parquet
-    from lifecycle.settings import Compute
+    from lifecycle.core import compute
+    from lifecycle.data.events_scale import aggregate_parquet
+    from lifecycle.core.settings import Compute
 
     ids = pd.Index(pd.read_parquet(folder / "labels", columns=["user_id"])["user_id"])
     events = sum(pq.ParquetFile(f).metadata.num_rows for f in (folder / "events").glob("*.parquet"))

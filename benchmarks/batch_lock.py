@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lifecycle import batch_store, prediction_log
+from lifecycle.batch import store as batch_store
+from lifecycle.store import prediction_log
 
 
 def frames(rows: int, chunk_rows: int):

@@ -37,8 +37,9 @@ from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from lifecycle import drift_thresholds, performance_estimate
-from lifecycle.settings import DriftSettings, Estimate
+from lifecycle.monitoring import performance_estimate
+from lifecycle.monitoring.drift import thresholds as drift_thresholds
+from lifecycle.core.settings import DriftSettings, Estimate
 
 ROOT = Path(__file__).resolve().parents[1]
 NANNYML = ("nannyml==0.13.1", "statsmodels", "pyarrow")

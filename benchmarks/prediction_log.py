@@ -28,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from lifecycle import prediction_log
+from lifecycle.store import prediction_log
 
 
 def rows(request: str, n: int) -> list[dict]:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 COPIED = ("src", "notebooks", "params", "pyproject.toml")
-HELPER = "src/lifecycle/tune.py"  # imported by 08_model_tuning only
+HELPER = "src/lifecycle/modeling/tune.py"  # imported by 08_model_tuning only
 
 
 def copy_project(dest: Path, ref: str | None) -> Path:

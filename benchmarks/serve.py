@@ -4,7 +4,7 @@
                                [--workers N] [--compare-mlflow]
 
 The floor is ``scoring.score`` in this process, of one record and of a batch (per record).
-The service runs as a subprocess (``python -m lifecycle.serve``, access log off, prediction
+The service runs as a subprocess (``python -m lifecycle.serving.serve``, access log off, prediction
 logging on) in a temporary copy of the project holding the registered model, so its
 prediction store is thrown away afterwards. Single-record POSTs (rotating over a few real
 records) come over keep-alive connections from ``wrk`` with a Lua script when it is
@@ -39,8 +39,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from lifecycle import paths, scoring, splits
-from lifecycle.request_schema import Contract
+from lifecycle.core import paths
+from lifecycle.data import splits
+from lifecycle.modeling import scoring
+from lifecycle.serving.request_schema import Contract
 
 LUA = """
 local bodies = {%s}
@@ -120,7 +122,7 @@ def start(model: str, folder: Path, extra: list[str]) -> tuple[subprocess.Popen,
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(folder / "src")}
     with open(folder / "serve.log", "w") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "lifecycle.serve", "--model", model, "--port", str(port),
+        process = subprocess.Popen([sys.executable, "-m", "lifecycle.serving.serve", "--model", model, "--port", str(port),
                                     "--no-access-log", "--log-level", "warning", *extra], cwd=folder, env=env,
                                    stdout=subprocess.DEVNULL, stderr=stderr)
     url = f"http://127.0.0.1:{port}"

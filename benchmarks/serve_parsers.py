@@ -3,7 +3,7 @@ the default) against httptools (``max_header_bytes: null``: no header limit).
 
     python benchmarks/serve_parsers.py [--project PATH] [--model churn] [--runs 3] [--seconds 8]
 
-Each run starts ``python -m lifecycle.serve`` (one worker, access log off) in a temporary copy
+Each run starts ``python -m lifecycle.serving.serve`` (one worker, access log off) in a temporary copy
 of the project holding the registered model, posts single records from 8 Python threads over
 keep-alive connections for ``--seconds``, and divides the CPU time the HTTP process used
 (``/proc/<pid>/stat``: user + system; the scoring process is a child of its own and not
@@ -57,7 +57,7 @@ def one_run(project: Path, model: str, max_header_bytes: int | None, seconds: fl
         port = probe.getsockname()[1]
         probe.close()
         env = {**os.environ, "PYTHONPATH": str(folder / "src")}
-        process = subprocess.Popen([sys.executable, "-m", "lifecycle.serve", "--model", model, "--port", str(port),
+        process = subprocess.Popen([sys.executable, "-m", "lifecycle.serving.serve", "--model", model, "--port", str(port),
                                     "--no-access-log", "--log-level", "warning"], cwd=folder, env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"

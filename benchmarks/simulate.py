@@ -28,7 +28,7 @@ MODES = ("simulate_product", "iter_product_chunks", "prepare")
 def measure(n_users: int, mode: str, seed: int) -> dict:
     """Run one simulation in this process; return its time, size and memory."""
     sys.path.insert(0, str(SRC))  # the checkout's code, installed or not
-    from lifecycle.simulate import iter_product_chunks, simulate_product
+    from lifecycle.simulation.simulate import iter_product_chunks, simulate_product
 
     before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # imports alone (KiB on Linux)
     started = time.perf_counter()
@@ -36,8 +36,9 @@ def measure(n_users: int, mode: str, seed: int) -> dict:
         product = simulate_product(n_users, seed=seed)
         events = len(product.events)
     elif mode == "prepare":
-        from lifecycle import params, prepare, settings
-        from lifecycle.sources import Dataset
+        from lifecycle.core import params, settings
+        from lifecycle.data import prepare
+        from lifecycle.data.sources import Dataset
 
         phase = "02_data_preparation"
         p = settings.DataPreparation(**params.resolve([phase], sets=[f"seed={seed}"])[phase])

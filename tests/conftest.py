@@ -82,7 +82,7 @@ def copy_project(dest: Path, own_params: bool = False) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def simulator_params():
     """Session-wide, so that module- and session-scoped fixtures see the simulator's parameters too."""
-    from lifecycle import paths
+    from lifecycle.core import paths
 
     with pytest.MonkeyPatch.context() as patch:
         if SIMULATOR_PARAMS.is_dir():
@@ -93,7 +93,7 @@ def simulator_params():
 @pytest.fixture(autouse=True)
 def own_params(request, monkeypatch):
     if SIMULATOR_PARAMS.is_dir() and request.node.get_closest_marker("own_params"):
-        from lifecycle import paths
+        from lifecycle.core import paths
 
         monkeypatch.setattr(paths, "PARAMS", ROOT / "params")
 
@@ -146,7 +146,7 @@ def choose(features: dict) -> dict:
     return {"choice": "a", "from": features}
 '''
 
-# phase -> (parameters cell, code). Reads and writes go through lifecycle.files, as in the real
+# phase -> (parameters cell, code). Reads and writes go through lifecycle.core.files, as in the real
 # notebooks, so the runner learns the graph from them: 00 -> 02 <- 01 <- data/source.json;
 # 02 -> 03, 04; 04 -> 05 -> 06 -> 07 -> 08. 04 sleeps while data/slow exists (to interrupt it).
 TOY_NOTEBOOKS = {
@@ -186,7 +186,7 @@ def make_toy(dest: Path) -> Path:
         cell.metadata["tags"] = ["parameters"]
         nb = nbformat.v4.new_notebook(cells=[
             nbformat.v4.new_markdown_cell(f"# toy {phase}"), cell,
-            nbformat.v4.new_code_cell("from lifecycle import files, paths"), nbformat.v4.new_code_cell(code)])
+            nbformat.v4.new_code_cell("from lifecycle.core import files, paths"), nbformat.v4.new_code_cell(code)])
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, dest / "notebooks" / f"{phase}.ipynb")
     (dest / "src" / "lifecycle" / "toy_select.py").write_text(TOY_HELPER)
@@ -215,8 +215,8 @@ def dask_client():
     """A 2-worker LocalCluster (threads of this process: fast to start, small), for the Dask paths.
     Per module: a cluster a test starts itself then never runs beside one left from another module."""
     require_dask()
-    from lifecycle import compute
-    from lifecycle.settings import Compute
+    from lifecycle.core import compute
+    from lifecycle.core.settings import Compute
 
     settings = Compute(engine="dask", workers=2, threads_per_worker=1, processes=False, memory_limit="1GiB")
     with compute.session(settings, show=None, dashboard_address=None) as client:

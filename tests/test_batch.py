@@ -15,10 +15,14 @@ import sqlalchemy as sa
 import yaml
 
 from conftest import run_in
-from lifecycle import batch, features, paths, prediction_log, registry, scoring, select, splits
+from lifecycle import batch, registry
+from lifecycle.core import paths
+from lifecycle.data import features, splits
+from lifecycle.modeling import scoring, select
+from lifecycle.store import prediction_log
 from lifecycle.batch import BatchError
-from lifecycle.params import resolve
-from lifecycle.settings import FeatureEngineering, Store
+from lifecycle.core.params import resolve
+from lifecycle.core.settings import FeatureEngineering, Store
 
 N = 1000
 TABLE = "preds"

@@ -8,9 +8,10 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import require_dask
-from lifecycle import batch, batch_dask
+from lifecycle import batch
+from lifecycle.batch import dask_engine as batch_dask
 from lifecycle.batch import BatchError
-from lifecycle.batch_inputs import read_chunks
+from lifecycle.batch.inputs import read_chunks
 from test_batch import fitted, rows, scorer  # noqa: F401  (fixtures)
 
 require_dask("dask", "distributed")
@@ -91,7 +92,7 @@ def test_sql_input_is_refused_with_the_way_out():
 
 
 def test_each_worker_process_loads_the_model_once(scorer, rows, tmp_path, dask_client, monkeypatch):
-    from lifecycle import scoring
+    from lifecycle.modeling import scoring
 
     loads = []
     monkeypatch.setattr(batch_dask, "_SCORERS", {})
@@ -102,8 +103,8 @@ def test_each_worker_process_loads_the_model_once(scorer, rows, tmp_path, dask_c
 
 
 def test_the_command_scores_on_the_cluster(scorer, rows, tmp_path, dask_client, monkeypatch, capsys):
-    from lifecycle import compute
-    from lifecycle.settings import Compute
+    from lifecycle.core import compute
+    from lifecycle.core.settings import Compute
 
     settings = Compute(engine="dask", workers=1, processes=False, memory_limit="1GiB")
     monkeypatch.setattr(compute, "from_params", lambda: settings)
@@ -135,8 +136,8 @@ class _KillOnce:
 def test_a_worker_killed_mid_scoring_still_gives_every_row_once(scorer, rows, tmp_path):
     from distributed.diagnostics.plugin import WorkerPlugin
 
-    from lifecycle import compute
-    from lifecycle.settings import Compute
+    from lifecycle.core import compute
+    from lifecycle.core.settings import Compute
 
     plugin = type("KillOnce", (_KillOnce, WorkerPlugin), {})(str(tmp_path / "killed"))
     settings = Compute(engine="dask", workers=2, processes=True, memory_limit="1GiB", timeout_s=60)
@@ -152,8 +153,8 @@ def test_a_worker_killed_mid_scoring_still_gives_every_row_once(scorer, rows, tm
 
 
 def test_an_unreachable_scheduler_is_one_line_and_exit_code_2(scorer, rows, tmp_path, monkeypatch, capsys):
-    from lifecycle import compute
-    from lifecycle.settings import Compute
+    from lifecycle.core import compute
+    from lifecycle.core.settings import Compute
 
     settings = Compute(engine="dask", scheduler="tcp://127.0.0.1:9", timeout_s=1)
     monkeypatch.setattr(compute, "from_params", lambda: settings)

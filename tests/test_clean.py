@@ -10,7 +10,13 @@ import pytest
 import yaml
 
 from conftest import copy_project
-from lifecycle import clean, cli, evaluate, experiment, lockfile, monitor_store, paths, prepare, select, splits, train
+from lifecycle import cli
+from lifecycle.core import paths
+from lifecycle.data import prepare, splits
+from lifecycle.modeling import evaluate, select, train
+from lifecycle.monitoring import experiment, store as monitor_store
+from lifecycle.project import clean
+from lifecycle.run import lockfile
 
 KEPT = ["data/cars.csv",  # the user's table, where `lifecycle init` copies it
         "data/shop.db",  # a SQLite source

@@ -2,12 +2,13 @@
 import pandas as pd
 import pytest
 
-from lifecycle import collect, paths
-from lifecycle.collect import InsufficientData
-from lifecycle.problem import define
-from lifecycle.params import resolve
-from lifecycle.settings import DataCollection, ProblemDefinition
-from lifecycle.sources import Dataset
+from lifecycle.core import paths
+from lifecycle.data import collect
+from lifecycle.data.collect import InsufficientData
+from lifecycle.data.problem import define
+from lifecycle.core.params import resolve
+from lifecycle.core.settings import DataCollection, ProblemDefinition
+from lifecycle.data.sources import Dataset
 
 
 def _dataset() -> Dataset:

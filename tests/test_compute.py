@@ -9,12 +9,12 @@ import pytest
 from conftest import require_dask
 from pydantic import ValidationError
 
-from lifecycle import compute
-from lifecycle.settings import Compute
+from lifecycle.core import compute
+from lifecycle.core.settings import Compute
 
 
 def test_local_engine_yields_nothing_and_never_imports_dask():
-    code = ("import sys; from lifecycle import compute, params; from lifecycle.settings import Compute\n"
+    code = ("import sys; from lifecycle.core import compute, params; from lifecycle.core.settings import Compute\n"
             "with compute.session(Compute()) as client: assert client is None\n"
             "assert not [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'duckdb')]")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -9,8 +9,9 @@ import sqlalchemy as sa
 import yaml
 
 from conftest import POSTGRES_APP_PASSWORD, POSTGRES_APP_ROLE, run_in
-from lifecycle import database_url, prediction_log
-from lifecycle.params import ParamsError, resolve
+from lifecycle.core import database_url
+from lifecycle.store import prediction_log
+from lifecycle.core.params import ParamsError, resolve
 
 
 def test_references_fill_their_part_of_the_url(monkeypatch):

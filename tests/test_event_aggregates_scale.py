@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 from conftest import require_dask
 
-from lifecycle.event_aggregates import aggregate_events
-from lifecycle.event_aggregates_scale import aggregate_parquet, choose, count_events
-from lifecycle.settings import Compute
-from lifecycle.simulate import simulate_product, write_parquet_parts
+from lifecycle.data.events import aggregate_events
+from lifecycle.data.events_scale import aggregate_parquet, choose, count_events
+from lifecycle.core.settings import Compute
+from lifecycle.simulation.simulate import simulate_product, write_parquet_parts
 
 require_dask("duckdb", "dask", "distributed")
 
@@ -98,9 +98,9 @@ def test_the_engine_follows_the_compute_setting_and_the_size(parts):
 
 
 def test_build_features_takes_parquet_events_through_the_compute_engine(parts):
-    from lifecycle import features
-    from lifecycle.params import resolve
-    from lifecycle.settings import FeatureEngineering
+    from lifecycle.data import features
+    from lifecycle.core.params import resolve
+    from lifecycle.core.settings import FeatureEngineering
 
     phase = "04_feature_engineering"
     params = FeatureEngineering.model_validate(resolve([phase], sets=["simulation.n_users=1200"])[phase])

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from lifecycle import experiment
-from lifecycle.simulate import Drift, simulate_product
+from lifecycle.monitoring import experiment
+from lifecycle.simulation.simulate import Drift, simulate_product
 
 
 def _binary(n: int, p: float, seed: int) -> np.ndarray:

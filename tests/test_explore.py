@@ -1,9 +1,9 @@
 import numpy as np
 import pandas as pd
 
-from lifecycle import explore
-from lifecycle.params import resolve
-from lifecycle.settings import ExploratoryAnalysis
+from lifecycle.data import explore
+from lifecycle.core.params import resolve
+from lifecycle.core.settings import ExploratoryAnalysis
 
 PHASE = "03_exploratory_analysis"
 

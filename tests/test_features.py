@@ -9,12 +9,12 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from threadpoolctl import threadpool_limits
 
-from lifecycle import features, prepare, sources
-from lifecycle.event_aggregates import aggregate_events, sanitise
-from lifecycle.params import resolve
-from lifecycle.splits import make as make_splits
-from lifecycle.splits import summary as split_summary
-from lifecycle.settings import FeatureEngineering
+from lifecycle.data import features, prepare, sources
+from lifecycle.data.events import aggregate_events, sanitise
+from lifecycle.core.params import resolve
+from lifecycle.data.splits import make as make_splits
+from lifecycle.data.splits import summary as split_summary
+from lifecycle.core.settings import FeatureEngineering
 
 PHASE = "04_feature_engineering"
 CUTOFF = pd.Timestamp("2025-12-01")
@@ -426,7 +426,7 @@ def test_what_was_built_is_said_and_so_is_a_missing_events_table():
 
 
 def test_a_name_per_row_is_left_out_and_said_and_splits_without_time_stay_shuffled():
-    from lifecycle import splits
+    from lifecycle.data import splits
 
     n = 200
     table = pd.DataFrame({"name": [f"car {i}" for i in range(n)], "origin": ["usa", "eu"] * (n // 2),

@@ -1,4 +1,4 @@
-"""lifecycle.files: what a process read and wrote, and artifacts that are byte-reproducible."""
+"""lifecycle.core.files: what a process read and wrote, and artifacts that are byte-reproducible."""
 
 import json
 import os
@@ -15,8 +15,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from lifecycle import files, paths, plots
-from lifecycle.registry_trust import load_file
+from lifecycle.core import files, paths, plots
+from lifecycle.registry.trust import load_file
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ SAVE = """
 import sys
 sys.path.insert(0, {tests!r})
 from test_files import _pipeline
-from lifecycle import files
+from lifecycle.core import files
 files.write_skops({path!r}, _pipeline()[0])
 """
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from conftest import run_in
 
-from lifecycle.init import InitError, infer, monitoring
+from lifecycle.project.init import InitError, infer, monitoring
 
 
 def _shops(n: int = 600, seed: int = 3) -> pd.DataFrame:
@@ -65,7 +65,7 @@ def test_the_starting_bar_is_the_obvious_model_and_the_rules_fit_the_table():
     inputs = table.drop(columns=["revenue", "shop_id", "opened"]).assign(
         region=lambda t: pd.factorize(t.region)[0], tier=lambda t: pd.factorize(t.tier)[0],
         open_late=lambda t: pd.factorize(t.open_late)[0])
-    from lifecycle.select import folds
+    from lifecycle.modeling.select import folds
 
     by_hand = -cross_val_score(tree, inputs, table["revenue"], cv=folds("regression", 5, 42),
                                scoring="neg_mean_absolute_error").mean()
@@ -203,7 +203,7 @@ def test_a_table_outside_the_project_is_copied_under_data(project, tmp_path):
 
 def test_texts_yaml_would_read_as_something_else_are_written_in_quotes(tmp_path):
     """params/ are read with PyYAML (YAML 1.1): an unquoted positive class yes would become True."""
-    from lifecycle.init import _edited
+    from lifecycle.project.init import _edited
 
     path = tmp_path / "card.yaml"
     path.write_text("positive_class: null   # binary only\nmetric: roc_auc\nclasses: [a]\n")
@@ -216,7 +216,7 @@ def test_texts_yaml_would_read_as_something_else_are_written_in_quotes(tmp_path)
 def test_a_boolean_positive_class_against_text_classes_says_to_quote_it():
     from sklearn.dummy import DummyClassifier
 
-    from lifecycle.evaluate import positive_scores
+    from lifecycle.modeling.evaluate import positive_scores
 
     X, y = pd.DataFrame({"x": [0, 1, 0, 1]}), pd.Series(["no", "yes", "no", "yes"])
     with pytest.raises(ValueError, match=r"positive_class True is not a class the model learned \(\['no', 'yes'\]\); "

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from sklearn import metrics
 
-from lifecycle import intervals
-from lifecycle.intervals import METRICS_BY_TASK
+from lifecycle.modeling import intervals
+from lifecycle.modeling.intervals import METRICS_BY_TASK
 
 CLASSES = np.array(["ant", "bee", "cat"])
 

@@ -1,11 +1,12 @@
-"""lifecycle.lockfile: hashes, reasons in words, and which phases may run at once."""
+"""lifecycle.run.lockfile: hashes, reasons in words, and which phases may run at once."""
 
 import json
 import os
 
 import pytest
 
-from lifecycle import lockfile, paths
+from lifecycle.core import paths
+from lifecycle.run import lockfile
 
 
 @pytest.fixture

@@ -4,11 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lifecycle import acceptance, evaluate, features, select, splits, train, tune
-from lifecycle.metrics import metrics_for
-from lifecycle.params import resolve
-from lifecycle.problem import define
-from lifecycle.settings import FeatureEngineering, ProblemDefinition, Threshold
+from lifecycle.data import features, splits
+from lifecycle.modeling import acceptance, evaluate, select, train, tune
+from lifecycle.core.metrics import metrics_for
+from lifecycle.core.params import resolve
+from lifecycle.data.problem import define
+from lifecycle.core.settings import FeatureEngineering, ProblemDefinition, Threshold
 
 TASKS = {
     "binary": ("churned", "roc_auc", 1, ["roc_auc", "average_precision", "log_loss", "brier", "threshold",

@@ -13,18 +13,12 @@ from conftest import run_in
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from lifecycle import (
-    drift,
-    drift_thresholds,
-    monitor,
-    monitor_alerts,
-    monitor_store,
-    paths,
-    production,
-    scoring,
-)
-from lifecycle.settings import DriftSettings, Store
-from lifecycle.simulate import (
+from lifecycle.core import paths
+from lifecycle.modeling import scoring
+from lifecycle.monitoring import drift, monitor, alerts as monitor_alerts, store as monitor_store, traffic as production
+from lifecycle.monitoring.drift import thresholds as drift_thresholds
+from lifecycle.core.settings import DriftSettings, Store
+from lifecycle.simulation.simulate import (
     Drift,
     behaviour_summary,
     period_dates,
@@ -198,7 +192,7 @@ def test_a_window_smaller_than_a_chunk_gets_a_higher_threshold():
 
 
 def test_a_correlation_changing_sign_with_marginals_kept_raises_the_multivariate_alert_only():
-    from lifecycle.drift_multivariate import FEATURE
+    from lifecycle.monitoring.drift.multivariate import FEATURE
 
     reference = _table(4_000, seed=1).assign(score=lambda f: f["x2"])
     fitted = monitor.fit(reference.drop(columns="score"), reference["score"], SETTINGS, 0, 200)
@@ -261,7 +255,7 @@ def test_batches_get_prediction_drift_checks_of_their_own(reference):
 
 
 def test_the_log_is_read_for_the_monitored_version_only(store_url):
-    from lifecycle import prediction_log
+    from lifecycle.store import prediction_log
 
     url = store_url
     store = prediction_log.engine(url)

@@ -9,8 +9,8 @@ import nbformat
 import pytest
 
 from conftest import ROOT, run_in
-from lifecycle import notebooks
-from lifecycle.params import resolve
+from lifecycle.run import notebooks
+from lifecycle.core.params import resolve
 
 pytestmark = pytest.mark.own_params  # the stored notebooks are checked against the project's own params/
 PHASES = notebooks.phases()

@@ -4,8 +4,8 @@ import pytest
 import yaml
 
 from conftest import run_in
-from lifecycle import params
-from lifecycle.params import ParamsError, deep_merge, parse_set, resolve
+from lifecycle.core import params
+from lifecycle.core.params import ParamsError, deep_merge, parse_set, resolve
 
 PHASE = "00_problem_definition"
 

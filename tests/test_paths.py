@@ -1,7 +1,7 @@
 import pytest
 
 from conftest import ROOT
-from lifecycle import paths
+from lifecycle.core import paths
 
 
 def test_root_is_found_from_the_code_not_the_cwd(monkeypatch, tmp_path):

@@ -10,8 +10,8 @@ import pytest
 from sklearn.metrics import f1_score, roc_auc_score
 from test_monitor import DROP, SETTINGS, _frame, _production, _score
 
-from lifecycle import monitor, performance_estimate
-from lifecycle.simulate import Drift, simulate_product
+from lifecycle.monitoring import monitor, performance_estimate
+from lifecycle.simulation.simulate import Drift, simulate_product
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def test_regression_gets_no_label_free_estimate_and_says_why():
     assert performance_estimate.verdict(versus, "mae").startswith("No label-free estimate of mae for this model (why")
     assert "estimated for accuracy, f1, f1_macro, roc_auc, roc_auc_ovr" in performance_estimate.verdict(
         versus, "balanced_accuracy")
-    from lifecycle import monitor_plots
+    from lifecycle.monitoring import plots as monitor_plots
     monitor_plots.estimate_vs_realized(versus, "mae", 1.0)
 
 

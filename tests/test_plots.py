@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from lifecycle import plots
+from lifecycle.core import plots
 
 
 def _table() -> pd.DataFrame:

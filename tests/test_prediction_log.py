@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from lifecycle import prediction_log, spool
+from lifecycle.store import prediction_log, spool
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -196,7 +196,7 @@ def test_an_unreachable_store_delays_rows_until_it_is_back(sqlite_store_url, tmp
     folder.write_text("a file where the store's folder should be")
     submitted = _rows("a") + _rows("b")
     log = _log(sqlite_store_url, tmp_path / "spool")
-    with caplog.at_level(logging.ERROR, "lifecycle.prediction_log"):
+    with caplog.at_level(logging.ERROR, "lifecycle.store.prediction_log"):
         log.submit(submitted[:3])
         log.submit(submitted[3:])
         _until(lambda: log.state() == "failing")
@@ -217,7 +217,7 @@ def test_close_during_a_held_lock_leaves_rows_in_the_spool_for_the_next_log(sqli
         log = _log(sqlite_store_url, folder)
         for k in range(0, len(submitted), 3):
             log.submit(submitted[k:k + 3])
-        with caplog.at_level(logging.WARNING, "lifecycle.prediction_log"):
+        with caplog.at_level(logging.WARNING, "lifecycle.store.prediction_log"):
             assert log.close(timeout=1) == 150
         assert "closing with 150 prediction row(s) not yet in table 'predictions'" in caplog.text
         assert log.stats()["log_pending"] == 150 and log.stats()["logged"] == 0
@@ -235,7 +235,7 @@ def test_close_during_a_held_lock_leaves_rows_in_the_spool_for_the_next_log(sqli
 
 CHILD = textwrap.dedent("""
     import sys
-    from lifecycle import prediction_log
+    from lifecycle.store import prediction_log
 
     url, folder = sys.argv[1:3]
     log = prediction_log.PredictionLog(url, spool=folder, retry_first=0.05, retry_max=0.5).start()
@@ -288,7 +288,7 @@ def test_a_torn_last_line_is_skipped_and_reported_not_a_crash(store_url, tmp_pat
     assert dead.close() == 6
     with open(path, "ab") as file:
         file.write(b'{"request_id":"c","record":0,"model":"m","ver')
-    with caplog.at_level(logging.WARNING, "lifecycle.prediction_log"):
+    with caplog.at_level(logging.WARNING, "lifecycle.store.prediction_log"):
         log = _log(store_url, folder)
         _until(lambda: log.stats()["logged"] == 6)
     assert log.stats()["log_torn"] == 1 and log.close() == 0
@@ -299,7 +299,7 @@ def test_a_torn_last_line_is_skipped_and_reported_not_a_crash(store_url, tmp_pat
 
 FULL_DISK = textwrap.dedent("""
     import json, resource, signal, sys
-    from lifecycle import prediction_log
+    from lifecycle.store import prediction_log
 
     url, folder = sys.argv[1:3]
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG, as on a full disk

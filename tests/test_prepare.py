@@ -2,12 +2,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lifecycle import prepare
-from lifecycle.params import resolve
-from lifecycle.prepare import InvalidData
-from lifecycle.settings import DataPreparation
-from lifecycle.simulate import simulate_product
-from lifecycle.sources import Dataset, SourceError
+from lifecycle.data import prepare
+from lifecycle.core.params import resolve
+from lifecycle.data.prepare import InvalidData
+from lifecycle.core.settings import DataPreparation
+from lifecycle.simulation.simulate import simulate_product
+from lifecycle.data.sources import Dataset, SourceError
 
 PHASE = "02_data_preparation"
 
@@ -91,7 +91,7 @@ def test_events_are_deduplicated_typed_and_orphans_dropped():
 
 
 def test_text_written_as_dates_is_read_as_dates_and_words_never_are():
-    from lifecycle.prepare import read_as_dates
+    from lifecycle.data.prepare import read_as_dates
 
     parsed = read_as_dates(pd.Series(["1970-01-01", "1971-06-30", None, "1972-01-01"]))
     assert str(parsed.dtype).startswith("datetime64") and parsed.isna().sum() == 1

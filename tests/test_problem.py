@@ -1,8 +1,8 @@
 import pytest
 
-from lifecycle import problem
-from lifecycle.params import resolve
-from lifecycle.settings import ProblemDefinition
+from lifecycle.data import problem
+from lifecycle.core.params import resolve
+from lifecycle.core.settings import ProblemDefinition
 
 PHASE = "00_problem_definition"
 

@@ -20,7 +20,9 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
 from conftest import run_in
-from lifecycle import cli, files, paths, registry, registry_store
+from lifecycle import cli, registry
+from lifecycle.core import files, paths
+from lifecycle.registry import store as registry_store
 from lifecycle.registry import RegistryError
 
 NUMERIC, CATEGORICAL = ["age", "visits"], ["plan", "region"]
@@ -356,8 +358,8 @@ def test_the_allowlist_names_only_real_numpy_scipy_and_sklearn_objects():
 
 
 def test_pipelines_the_project_builds_hold_only_allowed_types():
-    from lifecycle.features import preprocessor
-    from lifecycle.select import FAMILIES, estimator, pipeline
+    from lifecycle.data.features import preprocessor
+    from lifecycle.modeling.select import FAMILIES, estimator, pipeline
 
     X, y_class, y_reg = _data(120)
     X["flag"] = (X["visits"] > 2).astype("boolean")
@@ -544,7 +546,7 @@ def test_cli_usage_mistakes_exit_2(capsys):
 def test_without_a_production_version_phases_10_to_13_rehearse_on_the_tested_candidate(logistic, fitted):
     """09 kept its version a candidate (FAIL): the champion is that version, as a rehearsal; the challengers of
     10 and retrained versions of 13 never stand in for it; a production version ends the rehearsal."""
-    from lifecycle import scoring
+    from lifecycle.modeling import scoring
 
     X = fitted["logistic"][1]
     schema = {c: {"kind": "numeric" if c in NUMERIC else "categorical"} for c in X.columns}

@@ -11,7 +11,8 @@ from pathlib import Path
 import nbformat
 from conftest import break_notebook, run_in
 
-from lifecycle import files, notebooks, paths, report
+from lifecycle.core import files, paths
+from lifecycle.run import notebooks, report
 
 
 def _headline_texts(nb) -> tuple[list[str], int]:

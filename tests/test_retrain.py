@@ -10,8 +10,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from lifecycle import paths, registry, retrain
-from lifecycle.simulate import Drift, behaviour_summary, period_dates, simulate_product
+from lifecycle import registry
+from lifecycle.core import paths
+from lifecycle.modeling import retrain
+from lifecycle.simulation.simulate import Drift, behaviour_summary, period_dates, simulate_product
 
 NUMERIC = ["days_since_last_session", "sessions_30d", "tickets_90d", "tenure_days", "age"]
 SCHEMA = pd.DataFrame({"kind": ["numeric"] * len(NUMERIC) + ["categorical"]}, index=[*NUMERIC, "plan"])

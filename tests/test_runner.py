@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from conftest import break_notebook, outputs_text, run_in
-from lifecycle import runner
-from lifecycle.params import ParamsError
+from lifecycle.run import runner
+from lifecycle.core.params import ParamsError
 
 
 def _tree(folder: Path) -> dict[str, bytes]:

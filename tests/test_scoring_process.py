@@ -14,10 +14,10 @@ import pytest
 from dying_model import DiesOnMarkedRecord
 from test_serve import Toy
 
-from lifecycle import scoring, select
-from lifecycle.request_schema import Contract
-from lifecycle.batching import TimedOut
-from lifecycle.scoring_process import DeadlinePassed, ScoringFailed, ScoringProcess
+from lifecycle.modeling import scoring, select
+from lifecycle.serving.request_schema import Contract
+from lifecycle.serving.batching import TimedOut
+from lifecycle.serving.scoring_process import DeadlinePassed, ScoringFailed, ScoringProcess
 
 
 @pytest.fixture(scope="module")

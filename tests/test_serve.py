@@ -34,11 +34,15 @@ with warnings.catch_warnings():  # starlette 1.x would rather have httpx2 than h
 from conftest import copy_project
 from dying_model import HangsWhileGateExists
 
-from lifecycle import features, paths, prediction_log, registry, scoring, select, splits, spool
-from lifecycle.params import resolve
-from lifecycle.request_schema import Contract, RequestError, accepted_range
-from lifecycle.serve import create_app, outputs_of
-from lifecycle.settings import FeatureEngineering
+from lifecycle import registry
+from lifecycle.core import paths
+from lifecycle.data import features, splits
+from lifecycle.modeling import scoring, select
+from lifecycle.store import prediction_log, spool
+from lifecycle.core.params import resolve
+from lifecycle.serving.request_schema import Contract, RequestError, accepted_range
+from lifecycle.serving.serve import create_app, outputs_of
+from lifecycle.core.settings import FeatureEngineering
 
 MAX_RECORDS, MAX_BYTES = 20, 50_000
 
@@ -108,7 +112,7 @@ class Toy:
 
 
 class Service:
-    """``python -m lifecycle.serve`` in a project, on a free loopback port."""
+    """``python -m lifecycle.serving.serve`` in a project, on a free loopback port."""
 
     def __init__(self, project: Path, *args: str, env: dict | None = None):
         with socket.socket() as probe:
@@ -118,7 +122,7 @@ class Service:
         env = {**os.environ, **(env or {}), "PYTHONPATH": str(project / "src")}
         with open(self.log, "w") as stderr:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "lifecycle.serve", "--port", str(port), "--no-access-log", *args],
+                [sys.executable, "-m", "lifecycle.serving.serve", "--port", str(port), "--no-access-log", *args],
                 cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         self.client = httpx.Client(base_url=self.url, timeout=30)
         deadline = time.monotonic() + 180  # a hang guard: seconds on a quiet machine, over 60 s seen on a busy one
@@ -387,7 +391,7 @@ def test_start_up_refuses_a_model_it_cannot_serve_with_one_line(toy):
              ("--model", "tampered", "--version", "1"): "does not match its recorded SHA-256",
              ("--model", "bare", "--version", "1"): "incompatible with scoring"}
     env = {**os.environ, "PYTHONPATH": str(toy.project / "src")}
-    running = {args: subprocess.Popen([sys.executable, "-m", "lifecycle.serve", "--port", "1", *args],
+    running = {args: subprocess.Popen([sys.executable, "-m", "lifecycle.serving.serve", "--port", "1", *args],
                                       cwd=toy.project, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
                for args in cases}
     for args, words in cases.items():

@@ -1,7 +1,7 @@
 """A property-based fuzz of the live service from its own OpenAPI schema (schemathesis, stateless).
 
 schemathesis's engine (what ``schemathesis run`` drives) reads ``/openapi.json`` of the real
-service (``python -m lifecycle.serve`` on loopback, the default domain rule ``flag`` for every
+service (``python -m lifecycle.serving.serve`` on loopback, the default domain rule ``flag`` for every
 input) and sends, for every documented operation, the schema's examples, its boundary cases
 (coverage phase) and generated valid and invalid requests (fuzzing phase), from a fixed seed
 and a bounded number of examples. Every response must pass every check schemathesis has: no

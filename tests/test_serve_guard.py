@@ -23,9 +23,9 @@ with warnings.catch_warnings():  # starlette 1.x would rather have httpx2 than h
 
 from test_serve import Service, Toy, _tiny_scaled_table
 
-from lifecycle import serve_guard
-from lifecycle.serve import create_app
-from lifecycle.settings import Domain, Serving
+from lifecycle.serving import guard as serve_guard
+from lifecycle.serving.serve import create_app
+from lifecycle.core.settings import Domain, Serving
 
 TOKEN = "a-secret-of-twenty-four!"
 JSON = {"content-type": "application/json"}
@@ -126,7 +126,7 @@ def test_serving_beyond_loopback_needs_a_token_or_an_explicit_waiver(toy):
     assert "has 5 characters; use at least 16" in serve_guard.exposure_problem("127.0.0.1", "short", SERVING)
     env = {k: v for k, v in os.environ.items() if k != "LIFECYCLE_SERVE_TOKEN"}
     env["PYTHONPATH"] = str(toy.project / "src")
-    command = [sys.executable, "-m", "lifecycle.serve", "--model", "toy", "--host", "0.0.0.0", "--port", "1"]
+    command = [sys.executable, "-m", "lifecycle.serving.serve", "--model", "toy", "--host", "0.0.0.0", "--port", "1"]
     for extra, words in (({}, "refusing to serve on 0.0.0.0, reachable from other machines, without a bearer token"),
                          ({"LIFECYCLE_SERVE_TOKEN": "short"}, "the token in LIFECYCLE_SERVE_TOKEN has 5 characters")):
         run = subprocess.run(command, cwd=toy.project, env={**env, **extra}, capture_output=True, text=True,

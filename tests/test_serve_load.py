@@ -1,7 +1,7 @@
 """The service under load: micro-batching, backpressure, timeouts, workers, shutdown (the API fuzz: test_serve_fuzz).
 
 The batcher is tested in-process with scoring functions the tests control (blocked, slow,
-failing); the rest runs the real service (``python -m lifecycle.serve``) on loopback over
+failing); the rest runs the real service (``python -m lifecycle.serving.serve``) on loopback over
 the toy model of ``test_serve``.
 """
 
@@ -24,10 +24,10 @@ import pytest
 import yaml
 from test_serve import Service, Toy, _store
 
-from lifecycle import scoring, select
-from lifecycle.serve import WORKER_START_S
-from lifecycle.batching import MicroBatcher, Overloaded, TimedOut
-from lifecycle.request_schema import Contract
+from lifecycle.modeling import scoring, select
+from lifecycle.serving.serve import WORKER_START_S
+from lifecycle.serving.batching import MicroBatcher, Overloaded, TimedOut
+from lifecycle.serving.request_schema import Contract
 
 # --- the batcher, in-process -----------------------------------------------------------------
 
@@ -317,7 +317,7 @@ def test_sigterm_under_load_with_workers_loses_no_answered_prediction(toy):
 
 
 def _scoring_processes(pid: int) -> list[int]:
-    """The ``lifecycle.scoring_process`` processes under ``pid`` (Linux /proc)."""
+    """The ``lifecycle.serving.scoring_process`` processes under ``pid`` (Linux /proc)."""
     parents: dict[int, int] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -329,7 +329,7 @@ def _scoring_processes(pid: int) -> list[int]:
         under |= {child for child, parent in parents.items() if parent in under}
     for child in under - {pid}:
         try:
-            if b"lifecycle.scoring_process" in Path(f"/proc/{child}/cmdline").read_bytes():
+            if b"lifecycle.serving.scoring_process" in Path(f"/proc/{child}/cmdline").read_bytes():
                 found.append(child)
         except OSError:
             continue

@@ -9,11 +9,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from lifecycle.simulate import (
+from lifecycle.simulation.simulate import (
     FEATURES, PRODUCTION_ID_OFFSET, Drift, Product, _spec, behaviour_summary, iter_product_chunks,
     period_dates, simulate_product, true_churn_probability,
 )
-from lifecycle.simulate_behaviour import BLOCK_USERS, generate_block
+from lifecycle.simulation.behaviour import BLOCK_USERS, generate_block
 
 CUTOFF = pd.Timestamp("2025-12-01")
 WINDOW_END = CUTOFF + pd.Timedelta(days=30)

@@ -2,10 +2,10 @@ import pandas as pd
 import pytest
 import sqlalchemy
 
-from lifecycle import sources
-from lifecycle.params import ParamsError, resolve
-from lifecycle.settings import DataCollection, Source
-from lifecycle.sources import SourceError, read_source
+from lifecycle.data import sources
+from lifecycle.core.params import ParamsError, resolve
+from lifecycle.core.settings import DataCollection, Source
+from lifecycle.data.sources import SourceError, read_source
 
 PHASE = "01_data_collection"
 
@@ -118,7 +118,7 @@ def test_summary_sentence():
 
 
 def test_a_made_row_id_is_stable_unique_and_never_a_clash():
-    from lifecycle.sources import SourceError, with_row_id
+    from lifecycle.data.sources import SourceError, with_row_id
 
     table = pd.DataFrame({"a": [1, 2, 1, 1, 3], "b": ["x", "y", "x", "x", "z"], "y": [0, 1, 0, 1, 0]})
     made = with_row_id(table, "row_id", "y")

@@ -7,8 +7,9 @@ from conftest import require_dask
 from test_modeling import _params, _table
 from threadpoolctl import threadpool_limits
 
-from lifecycle import features, select, splits, tune, tune_dask
-from lifecycle.settings import Compute
+from lifecycle.data import features, splits
+from lifecycle.modeling import select, tune, tune_dask
+from lifecycle.core.settings import Compute
 
 require_dask("distributed")
 SPACES = {

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from lifecycle.params import ParamsError
+from lifecycle.core.params import ParamsError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,14 +78,14 @@ def _incremental_flags(run: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     """``lifecycle run`` and ``lifecycle status``."""
-    from lifecycle import lockfile, runner, status
+    from lifecycle.run import lockfile, runner, status
 
     try:
         if args.command == "status":
             found = status.status(runner.select(), args.files, args.sets)
             print("\n".join(status.lines(found)))
             if args.graph is not None:
-                from lifecycle import paths
+                from lifecycle.core import paths
 
                 where = Path(args.graph).resolve() if args.graph else paths.REPORTS / "lifecycle-graph.svg"
                 print(f"graph: {paths.relative(status.draw(found, where))}")
@@ -133,16 +133,16 @@ def _models(args: argparse.Namespace) -> int:
 
 def _delegated(command: str):
     if command == "init":
-        from lifecycle.init import main as init
+        from lifecycle.project.init import main as init
         return init
     if command == "monitor":
-        from lifecycle.monitor import main as monitor
+        from lifecycle.monitoring.monitor import main as monitor
         return monitor
     if command == "serve":
-        from lifecycle.serve import main as serve
+        from lifecycle.serving.serve import main as serve
         return serve
     if command == "clean":
-        from lifecycle.clean import main as clean
+        from lifecycle.project.clean import main as clean
         return clean
     from lifecycle.batch import main as predict
     return predict
@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "models":
         return _models(args)
     if args.command == "report":
-        from lifecycle import paths, report
+        from lifecycle.core import paths
+        from lifecycle.run import report
 
         try:
             print(paths.relative(report.write(report.run_folder(args.run_id))))
@@ -164,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"lifecycle report: {exc}", file=sys.stderr)
             return 2
         return 0
-    from lifecycle import runner
-    from lifecycle.params import resolve
+    from lifecycle.run import runner
+    from lifecycle.core.params import resolve
 
     try:
         if args.command == "params":

@@ -51,8 +51,8 @@ def template_files(root: Path) -> list[str]:
 
 def copy_template(root: Path, dest: Path) -> int:
     names = template_files(root)
-    if "src/lifecycle/init.py" not in names:
-        raise StarterError(f"{root} does not look like the lifecycle template (no src/lifecycle/init.py); "
+    if "src/lifecycle/project/init.py" not in names:
+        raise StarterError(f"{root} does not look like the lifecycle template (no src/lifecycle/project/init.py); "
                            "run cookiecutter on the template repository with --directory starter")
     for name in names:
         target = dest / name

@@ -1,0 +1,7 @@
+"""``python -m lifecycle.batch``: the batch job's command line (``lifecycle predict``)."""
+
+import sys
+
+from lifecycle.batch import main
+
+sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Choosing, training, evaluating, tuning and testing models; scoring with a registered one."""

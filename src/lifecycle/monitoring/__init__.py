@@ -1,0 +1,1 @@
+"""After launch: monitoring (drift, alerts, performance estimates), simulated traffic and A/B experiments."""

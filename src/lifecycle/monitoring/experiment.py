@@ -1,0 +1,254 @@
+"""Phase 11: an A/B test read from an assignment-and-outcome log, one row per unit.
+
+The metric per arm; the absolute and relative lift with their intervals; the test that suits
+the outcome (a two-proportion z-test for 0/1 outcomes, Welch's t-test for continuous ones); a
+sample-ratio-mismatch check; the power and the minimum detectable effect at this sample size;
+and a verdict in words. Normal approximations throughout, as in any A/B-testing textbook.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from lifecycle.core import files, paths
+
+FOLDER = paths.DATA / "experiment"
+SIMULATED_LOG = FOLDER / "simulated_log.parquet"
+EXAMPLE_LOG = FOLDER / "example_log.parquet"
+EXAMPLE_UNITS = 2000  # units in the example log shown when your own table has no experiment log
+REPORT = paths.REPORTS / "experiment.json"
+
+
+class ExperimentError(ValueError):
+    """The experiment log cannot be analysed; the message says what to fix."""
+
+
+class Arms(NamedTuple):
+    control: np.ndarray
+    treatment: np.ndarray
+
+
+def read_log(path: str) -> pd.DataFrame:
+    """An experiment log from CSV or Parquet (relative to the project root)."""
+    full = paths.ROOT / path
+    if path.lower().endswith(".parquet"):
+        return files.read_parquet(full, "the experiment log")
+    if path.lower().endswith(".csv"):
+        if not full.is_file():
+            raise ExperimentError(f"the experiment log '{path}' does not exist")
+        return pd.read_csv(full)
+    raise ExperimentError(f"log_path '{path}' must end in .csv or .parquet")
+
+
+def log_for(params) -> tuple[pd.DataFrame, str]:
+    """The experiment log of params: the file at ``log_path``, or (``null``) a simulated experiment on
+    the simulated product -- on your own table, a made-up example log, said plainly -- written to
+    ``data/experiment/`` like any log; and a sentence on where it came from."""
+    if params.log_path is not None:
+        log = read_log(params.log_path)
+        return log, f"Experiment log: {len(log):,} rows from {params.log_path}."
+    if params.source.kind != "simulated":
+        log = example_log(params, EXAMPLE_UNITS)
+        files.write_parquet(EXAMPLE_LOG, log)
+        return log, (f"No experiment log yet: set log_path in params/11_experimentation.yaml to yours (CSV or "
+                     f"Parquet, one row per unit: {params.unit_column}, {params.arm_column} holding "
+                     f"'{params.control}' or '{params.treatment}', and {params.outcome_column}). Until then this "
+                     f"notebook analyses a made-up EXAMPLE log of {len(log):,} units with no true effect, to show "
+                     f"what you will get; nothing below is about your data.")
+    from lifecycle.modeling import scoring
+    from lifecycle.monitoring import traffic as production
+
+    scorer = scoring.load(params.serving.model, stage="production")
+    log, true_lift = production.ab_test(params, scorer, params.simulated_users, params.treatment_share)
+    files.write_parquet(SIMULATED_LOG, log)
+    return log, (f"Simulated experiment: {len(log):,} users; the true effect on the treatment arm's "
+                 f"{params.target} rate is {true_lift:+.4f} (written to {paths.relative(SIMULATED_LOG)}).")
+
+
+def example_log(params, units: int) -> pd.DataFrame:
+    """A made-up experiment log in the shape ``params`` expects: units assigned at random (seeded) with
+    ``treatment_share``, the same outcome distribution in both arms (no true effect)."""
+    rng = np.random.default_rng(params.seed)
+    in_treatment = rng.random(units) < params.treatment_share
+    outcome = (rng.random(units) < 0.2).astype(int) if params.outcome == "proportion" else rng.normal(100, 15, units)
+    return pd.DataFrame({params.unit_column: np.arange(1, units + 1),
+                         params.arm_column: np.where(in_treatment, params.treatment, params.control),
+                         params.outcome_column: outcome})
+
+
+def arms(log: pd.DataFrame, unit: str, arm: str, outcome: str, control: str, treatment: str,
+         kind: str) -> Arms:
+    """The outcomes of each arm, after checking the log: columns present, one row per unit,
+    known arm names, outcomes present (and 0/1 for a proportion)."""
+    missing = [c for c in (unit, arm, outcome) if c not in log.columns]
+    if missing:
+        raise ExperimentError(f"the experiment log lacks column(s) {', '.join(missing)} (it has "
+                              f"{', '.join(map(str, log.columns[:10]))}); set unit_column, arm_column and "
+                              "outcome_column in params/11_experimentation.yaml")
+    if log[unit].duplicated().any():
+        raise ExperimentError(f"{int(log[unit].duplicated().sum())} unit(s) appear more than once in '{unit}'; "
+                              "the log needs one row per unit randomised")
+    names = set(log[arm].astype(str).unique())
+    unknown = sorted(names - {control, treatment})
+    if unknown or not {control, treatment} <= names:
+        raise ExperimentError(f"arm_column '{arm}' holds {', '.join(sorted(names))}; expected exactly "
+                              f"'{control}' (control) and '{treatment}' (treatment)")
+    values = pd.to_numeric(log[outcome], errors="coerce")
+    if values.isna().any():
+        raise ExperimentError(f"outcome '{outcome}' is missing or not a number on {int(values.isna().sum())} rows")
+    if kind == "proportion" and not values.isin([0, 1]).all():
+        raise ExperimentError(f"outcome '{outcome}' must be 0 or 1 for a proportion; use outcome: continuous "
+                              "for other values")
+    groups = log[arm].astype(str)
+    return Arms(values[groups == control].to_numpy(float), values[groups == treatment].to_numpy(float))
+
+
+class Analysis(NamedTuple):
+    test: str
+    control_mean: float
+    treatment_mean: float
+    lift: float  # treatment - control
+    lift_low: float
+    lift_high: float
+    relative: float  # lift / control
+    relative_low: float
+    relative_high: float
+    statistic: float
+    p_value: float
+
+
+def two_proportions(control: np.ndarray, treatment: np.ndarray, alpha: float = 0.05) -> Analysis:
+    """Two-proportion z-test (pooled standard error), Wald interval for the difference, and a
+    delta-method interval for the relative lift (on the log of the ratio)."""
+    n1, n2 = len(control), len(treatment)
+    p1, p2 = control.mean(), treatment.mean()
+    pooled = (control.sum() + treatment.sum()) / (n1 + n2)
+    se0 = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    z = (p2 - p1) / se0 if se0 > 0 else 0.0
+    p_value = 2 * stats.norm.sf(abs(z))
+    se = np.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
+    relative = _relative(p1, p2, np.sqrt((1 - p1) / (n1 * p1) + (1 - p2) / (n2 * p2)) if p1 > 0 and p2 > 0 else np.inf,
+                         alpha)
+    return _analysis("two-proportion z-test", p1, p2, se, alpha, relative, z, p_value)
+
+
+def welch(control: np.ndarray, treatment: np.ndarray, alpha: float = 0.05) -> Analysis:
+    """Welch's t-test (unequal variances) with the Welch-Satterthwaite interval for the difference."""
+    n1, n2 = len(control), len(treatment)
+    m1, m2 = control.mean(), treatment.mean()
+    v1, v2 = control.var(ddof=1) / n1, treatment.var(ddof=1) / n2
+    se = np.sqrt(v1 + v2)
+    df = (v1 + v2) ** 2 / (v1 ** 2 / (n1 - 1) + v2 ** 2 / (n2 - 1)) if se > 0 else n1 + n2 - 2
+    t = (m2 - m1) / se if se > 0 else 0.0
+    p_value = 2 * stats.t.sf(abs(t), df)
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    log_se = np.sqrt(v1 / m1 ** 2 + v2 / m2 ** 2) if m1 > 0 and m2 > 0 else np.inf
+    result = _analysis("Welch's t-test", m1, m2, se, alpha, _relative(m1, m2, log_se, alpha), t, p_value)
+    return result._replace(lift_low=m2 - m1 - critical * se, lift_high=m2 - m1 + critical * se)
+
+
+def _relative(control: float, treatment: float, log_se: float, alpha: float) -> tuple[float, float, float]:
+    if control <= 0 or treatment <= 0 or not np.isfinite(log_se):
+        return (treatment - control) / control if control else 0.0, -np.inf, np.inf
+    z = stats.norm.ppf(1 - alpha / 2)
+    ratio = treatment / control
+    return ratio - 1, ratio * np.exp(-z * log_se) - 1, ratio * np.exp(z * log_se) - 1
+
+
+def _analysis(test, control, treatment, se, alpha, relative, statistic, p_value) -> Analysis:
+    z = stats.norm.ppf(1 - alpha / 2)
+    lift = treatment - control
+    return Analysis(test, float(control), float(treatment), float(lift), float(lift - z * se), float(lift + z * se),
+                    *map(float, relative), float(statistic), float(p_value))
+
+
+def analyse(outcomes: Arms, kind: str, alpha: float) -> Analysis:
+    """The test that suits the outcome: two proportions for 0/1, Welch's t otherwise."""
+    if min(len(outcomes.control), len(outcomes.treatment)) < 2:
+        raise ExperimentError("each arm needs at least 2 units to be compared")
+    return (two_proportions if kind == "proportion" else welch)(*outcomes, alpha)
+
+
+def sample_ratio(n_control: int, n_treatment: int, treatment_share: float, srm_alpha: float) -> tuple[float, bool, str]:
+    """Sample-ratio mismatch: chi-square goodness of fit of the arm sizes to the planned split."""
+    total = n_control + n_treatment
+    expected = [total * (1 - treatment_share), total * treatment_share]
+    p_value = float(stats.chisquare([n_control, n_treatment], expected).pvalue)
+    mismatch = p_value < srm_alpha
+    text = (f"Sample ratio: {n_treatment:,} of {total:,} units in treatment ({n_treatment / total:.1%}, planned "
+            f"{treatment_share:.0%}); chi-square p = {p_value:.3g}: "
+            + ("MISMATCH -- the assignment or the logging is broken; do not trust the result." if mismatch
+               else "no sign of a mismatch."))
+    return p_value, mismatch, text
+
+
+def minimum_detectable_effect(n_control: int, n_treatment: int, sd_control: float, sd_treatment: float,
+                              alpha: float, power: float) -> float:
+    """The smallest absolute difference the test detects with ``power`` at level ``alpha`` (two-sided)."""
+    se = np.sqrt(sd_control ** 2 / n_control + sd_treatment ** 2 / n_treatment)
+    return float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * se)
+
+
+def achieved_power(effect: float, n_control: int, n_treatment: int, sd_control: float, sd_treatment: float,
+                   alpha: float) -> float:
+    """The chance a two-sided test at level ``alpha`` detects a true difference ``effect``."""
+    se = np.sqrt(sd_control ** 2 / n_control + sd_treatment ** 2 / n_treatment)
+    if se == 0:
+        return 1.0
+    z = stats.norm.ppf(1 - alpha / 2)
+    shift = abs(effect) / se
+    return float(stats.norm.sf(z - shift) + stats.norm.cdf(-z - shift))
+
+
+def power_table(outcomes: Arms, result: Analysis, alpha: float, power: float) -> pd.Series:
+    """Minimum detectable effect at this size, and the power to detect the observed lift."""
+    n1, n2 = len(outcomes.control), len(outcomes.treatment)
+    sd1, sd2 = outcomes.control.std(ddof=1), outcomes.treatment.std(ddof=1)
+    mde = minimum_detectable_effect(n1, n2, sd1, sd2, alpha, power)
+    return pd.Series({
+        f"minimum detectable effect (power {power:.0%}, alpha {alpha:g})": round(mde, 4),
+        "minimum detectable effect, relative to control": round(mde / result.control_mean, 4)
+        if result.control_mean else 0.0,
+        "power to detect the observed lift": round(achieved_power(result.lift, n1, n2, sd1, sd2, alpha), 3),
+    }, name="value")
+
+
+def per_arm(outcomes: Arms, outcome: str) -> pd.DataFrame:
+    rows = {name: {"units": len(values), f"mean {outcome}": round(values.mean(), 4),
+                   "std": round(values.std(ddof=1), 4)} for name, values in outcomes._asdict().items()}
+    return pd.DataFrame(rows).T.astype({"units": int}).rename_axis("arm")
+
+
+def lift_table(result: Analysis, alpha: float) -> pd.DataFrame:
+    level = f"{1 - alpha:.0%} interval"
+    return pd.DataFrame({
+        "estimate": [result.lift, result.relative],
+        f"{level} low": [result.lift_low, result.relative_low],
+        f"{level} high": [result.lift_high, result.relative_high],
+    }, index=pd.Index(["absolute lift (treatment - control)", "relative lift"], name="lift")).round(4)
+
+
+def verdict(result: Analysis, alpha: float, lower_is_better: bool, mismatch: bool, outcome: str) -> str:
+    """A plain sentence: ship, do not ship, or not conclusive, and why."""
+    if mismatch:
+        return "Not conclusive: the sample ratio does not match the plan, so the arms are not comparable."
+    level = f"{1 - alpha:.0%}"
+    interval = f"{result.lift:+.4f} ({level} interval {result.lift_low:+.4f} to {result.lift_high:+.4f})"
+    if result.p_value >= alpha:
+        return (f"Not conclusive: treatment changes {outcome} by {interval}, p = {result.p_value:.3g}; the interval "
+                "holds no effect. Keep the current way or run the test longer.")
+    good = (result.lift < 0) == lower_is_better
+    word = "better" if good else "worse"
+    action = "Roll out the treatment." if good else "Do not roll it out."
+    return (f"Treatment is {word}: it changes {outcome} by {interval}, {result.relative:+.1%} relative, "
+            f"{result.test} p = {result.p_value:.3g}. {action}")
+
+
+def write(result: Analysis, srm_p: float, power: pd.Series, verdict_text: str) -> str:
+    files.write_json(REPORT, {"analysis": result._asdict(), "sample_ratio_p_value": srm_p,
+                              "power": power.to_dict(), "verdict": verdict_text})
+    return paths.relative(REPORT)

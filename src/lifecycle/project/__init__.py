@@ -1,0 +1,1 @@
+"""A project's own life: `lifecycle init` on a user's table, `lifecycle clean`."""

@@ -1,0 +1,1 @@
+"""Running the lifecycle: the runner and its scheduler, kernels, the lock file, notebooks, status, report."""

@@ -1,0 +1,1 @@
+"""The built-in simulator: a subscription product's customers, their behaviour and its tables."""
