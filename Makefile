@@ -16,13 +16,25 @@ space := $(subst ,, )
 INSTALLED := $(VENV)/.installed$(subst $(space),,$(foreach extra,$(sort $(EXTRAS)),-$(extra)))
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test lab notebooks check lock clean clean-all
+.PHONY: help run test lint format lab notebooks check lock clean clean-all
+
+help:  ## list the targets (the default)
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /\1\t/' | expand -t 12
 
 run: $(INSTALLED)  ## set up, then run the whole lifecycle
 	$(BIN)/lifecycle run
 
 test: $(INSTALLED)  ## set up, then run the unit tests and nbval over the stored notebooks
 	$(BIN)/python -m pytest
+
+lint: $(INSTALLED)  ## ruff (rules and format) and the import contract between packages
+	$(BIN)/ruff check src tests benchmarks starter
+	$(BIN)/ruff format --check src tests benchmarks starter
+	cd src && ../$(BIN)/lint-imports --config ../pyproject.toml
+
+format: $(INSTALLED)  ## ruff's formatter and its safe fixes
+	$(BIN)/ruff check --fix src tests benchmarks starter
+	$(BIN)/ruff format src tests benchmarks starter
 
 lab: $(INSTALLED)  ## JupyterLab on this environment
 	$(BIN)/jupyter lab notebooks/

@@ -31,7 +31,7 @@ cookiecutter = pytest.importorskip("cookiecutter.main").cookiecutter
 # template's unit tests of the same src/ on those same parameters, which this suite runs itself; in the
 # generated project they are collected (every module imports there), not run again (~27 minutes).
 PARAMS_AND_DATA = ["notebooks", "tests/test_notebooks.py", "tests/test_environment.py", "tests/test_problem.py"]
-TEMPLATE_ONLY = ("starter/", "tests/test_starter.py", "tests/gallery.py", "tests/test_gallery.py")
+TEMPLATE_ONLY = ("starter/", "tests/test_starter.py", "tests/gallery.py", "tests/test_gallery.py", "CHANGELOG.md")
 COOKIECUTTER_SYNTAX = re.compile(r"\{\{ *cookiecutter|\{% *(if|for) cookiecutter")
 
 

@@ -26,7 +26,7 @@ ANSWERS = {
     "template": """{{ cookiecutter._repo_dir }}""",
 }
 # What generates projects and what checks the template on public tables (the gallery): not part of a project
-MACHINERY = ("starter/", "tests/test_starter.py", "tests/gallery.py", "tests/test_gallery.py")
+MACHINERY = ("starter/", "tests/test_starter.py", "tests/gallery.py", "tests/test_gallery.py", "CHANGELOG.md")
 RUNTIME = {".git", ".venv", ".lock-venv", ".cache", "data", "models", "reports", "__pycache__",
            ".ipynb_checkpoints", ".pytest_cache"}
 PLACEHOLDER = ".starter"  # the one file of the rendered folder, so that git keeps it
