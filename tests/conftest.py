@@ -125,6 +125,23 @@ def break_notebook(project: Path, phase: str = "00_problem_definition", at: int 
     nbformat.write(nb, path)
 
 
+def _read_jsonl(path: Path):
+    import pandas as pd
+
+    return pd.read_json(path, lines=True)
+
+
+@pytest.fixture
+def jsonl_format(monkeypatch):
+    """A toy table format, JSON lines, registered as a new format is (one reader, one entry) and
+    unregistered after the test."""
+    from lifecycle.core import table_formats
+
+    found = table_formats.TableFormat("jsonl", (".jsonl",), _read_jsonl, title="JSON lines")
+    monkeypatch.setitem(table_formats.FORMATS, found.name, found)
+    return found
+
+
 @pytest.fixture
 def sqlite_store_url(tmp_path: Path) -> str:
     """A SQLite prediction store's URL under ``tmp_path`` (neither it nor its folder made yet), for what only

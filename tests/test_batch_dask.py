@@ -86,6 +86,17 @@ def test_folder_batch_id_follows_the_files(rows, tmp_path):
     assert batch_dask.folder_batch_id(folder) != first
 
 
+def test_a_registered_format_is_read_as_partitions(jsonl_format, tmp_path):
+    """A format with no partition reader of its own: one partition per file, read when computed."""
+    table = pd.DataFrame({"user_id": range(40), "spend": [i + 0.5 for i in range(40)]})
+    table.to_json(tmp_path / "new.jsonl", orient="records", lines=True)
+    frame = batch_dask.read_partitions(tmp_path / "new.jsonl")
+    assert frame.npartitions == 1 and list(frame.columns) == ["user_id", "spend"]
+    pd.testing.assert_frame_equal(frame.compute().reset_index(drop=True), table)
+    with pytest.raises(BatchError, match=r"give a Parquet file or folder, or a .csv or .jsonl file, with --engine"):
+        batch_dask.read_partitions(tmp_path / "new.txt")
+
+
 def test_sql_input_is_refused_with_the_way_out():
     with pytest.raises(BatchError, match="--engine dask reads Parquet or CSV"):
         batch_dask.read_partitions("sql:sqlite:///x.db::t")

@@ -36,14 +36,14 @@ from pydantic import ValidationError
 
 from lifecycle import registry
 from lifecycle.batch import store as batch_store
-from lifecycle.core import compute, files, paths
+from lifecycle.core import compute, files, paths, table_formats
 from lifecycle.modeling import scoring
 from lifecycle.store import prediction_log
-from lifecycle.batch.inputs import (CHUNK_ROWS, CSV, PARQUET, SQL, TABLE_NAME, BatchError, _engine, _reason,  # noqa: F401
-                                     _shown, default_batch_id, describe, read_chunks)
+from lifecycle.batch.inputs import CHUNK_ROWS, BatchError, _shown, default_batch_id, describe, read_chunks
 from lifecycle.core.compute import ComputeError
 from lifecycle.core.params import PROJECT_FILE, ParamsError, read_yaml
 from lifecycle.core.settings import Store
+from lifecycle.data.tables import TABLE_NAME, reason
 
 ADDED = ("prediction", "model_name", "model_version", "batch_id", "scored_at")
 
@@ -134,7 +134,7 @@ def _scored(scorer, chunk: pd.DataFrame, where: str, id_column, batch_id: str, s
     try:
         frame = scoring.score(scorer, chunk).reset_index(drop=True)
     except (ValueError, TypeError, KeyError) as exc:
-        raise BatchError(f"{where} cannot be scored: {_reason(exc)}") from None
+        raise BatchError(f"{where} cannot be scored: {reason(exc)}") from None
     if id_column is not None:
         if id_column not in chunk.columns:
             raise BatchError(f"{where} has no id column '{id_column}'; give the column that identifies rows")
@@ -149,7 +149,7 @@ def _write_parquet(path: Path, frames: Iterator[pd.DataFrame]) -> None:
             try:  # later chunks take the first one's types (a CSV chunk may read a column otherwise)
                 part = pa.Table.from_pandas(frame, schema=writer and writer.schema, preserve_index=False)
             except (pa.ArrowException, ValueError, TypeError) as exc:
-                raise BatchError(f"chunk {number} has other columns or types than chunk 1 ({_reason(exc)}); "
+                raise BatchError(f"chunk {number} has other columns or types than chunk 1 ({reason(exc)}); "
                                  "make the input's column types consistent") from None
             writer = writer or pq.ParquetWriter(path, part.schema)
             writer.write_table(part)
@@ -164,7 +164,7 @@ def _target(output, table: str | None) -> tuple[str, object, str | None]:
         defaults = store_defaults()
         output, table = (defaults["url"] if output is None else output), table or defaults["table"]
     text = str(output)
-    if text.lower().endswith(PARQUET):
+    if table_formats.format_of(text) is table_formats.PARQUET:  # the one format a batch is written in
         if table is not None:
             raise BatchError(f"a table name ('{table}') applies to database output only, not to '{text}'")
         return "parquet", Path(text), None
@@ -188,7 +188,8 @@ def _target(output, table: str | None) -> tuple[str, object, str | None]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lifecycle predict", description=__doc__.splitlines()[0])
     add = parser.add_argument
-    add("--input", required=True, metavar="PATH_OR_QUERY", help="a .csv or .parquet file, or sql:<URL>::<query or table>")
+    add("--input", required=True, metavar="PATH_OR_QUERY",
+        help=f"a {table_formats.endings()} file, or sql:<URL>::<query or table>")
     add("--output", metavar="URL_OR_PATH", help="a SQLAlchemy URL or a .parquet file (default: store.batch_url)")
     add("--table", help="the table of a database output (default: store.batch_table)")
     add("--batch-id", help="default: the file's name and content hash; required for SQL input")

@@ -36,7 +36,9 @@ import pandas as pd
 
 from lifecycle.batch import store as batch_store
 from lifecycle.modeling import scoring
-from lifecycle.batch.inputs import CSV, PARQUET, SQL, BatchError, _reason
+from lifecycle.batch.inputs import SQL, BatchError
+from lifecycle.core import files, table_formats
+from lifecycle.data.tables import reason
 
 _SCORERS: dict[tuple, scoring.Scorer] = {}  # per worker process: (registry, name, version) -> the loaded model
 _LOCK = threading.Lock()
@@ -44,22 +46,19 @@ PARTITION_BYTES = "16MiB"  # of Parquet data (uncompressed), about 4x that in me
 
 
 def read_partitions(input: str | Path) -> Any:
-    """The input as a Dask DataFrame: a Parquet file or folder, or a CSV file (or glob)."""
-    import dask.dataframe as dd
-
+    """The input as a Dask DataFrame: a Parquet folder, or a file (or glob) of a registered format."""
     text = str(input)
     if text.startswith(SQL):
         raise BatchError("--engine dask reads Parquet or CSV input; export the query to Parquet, "
                          "or score it with --engine local")
-    path = Path(text)
+    found = table_formats.PARQUET if Path(text).is_dir() else table_formats.format_of(text)
+    if found is None:
+        raise BatchError(f"--input '{text}': give a Parquet file or folder, or a "
+                         f"{table_formats.endings(leave_out=['parquet'])} file, with --engine dask")
     try:
-        if path.is_dir() or path.name.lower().endswith(PARQUET):
-            return dd.read_parquet(text, blocksize=PARTITION_BYTES)  # large files split by row groups
-        if path.name.lower().endswith(CSV):
-            return dd.read_csv(text, blocksize=PARTITION_BYTES)
+        return found.read_partitions(text, PARTITION_BYTES)
     except Exception as exc:  # noqa: BLE001  (dask and pyarrow raise many types for a bad input)
-        raise BatchError(f"cannot read '{text}' ({_reason(exc)}); check the input") from None
-    raise BatchError(f"--input '{text}': give a Parquet file or folder, or a .csv file, with --engine dask")
+        raise BatchError(f"cannot read '{text}' ({reason(exc)}); check the input") from None
 
 
 def worker_scorer(models: str, name: str, version: int) -> scoring.Scorer:
@@ -132,7 +131,7 @@ def predict_partitions(scorer: scoring.Scorer, frame: Any, client: Any, output: 
     except BatchError as exc:
         raise BatchError(f"{exc}; nothing of batch '{batch_id}' was written") from None
     except (ValueError, TypeError, KeyError) as exc:
-        raise BatchError(f"the input cannot be scored ({_reason(exc)}); nothing of batch '{batch_id}' "
+        raise BatchError(f"the input cannot be scored ({reason(exc)}); nothing of batch '{batch_id}' "
                          "was written") from None
     return batch.BatchResult(rows, frame.npartitions, batch_id, scorer.name, scorer.version, where, replaced,
                              scored_at, time.perf_counter() - started)
@@ -167,12 +166,10 @@ def folder_batch_id(folder: Path) -> str:
     import hashlib
     import re
 
-    from lifecycle import registry
-
     parts = sorted(folder.rglob("*.parquet"))
     if not parts:
         raise BatchError(f"--input '{folder}' holds no .parquet files")
-    listing = "".join(f"{p.relative_to(folder).as_posix()}:{registry.sha256(p)}\n" for p in parts)
+    listing = "".join(f"{p.relative_to(folder).as_posix()}:{files.sha256(p)}\n" for p in parts)
     digest = hashlib.sha256(listing.encode())
     return f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', folder.name)}-{digest.hexdigest()[:12]}"
 

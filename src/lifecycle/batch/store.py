@@ -21,7 +21,9 @@ from collections.abc import Iterator
 import pandas as pd
 import sqlalchemy as sa
 
-from lifecycle.batch.inputs import BatchError, _engine, _reason, _shown
+from lifecycle.batch import inputs
+from lifecycle.batch.inputs import BatchError, _shown
+from lifecycle.data.tables import reason
 
 STAGING = "lifecycle_batch_staging"  # plus a random suffix: temporary, seen by this connection only
 LOCK_WAIT_S = 60  # a SQLite store: how long the final replace waits for another writer to finish
@@ -35,7 +37,7 @@ def replace_batch(url: str, table: str, batch_id: str, frames: Iterator[pd.DataF
     existing one must have a ``batch_id`` column and every column of the frames.
     """
     schema, _, name = table.rpartition(".")
-    engine = _engine(url, lock_wait_s=LOCK_WAIT_S)
+    engine = inputs.engine(url, lock_wait_s=LOCK_WAIT_S)
     try:
         with engine.connect() as connection:
             target = staging = None
@@ -50,7 +52,7 @@ def replace_batch(url: str, table: str, batch_id: str, frames: Iterator[pd.DataF
                 raise BatchError("the input has no rows")
             return _replace(connection, target, staging, batch_id)
     except sa.exc.SQLAlchemyError as exc:
-        raise BatchError(f"cannot write to table '{table}' at {_shown(url)}: {_reason(exc)}") from None
+        raise BatchError(f"cannot write to table '{table}' at {_shown(url)}: {reason(exc)}") from None
     finally:
         engine.dispose()
 

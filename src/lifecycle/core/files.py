@@ -10,6 +10,7 @@ notebook ends (``recorded``). Those notes are the phase's dependencies in
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import os
 import tempfile
@@ -67,6 +68,15 @@ def recorded() -> str:
 def forget() -> None:
     _READ.clear()
     _WRITTEN.clear()
+
+
+def sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, as hex (read a megabyte at a time: any size fits in memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:

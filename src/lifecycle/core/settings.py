@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from lifecycle.core import database_url, paths
+from lifecycle.core import database_url, paths, table_formats
 from lifecycle.core.metrics import METRICS, metrics_for
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -49,7 +49,8 @@ def credentials_outside(url: str | None) -> str | None:
 class Source(Strict):
     """Where the data comes from: the built-in simulated product, a file, or SQL."""
 
-    kind: Literal["simulated", "csv", "parquet", "sql"] = "simulated"
+    kind: str = Field("simulated", description="simulated, sql, or a file format: csv, parquet "
+                                                "(any format in core.table_formats)")
     path: str | None = Field(None, description="csv / parquet: the main table, relative to the project root")
     events_path: str | None = Field(None, description="csv / parquet: an optional events table")
     url: str | None = Field(None, description="sql: a SQLAlchemy URL, e.g. sqlite:///data/shop.db")
@@ -60,9 +61,17 @@ class Source(Strict):
 
     _url = field_validator("url")(credentials_outside)
 
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _known_kind(cls, kind: object) -> object:
+        kinds = ["simulated", *table_formats.FORMATS, "sql"]
+        if kind not in kinds:
+            raise ValueError(f"input should be {table_formats.either(map(repr, kinds))}, got {kind!r}")
+        return kind
+
     @model_validator(mode="after")
     def _complete(self) -> Source:
-        if self.kind in ("csv", "parquet"):
+        if self.kind in table_formats.FORMATS:
             if not self.path:
                 raise ValueError(f"source.kind '{self.kind}' needs source.path: the file with your table")
             for key in ("path", "events_path"):

@@ -1,4 +1,5 @@
-"""Read the data a project starts from: the simulated product, a CSV or Parquet file, or SQL.
+"""Read the data a project starts from: the simulated product, a file (CSV, Parquet or another format in
+``core.table_formats``), or SQL.
 
 Every source gives a ``Dataset``: the main table (one row per id; the target, or a way to
 make it from events) and, optionally, an events table joined to it by the id column.
@@ -7,14 +8,16 @@ A problem with the source is a ``SourceError`` that says what is missing and how
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
+import sqlalchemy
 
-from lifecycle.core import database_url, files, paths
+from lifecycle.core import database_url, files, paths, table_formats
 from lifecycle.core.settings import ProjectParams, Source
+from lifecycle.data import tables
+from lifecycle.simulation.simulate import simulate_product
 
 
 class SourceError(ValueError):
@@ -31,11 +34,11 @@ def read_source(params: ProjectParams) -> Dataset:
     source = params.source
     if source.kind == "simulated":
         dataset = _simulated(params)
-    elif source.kind in ("csv", "parquet"):
+    elif source.kind == "sql":
+        dataset = _read_sql(source)
+    else:
         events = _read_file(source.events_path, source.kind, "source.events_path") if source.events_path else None
         dataset = Dataset(_read_file(source.path, source.kind, "source.path"), events)
-    else:
-        dataset = _read_sql(source)
     if source.make_id:
         dataset = dataset._replace(table=with_row_id(dataset.table, params.id_column, params.target))
     check_roles(dataset, params, describe(source))
@@ -82,8 +85,6 @@ def summary(dataset: Dataset, source: Source) -> str:
 
 
 def _simulated(params: ProjectParams) -> Dataset:
-    from lifecycle.simulation.simulate import simulate_product
-
     sim = params.simulation
     product = simulate_product(
         n_users=sim.n_users,
@@ -103,17 +104,14 @@ def _read_file(relative: str, kind: str, key: str) -> pd.DataFrame:
         raise SourceError(f"{key}: file '{relative}' does not exist (paths are relative to the project root)")
     files.record_read(path)
     try:
-        return pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
-    except Exception as exc:  # pandas and pyarrow raise many types for a bad file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return table_formats.FORMATS[kind].read(path)
+    except Exception as exc:  # noqa: BLE001  (pandas and pyarrow raise many types for a bad file)
         raise SourceError(
-            f"{key}: cannot read '{relative}' as {kind.upper()} ({reason}); check the file and source.kind"
+            f"{key}: cannot read '{relative}' as {kind.upper()} ({tables.reason(exc)}); check the file and source.kind"
         ) from None
 
 
 def _read_sql(source: Source) -> Dataset:
-    import sqlalchemy
-
     url = source.url
     try:
         parsed = database_url.parse(url)  # ${VAR} read from the environment; postgresql:// is psycopg 3
@@ -132,26 +130,13 @@ def _read_sql(source: Source) -> Dataset:
     engine = sqlalchemy.create_engine(parsed)
     try:
         with engine.connect() as connection:
-            table = _query(connection, source.query)
-            events = _query(connection, source.events_query) if source.events_query else None
+            table = pd.read_sql(tables.statement(source.query), connection)
+            events = pd.read_sql(tables.statement(source.events_query), connection) if source.events_query else None
     except (sqlalchemy.exc.SQLAlchemyError, pd.errors.DatabaseError) as exc:
-        cause = exc.__cause__ if isinstance(exc, pd.errors.DatabaseError) and exc.__cause__ else exc
-        reason = str(getattr(cause, "orig", None) or cause).splitlines()[0]
-        raise SourceError(f"source: cannot read from {_hide_password(url)}: {reason}") from None
+        raise SourceError(f"source: cannot read from {_hide_password(url)}: {tables.reason(exc)}") from None
     finally:
         engine.dispose()
     return Dataset(table, events)
-
-
-def _query(connection, query: str) -> pd.DataFrame:
-    import sqlalchemy
-
-    name = query.strip()
-    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):  # a bare table name
-        statement = sqlalchemy.select(sqlalchemy.text("*")).select_from(sqlalchemy.table(name))
-    else:
-        statement = sqlalchemy.text(query)
-    return pd.read_sql(statement, connection)
 
 
 def _hide_password(url: str | None) -> str:

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from lifecycle.core import files, paths
+from lifecycle.core import files, paths, table_formats
+from lifecycle.data import tables
 
 FOLDER = paths.DATA / "experiment"
 SIMULATED_LOG = FOLDER / "simulated_log.parquet"
@@ -33,15 +34,18 @@ class Arms(NamedTuple):
 
 
 def read_log(path: str) -> pd.DataFrame:
-    """An experiment log from CSV or Parquet (relative to the project root)."""
-    full = paths.ROOT / path
-    if path.lower().endswith(".parquet"):
-        return files.read_parquet(full, "the experiment log")
-    if path.lower().endswith(".csv"):
-        if not full.is_file():
-            raise ExperimentError(f"the experiment log '{path}' does not exist")
-        return pd.read_csv(full)
-    raise ExperimentError(f"log_path '{path}' must end in .csv or .parquet")
+    """An experiment log: a file of a registered format (CSV, Parquet, ...; relative to the project root)."""
+    full, found = paths.ROOT / path, table_formats.format_of(path)
+    if found is None:
+        raise ExperimentError(f"log_path '{path}' must end in {table_formats.endings()}")
+    if not full.is_file():
+        raise ExperimentError(f"the experiment log '{path}' does not exist")
+    files.record_read(full)
+    try:
+        return found.read(full)
+    except Exception as exc:  # noqa: BLE001  (pandas and pyarrow raise many types for a bad file)
+        raise ExperimentError(f"cannot read the experiment log '{path}' as {found.title} ({tables.reason(exc)}); "
+                              "check the file") from None
 
 
 def log_for(params) -> tuple[pd.DataFrame, str]:

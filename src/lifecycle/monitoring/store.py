@@ -6,8 +6,9 @@ the batch table only outputs (``batch.predict_batch``), so batches get predictio
 are read from ``store.batch_url`` and, when that is another database, from ``store.url`` too (where
 they went before the two were apart, or where ``--output`` put them). The
 label feed is a table of ``id_column``, the target and ``labelled_at`` (when the outcome was known):
-a Parquet or CSV file, or a database table or query, ``sql:<URL>::<table or query>`` as
-``lifecycle predict --input`` reads it (e.g. ``sql:${STORE_URL}::labels``, beside the predictions).
+a file (Parquet, CSV or another format in ``core.table_formats``), or a database table or query,
+``sql:<URL>::<table or query>`` as ``lifecycle predict --input`` reads it (e.g. ``sql:${STORE_URL}::labels``,
+beside the predictions).
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import NamedTuple
 import pandas as pd
 import sqlalchemy as sa
 
-from lifecycle.batch import inputs as batch_inputs
-from lifecycle.core import files, paths
+from lifecycle.core import files, paths, table_formats
+from lifecycle.data import tables
 from lifecycle.store import prediction_log
 from lifecycle.monitoring.monitor import MonitorError, score_column, windows
 from lifecycle.monitoring.alerts import alert_table, alerts
@@ -103,31 +104,42 @@ def read_report() -> dict:
 
 
 def read_labels(path: str) -> pd.DataFrame:
-    """The label feed: a Parquet or CSV file (relative to the project root), or ``sql:<URL>::<table or query>``."""
-    if path.startswith(batch_inputs.SQL):
+    """The label feed: a file of a registered format (CSV, Parquet, ...; relative to the project root), or
+    ``sql:<URL>::<table or query>``."""
+    if path.startswith(tables.SQL):
         try:
-            chunks = list(batch_inputs.read_chunks(path))
-        except batch_inputs.BatchError as exc:
+            return tables.read_sql(path)
+        except tables.TableError as exc:
             raise MonitorError(f"cannot read the label feed (labels_path, params/12_monitoring.yaml): {exc}") from None
-        return pd.concat(chunks, ignore_index=True) if chunks else pd.DataFrame()
-    full = paths.ROOT / path
+    full, found = paths.ROOT / path, table_formats.format_of(path)
+    if found is None:
+        raise MonitorError(f"the label feed '{path}': cannot tell its format; give a {table_formats.endings()} "
+                           "file, or sql:<URL>::<table or query>, as labels_path in params/12_monitoring.yaml")
     if not full.is_file():
         raise MonitorError(f"the label feed '{path}' does not exist; set labels_path in params/12_monitoring.yaml "
                            "(with simulate: true, 12_monitoring writes it)")
-    return pd.read_csv(full) if path.lower().endswith(".csv") else files.read_parquet(full, "the label feed")
+    files.record_read(full)
+    try:
+        return found.read(full)
+    except Exception as exc:  # noqa: BLE001  (pandas and pyarrow raise many types for a bad file)
+        raise MonitorError(f"cannot read the label feed '{path}' as {found.title} ({tables.reason(exc)}); "
+                           "check the file") from None
 
 
 def write_labels(labels: pd.DataFrame, path: str) -> None:
     """Replace the label feed ``path`` (as ``read_labels`` takes it; SQL: a table) with ``labels``, in one step."""
-    if not path.startswith(batch_inputs.SQL):
+    if not path.startswith(tables.SQL):
         files.write_parquet(paths.ROOT / path, labels)
         return
-    url, table = batch_inputs._split_sql(path)
-    if not batch_inputs.TABLE_NAME.fullmatch(table):
-        raise MonitorError(f"labels_path: the label feed is written to a table, not a query ({table[:40]!r}); "
-                           "give sql:<URL>::<table name>, e.g. sql:${STORE_URL}::labels")
+    try:
+        url, table = tables.split_sql(path)
+        if not tables.TABLE_NAME.fullmatch(table):
+            raise MonitorError(f"labels_path: the label feed is written to a table, not a query ({table[:40]!r}); "
+                               "give sql:<URL>::<table name>, e.g. sql:${STORE_URL}::labels")
+        engine = tables.engine(url)
+    except tables.TableError as exc:
+        raise MonitorError(f"cannot write the label feed (labels_path, params/12_monitoring.yaml): {exc}") from None
     schema, _, name = table.rpartition(".")
-    engine = batch_inputs._engine(url)
     try:
         with engine.begin() as connection:
             labels.to_sql(name, connection, schema=schema or None, if_exists="replace", index=False)

@@ -3,11 +3,11 @@
     lifecycle init --data PATH_OR_URL --target COLUMN [--query SQL_OR_TABLE] [--events PATH]
                    [--task binary|multiclass|regression] [--id COLUMN] [--time COLUMN] [--name NAME]
 
-Reads the table (CSV or Parquet under the project root, or a SQLAlchemy URL with
-``--query``), infers what was not given — the task from the target's values, the id column
-(unique values, an id-like name first), the time column (dates, or text that reads as
-dates), the positive class of a binary target (the rarer one), the metric and its bar — and
-says what it inferred. The new parameters are validated by the same checks as
+Reads the table (a CSV or Parquet file under the project root, or one of another format in
+``core.table_formats``, or a SQLAlchemy URL with ``--query``), infers what was not given — the
+task from the target's values, the id column (unique values, an id-like name first), the time
+column (dates, or text that reads as dates), the positive class of a binary target (the rarer
+one), the metric and its bar — and says what it inferred. The new parameters are validated by the same checks as
 ``lifecycle params check`` before any file is touched; the files keep their comments
 (ruamel.yaml's round trip). The cookiecutter starter calls the same code.
 """
@@ -24,14 +24,14 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from lifecycle.core import database_url, files, paths
+from lifecycle.core import database_url, files, paths, table_formats
 from lifecycle.modeling import intervals
 from lifecycle.core.params import PROJECT_FILE, ParamsError, phase_file, read_yaml, resolve
 from lifecycle.data.events import sanitise
 from lifecycle.data.features import near_unique
 from lifecycle.data.prepare import read_as_dates
 from lifecycle.modeling.select import folds
-from lifecycle.data.sources import SourceError, _query
+from lifecycle.data import tables
 from lifecycle.core.settings import PHASES
 
 MAX_CLASSES = 20  # more distinct target values than this (or a non-integer number) means regression
@@ -58,11 +58,10 @@ def read_table(data: str, query: str | None = None) -> tuple[pd.DataFrame, dict[
         return _read_sql(data, query)
     path = Path(data)
     path = path if path.is_absolute() else Path.cwd() / path
-    kinds = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-    kind = kinds.get(path.suffix.lower())
-    if kind is None:
-        raise InitError(f"{data}: unsupported file type '{path.suffix or '(none)'}'; use a CSV or Parquet file, "
-                        "or a database URL with --query (export a spreadsheet as CSV first)")
+    found = table_formats.format_of(path)
+    if found is None:
+        raise InitError(f"{data}: unsupported file type '{path.suffix or '(none)'}'; use a {table_formats.titles()} "
+                        "file, or a database URL with --query (export a spreadsheet as CSV first)")
     if not path.is_file():
         raise InitError(f"{data}: no such file")
     try:
@@ -70,12 +69,12 @@ def read_table(data: str, query: str | None = None) -> tuple[pd.DataFrame, dict[
     except ValueError:  # outside the project: copied under data/ when params are written (see `copy_in`)
         relative = Path("data") / path.name
     try:
-        table = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+        table = found.read(path)
     except Exception as exc:  # noqa: BLE001  (pandas and pyarrow raise many types for a bad file)
-        raise InitError(f"{data}: cannot read it as {kind.upper()} ({str(exc).strip().splitlines()[0]})") from None
+        raise InitError(f"{data}: cannot read it as {found.name.upper()} ({tables.reason(exc)})") from None
     if table.empty:
         raise InitError(f"{data}: the table has no rows")
-    return table, {"kind": kind, "path": relative.as_posix(), "url": None, "query": None, "from": path}
+    return table, {"kind": found.name, "path": relative.as_posix(), "url": None, "query": None, "from": path}
 
 
 def _read_sql(url: str, query: str | None) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -91,11 +90,9 @@ def _read_sql(url: str, query: str | None) -> tuple[pd.DataFrame, dict[str, Any]
     try:
         engine = sa.create_engine(database_url.parse(url))
         with engine.connect() as connection:
-            table = _query(connection, query)
-    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError, SourceError, ValueError) as exc:
-        cause = exc.__cause__ if isinstance(exc, pd.errors.DatabaseError) and exc.__cause__ else exc
-        reason = str(getattr(cause, "orig", None) or cause).splitlines()[0]
-        raise InitError(f"cannot read {query!r} from {database_url.shown(url)}: {reason}") from None
+            table = pd.read_sql(tables.statement(query), connection)
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError, ValueError) as exc:
+        raise InitError(f"cannot read {query!r} from {database_url.shown(url)}: {tables.reason(exc)}") from None
     return table, {"kind": "sql", "path": None, "url": url, "query": query, "from": None}
 
 
@@ -428,10 +425,11 @@ def _quoted(value: Any) -> Any:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lifecycle init", description="Write params/ for your own table.")
     parser.add_argument("--data", required=True, metavar="PATH_OR_URL",
-                        help="a CSV or Parquet file under the project, or a SQLAlchemy URL (with --query)")
+                        help=f"a {table_formats.titles()} file under the project, or a SQLAlchemy URL (with --query)")
     parser.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict")
     parser.add_argument("--query", metavar="SQL_OR_TABLE", help="for a database URL: a table name or a query")
-    parser.add_argument("--events", metavar="PATH", help="an optional events table (CSV or Parquet, same kind)")
+    parser.add_argument("--events", metavar="PATH",
+                        help=f"an optional events table ({table_formats.titles()}, same kind)")
     parser.add_argument("--task", choices=("binary", "multiclass", "regression"))
     parser.add_argument("--id", dest="id_column", metavar="COLUMN")
     parser.add_argument("--time", dest="time_column", metavar="COLUMN")
@@ -451,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             source["events_path"], source["events_query"] = None, None
         copied.insert(0, copy_in(source) if source.get("from") else source.pop("from", None))
-        name = _slug(args.name or Path(source.get("path") or source.get("query") or "project").stem)
+        named = table_formats.stem(source["path"]) if source.get("path") else Path(source["query"]).stem
+        name = _slug(args.name or named)
         overlay = {"project_name": name, "source": source, "model_name": name, "serving": {"model": name},
                    "business_question": f"What {args.target} will each new row have? (Write the business question "
                                         "here, and who acts on the answer.)",

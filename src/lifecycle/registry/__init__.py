@@ -12,7 +12,6 @@ version is in production. ``load`` checks the SHA-256 and loads only allowed typ
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import shutil
@@ -23,6 +22,7 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from lifecycle.core import files, paths
+from lifecycle.core.files import sha256
 from lifecycle.registry.store import (STAGES, RegistryError, check_name, claim, code_version, environment,
                                       existing, locked, names, read_stages, shown, stage_of, version_number,
                                       write_stages)
@@ -167,14 +167,6 @@ def versions(name: str) -> pd.DataFrame:
     table = pd.DataFrame(rows).set_index("version")
     metrics = [c for c in table.columns if c not in ("stage", "created", "data_version")]
     return table[["stage", "created", *metrics, "data_version"]]
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _pick(name: str, version, stage: str | None) -> int:

@@ -62,14 +62,11 @@ def file_hash(path: str) -> str | None:
     cached = _CACHE.get(str(full))
     if cached and cached[:4] == key:
         return cached[4]
-    digest = hashlib.sha256()
-    with open(full, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
+    digest = files.sha256(full)
     if time.time_ns() - stat.st_mtime_ns > RACY_NS:  # as git does: a file this fresh may change within its tick
-        _CACHE[str(full)] = [*key, digest.hexdigest()]
+        _CACHE[str(full)] = [*key, digest]
         _LOADED[1] = True
-    return digest.hexdigest()
+    return digest
 
 
 def save_cache() -> None:
