@@ -136,7 +136,7 @@ def _delegated(command: str):
         from lifecycle.project.init import main as init
         return init
     if command == "monitor":
-        from lifecycle.monitoring.monitor import main as monitor
+        from lifecycle.monitoring.command import main as monitor
         return monitor
     if command == "serve":
         from lifecycle.serving.serve import main as serve

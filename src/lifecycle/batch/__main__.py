@@ -2,6 +2,6 @@
 
 import sys
 
-from lifecycle.batch import main
+from lifecycle.batch.command import main
 
 sys.exit(main(sys.argv[1:]))

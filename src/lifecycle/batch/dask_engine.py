@@ -34,9 +34,10 @@ from typing import Any
 
 import pandas as pd
 
+from lifecycle.batch import core
 from lifecycle.batch import store as batch_store
 from lifecycle.modeling import scoring
-from lifecycle.batch.inputs import SQL, BatchError
+from lifecycle.batch.inputs import SQL, BatchError, _shown
 from lifecycle.core import files, table_formats
 from lifecycle.data.tables import reason
 
@@ -77,11 +78,9 @@ def worker_scorer(models: str, name: str, version: int) -> scoring.Scorer:
 
 def _score_partition(part: pd.DataFrame, models: str, name: str, version: int, id_column: str | None,
                      batch_id: str, scored_at: datetime, partition_info: dict | None = None) -> pd.DataFrame:
-    from lifecycle import batch
-
     scorer = worker_scorer(models, name, version)
     number = (partition_info or {}).get("number", 0) + 1
-    return batch._scored(scorer, part, f"partition {number}", id_column, batch_id, scored_at)
+    return core.scored(scorer, part, f"partition {number}", id_column, batch_id, scored_at)
 
 
 def predict_partitions(scorer: scoring.Scorer, frame: Any, client: Any, output: str | Path | None = None,
@@ -93,21 +92,20 @@ def predict_partitions(scorer: scoring.Scorer, frame: Any, client: Any, output: 
     fixes the version the workers load; a database gets the rows ``chunk_rows`` at a time.
     Returns a ``batch.BatchResult``.
     """
-    from lifecycle import batch
     from lifecycle.core import compute, paths
 
     if not isinstance(batch_id, str) or not batch_id.strip():
         raise BatchError("give a batch id, e.g. default_batch_id(input) or '2025-06-01'")
     if id_column is not None and id_column not in frame.columns:
         raise BatchError(f"the input has no id column '{id_column}'; give the column that identifies rows")
-    kind, target, table = batch._target(output, table)
+    kind, target, table = core.output_target(output, table)
     started, scored_at = time.perf_counter(), datetime.now(timezone.utc)
     sample = frame.head(1, npartitions=1)  # reads the first partition only
     if sample.empty:  # then look further
         sample = frame.head(1, npartitions=-1)
     if sample.empty:
         raise BatchError(f"the input has no rows; nothing of batch '{batch_id}' was written")
-    meta = batch._scored(scorer, sample, "the first row", id_column, batch_id, scored_at).iloc[:0]
+    meta = core.scored(scorer, sample, "the first row", id_column, batch_id, scored_at).iloc[:0]
     scored = frame.map_partitions(_score_partition, str(paths.MODELS), scorer.name,
                                   scorer.version, id_column, batch_id, scored_at, meta=meta)
     try:
@@ -127,18 +125,18 @@ def predict_partitions(scorer: scoring.Scorer, frame: Any, client: Any, output: 
                         shown.update(number)
 
             replaced = batch_store.replace_batch(target, table, batch_id, frames())
-            rows, where = rows["n"], f"table '{table}' at {batch._shown(target)}"
+            rows, where = rows["n"], f"table '{table}' at {_shown(target)}"
     except BatchError as exc:
         raise BatchError(f"{exc}; nothing of batch '{batch_id}' was written") from None
     except (ValueError, TypeError, KeyError) as exc:
         raise BatchError(f"the input cannot be scored ({reason(exc)}); nothing of batch '{batch_id}' "
                          "was written") from None
-    return batch.BatchResult(rows, frame.npartitions, batch_id, scorer.name, scorer.version, where, replaced,
+    return core.BatchResult(rows, frame.npartitions, batch_id, scorer.name, scorer.version, where, replaced,
                              scored_at, time.perf_counter() - started)
 
 
 def run(args: Any, defaults: dict, settings: Any):
-    """``lifecycle predict --engine dask``: the arguments of ``batch._parser``, on ``settings``' cluster."""
+    """``lifecycle predict --engine dask``: the arguments of ``command._parser``, on ``settings``' cluster."""
     from lifecycle.core import compute
     from lifecycle.batch.inputs import default_batch_id
 

@@ -7,7 +7,7 @@ feature's drift (effect sizes of ``drift.STATISTICS``), the features' joint drif
 problem card's metric; each batch gets the score's drift. Drift thresholds are learned from the
 reference (``fit``, ``drift_thresholds``); the performance floor comes from params. Each check is
 a ``drift.Result``; ``monitor_alerts`` merges and ranks the ones beyond their thresholds.
-``lifecycle monitor`` runs the same checks for a scheduler.
+``lifecycle monitor`` (``monitoring.command``) runs the same checks for a scheduler.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from lifecycle.monitoring import drift
 from lifecycle.monitoring.drift import multivariate as drift_multivariate, thresholds as drift_thresholds
 from lifecycle.monitoring.drift import Result
 from lifecycle.core.metrics import METRICS
-from lifecycle.monitoring.alerts import PREDICTION, alert_table, verdict
+from lifecycle.monitoring.alerts import PREDICTION
 
 
 class MonitorError(ValueError):
@@ -203,49 +203,3 @@ def estimated(data, card, params) -> tuple[pd.DataFrame, str]:
     return pe.for_production(data.production, windows(data.production["timestamp"], params.window), card.task,
                              card.positive_class, data.validation_scores, truth, params.estimate, params.seed,
                              params.min_rows)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``lifecycle monitor``: the checks of 12_monitoring on the prediction log as it is, for a scheduler.
-
-    Exit 0 when every check is within its threshold, 1 on an alert, 2 when the input cannot be used.
-    """
-    import argparse
-    import sys
-
-    from lifecycle import registry
-    from lifecycle.data import problem
-    from lifecycle.modeling import scoring
-    from lifecycle.monitoring import store as monitor_store
-    from lifecycle.core.params import ParamsError, resolve
-    from lifecycle.core.settings import PHASES
-
-    parser = argparse.ArgumentParser(prog="lifecycle monitor", description=main.__doc__.splitlines()[0])
-    parser.add_argument("-f", "--file", dest="files", action="append", default=[], metavar="YAML",
-                        help="extra parameter file layered over params/ (repeatable)")
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one parameter, e.g. --set log_table=predictions")
-    args = parser.parse_args(argv)
-    phase = "12_monitoring"
-    try:
-        params = PHASES[phase].model_validate(resolve([phase], args.files, args.sets)[phase])
-        card = problem.read()
-        scorer = scoring.load(params.serving.model, stage="production")
-        data = monitor_store.gather(params, card, scorer)
-        fitted = fit(data.reference, data.reference_scores, params.drift, params.seed, params.min_rows,
-                     params.exclude_features)
-        results = check(data.production, fitted, card, params.thresholds.performance_drop, data.accepted,
-                        params.window, params.min_rows, data.batches)
-        results = with_estimates(results, estimated(data, card, params)[0], card, data.accepted,
-                                 params.thresholds.performance_drop)
-    except (MonitorError, ParamsError, registry.RegistryError, FileNotFoundError, ValueError) as exc:
-        print(f"lifecycle monitor: {exc}", file=sys.stderr)
-        return 2
-    summary = verdict(results)
-    monitor_store.write(results, data.production, summary, params.window)
-    print(data.sentence)
-    found = alert_table(results)
-    if len(found):
-        print(found.drop(columns="note").to_string(max_rows=40))
-    print(summary)
-    return 1 if len(found) else 0
