@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -58,3 +59,17 @@ def test_no_module_imports_itself_through_others():
     graph = grimp.build_graph("lifecycle", cache_dir=None)
     imports = {module: set(graph.find_modules_directly_imported_by(module)) for module in graph.modules}
     assert circles(imports) == []
+
+
+def test_imports_inside_functions_are_only_the_lazy_ones_and_say_why():
+    """A lifecycle import inside a function hides a circle unless it keeps a heavy or optional
+    dependency (Dask) or a command's own package from loading early; those say so (``# lazy: ...``)."""
+    hidden = []
+    for path in sorted((ROOT / "src" / "lifecycle").rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                hidden += [f"{path.relative_to(ROOT)}:{inner.lineno}" for inner in ast.walk(node)
+                           if isinstance(inner, ast.ImportFrom) and (inner.module or "").startswith("lifecycle")
+                           and "# lazy: " not in lines[inner.end_lineno - 1]]
+    assert hidden == []

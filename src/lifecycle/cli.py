@@ -1,4 +1,5 @@
-"""The ``lifecycle`` command."""
+"""The ``lifecycle`` command. Each command imports its own package inside its function (marked
+``# lazy``), so `lifecycle status` starts without loading pandas, scikit-learn or FastAPI."""
 
 from __future__ import annotations
 
@@ -78,14 +79,14 @@ def _incremental_flags(run: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     """``lifecycle run`` and ``lifecycle status``."""
-    from lifecycle.run import lockfile, runner, status
+    from lifecycle.run import lockfile, runner, status  # lazy: a command loads only its own package
 
     try:
         if args.command == "status":
             found = status.status(runner.select(), args.files, args.sets)
             print("\n".join(status.lines(found)))
             if args.graph is not None:
-                from lifecycle.core import paths
+                from lifecycle.core import paths  # lazy: a command loads only its own package
 
                 where = Path(args.graph).resolve() if args.graph else paths.REPORTS / "lifecycle-graph.svg"
                 print(f"graph: {paths.relative(status.draw(found, where))}")
@@ -106,7 +107,7 @@ def _models(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from lifecycle import registry
+    from lifecycle import registry  # lazy: a command loads only its own package
 
     try:
         if args.models_command == "promote":
@@ -133,18 +134,18 @@ def _models(args: argparse.Namespace) -> int:
 
 def _delegated(command: str):
     if command == "init":
-        from lifecycle.project.init import main as init
+        from lifecycle.project.init import main as init  # lazy: a command loads only its own package
         return init
     if command == "monitor":
-        from lifecycle.monitoring.command import main as monitor
+        from lifecycle.monitoring.command import main as monitor  # lazy: a command loads only its own package
         return monitor
     if command == "serve":
-        from lifecycle.serving.serve import main as serve
+        from lifecycle.serving.serve import main as serve  # lazy: a command loads only its own package
         return serve
     if command == "clean":
-        from lifecycle.project.clean import main as clean
+        from lifecycle.project.clean import main as clean  # lazy: a command loads only its own package
         return clean
-    from lifecycle.batch import main as predict
+    from lifecycle.batch import main as predict  # lazy: a command loads only its own package
     return predict
 
 
@@ -156,8 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "models":
         return _models(args)
     if args.command == "report":
-        from lifecycle.core import paths
-        from lifecycle.run import report
+        from lifecycle.core import paths  # lazy: a command loads only its own package
+        from lifecycle.run import report  # lazy: a command loads only its own package
 
         try:
             print(paths.relative(report.write(report.run_folder(args.run_id))))
@@ -165,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"lifecycle report: {exc}", file=sys.stderr)
             return 2
         return 0
-    from lifecycle.run import runner
-    from lifecycle.core.params import resolve
+    from lifecycle.core.params import resolve  # lazy: a command loads only its own package
+    from lifecycle.run import runner  # lazy: a command loads only its own package
 
     try:
         if args.command == "params":

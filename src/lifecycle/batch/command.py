@@ -9,13 +9,12 @@ import sys
 import time
 
 from lifecycle import registry
-from lifecycle.batch.core import BatchResult, predict_batch, store_defaults, output_target
+from lifecycle.batch.core import BatchResult, output_target, predict_batch, store_defaults
 from lifecycle.batch.inputs import CHUNK_ROWS, BatchError, default_batch_id, describe, read_chunks
 from lifecycle.core import compute, table_formats
 from lifecycle.core.compute import ComputeError
 from lifecycle.core.params import ParamsError
 from lifecycle.modeling import scoring
-
 
 _DESCRIPTION = "Batch scoring: a registered model over a CSV, Parquet or SQL input, written as one batch."
 

@@ -36,10 +36,10 @@ import pandas as pd
 
 from lifecycle.batch import core
 from lifecycle.batch import store as batch_store
-from lifecycle.modeling import scoring
-from lifecycle.batch.inputs import SQL, BatchError, _shown
-from lifecycle.core import files, table_formats
+from lifecycle.batch.inputs import SQL, BatchError, _shown, default_batch_id
+from lifecycle.core import compute, files, paths, table_formats
 from lifecycle.data.tables import reason
+from lifecycle.modeling import scoring
 
 _SCORERS: dict[tuple, scoring.Scorer] = {}  # per worker process: (registry, name, version) -> the loaded model
 _LOCK = threading.Lock()
@@ -65,8 +65,6 @@ def read_partitions(input: str | Path) -> Any:
 def worker_scorer(models: str, name: str, version: int) -> scoring.Scorer:
     """The model, loaded and verified once per worker process, from the driver's registry folder
     (the same path on every machine: a shared file system on a real cluster)."""
-    from lifecycle.core import paths
-
     key = (models, name, version)
     with _LOCK:
         if key not in _SCORERS:
@@ -92,8 +90,6 @@ def predict_partitions(scorer: scoring.Scorer, frame: Any, client: Any, output: 
     fixes the version the workers load; a database gets the rows ``chunk_rows`` at a time.
     Returns a ``batch.BatchResult``.
     """
-    from lifecycle.core import compute, paths
-
     if not isinstance(batch_id, str) or not batch_id.strip():
         raise BatchError("give a batch id, e.g. default_batch_id(input) or '2025-06-01'")
     if id_column is not None and id_column not in frame.columns:
@@ -137,9 +133,6 @@ def predict_partitions(scorer: scoring.Scorer, frame: Any, client: Any, output: 
 
 def run(args: Any, defaults: dict, settings: Any):
     """``lifecycle predict --engine dask``: the arguments of ``command._parser``, on ``settings``' cluster."""
-    from lifecycle.core import compute
-    from lifecycle.batch.inputs import default_batch_id
-
     path = Path(args.input)
     batch_id = args.batch_id or (folder_batch_id(path) if path.is_dir() else default_batch_id(args.input))
     model = args.model or defaults.get("model")
@@ -197,7 +190,6 @@ def _write_parquet_folder(scored: Any, output: Path, client: Any, progress: bool
     os.chmod(staging, 0o755)
     try:
         written = scored.to_parquet(staging, write_index=False, compute=False)
-        from lifecycle.core import compute
 
         compute.result(client.compute(written), "scoring on the cluster", compute.say if progress else None)
         rows = sum(files_rows(staging))

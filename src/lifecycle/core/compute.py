@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from lifecycle.core import paths
+from lifecycle.core.params import PROJECT_FILE, ParamsError, read_yaml
 from lifecycle.core.settings import Compute
 
 PARAMS_FILE = "params/project.yaml"
@@ -66,8 +68,6 @@ def from_params() -> Compute:
     """The ``compute`` block of params/project.yaml, validated (a ``ParamsError`` naming the key)."""
     from pydantic import ValidationError
 
-    from lifecycle.core import paths
-    from lifecycle.core.params import PROJECT_FILE, ParamsError, read_yaml
 
     try:
         return Compute.model_validate(read_yaml(paths.PARAMS / PROJECT_FILE).get("compute") or {})

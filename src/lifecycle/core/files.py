@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lifecycle.core import paths
+
 # What this process read and wrote, as absolute paths (see ``recorded``).
 _READ: set[str] = set()
 _WRITTEN: set[str] = set()
@@ -47,8 +49,6 @@ def recorded() -> str:
     folders (a version built aside before it is renamed into place) are left out: what
     counts is where they end up, which their writer records.
     """
-    from lifecycle.core import paths
-
     def shown(found: set[str]) -> list[str]:
         kept = []
         for name in found:

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from lifecycle.core import files, paths
-from lifecycle.data.problem import ProblemCard
 from lifecycle.core.settings import ProjectParams
+from lifecycle.data.problem import ProblemCard
 from lifecycle.data.sources import Dataset, describe
 
 CURRENT = paths.RAW / "current.json"

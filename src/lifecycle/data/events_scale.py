@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from lifecycle.core import compute
+from lifecycle.core.files import record_read
 from lifecycle.data.events import (
     Plan,
     ages,
@@ -34,7 +36,6 @@ from lifecycle.data.events import (
     sanitise,
     vocabulary,
 )
-from lifecycle.core.files import record_read
 
 ENGINES = ("pandas", "duckdb", "dask")
 
@@ -99,8 +100,6 @@ def aggregate_parquet(path: str | Path, ids: pd.Index, *, engine: str, id_column
 
 def aggregate_with(compute_settings: Any, path: str | Path, ids: pd.Index, **options) -> pd.DataFrame:
     """``aggregate_parquet`` with the engine ``choose`` picks, on the cluster ``compute_settings`` names."""
-    from lifecycle.core import compute
-
     engine = choose(compute_settings, count_events(path))
     with compute.session(compute_settings) as client:
         return aggregate_parquet(path, ids, engine=engine, client=client, **options)
@@ -206,8 +205,6 @@ def _dask(files: list[Path], needed: list[str], unique: pd.Index, *, client: Any
 
 
 def _computed(collection: Any, client: Any, what: str) -> pd.DataFrame:
-    from lifecycle.core import compute
-
     return compute.result(client.compute(collection), what) if client is not None else collection.compute()
 
 

@@ -20,8 +20,9 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 
-from lifecycle.data.events import FEATURES_FILE, aggregate_events, naive_times, sanitise
 from lifecycle.core.settings import FeatureEngineering, ProjectParams
+from lifecycle.data.events import FEATURES_FILE, aggregate_events, naive_times, sanitise
+from lifecycle.data.events_scale import aggregate_with
 
 __all__ = ["aggregate_events", "build_features", "describe_preprocessor", "expand_dates", "feature_schema",
            "preprocessor", "align"]
@@ -152,8 +153,6 @@ def build_features(table: pd.DataFrame, events: pd.DataFrame | str | Path | None
         if isinstance(events, pd.DataFrame):
             aggregates = aggregate_events(events, ids, **options)
         else:
-            from lifecycle.data.events_scale import aggregate_with
-
             aggregates = aggregate_with(params.compute, events, ids, **options)
         parts.append(aggregates.set_axis(table.index))
     features = pd.concat(parts, axis=1)

@@ -9,8 +9,8 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from lifecycle.core import files, paths
-from lifecycle.data.events import FEATURES_FILE
 from lifecycle.core.settings import FeatureEngineering, ProjectParams
+from lifecycle.data.events import FEATURES_FILE
 
 NAMES = ("train", "validation", "test", "out_of_time")
 SCHEMA = paths.PROCESSED / "feature_schema.json"
@@ -58,8 +58,6 @@ def inputs(frame: pd.DataFrame, params: ProjectParams, schema: pd.DataFrame) -> 
 
 def read_settings():
     """The feature-engineering parameters 04 used."""
-    from lifecycle.core.settings import FeatureEngineering
-
     return FeatureEngineering(**files.read_json(SETTINGS, "the feature settings", "04_feature_engineering"))
 
 

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from lifecycle import registry
 from lifecycle.core import files, paths
-from lifecycle.modeling import evaluate, intervals
 from lifecycle.core.metrics import METRICS
 from lifecycle.data.problem import ProblemCard
+from lifecycle.modeling import evaluate, intervals
 from lifecycle.modeling.select import estimator, folds, folds_text, metric_sign
 
 MODEL_CARD = paths.REPORTS / "model_card.md"
@@ -181,7 +182,6 @@ def register(model, name: str, passed: bool, promote_if_pass: bool, metadata: di
     """Register the model as a new version; promote it to production when it passed and params allow."""
     import os
 
-    from lifecycle import registry
 
     version = registry.register(model, name, {**metadata, "passed": passed, "run_id": os.environ.get("LIFECYCLE_RUN_ID")})
     stage = "candidate"

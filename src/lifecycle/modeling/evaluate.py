@@ -13,9 +13,9 @@ from sklearn.calibration import calibration_curve
 from sklearn.inspection import partial_dependence, permutation_importance
 
 from lifecycle.core import files, paths
-from lifecycle.modeling import intervals
 from lifecycle.core.metrics import METRICS
 from lifecycle.core.settings import Threshold
+from lifecycle.modeling import intervals
 
 EVALUATION = paths.DATA / "training" / "evaluation.json"
 

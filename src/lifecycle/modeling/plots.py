@@ -11,8 +11,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn import metrics as m
 
-from lifecycle.modeling import evaluate
 from lifecycle.core.plots import figure
+from lifecycle.modeling import evaluate
 
 
 def selection(scores: pd.DataFrame, metric: str) -> Figure:

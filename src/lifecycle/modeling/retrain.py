@@ -17,9 +17,10 @@ import pandas as pd
 from sklearn.base import clone
 
 from lifecycle import registry
-from lifecycle.modeling import evaluate
-from lifecycle.data.features import align
 from lifecycle.core.metrics import METRICS
+from lifecycle.data import splits
+from lifecycle.data.features import align
+from lifecycle.modeling import evaluate
 
 
 class RetrainError(ValueError):
@@ -90,8 +91,6 @@ def train_challenger(champion, schema: pd.DataFrame, fresh: pd.DataFrame, target
     split, when asked); and the number of rows it saw."""
     frames = [fresh]
     if include_training_data:
-        from lifecycle.data import splits
-
         frames.insert(0, splits.read("train"))
     data = pd.concat([f[[*schema.index, target]] for f in frames], ignore_index=True)
     X, y = align(data, schema), data[target]

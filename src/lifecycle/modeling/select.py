@@ -9,16 +9,19 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier, DummyRegressor
-from sklearn.ensemble import (HistGradientBoostingClassifier, HistGradientBoostingRegressor,
-                              RandomForestClassifier, RandomForestRegressor)
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import (KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold,
-                                     cross_validate)
+from sklearn.model_selection import KFold, RepeatedKFold, RepeatedStratifiedKFold, StratifiedKFold, cross_validate
 from sklearn.pipeline import Pipeline
 
 from lifecycle.core import files, paths
-from lifecycle.data.features import preprocessor
 from lifecycle.core.metrics import METRICS
+from lifecycle.data.features import preprocessor
 
 CHOICE = paths.DATA / "training" / "selection.json"
 

@@ -13,6 +13,7 @@ from sklearn.model_selection import learning_curve
 from lifecycle.core import files, paths
 from lifecycle.core.metrics import METRICS
 from lifecycle.modeling.select import folds, metric_sign
+from lifecycle.registry.trust import load_file
 
 TRAINING = paths.DATA / "training"
 
@@ -51,8 +52,6 @@ def save(model, name: str, info: dict) -> list[str]:
 
 def load(name: str, made_by: str) -> tuple[object, dict]:
     """A draft model, loaded with the registry's allowlist of trusted types."""
-    from lifecycle.registry.trust import load_file
-
     info = files.read_json(TRAINING / f"{name}.json", f"the {name} model's record", made_by)
     path = TRAINING / f"{name}.skops"
     if not path.is_file():

@@ -9,8 +9,10 @@ from sklearn.base import clone
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401  (makes HalvingRandomSearchCV importable)
 from sklearn.model_selection import HalvingRandomSearchCV, RandomizedSearchCV, cross_val_score
 
+from lifecycle.core import compute as cluster
 from lifecycle.core.metrics import METRICS
-from lifecycle.modeling.select import folds, metric_sign
+from lifecycle.modeling import train, tune_dask
+from lifecycle.modeling.select import FAMILIES, folds, metric_sign
 
 
 def space(spec: dict) -> dict:
@@ -42,8 +44,6 @@ def search(pipeline, spec: dict, X: pd.DataFrame, y: pd.Series, task: str, metri
     found = searcher(pipeline, spec, task, metric, method, n_iter, cv_folds, seed, n_jobs)
     if compute is None or compute.engine == "local":
         return found.fit(X, y)
-    from lifecycle.core import compute as cluster
-    from lifecycle.modeling import tune_dask
 
     with cluster.session(compute) as client:
         return tune_dask.fit(found, X, y, client)
@@ -64,8 +64,6 @@ def searcher(pipeline, spec: dict, task: str, metric: str, method: str, n_iter: 
 def _for_model(spec: dict, model) -> dict:
     """The settings of ``spec`` this model has. A family's space may name settings of its classifier
     and of its regressor (C for LogisticRegression, alpha for Ridge); a name neither has is a typo."""
-    from lifecycle.modeling.select import FAMILIES
-
     variants = next((pair for pair in FAMILIES.values() if type(model) in pair), (type(model),))
     known = set().union(*(cls().get_params() for cls in variants))
     unknown = sorted(set(spec) - known)
@@ -116,8 +114,6 @@ def decide(comparison: pd.DataFrame, metric: str) -> tuple[bool, str]:
 
 def write_final(untuned, searcher, keep_tuned: bool, info: dict) -> list[str]:
     """Save the model 09 tests: the tuned one if it earned it, else the untuned one."""
-    from lifecycle.modeling import train
-
     model = searcher.best_estimator_ if keep_tuned else untuned
     settings = {k.removeprefix("model__"): v for k, v in searcher.best_params_.items()} if keep_tuned else {}
     return train.save(model, "final", {**info, "tuned": keep_tuned, "tuned_settings": settings})

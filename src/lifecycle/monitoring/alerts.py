@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lifecycle.monitoring.drift.multivariate import FEATURE as MULTIVARIATE
 from lifecycle.core.metrics import METRICS
+from lifecycle.monitoring.drift.multivariate import FEATURE as MULTIVARIATE
 
 PREDICTION = "(model score)"
 

@@ -16,6 +16,8 @@ from scipy import stats
 
 from lifecycle.core import files, paths, table_formats
 from lifecycle.data import tables
+from lifecycle.modeling import scoring
+from lifecycle.monitoring import traffic as production
 
 FOLDER = paths.DATA / "experiment"
 SIMULATED_LOG = FOLDER / "simulated_log.parquet"
@@ -63,8 +65,6 @@ def log_for(params) -> tuple[pd.DataFrame, str]:
                      f"'{params.control}' or '{params.treatment}', and {params.outcome_column}). Until then this "
                      f"notebook analyses a made-up EXAMPLE log of {len(log):,} units with no true effect, to show "
                      f"what you will get; nothing below is about your data.")
-    from lifecycle.modeling import scoring
-    from lifecycle.monitoring import traffic as production
 
     scorer = scoring.load(params.serving.model, stage="production")
     log, true_lift = production.ab_test(params, scorer, params.simulated_users, params.treatment_share)

@@ -18,11 +18,13 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as m
 
-from lifecycle.monitoring import drift
-from lifecycle.monitoring.drift import multivariate as drift_multivariate, thresholds as drift_thresholds
-from lifecycle.monitoring.drift import Result
 from lifecycle.core.metrics import METRICS
+from lifecycle.monitoring import drift
+from lifecycle.monitoring import performance_estimate as pe
 from lifecycle.monitoring.alerts import PREDICTION
+from lifecycle.monitoring.drift import Result
+from lifecycle.monitoring.drift import multivariate as drift_multivariate
+from lifecycle.monitoring.drift import thresholds as drift_thresholds
 
 
 class MonitorError(ValueError):
@@ -187,8 +189,6 @@ def with_estimates(results: pd.DataFrame, estimates: pd.DataFrame, card, accepte
                    performance_drop: float) -> pd.DataFrame:
     """``results`` with ``estimated``'s estimate of the card's metric per window: an alert when its
     whole interval is beyond the performance floor."""
-    from lifecycle.monitoring import performance_estimate as pe
-
     better = METRICS[card.metric].greater_is_better
     floor = performance_floor(card.metric, accepted, performance_drop)
     return pd.concat([results, drift.table(pe.alerts(estimates, card.metric, floor, better))], ignore_index=True)
@@ -196,8 +196,6 @@ def with_estimates(results: pd.DataFrame, estimates: pd.DataFrame, card, accepte
 
 def estimated(data, card, params) -> tuple[pd.DataFrame, str]:
     """The label-free estimates per window (``performance_estimate.for_production``) and how they were made."""
-    from lifecycle.monitoring import performance_estimate as pe
-
     truth = (is_positive(data.validation_truth, card.positive_class) if card.task == "binary" else
              data.validation_truth)
     return pe.for_production(data.production, windows(data.production["timestamp"], params.window), card.task,

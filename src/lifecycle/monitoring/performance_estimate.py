@@ -28,6 +28,7 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 
 from lifecycle.monitoring import expected_metrics
+from lifecycle.monitoring.drift import Result
 
 # The metrics estimated, by task, in the names of ``lifecycle.core.metrics`` (card metrics).
 METRICS = {"binary": ("roc_auc", "f1", "accuracy"), "multiclass": ("roc_auc_ovr", "f1_macro", "accuracy")}
@@ -207,8 +208,6 @@ def by_window(frame: pd.DataFrame, window: pd.Series, scores: list[str], predict
 def alerts(estimates: pd.DataFrame, metric: str, floor: float, greater_is_better: bool) -> list:
     """The card's metric estimated per window as ``drift.Result`` records: an alert when the whole
     interval lies beyond the floor (confidently worse), none for a metric not estimated here."""
-    from lifecycle.monitoring.drift import Result
-
     rows = estimates[estimates["metric"] == metric]
     return [Result(f"estimated performance ({metric})", r.window, metric, round(r.estimate, 4), round(floor, 4),
                    bool(r.high < floor if greater_is_better else r.low > floor), int(r.rows),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
+from lifecycle.core.plots import figure
 from lifecycle.monitoring.drift.multivariate import FEATURE as MULTIVARIATE
 from lifecycle.monitoring.monitor import PREDICTION
-from lifecycle.core.plots import figure
 
 
 def _windows(results: pd.DataFrame) -> list[str]:

@@ -20,11 +20,12 @@ import pandas as pd
 import sqlalchemy as sa
 
 from lifecycle.core import files, paths, table_formats
-from lifecycle.data import tables
-from lifecycle.store import prediction_log
-from lifecycle.monitoring.monitor import MonitorError, score_column, windows
-from lifecycle.monitoring.alerts import alert_table, alerts
 from lifecycle.core.settings import Store
+from lifecycle.data import splits, tables
+from lifecycle.modeling import scoring
+from lifecycle.monitoring.alerts import alert_table, alerts
+from lifecycle.monitoring.monitor import MonitorError, score_column, windows
+from lifecycle.store import prediction_log
 
 FOLDER = paths.DATA / "monitoring"
 LABELLED = FOLDER / "labelled_production.parquet"
@@ -75,8 +76,6 @@ def attach_labels(frame: pd.DataFrame, labels: pd.DataFrame, id_column: str, tar
 def reference(split: str) -> pd.DataFrame:
     """The rows production is compared with: one split, or ``all`` of them (the whole population
     at the training cutoff; the train split alone lacks the out-of-time rows' late sign-ups)."""
-    from lifecycle.data import splits
-
     if split != "all":
         return splits.read(split)
     return pd.concat([splits.read(name) for name in splits.NAMES], ignore_index=True)
@@ -173,9 +172,6 @@ def gather(params, card, scorer) -> Gathered:
     """Everything the checks compare: production rows with the labels known by the latest prediction,
     the reference inputs, the model's scores on them, the accepted metric, the batch job's
     predictions; and a sentence saying what was read."""
-    from lifecycle.data import splits
-    from lifecycle.modeling import scoring
-
     production = read_log(params.store.url, params.log_table, scorer.name, scorer.version)
     as_of = production["timestamp"].max()
     production = attach_labels(production, read_labels(params.labels_path), params.id_column, params.target, as_of)

@@ -14,11 +14,14 @@ from datetime import UTC
 import numpy as np
 import pandas as pd
 
-from lifecycle.data import prepare, splits
-from lifecycle.monitoring import store as monitor_store
-from lifecycle.data.features import build_features
 from lifecycle.core.settings import ProjectParams, Simulation
+from lifecycle.data import prepare, splits
+from lifecycle.data.features import build_features
 from lifecycle.data.sources import Dataset
+from lifecycle.modeling import scoring
+from lifecycle.monitoring import store as monitor_store
+from lifecycle.simulation.simulate import Drift, period_dates, simulate_product
+from lifecycle.store import prediction_log
 
 COHORT_IDS = 10_000_000  # ids of cohort k start at production ids + k * COHORT_IDS
 ACTIVITY = "events_90d"  # correlation drift re-pairs recency with activity ...
@@ -27,8 +30,6 @@ RECENCY = "days_since_last_"  # ... the columns with this prefix
 
 def drift_of(simulation: Simulation, concept_change: float = 0.0):
     """The ``simulation.production`` drift as a ``simulate.Drift``, with a concept change added."""
-    from lifecycle.simulation.simulate import Drift
-
     knobs = simulation.production
     return Drift(knobs.channel_shift, knobs.activity_change, knobs.new_category, concept_change)
 
@@ -47,8 +48,6 @@ def cohort(params: ProjectParams, n_users: int, drift=None, cohort_number: int =
     treated, treatment_effect : who gets the retention offer (a boolean Series by user_id), and its
         absolute effect on their churn probability; see ``simulate.simulate_product``.
     """
-    from lifecycle.simulation.simulate import Drift, period_dates, simulate_product
-
     if params.source.kind != "simulated":
         raise ValueError(f"simulated production needs source.kind 'simulated' (it is '{params.source.kind}'); "
                          "with your own data, set log_path in params/11_experimentation.yaml and simulate: false "
@@ -103,7 +102,6 @@ def weeks(params: ProjectParams, n_weeks: int, users_per_week: int, drift_from_w
     (1, 2, ...) and ``predicted_at`` (its prediction date)."""
     from dataclasses import replace
 
-    from lifecycle.simulation.simulate import Drift
 
     frames = []
     for week in range(1, n_weeks + 1):
@@ -176,9 +174,6 @@ def replay_held_out(params, scorer) -> str:
 
 def _log(frame: pd.DataFrame, requests: pd.Series, scorer, url: str, table: str, id_column: str) -> None:
     """Score ``frame`` and write it to the prediction log table as the service would, replacing the table."""
-    from lifecycle.modeling import scoring
-    from lifecycle.store import prediction_log
-
     outputs = scoring.score(scorer, frame)
     inputs = frame[[id_column, *scorer.schema.index]].astype(object)
     inputs = inputs.where(inputs.notna(), None)
@@ -219,7 +214,6 @@ def ab_test(params: ProjectParams, scorer, n_users: int, treatment_share: float 
     """
     import numpy as np
 
-    from lifecycle.modeling import scoring
 
     features, _ = cohort(params, n_users, cohort_number=AB_COHORT)
     offer = (scoring.score(scorer, features)["prediction"] == scorer.positive_class).to_numpy()

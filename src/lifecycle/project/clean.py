@@ -26,10 +26,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from lifecycle.core import paths
-from lifecycle.run import lockfile
-from lifecycle.store import prediction_log
 from lifecycle.core.params import PROJECT_FILE, ParamsError, read_yaml
 from lifecycle.core.settings import Experimentation, Monitoring, Store, batch_store
+from lifecycle.run import lockfile
+from lifecycle.store import prediction_log
 
 DERIVED = ("data/interim", "data/processed", "data/training", "data/experiment/simulated_log.parquet",
            "data/experiment/example_log.parquet", "data/monitoring/labelled_production.parquet", "reports")

@@ -25,14 +25,14 @@ from typing import Any, NamedTuple
 import pandas as pd
 
 from lifecycle.core import database_url, files, paths, table_formats
-from lifecycle.modeling import intervals
 from lifecycle.core.params import PROJECT_FILE, ParamsError, phase_file, read_yaml, resolve
+from lifecycle.core.settings import PHASES
+from lifecycle.data import tables
 from lifecycle.data.events import sanitise
 from lifecycle.data.features import near_unique
 from lifecycle.data.prepare import read_as_dates
+from lifecycle.modeling import intervals
 from lifecycle.modeling.select import folds
-from lifecycle.data import tables
-from lifecycle.core.settings import PHASES
 
 MAX_CLASSES = 20  # more distinct target values than this (or a non-integer number) means regression
 MADE_ID = "row_id"  # the id 01 makes for a table without one (source.make_id)

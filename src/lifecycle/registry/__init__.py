@@ -23,9 +23,22 @@ import pandas as pd
 
 from lifecycle.core import files, paths
 from lifecycle.core.files import sha256
-from lifecycle.registry.store import (STAGES, RegistryError, check_name, claim, code_version, environment,
-                                      existing, locked, names, read_stages, shown, stage_of, version_number,
-                                      write_stages)
+from lifecycle.registry.store import (
+    STAGES,
+    RegistryError,
+    check_name,
+    claim,
+    code_version,
+    environment,
+    existing,
+    locked,
+    names,
+    read_stages,
+    shown,
+    stage_of,
+    version_number,
+    write_stages,
+)
 from lifecycle.registry.trust import ALLOWED_TYPES, artifact_types, load_file
 
 __all__ = ["ALLOWED_TYPES", "STAGES", "RegistryError", "Version", "load", "load_file", "names", "promote",

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.core import files, paths
+from lifecycle.data import collect
+from lifecycle.run import lockfile
 
 HEADLINE = "headline"  # the cell tag that puts a cell's outputs in the report
 TEMPLATES = Path(__file__).parent / "templates"
@@ -77,7 +79,6 @@ def _notebook(folder: Path, phase: str) -> tuple[Path | None, str | None]:
     own = folder / f"{phase}.ipynb"
     if own.is_file():
         return own, None
-    from lifecycle.run import lockfile
 
     try:
         run_id = lockfile.read().get(phase, {}).get("run")
@@ -148,8 +149,6 @@ def _data_version(run: dict, folder: Path) -> str | None:
     if record.is_file():
         return files.read_json(record).get("data_version")
     try:
-        from lifecycle.data import collect
-
         version = collect.read_lineage().get("data_version")
     except (FileNotFoundError, ValueError, KeyError):
         version = None

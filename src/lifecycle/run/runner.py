@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from lifecycle.run import lockfile, notebooks
 from lifecycle.core.params import ParamsError, resolve
-from lifecycle.run.scheduler import PhaseResult, Run, RunResult, new_run_dir
 from lifecycle.core.settings import PHASES
+from lifecycle.run import lockfile, notebooks
+from lifecycle.run.scheduler import PhaseResult, Run, RunResult, new_run_dir
 
 __all__ = ["PhaseResult", "RunResult", "execute", "mark_clean", "new_run_dir", "run", "select"]
 

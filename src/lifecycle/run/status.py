@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lifecycle.run import lockfile
+from lifecycle.core import files
 from lifecycle.core.params import resolve
+from lifecycle.run import lockfile
 
 COLORS = {"up to date": "#5a9e5a", "stale": "#e0803a", "never run": "#9a9a9a", "pending": "#e8c170"}
 
@@ -62,7 +63,6 @@ def draw(found: list[PhaseStatus], path: Path) -> Path:
     import matplotlib
     from matplotlib.figure import Figure
 
-    from lifecycle.core import files
 
     entries = lockfile.read()
     names = [s.phase for s in found]

@@ -16,11 +16,13 @@ import pandas as pd
 
 from lifecycle import registry
 from lifecycle.core import paths
-from lifecycle.data import prepare, splits
-from lifecycle.store import prediction_log
-from lifecycle.data.features import build_features
 from lifecycle.core.settings import ProjectParams
+from lifecycle.data import prepare, splits
+from lifecycle.data.features import build_features
 from lifecycle.data.sources import Dataset
+from lifecycle.modeling import train
+from lifecycle.simulation.simulate import Drift, period_dates, simulate_product
+from lifecycle.store import prediction_log
 
 VOLATILE = ("request_id", "model_version", "version", "scored_at", "timestamp")
 
@@ -33,7 +35,6 @@ def production_features(params: ProjectParams) -> tuple[pd.DataFrame, str]:
     """
     if params.source.kind != "simulated":
         return splits.held_out()
-    from lifecycle.simulation.simulate import Drift, period_dates, simulate_product
 
     sim, rule = params.simulation, params.labels
     _, cutoff = period_dates(sim.start.isoformat(), rule.cutoff.isoformat(), rule.window_days, "production")
@@ -53,8 +54,6 @@ def production_features(params: ProjectParams) -> tuple[pd.DataFrame, str]:
 def register_challenger(name: str, production: dict) -> str:
     """Register 06's untuned model as a candidate: the challenger the shadow compares against
     ``production`` (the champion's metadata)."""
-    from lifecycle.modeling import train
-
     model, info = train.load("trained", "06_model_training")
     keep = {k: production[k] for k in ("data_version", "lineage", "task", "target", "positive_class", "threshold",
                                         "metric", "feature_schema") if k in production}

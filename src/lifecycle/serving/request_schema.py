@@ -46,8 +46,8 @@ import pandas as pd
 from pydantic import ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from lifecycle.serving.request_body import RequestError, clip, decode, json_type, short
 from lifecycle.core.settings import Domain
+from lifecycle.serving.request_body import RequestError, clip, decode, json_type, short
 
 MAX_LISTED = 50  # problems listed in one error response
 

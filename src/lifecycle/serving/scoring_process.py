@@ -35,7 +35,9 @@ import struct
 import sys
 from typing import Any, BinaryIO
 
+from lifecycle.modeling import scoring
 from lifecycle.serving.batching import TimedOut
+from lifecycle.serving.request_schema import Contract
 
 HEADER = struct.Struct("!Q")  # the length of the pickle that follows
 log = logging.getLogger(__name__)
@@ -207,9 +209,6 @@ def _read(stream: BinaryIO) -> Any:
 
 def _ready(scorer: Any) -> Any:
     """How to score a batch of validated records, once the scorer has scored a valid one that way."""
-    from lifecycle.modeling import scoring
-    from lifecycle.serving.request_schema import Contract
-
     contract = Contract(scorer.schema)
     probe = contract.frame([contract.example(), dict.fromkeys(contract.columns)])
     scoring.predict(scorer, probe.head(1))

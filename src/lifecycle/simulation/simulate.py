@@ -22,21 +22,25 @@ Events ``user_id`` int32, ``timestamp`` datetime64[us], ``event_type`` and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import NamedTuple
-
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from lifecycle.simulation.behaviour import (
-    BLOCK_USERS, DAY, FEATURES, Spec, behaviour_summary, true_churn_probability,
+    BLOCK_USERS,
+    DAY,
+    FEATURES,
+    Spec,
+    behaviour_summary,
+    true_churn_probability,
 )
 from lifecycle.simulation.tables import block_tables
 

@@ -12,7 +12,15 @@ import numpy as np
 import pandas as pd
 
 from lifecycle.simulation.behaviour import (
-    CHANNELS, COUNTRIES, DEVICES, EVENT_TYPES, NEW_DEVICE, PLANS, TRAFFIC_SOURCES, Spec, generate_block,
+    CHANNELS,
+    COUNTRIES,
+    DEVICES,
+    EVENT_TYPES,
+    NEW_DEVICE,
+    PLANS,
+    TRAFFIC_SOURCES,
+    Spec,
+    generate_block,
 )
 
 MISS_AGE, MISS_COUNTRY = 0.06, 0.03

@@ -33,8 +33,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 
 from lifecycle.core import database_url, paths
-from lifecycle.store.spool import Spool, SpoolRefused
 from lifecycle.store.drainer import Drainer
+from lifecycle.store.spool import Spool, SpoolRefused
 
 COLUMNS = ("request_id", "record", "model", "version", "role", "timestamp", "inputs", "outputs", "flags")
 ROLES = ("production", "shadow")

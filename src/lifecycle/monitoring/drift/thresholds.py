@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from lifecycle.monitoring import drift
-from lifecycle.monitoring.drift import windows as drift_windows
 from lifecycle.monitoring.drift import Result
+from lifecycle.monitoring.drift import windows as drift_windows
 
 # How a statistic's null value scales with sampling noise: a distance as its square root, a divergence linearly.
 NOISE_POWER = {"jensen_shannon": 0.5, "wasserstein": 0.5, "ks": 0.5, "psi": 1.0, "new_categories": 1.0}
