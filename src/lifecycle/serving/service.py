@@ -33,17 +33,17 @@ from lifecycle.store import prediction_log
 log = logging.getLogger("lifecycle.serving.serve")  # the service's log lines keep the name they always had
 SHADOW_BACKLOG = 64  # shadow jobs waiting beyond this are skipped (counted), so a slow shadow cannot pile up
 CLOSE_S = 5.0  # at shutdown, a scoring process not gone this long after its input closed is killed
-UNPUBLISHED = ("kind", "nullable", "out_of_domain")  # what /metadata shows of an input when the domain is not published
 
 
 class Service:
-    """What the endpoints share: the scorers, the request contract, the batcher, the log and the metrics."""
+    """What the endpoints share: the scorers, the request contract, the batcher, the log, the metrics and the
+    request limits (``max_body_bytes``, ``body_timeout_s``, the ``batching`` settings)."""
 
     def __init__(self, scorer: scoring.Scorer, contract: Contract, store: prediction_log.PredictionLog,
                  shadow: scoring.Scorer | None, max_body_bytes: int, batching: dict,
-                 scoring_deadline_ms: float | None = None):
+                 scoring_deadline_ms: float | None = None, body_timeout_s: float = 30.0):
         self.scorer, self.contract, self.store, self.shadow = scorer, contract, store, shadow
-        self.max_body_bytes, self.batching = max_body_bytes, batching
+        self.max_body_bytes, self.batching, self.body_timeout_s = max_body_bytes, batching, body_timeout_s
         self.metrics = Metrics(scorer.name, scorer.version, shadow.version if shadow else None)
         store.on_written, store.on_failed = self.metrics.logged.inc, self.metrics.log_failures.inc
         store.on_state = self.metrics.log_state
@@ -149,26 +149,6 @@ class Service:
         if self.shadow_process is not None:
             await self.shadow_process.close(CLOSE_S)
         await anyio.to_thread.run_sync(self.store.close)
-
-    def health(self) -> dict:
-        return {"status": "ok", "uptime_seconds": round(time.monotonic() - self.started, 1), **self.counts,
-                "scoring_restarts": max(0, self.process.starts - 1),
-                "queued_records": self.batcher.queued_rows, **self.store.stats()}
-
-    def metadata(self) -> dict:
-        scorer = self.scorer
-        return {
-            "model": scorer.name, "version": scorer.version, "data_version": scorer.metadata.get("data_version"),
-            "task": scorer.task, "target": scorer.metadata.get("target"), "classes": [plain(c) for c in scorer.classes],
-            "positive_class": plain(scorer.positive_class), "threshold": scorer.threshold,
-            "shadow": {"model": self.shadow.name, "version": self.shadow.version} if self.shadow else None,
-            "limits": {"max_records": self.contract.max_records, "max_body_bytes": self.max_body_bytes,
-                       **self.batching},
-            "domain": self.contract.domain.model_dump(),
-            "feature_schema": {column: {k: plain(v) for k, v in spec.items()
-                                        if self.contract.publish_domain or k in UNPUBLISHED}
-                               for column, spec in self.contract.inputs.items()},
-            **self.store.stats()}
 
 
 def plain(value: Any) -> Any:
