@@ -41,7 +41,8 @@ from lifecycle.modeling import scoring, select
 from lifecycle.store import prediction_log, spool
 from lifecycle.core.params import resolve
 from lifecycle.serving.request_schema import Contract, RequestError, accepted_range
-from lifecycle.serving.serve import create_app, outputs_of
+from lifecycle.serving.app import create_app
+from lifecycle.serving.service import outputs_of
 from lifecycle.core.settings import FeatureEngineering
 
 MAX_RECORDS, MAX_BYTES = 20, 50_000

@@ -24,7 +24,7 @@ with warnings.catch_warnings():  # starlette 1.x would rather have httpx2 than h
 from test_serve import Service, Toy, _tiny_scaled_table
 
 from lifecycle.serving import guard as serve_guard
-from lifecycle.serving.serve import create_app
+from lifecycle.serving.app import create_app
 from lifecycle.core.settings import Domain, Serving
 
 TOKEN = "a-secret-of-twenty-four!"

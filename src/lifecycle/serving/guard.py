@@ -15,7 +15,7 @@
 - **The server's bounds** (uvicorn's own): connections per worker (``max_connections``, beyond:
   503), idle keep-alive (``keep_alive_s``), headers (``max_header_bytes``: the most uvicorn's h11
   parser buffers of a header block still arriving, beyond: 400; null runs httptools, a little
-  faster and with no limit at all). A body not received in ``body_timeout_s`` is 408 (``serve``).
+  faster and with no limit at all). A body not received in ``body_timeout_s`` is 408 (``routes.predict``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The body of a ``POST /predict``: read within its limits, decoded into the records it holds.
 
 A body over ``max_body_bytes``, declared or read, is 413; one not received within the body
-timeout is 408 (``serve``); malformed JSON is 400; an object with the same key twice is 422
+timeout is 408 (``routes.predict``); malformed JSON is 400; an object with the same key twice is 422
 naming the key (JSON parsers disagree on which value wins, so the service takes neither); a
 body that is neither one JSON object (one record) nor a JSON array of 1 to ``max_records``
 values is 422 (more: 413). What each record must hold is ``request_schema``'s to check.

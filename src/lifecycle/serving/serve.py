@@ -1,23 +1,8 @@
-"""The online prediction service (``lifecycle serve``): a FastAPI app over a registered model.
+"""The prediction service's command (``lifecycle serve``): the app of ``serving.app`` over a registered model.
 
-Endpoints: ``GET /health`` (the process is up; counters), ``GET /ready`` (200 once the model
-is loaded, its scoring process ready and requests accepted, else 503; the prediction log's state),
-``GET /metadata`` (model, version, task, classes, threshold, feature schema, limits,
-domain rules), ``GET /metrics`` (Prometheus) and ``POST /predict``. The request contract is
-in ``request_schema`` and in the OpenAPI docs at ``/docs``: a JSON object is one record, a
-JSON array is a batch. Concurrent requests are scored together in micro-batches
-(``batching``) by a scoring process of the worker's own (``scoring_process``): the event
-loop never waits for the model's GIL. A full queue answers 503 with ``Retry-After``, a
-request not answered in time 504. Every answer of ``/predict`` carries a request id (also
-in the ``X-Request-ID`` header); every prediction is recorded on local disk (the prediction
-log's spool) before it is answered, and written to the prediction store (``prediction_log``)
-by a background drainer; a request whose predictions cannot be recorded (disk full) is
-answered 503, never answered unlogged, and an answer refused (a model output that is not a
-finite number, ``serve_guard``) is never logged. ``serve_guard`` also holds the optional
-bearer token, the Host and Content-Type checks and the server's limits. An optional shadow
-version scores the same batches after the answer is computed; logged with role ``shadow``,
-never returned.
-``--workers N`` runs N processes (uvicorn's supervisor), each loading and verifying the
+Loads the model (a version, a stage, or the production version) and an optional shadow version,
+checks that the service may start on this host with this token (``serve_guard``), and runs it with
+uvicorn. ``--workers N`` runs N processes (uvicorn's supervisor), each loading and verifying the
 model once and starting its scoring process. SIGTERM or Ctrl-C: stop accepting, finish
 what is queued, drain the log into the store (for up to 10 s; the rest stays in the spool
 for the next start), exit (0 with several workers; with one, uvicorn re-raises the signal it caught).
@@ -29,423 +14,27 @@ for the next start), exit (0 with several workers; with one, uvicorn re-raises t
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import json
 import logging
-import math
 import os
 import sys
 import tempfile
-import time
-import uuid
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any
 
-import anyio
-import numpy as np
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict
-from starlette.requests import ClientDisconnect
+from fastapi import FastAPI
 
+from lifecycle import registry
+from lifecycle.core.params import ParamsError, resolve
 from lifecycle.modeling import scoring
 from lifecycle.serving import guard as serve_guard
-from lifecycle.store import prediction_log
-from lifecycle.serving.batching import MicroBatcher, Overloaded, TimedOut
-from lifecycle.serving.request_body import ErrorBody, RequestError, read_body
-from lifecycle.serving.request_schema import Contract, Domain
-from lifecycle.serving.scoring_process import ScoringFailed, ScoringProcess
-from lifecycle.serving.metrics import CONTENT_TYPE, Metrics
-from lifecycle.store.spool import SpoolRefused
+from lifecycle.serving.app import create_app
+from lifecycle.serving.request_schema import Contract
 
 log = logging.getLogger("lifecycle.serving.serve")
-READY_STATS = ("logged", "log_failures", "log_pending", "last_log_error")  # of the log's; /health has them all
-UNPUBLISHED = ("kind", "nullable", "out_of_domain")  # what /metadata shows of an input when the domain is not published
-SHADOW_BACKLOG = 64  # shadow jobs waiting beyond this are skipped (counted), so a slow shadow cannot pile up
-CLOSE_S = 5.0  # at shutdown, a scoring process not gone this long after its input closed is killed
 # A worker answers uvicorn's supervisor only once it has loaded and verified the model and started its scoring
 # process: seconds on a quiet machine, more on a busy one, where uvicorn's 5 s would kill and restart it forever.
 WORKER_START_S = 120
-
-
-class Prediction(BaseModel):
-    """One record's answer; classification adds ``probability_<class>`` for each class."""
-
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
-        {"record": 0, "prediction": 1, "probability_0": 0.27, "probability_1": 0.73, "warnings": []}]})
-    record: int
-    prediction: Any
-    warnings: list[str] = []
-    flags: list[str] = []  # inputs outside the training domain (scored because their rule is "flag")
-
-
-class PredictResponse(BaseModel):
-    request_id: str
-    model: str
-    version: int
-    predictions: list[Prediction]
-
-
-class Service:
-    """What the endpoints share: the scorers, the request contract, the batcher, the log and the metrics."""
-
-    def __init__(self, scorer: scoring.Scorer, contract: Contract, store: prediction_log.PredictionLog,
-                 shadow: scoring.Scorer | None, max_body_bytes: int, batching: dict,
-                 scoring_deadline_ms: float | None = None):
-        self.scorer, self.contract, self.store, self.shadow = scorer, contract, store, shadow
-        self.max_body_bytes, self.batching = max_body_bytes, batching
-        self.metrics = Metrics(scorer.name, scorer.version, shadow.version if shadow else None)
-        store.on_written, store.on_failed = self.metrics.logged.inc, self.metrics.log_failures.inc
-        store.on_state = self.metrics.log_state
-        self.batcher = MicroBatcher(self.score_batch, on_batch=self._batched, **batching)
-        deadline_s = scoring_deadline_ms / 1000 if scoring_deadline_ms else None  # a hung model: 504, replaced
-        self.process = ScoringProcess(scorer, deadline_s=deadline_s)
-        self.shadow_process = ScoringProcess(shadow, deadline_s=deadline_s) if shadow else None
-        self.ready = False
-        self.started = time.monotonic()
-        self.counts = {"requests": 0, "score_failures": 0, "non_finite_outputs": 0, "overloaded": 0,
-                       "timed_out": 0, "shadow_failures": 0, "shadow_skipped": 0}
-        self._shadow_jobs: set[asyncio.Task] = set()
-
-    def count(self, key: str) -> None:
-        self.counts[key] += 1
-
-    def _batched(self, rows: int, seconds: float) -> None:
-        self.metrics.batch_rows.observe(rows)
-        self.metrics.batch_seconds.observe(seconds)
-        self.metrics.queue_rows.set(self.batcher.queued_rows)
-
-    async def score_batch(self, items: list[tuple[str, int, dict]]) -> list[dict]:
-        """Outputs for ``(request_id, index, record)`` items of several requests, scored in one call
-        in the scoring process; starts the shadow's job for the same records."""
-        outputs = outputs_of(await self.process.predict([record for _, _, record in items]), self.scorer)
-        if self.shadow_process is not None:
-            self._submit_shadow(items, datetime.now(UTC))
-        return outputs
-
-    async def predict(self, body: bytes, request_id: str) -> dict:
-        """Validate, score in a micro-batch, log; the response body."""
-        with self.batcher.arriving():
-            if len(body) > 65_536:  # a large request is validated off the event loop
-                records, warnings, flags = await anyio.to_thread.run_sync(self.contract.parse, body)
-            else:
-                records, warnings, flags = self.contract.parse(body)
-        self.metrics.queue_rows.set(self.batcher.queued_rows)
-        outputs = await self.batcher.score([(request_id, i, record) for i, record in enumerate(records)])
-        refused = serve_guard.non_finite(outputs)
-        if refused is not None:  # decided before logging: the log holds only answers the caller got
-            self.count("non_finite_outputs")
-            log.warning("request %s: %s (refused with 422, not logged)", request_id, refused.detail)
-            raise refused
-        now = datetime.now(UTC)
-        await self.record([prediction_log.row(request_id, i, self.scorer.name, self.scorer.version, "production",
-                                              records[i], outputs[i], now, flags[i]) for i in range(len(records))])
-        return {"request_id": request_id, "model": self.scorer.name, "version": self.scorer.version,
-                "predictions": [{"record": i, **outputs[i], "warnings": warnings[i], "flags": flags[i]}
-                                for i in range(len(records))]}
-
-    async def record(self, rows: list[dict]) -> None:
-        """Rows into the prediction log, on disk once this returns (``SpoolRefused`` if they cannot be)."""
-        await anyio.to_thread.run_sync(self.store.submit, rows)
-        self.metrics.spooled.inc(len(rows))
-
-    def _submit_shadow(self, items: list[tuple[str, int, dict]], now: datetime) -> None:
-        if len(self._shadow_jobs) >= SHADOW_BACKLOG:
-            self.count("shadow_skipped")
-            self.metrics.shadow_failures.inc()
-            return
-        job = asyncio.get_running_loop().create_task(self._score_shadow(items, now))
-        self._shadow_jobs.add(job)
-        job.add_done_callback(self._shadow_jobs.discard)
-
-    async def _score_shadow(self, items: list[tuple[str, int, dict]], now: datetime) -> None:
-        try:
-            outputs = outputs_of(await self.shadow_process.predict([record for _, _, record in items]), self.shadow)
-            await self.record([prediction_log.row(request_id, i, self.shadow.name, self.shadow.version, "shadow",
-                                                  record, output, now)
-                               for (request_id, i, record), output in zip(items, outputs)])
-        except Exception as exc:  # noqa: BLE001  (a shadow failure never reaches the client)
-            self.count("shadow_failures")
-            self.metrics.shadow_failures.inc()
-            log.warning("shadow version %s failed on a batch of %d record(s) (%s: %s)", self.shadow.version,
-                        len(items), type(exc).__name__, exc)
-
-    async def start(self) -> None:
-        """Start the scoring process(es) and the log writer (a ``ScoringFailed`` if the model cannot score)."""
-        await self.process.start()
-        if self.shadow_process is not None:
-            try:
-                await self.shadow_process.start()
-            except ScoringFailed as exc:  # a shadow never stops the service
-                log.warning("no shadow: %s", exc)
-                self.shadow = self.shadow_process = None
-        self.store.start()
-        self.batcher.start()
-        self.ready = True
-
-    async def close(self) -> None:
-        """Finish what is queued (and the shadow's jobs), stop the scoring processes, drain the log (what
-        the store does not take within its time limit stays in the spool for the next start). Within
-        ``timeout_ms`` every caller has had its answer or its 504, so what is unfinished then is dropped."""
-        self.ready = False
-        limit_s = self.batching["timeout_ms"] / 1000
-        await self.batcher.close(limit_s)
-        if self._shadow_jobs:
-            _, unfinished = await asyncio.wait(self._shadow_jobs, timeout=limit_s)
-            for job in unfinished:
-                job.cancel()
-            await asyncio.gather(*unfinished, return_exceptions=True)
-        await self.process.close(CLOSE_S)
-        if self.shadow_process is not None:
-            await self.shadow_process.close(CLOSE_S)
-        await anyio.to_thread.run_sync(self.store.close)
-
-    def health(self) -> dict:
-        return {"status": "ok", "uptime_seconds": round(time.monotonic() - self.started, 1), **self.counts,
-                "scoring_restarts": max(0, self.process.starts - 1),
-                "queued_records": self.batcher.queued_rows, **self.store.stats()}
-
-    def metadata(self) -> dict:
-        scorer = self.scorer
-        return {
-            "model": scorer.name, "version": scorer.version, "data_version": scorer.metadata.get("data_version"),
-            "task": scorer.task, "target": scorer.metadata.get("target"), "classes": [plain(c) for c in scorer.classes],
-            "positive_class": plain(scorer.positive_class), "threshold": scorer.threshold,
-            "shadow": {"model": self.shadow.name, "version": self.shadow.version} if self.shadow else None,
-            "limits": {"max_records": self.contract.max_records, "max_body_bytes": self.max_body_bytes,
-                       **self.batching},
-            "domain": self.contract.domain.model_dump(),
-            "feature_schema": {column: {k: plain(v) for k, v in spec.items()
-                                        if self.contract.publish_domain or k in UNPUBLISHED}
-                               for column, spec in self.contract.inputs.items()},
-            **self.store.stats()}
-
-
-def plain(value: Any) -> Any:
-    """A numpy scalar (or NaN) as a plain JSON value."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
-def outputs_of(answers: tuple[np.ndarray, np.ndarray | None], scorer: scoring.Scorer) -> list[dict]:
-    """Per row of ``scoring.predict``'s answers, in plain types: ``prediction`` and ``probability_<class>``."""
-    prediction, proba = answers
-    predictions = [plain(v) for v in prediction.tolist()]
-    if proba is None:
-        return [{"prediction": p} for p in predictions]
-    columns = [f"probability_{c}" for c in scorer.classes]
-    return [{"prediction": p, **dict(zip(columns, row))} for p, row in zip(predictions, proba.tolist())]
-
-
-def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
-               store_url: str = "sqlite:///data/predictions.db", table: str = "predictions",
-               max_records: int = 1000, max_body_bytes: int = 2_000_000, domain: Domain | dict | None = None,
-               max_batch_rows: int = 64, max_wait_ms: float = 2.0, max_queue_rows: int = 2000,
-               timeout_ms: float = 5000.0, spool: str | os.PathLike | None = None,
-               scoring_deadline_ms: float = 10000.0, max_string_length: int = 1000, publish_domain: bool = True,
-               docs: bool = True, token: str | None = None, allowed_hosts: list[str] | None = None,
-               body_timeout_s: float = 30.0) -> FastAPI:
-    """The service for a loaded model (``scoring.load``); see the module doc for the endpoints.
-
-    Scores an example record first: a ``ValueError`` if the model (or the shadow) cannot.
-    ``domain``: the out-of-domain rules (``request_schema.Domain``); the batching and
-    backpressure settings are ``batching.MicroBatcher``'s; a batch not scored within
-    ``scoring_deadline_ms`` gets 504 and its scoring process is replaced (``scoring_process``); ``spool``:
-    the prediction log's spool folder (default ``prediction_log.spool_folder``); ``token``,
-    ``allowed_hosts`` (None: any) and the rest are the ``serving:`` settings of the same names
-    (``serve_guard``).
-    """
-    contract = Contract(scorer.schema, domain, max_records, max_string_length=max_string_length,
-                        publish_domain=publish_domain)
-    probe = contract.frame([contract.example(), dict.fromkeys(contract.columns)])  # a valid record, an empty one
-    for model in filter(None, (scorer, shadow)):  # a model that cannot score a valid record is refused here
-        try:
-            scoring.score(model, probe.head(1))
-        except Exception as exc:
-            raise ValueError(f"version {model.version} cannot score a valid record ({type(exc).__name__}: {exc}); "
-                             "it is incompatible with this environment or its own feature schema") from exc
-    if max_queue_rows < max_records:
-        raise ValueError(f"serving.max_queue_rows ({max_queue_rows}) is below serving.max_records ({max_records}): "
-                         "a full-size request could never be queued; raise max_queue_rows")
-    batching = {"max_batch_rows": max_batch_rows, "max_wait_ms": max_wait_ms, "max_queue_rows": max_queue_rows,
-                "timeout_ms": timeout_ms}
-    service = Service(scorer, contract, prediction_log.PredictionLog(store_url, table, spool=spool), shadow,
-                      max_body_bytes, batching, scoring_deadline_ms)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        await service.start()
-        yield
-        await service.close()
-
-    pages = {"docs_url": "/docs", "redoc_url": "/redoc", "openapi_url": "/openapi.json"}
-    app = FastAPI(title=f"lifecycle: {scorer.name}", version=str(scorer.version), lifespan=lifespan,
-                  description=f"Predictions of model **{scorer.name}** version {scorer.version} ({scorer.task}).",
-                  **(pages if docs else dict.fromkeys(pages)))
-    app.state.service = service
-    metrics = service.metrics
-
-    @app.get("/health", summary="the process is up; request, queue and prediction-log counters")
-    async def health() -> dict:
-        metrics.requests.labels("/health", "200").inc()
-        return service.health()
-
-    @app.get("/ready", summary="200 once the model is loaded and the service accepts predictions, else 503",
-             responses={503: {"description": "not ready: the model is not loaded yet, the service is stopping, "
-                                             "or its scoring process is being replaced"}})
-    async def ready() -> JSONResponse:
-        if not service.ready:
-            return JSONResponse({"status": "not ready", "detail": "the model is not loaded yet, or the service "
-                                                                  "is stopping"}, 503)
-        if not service.process.healthy:
-            return JSONResponse({"status": "not ready", "detail": "the scoring process is being replaced (the "
-                                 "last one stopped, or did not score a batch within serving.scoring_deadline_ms)"},
-                                503)
-        stats = service.store.stats()
-        return JSONResponse({"status": "ready", "model": service.scorer.name, "version": service.scorer.version,
-                             "prediction_log": service.store.state(), **{k: stats[k] for k in READY_STATS}})
-
-    unauthorized = {401: {"model": ErrorBody, "description": "no bearer token, or not the service's"}} if token else {}
-
-    @app.get("/metadata", summary="the served model: version, data version, task, classes, threshold, inputs",
-             responses=unauthorized)
-    async def metadata() -> dict:
-        return service.metadata()
-
-    @app.get("/metrics", summary="Prometheus metrics: requests, latency, batch sizes, queue, prediction log, model",
-             response_class=PlainTextResponse, responses=unauthorized)
-    async def prometheus() -> Response:
-        stats = service.store.stats()
-        metrics.log_state(stats["log_pending"], stats["log_oldest_pending_seconds"])
-        return Response(metrics.render(), media_type=CONTENT_TYPE)
-
-    @app.post("/predict", summary="predict one record (a JSON object) or a batch (a JSON array of objects)",
-              response_model=PredictResponse, openapi_extra={"requestBody": _body_doc(contract)},
-              responses={**unauthorized, **_error_docs(contract, max_body_bytes, timeout_ms, body_timeout_s)},
-              description=(
-                  "The body is **one record** (a JSON object) or **a list of records** (a JSON array of 1 to "
-                  f"{max_records} objects), sent with `Content-Type: application/json`. A record has every model "
-                  "input (see the `Record` schema), each key once; other fields are ignored with a warning. A value "
-                  "outside the training domain (a number beyond the training range widened by its span, an unseen "
-                  "category) is refused or scored and flagged, per input (`/metadata` shows the rules); a number "
-                  "far beyond it is always refused. The answer holds, per record in order, the `prediction`, "
-                  "`probability_<class>` per class (classification), `warnings` and `flags` (the inputs outside the "
-                  "training domain), plus the model version and a request id, also in the `X-Request-ID` header. "
-                  "Concurrent requests are scored together; each gets exactly its own records' answers. An output "
-                  "that is not a finite number is never answered: the request is refused (422)."))
-    async def predict(request: Request) -> JSONResponse:
-        started = time.perf_counter()
-        request_id = str(uuid.uuid4())
-        headers = {"X-Request-ID": request_id}
-        service.count("requests")
-        try:
-            serve_guard.require_json(request.headers)
-            with anyio.move_on_after(body_timeout_s) as reading:
-                body = await read_body(request, service.max_body_bytes)
-            if reading.cancelled_caught:
-                raise RequestError(408, f"the request body did not arrive within {body_timeout_s:g} s "
-                                        "(serving.body_timeout_s); send it at once")
-            answer = JSONResponse(await service.predict(body, request_id), headers=headers)
-        except RequestError as exc:
-            answer = JSONResponse({**exc.body(), "request_id": request_id}, exc.status, headers=headers)
-        except Overloaded as exc:
-            service.count("overloaded")
-            answer = JSONResponse({"detail": str(exc), "errors": [], "request_id": request_id}, 503,
-                                  headers={**headers, "Retry-After": str(exc.retry_after)})
-        except TimedOut as exc:
-            service.count("timed_out")
-            answer = JSONResponse({"detail": str(exc), "errors": [], "request_id": request_id}, 504, headers=headers)
-        except SpoolRefused as exc:
-            answer = JSONResponse({"detail": f"the answer could not be recorded in the prediction log ({exc}), so it "
-                                             "is not returned: every answer is logged first. This is a server-side "
-                                             "problem (free disk space for the spool); try again later",
-                                   "errors": [], "request_id": request_id}, 503, headers=headers)
-        except ClientDisconnect:
-            answer = JSONResponse({"detail": "the client disconnected before sending the whole body", "errors": [],
-                                   "request_id": request_id}, 400, headers=headers)
-        except Exception as exc:
-            service.count("score_failures")
-            log.exception("request %s failed while scoring", request_id)
-            kind = exc.kind if isinstance(exc, ScoringFailed) else type(exc).__name__
-            answer = JSONResponse({"detail": f"the model failed to score this request ({kind}); "
-                                             "this is a server-side problem, see the service log",
-                                   "errors": [], "request_id": request_id}, 500, headers=headers)
-        metrics.requests.labels("/predict", str(answer.status_code)).inc()
-        metrics.latency.observe(time.perf_counter() - started)
-        return answer
-
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            schema = FastAPI.openapi(app)
-            components = schema.setdefault("components", {})
-            components.setdefault("schemas", {})["Record"] = contract.json_schema()
-            if token:
-                components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-                for path in ("/predict", "/metadata", "/metrics"):
-                    for operation in schema["paths"][path].values():
-                        operation["security"] = [{"bearer": []}]
-        return app.openapi_schema
-
-    app.openapi = openapi
-    app.add_middleware(Shortcut, path="/predict", endpoint=predict)
-    app.add_middleware(serve_guard.Guard, token=token, hosts=allowed_hosts,  # outermost: before the shortcut
-                       open_paths={path for path in (app.docs_url, app.redoc_url, app.openapi_url,
-                                                     app.swagger_ui_oauth2_redirect_url) if path and docs})
-    return app
-
-
-def _body_doc(contract: Contract) -> dict:
-    """The OpenAPI request body of ``/predict``: a record or a list of them (examples only when the
-    training domain is published: an example record shows it)."""
-    record_ref = {"$ref": "#/components/schemas/Record"}
-    example = contract.example()
-    examples = {"one record": {"value": example}, "a list of records": {"value": [example, example]}}
-    return {"required": True, "content": {"application/json": {
-        "schema": {"oneOf": [record_ref, {"type": "array", "items": record_ref, "minItems": 1,
-                                          "maxItems": contract.max_records}]},
-        **({"examples": examples} if contract.publish_domain else {})}}}
-
-
-def _error_docs(contract: Contract, max_body_bytes: int, timeout_ms: float, body_timeout_s: float) -> dict:
-    """The OpenAPI responses of ``/predict``'s refusals and failures."""
-    errors = {400: "malformed JSON, or a Host header the service does not answer to",
-              408: f"the body did not arrive within {body_timeout_s:g} s",
-              413: f"body over {max_body_bytes} bytes or over {contract.max_records} records",
-              415: "the body is not declared JSON (send Content-Type: application/json)",
-              422: ("a record is invalid (each problem names the record index, the field and what is wrong), an "
-                    "object has the same key twice, or the model's output for a record is not a finite number "
-                    "(its inputs far outside the training domain; nothing is logged)"),
-              500: "the model failed on this request: a server-side problem, in the service log",
-              503: "the queue is full (see Retry-After), the service is stopping, or the answer could not be "
-                   "recorded in the prediction log (it is never returned unlogged)",
-              504: f"not answered within {timeout_ms:g} ms"}
-    return {code: {"model": ErrorBody, "description": text} for code, text in errors.items()}
-
-
-class Shortcut:
-    """``POST path`` straight to its endpoint, past the router and FastAPI's per-request machinery
-    (about a third of a small request's time in the service's process); the route stays in the
-    app, for the docs and every other method. The endpoint takes the request and answers every
-    outcome itself."""
-
-    def __init__(self, app: Any, path: str, endpoint: Any):
-        self.app, self.path, self.endpoint = app, path, endpoint
-
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == self.path:
-            response = await self.endpoint(Request(scope, receive))
-            await response(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
-
-
-# --- the command -------------------------------------------------------------------------
-
 CONFIG_VARIABLE = "LIFECYCLE_SERVE_CONFIG"  # how the parent hands its choices to worker processes
 
 
@@ -482,8 +71,6 @@ def _shadow(name: str, choice: Any, served: scoring.Scorer) -> scoring.Scorer | 
         if str(choice) == "candidate":
             shadow = scoring.load(name, stage="candidate")
         elif str(choice) == "latest":
-            from lifecycle import registry
-
             shadow = scoring.load(name, version=int(registry.versions(name).index.max()))
         else:
             shadow = scoring.load(name, version=choice)
@@ -533,8 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     """Run the service until SIGTERM or Ctrl-C (then finish what is queued, drain the log, exit 0);
     2 (one line on stderr) when the model cannot be served."""
     import uvicorn
-
-    from lifecycle.core.params import ParamsError, resolve
 
     try:
         settings = resolve(["00_problem_definition"])["00_problem_definition"]
