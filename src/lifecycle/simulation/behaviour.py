@@ -200,19 +200,7 @@ def generate_block(spec: Spec, block: int) -> dict[str, np.ndarray]:
     user, kind, t = user[order], kind[order], t[order]
     source, amount = _attributes(rng_pre, user, kind, channel, plan)
 
-    is_session = kind == 1
-    s_user, s_ago = user[is_session], (spec.cutoff - t[is_session]) / DAY
-    recency = np.full(n, float(RECENCY_CAP_DAYS))
-    last = np.flatnonzero(np.r_[s_user[1:] != s_user[:-1], True]) if s_user.size else np.array([], int)
-    recency[s_user[last]] = np.minimum(s_ago[last], RECENCY_CAP_DAYS)
-    features = pd.DataFrame({
-        "days_since_last_session": recency,
-        "sessions_30d": np.bincount(s_user[s_ago <= 30], minlength=n),
-        "tickets_90d": np.bincount(user[(kind == 3) & (t >= spec.cutoff - 90 * DAY)], minlength=n),
-        "plan": np.asarray(PLANS)[plan],
-        "tenure_days": (spec.cutoff - signup) / DAY,
-        "age": age,
-    })
+    features = _snapshot(spec.cutoff, n, (user, kind, t), signup, plan, age)
     probability = true_churn_probability(features, spec.concept_change).to_numpy()
     if spec.treated is not None:
         probability = np.clip(probability - spec.treatment_effect * spec.treated[lo:lo + n], 0, 1)
@@ -223,12 +211,8 @@ def generate_block(spec: Spec, block: int) -> dict[str, np.ndarray]:
     post_rates = np.where((fade | churned)[:, None], rates * FADED, rates)
     p_user, p_kind, p_t = _poisson_events(rng_post, np.full(n, spec.cutoff + 1), end, post_rates)
     p_source, p_amount = _attributes(rng_post, p_user, p_kind, channel, plan)
-    leavers = np.flatnonzero(churned)
-    user = np.concatenate([user, p_user, leavers])
-    t = np.concatenate([t, p_t, cancel_at[leavers]])
-    kind = np.concatenate([kind, p_kind, np.full(leavers.size, EVENT_TYPES.index("cancel"))])
-    source = np.concatenate([source, p_source, np.full(leavers.size, -1, np.int8)])
-    amount = np.concatenate([amount, p_amount, np.full(leavers.size, np.nan)])
+    user, t, kind, source, amount = _with_cancels((user, t, kind, source, amount), (p_user, p_t, p_kind, p_source,
+                                                                                    p_amount), churned, cancel_at)
     order = _by_user_and_time(user, t)  # stable: ties keep generation order, so the bytes are reproducible
     return {
         "user_id": (spec.id_offset + lo + 1 + np.arange(n)).astype(np.int32),
@@ -238,3 +222,30 @@ def generate_block(spec: Spec, block: int) -> dict[str, np.ndarray]:
         "e_user": user[order].astype(np.int32), "e_kind": kind[order].astype(np.int8), "e_time": t[order],
         "e_source": source[order], "e_amount": amount[order],
     }
+
+
+def _snapshot(cutoff: int, n: int, events: tuple, signup: np.ndarray, plan: np.ndarray,
+              age: np.ndarray) -> pd.DataFrame:
+    """The features at the cutoff, from the pre-cutoff ``events`` (user, kind, time), sorted by user and time."""
+    user, kind, t = events
+    is_session = kind == 1
+    s_user, s_ago = user[is_session], (cutoff - t[is_session]) / DAY
+    recency = np.full(n, float(RECENCY_CAP_DAYS))
+    last = np.flatnonzero(np.r_[s_user[1:] != s_user[:-1], True]) if s_user.size else np.array([], int)
+    recency[s_user[last]] = np.minimum(s_ago[last], RECENCY_CAP_DAYS)
+    return pd.DataFrame({
+        "days_since_last_session": recency,
+        "sessions_30d": np.bincount(s_user[s_ago <= 30], minlength=n),
+        "tickets_90d": np.bincount(user[(kind == 3) & (t >= cutoff - 90 * DAY)], minlength=n),
+        "plan": np.asarray(PLANS)[plan],
+        "tenure_days": (cutoff - signup) / DAY,
+        "age": age,
+    })
+
+
+def _with_cancels(before: tuple, after: tuple, churned: np.ndarray, cancel_at: np.ndarray) -> tuple:
+    """The events (user, time, kind, source, amount) before and after the cutoff, and each leaver's cancel."""
+    leavers = np.flatnonzero(churned)
+    cancels = (leavers, cancel_at[leavers], np.full(leavers.size, EVENT_TYPES.index("cancel")),
+               np.full(leavers.size, -1, np.int8), np.full(leavers.size, np.nan))
+    return tuple(np.concatenate(columns) for columns in zip(before, after, cancels, strict=True))
