@@ -321,10 +321,11 @@ def report_batch(without: dict, during: dict, said: str, ends: dict, args, store
     print(f"concurrency {max(args.concurrency)}: p99 {without['p99']:.1f} ms without the batch, {during['p99']:.1f} ms "
           f"with it (p50 {without['p50']:.1f} / {during['p50']:.1f} ms, {without['rps']:.0f} / {during['rps']:.0f} "
           f"req/s, errors {without['errors']} / {during['errors']}, /health max {during['health_max']:.1f} ms)")
-    lost = ends["answered"] - ends["distinct"] - ends["spooled"]
+    equal = ends["answered"] == ends["rows"] == ends["distinct"] and not ends["spooled"]
     print(f"rows end to end: {ends['answered']:,.0f} answered (the service's HTTP 200s; the clients got "
-          f"{ends['received']:,}), {ends['rows']:,} in the store, {ends['rows'] - ends['distinct']:,} repeated, "
-          f"{lost:,.0f} lost, {ends['spooled']:,} left in the spool ({ends['pending']:.0f} pending at stop)")
+          f"{ends['received']:,}: wrk drops what is in flight when it stops), {ends['rows']:,} in the store, "
+          f"{ends['rows'] - ends['distinct']:,} repeated, {ends['spooled']:,} left in the spool "
+          f"({ends['pending']:.0f} pending at stop): {'equal' if equal else 'NOT EQUAL'}")
 
 
 def main() -> None:
@@ -365,8 +366,7 @@ def main() -> None:
             ours = drive(url, "/predict", bodies, args.concurrency, args.duration, wrk, folder, health=True)
             if args.with_batch:
                 during, said = beside_a_batch(url, bodies, scorer, records, args, wrk, folder)
-                ends = {"answered": serve_batch.metric(url, serve_batch.ANSWERED),
-                        "pending": serve_batch.drained(url)}
+                ends = dict(zip(("answered", "pending"), serve_batch.settled(url)))
             import httpx
 
             text = httpx.get(f"{url}/metrics", timeout=10).text  # summed over the workers

@@ -83,12 +83,17 @@ def metric(url: str, name: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def drained(url: str, seconds: float = 300) -> float:
-    """Wait (at most ``seconds``) until the service's log has no row pending; the rows still pending."""
-    deadline = time.monotonic() + seconds
-    while (pending := metric(url, "lifecycle_log_pending_rows")) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    return pending
+def settled(url: str, seconds: float = 300) -> tuple[float, float]:
+    """Once the load has stopped: the service's HTTP 200s to /predict and the log's rows pending, when the
+    count holds still for a second and nothing is pending (or ``seconds`` passed). A request still in
+    flight has its rows spooled before it is counted, so counting at once could miss it."""
+    deadline, last = time.monotonic() + seconds, None
+    while True:
+        answered, pending = metric(url, ANSWERED), metric(url, "lifecycle_log_pending_rows")
+        if (answered == last and not pending) or time.monotonic() > deadline:
+            return answered, pending
+        last = answered
+        time.sleep(1.0)
 
 
 def store_rows(url: str, table: str = "predictions") -> tuple[int, int]:
