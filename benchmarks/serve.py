@@ -323,7 +323,7 @@ def report_batch(without: dict, during: dict, said: str, ends: dict, args, store
           f"req/s, errors {without['errors']} / {during['errors']}, /health max {during['health_max']:.1f} ms)")
     equal = ends["answered"] == ends["rows"] == ends["distinct"] and not ends["spooled"]
     print(f"rows end to end: {ends['answered']:,.0f} answered (the service's HTTP 200s; the clients got "
-          f"{ends['received']:,}: wrk drops what is in flight when it stops), {ends['rows']:,} in the store, "
+          f"{ends['received']:,}: wrk drops what is in flight when it stops), {ends['rows']:,} new in the store, "
           f"{ends['rows'] - ends['distinct']:,} repeated, {ends['spooled']:,} left in the spool "
           f"({ends['pending']:.0f} pending at stop): {'equal' if equal else 'NOT EQUAL'}")
 
@@ -361,6 +361,7 @@ def main() -> None:
         folder = Path(name)
         copy_project(args.model, folder)
         store, batch_store = serve_batch.point_store(folder, args.store_url, args.batch_into_log)
+        earlier = serve_batch.store_rows(store) if args.with_batch else (0, 0)  # a store of its own may hold some
         process, url = start(args.model, folder, args.serve_args)
         try:
             ours = drive(url, "/predict", bodies, args.concurrency, args.duration, wrk, folder, health=True)
@@ -376,7 +377,8 @@ def main() -> None:
             process.terminate()
             process.wait(60)
         if args.with_batch:  # once the service has stopped: what its log wrote, all of it
-            ends["rows"], ends["distinct"] = serve_batch.store_rows(store)
+            rows, distinct = serve_batch.store_rows(store)
+            ends["rows"], ends["distinct"] = rows - earlier[0], distinct - earlier[1]
             ends["spooled"], ends["received"] = serve_batch.spooled(folder), sum(r["ok"] for r in ours.values())
             ends["received"] += during["ok"]
         theirs = None

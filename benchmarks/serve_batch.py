@@ -97,10 +97,12 @@ def settled(url: str, seconds: float = 300) -> tuple[float, float]:
 
 
 def store_rows(url: str, table: str = "predictions") -> tuple[int, int]:
-    """Rows in the log's table, and distinct (request_id, record, role) among them."""
+    """Rows in the log's table, and distinct (request_id, record, role) among them (none: no table)."""
     store = prediction_log.engine(url)
     try:
         with store.connect() as connection:
+            if not sa.inspect(connection).has_table(table):
+                return 0, 0
             count = connection.execute(sa.text(f'SELECT COUNT(*) FROM "{table}"')).scalar_one()
             distinct = connection.execute(sa.text(
                 f'SELECT COUNT(*) FROM (SELECT DISTINCT request_id, record, role FROM "{table}") AS once')).scalar_one()
