@@ -2,6 +2,7 @@
 
     python benchmarks/serve.py [--model churn] [--duration 10] [--concurrency 1 8 32 64]
                                [--workers N] [--compare-mlflow]
+                               [--with-batch ROWS [--batch-into-log]] [--store-url URL]
 
 The floor is ``scoring.score`` in this process, of one record and of a batch (per record).
 The service runs as a subprocess (``python -m lifecycle.serving.serve``, access log off, prediction
@@ -16,6 +17,15 @@ loop stays free.
 --env-manager local`` (uvicorn, one worker, one predict per request) from a virtual
 environment of its own under ``.cache/`` (created on first use: MLflow's pins never touch
 the project's), drives it with the same load in the same run, and prints the ratios.
+
+``--with-batch ROWS`` then drives the highest concurrency level again for as long as
+``lifecycle predict`` writes a batch of ROWS rows (test rows repeated, each its own id) into
+the store (``store.batch_url``, as the command does by default: a SQLite file beside the log, or
+the log's own PostgreSQL database; ``--batch-into-log``: the log's own database, SQLite's same
+file). It prints p99 without and with the batch, and counts rows end to end once the log has
+drained: answered (the service's HTTP 200s to /predict) against rows in the store, and repeats.
+``--store-url`` points the service's store elsewhere (e.g. PostgreSQL; no password in it: use
+PGPASSWORD).
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -39,7 +50,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from lifecycle.core import paths
+import serve_batch  # noqa: E402  (beside this script)
+
+from lifecycle import batch
+from lifecycle.core import database_url, paths
 from lifecycle.data import splits
 from lifecycle.modeling import scoring
 from lifecycle.serving.request_schema import Contract
@@ -114,11 +128,16 @@ def wait_ready(process: subprocess.Popen, url: str, log: Path, seconds: float = 
     raise SystemExit(f"the service was not ready within {seconds:.0f} s: {log.read_text()[-2000:]}")
 
 
-def start(model: str, folder: Path, extra: list[str]) -> tuple[subprocess.Popen, str]:
+def copy_project(model: str, folder: Path) -> None:
+    """What the service needs to run in ``folder``: the package, params and the registered model."""
     for name in ("src", "params"):
         shutil.copytree(ROOT / name, folder / name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(ROOT / "pyproject.toml", folder / "pyproject.toml")
     shutil.copytree(paths.MODELS / model, folder / "models" / model)
+
+
+def start(model: str, folder: Path, extra: list[str]) -> tuple[subprocess.Popen, str]:
+    """The service in the copy in ``folder`` (``copy_project``), once ready; its base URL."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(folder / "src")}
     with open(folder / "serve.log", "w") as stderr:
@@ -188,10 +207,18 @@ def start_mlflow(scorer: scoring.Scorer, records: list[dict], folder: Path) -> t
     return process, url
 
 
-def with_wrk(url: str, script: Path, concurrency: int, seconds: float) -> dict:
+def with_wrk(url: str, script: Path, concurrency: int, seconds: float, until: subprocess.Popen | None = None) -> dict:
+    """wrk for ``seconds``, or (``until``) for as long as that process runs; ``ok``: the 2xx answers."""
     threads = max(1, min(concurrency, 2))
-    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{seconds:g}s", "--latency",
-                          "--timeout", "10s", "-s", str(script), url], capture_output=True, text=True, check=True).stdout
+    command = ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{seconds if until is None else 86400:g}s",
+               "--latency", "--timeout", "10s", "-s", str(script), url]
+    if until is None:
+        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    else:
+        load = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        until.wait()
+        load.send_signal(signal.SIGINT)  # wrk stops and prints what it measured
+        out = load.communicate(timeout=60)[0]
 
     def ms(label: str) -> float:
         value, unit = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE).groups()
@@ -200,20 +227,26 @@ def with_wrk(url: str, script: Path, concurrency: int, seconds: float) -> dict:
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     failed = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     count = (int(errors.group(1)) if errors else 0) + (sum(map(int, failed.groups())) if failed else 0)
+    done = int(re.search(r"(\d+) requests in", out).group(1))
     return {"p50": ms("50"), "p99": ms("99"), "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "errors": count}
+            "errors": count, "ok": done - (int(errors.group(1)) if errors else 0)}
 
 
-def with_python(url: str, path: str, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
+def with_python(url: str, path: str, bodies: list[bytes], concurrency: int, seconds: float,
+                until: subprocess.Popen | None = None) -> dict:
+    """Python threads for ``seconds``, or (``until``) for as long as that process runs."""
     import httpx
 
     times, errors, lock = [], [0], threading.Lock()
-    end = time.perf_counter() + seconds
+    started, end = time.perf_counter(), time.perf_counter() + (seconds if until is None else 86400)
+
+    def going() -> bool:
+        return time.perf_counter() < end and (until is None or until.poll() is None)
 
     def worker(k: int) -> None:
         with httpx.Client(base_url=url, timeout=10, headers={"content-type": "application/json"}) as client:
             i = k
-            while time.perf_counter() < end:
+            while going():
                 started = time.perf_counter()
                 ok = client.post(path, content=bodies[i % len(bodies)]).status_code == 200
                 with lock:
@@ -226,8 +259,9 @@ def with_python(url: str, path: str, bodies: list[bytes], concurrency: int, seco
         w.start()
     for w in workers:
         w.join()
-    ms = np.array(times) * 1000
-    return {"p50": np.percentile(ms, 50), "p99": np.percentile(ms, 99), "rps": len(ms) / seconds, "errors": errors[0]}
+    ms, elapsed = np.array(times) * 1000, time.perf_counter() - started
+    return {"p50": np.percentile(ms, 50), "p99": np.percentile(ms, 99), "rps": len(ms) / elapsed, "errors": errors[0],
+            "ok": len(ms) - errors[0]}
 
 
 def probe_health(url: str, stop: threading.Event, found: list[float]) -> None:
@@ -242,18 +276,18 @@ def probe_health(url: str, stop: threading.Event, found: list[float]) -> None:
 
 
 def drive(url: str, path: str, bodies: list[bytes], levels: list[int], seconds: float, wrk: str | None,
-          folder: Path, health: bool) -> dict[int, dict]:
-    """Each concurrency level in turn (after a warm-up); /health probed alongside when ``health``."""
+          folder: Path, health: bool, until: subprocess.Popen | None = None) -> dict[int | str, dict]:
+    """Each concurrency level in turn (after a warm-up, kept as "warm-up"); /health probed alongside when
+    ``health``. With ``until`` (a process): no warm-up, each level lasts as long as that process runs."""
     script = folder / f"post-{abs(hash(path))}.lua"
     script.write_text(LUA % (", ".join(f"[==[{b.decode()}]==]" for b in bodies), path))
 
     def run(concurrency: int, duration: float) -> dict:
         if wrk:
-            return with_wrk(url, script, concurrency, duration)
-        return with_python(url, path, bodies, concurrency, duration)
+            return with_wrk(url, script, concurrency, duration, until)
+        return with_python(url, path, bodies, concurrency, duration, until)
 
-    run(8, 2.0)  # warm-up
-    results = {}
+    results = {} if until else {"warm-up": run(8, 2.0)}
     for concurrency in levels:
         stop, probes = threading.Event(), []
         prober = threading.Thread(target=probe_health, args=(url, stop, probes)) if health else None
@@ -267,6 +301,36 @@ def drive(url: str, path: str, bodies: list[bytes], levels: list[int], seconds: 
     return results
 
 
+def beside_a_batch(url: str, bodies: list[bytes], scorer: scoring.Scorer, records: list[dict], args,
+                   wrk: str | None, folder: Path) -> tuple[dict, str]:
+    """The highest concurrency level for as long as ``lifecycle predict`` writes ``args.with_batch`` rows;
+    the load's figures and the batch's last line."""
+    id_column = batch.store_defaults()["id_column"] or "row_id"
+    rows = serve_batch.batch_input(scorer, records, id_column, args.with_batch, folder / "batch.parquet")
+    process = serve_batch.start_batch(folder, args.model, rows)
+    try:
+        during = drive(url, "/predict", bodies, [max(args.concurrency)], args.duration, wrk, folder, health=True,
+                       until=process)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return during[max(args.concurrency)], serve_batch.batch_said(process)
+
+
+def report_batch(without: dict, during: dict, said: str, ends: dict, args, stores: tuple[str, str]) -> None:
+    """p99 without and with the batch; rows answered against rows logged."""
+    log, into = (database_url.shown(url) for url in stores)
+    print(f"\nbeside a batch of {args.with_batch:,} rows (lifecycle predict into {into}; the log at {log}):\n  {said}")
+    print(f"concurrency {max(args.concurrency)}: p99 {without['p99']:.1f} ms without the batch, {during['p99']:.1f} ms "
+          f"with it (p50 {without['p50']:.1f} / {during['p50']:.1f} ms, {without['rps']:.0f} / {during['rps']:.0f} "
+          f"req/s, errors {without['errors']} / {during['errors']}, /health max {during['health_max']:.1f} ms)")
+    equal = ends["answered"] == ends["rows"] == ends["distinct"] and not ends["spooled"]
+    print(f"rows end to end: {ends['answered']:,.0f} answered (the service's HTTP 200s; the clients got "
+          f"{ends['received']:,}: wrk drops what is in flight when it stops), {ends['rows']:,} new in the store, "
+          f"{ends['rows'] - ends['distinct']:,} repeated, {ends['spooled']:,} left in the spool "
+          f"({ends['pending']:.0f} pending at stop): {'equal' if equal else 'NOT EQUAL'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="churn")
@@ -276,6 +340,11 @@ def main() -> None:
     parser.add_argument("--compare-mlflow", action="store_true", help=f"also serve the pipeline with {MLFLOW}")
     parser.add_argument("--serve-args", nargs="*", default=[], metavar="ARG",
                         help="extra arguments for the service, e.g. --serve-args=--workers=1")
+    parser.add_argument("--with-batch", type=int, metavar="ROWS",
+                        help="then the highest level again while lifecycle predict writes ROWS rows to the store")
+    parser.add_argument("--batch-into-log", action="store_true",
+                        help="the batch into the log's own database (default: store.batch_url)")
+    parser.add_argument("--store-url", help="the service's store.url (default: params, data/predictions.db)")
     args = parser.parse_args()
 
     scorer = scoring.load(args.model, stage="production")
@@ -293,9 +362,15 @@ def main() -> None:
                         "Python threads (wrk not installed or --python-client): p99 is inflated, ~3x on 2 cores"))
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
+        copy_project(args.model, folder)
+        store, batch_store = serve_batch.point_store(folder, args.store_url, args.batch_into_log)
+        earlier = serve_batch.store_rows(store) if args.with_batch else (0, 0)  # a store of its own may hold some
         process, url = start(args.model, folder, args.serve_args)
         try:
             ours = drive(url, "/predict", bodies, args.concurrency, args.duration, wrk, folder, health=True)
+            if args.with_batch:
+                during, said = beside_a_batch(url, bodies, scorer, records, args, wrk, folder)
+                ends = dict(zip(("answered", "pending"), serve_batch.settled(url)))
             import httpx
 
             text = httpx.get(f"{url}/metrics", timeout=10).text  # summed over the workers
@@ -304,6 +379,11 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(60)
+        if args.with_batch:  # once the service has stopped: what its log wrote, all of it
+            rows, distinct = serve_batch.store_rows(store)
+            ends["rows"], ends["distinct"] = rows - earlier[0], distinct - earlier[1]
+            ends["spooled"], ends["received"] = serve_batch.spooled(folder), sum(r["ok"] for r in ours.values())
+            ends["received"] += during["ok"]
         theirs = None
         if args.compare_mlflow:
             process, url = start_mlflow(scorer, records, folder)
@@ -331,6 +411,8 @@ def main() -> None:
         print(line)
     print(f"\nprediction store: {stats['log_rows']:.0f} rows written, {stats['log_failures']:.0f} refused; targets: c8 p99 <= 20 ms and >= 10x MLflow's req/s; "
           "c64 p99 <= 100 ms, 0 errors")
+    if args.with_batch:
+        report_batch(ours[max(args.concurrency)], during, said, ends, args, (store, batch_store))
 
 
 if __name__ == "__main__":

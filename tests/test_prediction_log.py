@@ -2,7 +2,9 @@
 unreachable store, a close during a lock, a SIGKILL, a full disk, a torn spool line).
 
 Every fault test counts rows end to end: what was acknowledged (``submit`` returned) is in
-the store, each row once. Waits poll with a generous deadline; nothing here times speed.
+the store, each row once. They run on SQLite and on PostgreSQL (``store_url``), each fault made
+the way that database meets it (``store_faults``). Waits poll with a generous deadline; nothing
+here times speed.
 """
 
 from __future__ import annotations
@@ -17,12 +19,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
+from store_faults import dialect, make_store, store_down, write_lock
 
 from lifecycle.store import prediction_log, spool
 
@@ -50,27 +51,6 @@ def _exactly_once(url: str, submitted: list[dict]) -> None:
     keys = _keys(url)
     assert len(keys) == len(set(keys)), "a row is in the store twice"
     assert sorted(keys) == sorted((r["request_id"], r["record"], r["role"]) for r in submitted)
-
-
-def _make_store(url: str) -> None:
-    store = prediction_log.engine(url)
-    path = prediction_log.sqlite_file(prediction_log.resolve_url(url))
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    prediction_log.predictions_table().create(store, checkfirst=True)
-    store.dispose()
-
-
-@contextmanager
-def _write_lock(url: str):
-    """Another connection holding the SQLite store's write lock until the block ends."""
-    holder = sqlite3.connect(prediction_log.sqlite_file(prediction_log.resolve_url(url)), isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
 
 
 def _log(url: str, folder: Path, **options) -> prediction_log.PredictionLog:
@@ -117,7 +97,7 @@ def test_a_sqlite_store_and_its_folder_are_made_when_missing(sqlite_store_url, t
 
 
 def test_writing_rows_again_repeats_none(store_url):
-    _make_store(store_url)
+    make_store(store_url)
     store, table = prediction_log.engine(store_url), prediction_log.predictions_table()
     rows = _rows("a") + _rows("b")
     prediction_log.write(store, table, rows[:4])
@@ -173,48 +153,64 @@ def test_workers_making_the_store_at_the_same_moment_both_write_at_once(store_ur
 # --- faults: rows are delayed, never dropped, never repeated ---------------------------------
 
 
-def test_a_write_lock_held_longer_than_the_writers_wait_delays_rows_and_loses_none(sqlite_store_url, tmp_path):
-    _make_store(sqlite_store_url)
+LOCKED = {"sqlite": "database is locked", "postgresql": "lock timeout"}  # the writer's error once its wait is up
+
+
+def test_a_write_lock_held_longer_than_the_writers_wait_delays_rows_and_loses_none(store_url, tmp_path):
+    make_store(store_url)
     submitted = [row for k in range(200) for row in _rows(f"r{k}")] + _rows("last", 1)
-    with _write_lock(sqlite_store_url):
-        log = _log(sqlite_store_url, tmp_path / "spool")
+    with write_lock(store_url) as rows_seen:
+        log = _log(store_url, tmp_path / "spool")
         for k in range(0, len(submitted), 3):
             log.submit(submitted[k:k + 3])
         _until(lambda: log.state() == "failing")  # the writer waited its 5 s and gave up at least once
-        assert "locked" in log.stats()["last_log_error"]
+        assert LOCKED[dialect(store_url)] in log.stats()["last_log_error"]
         assert log.stats()["log_pending"] == 601 and log.stats()["logged"] == 0
         assert log.stats()["log_oldest_pending_seconds"] > 0
-        assert prediction_log.read(sqlite_store_url).empty  # readers are not blocked meanwhile
+        assert rows_seen() == 0  # none got past the lock (SQLite: as any reader sees it, never blocked)
     _until(lambda: log.stats()["log_pending"] == 0)
     assert log.state() == "ok"
     assert log.close() == 0 and log.stats()["logged"] == 601 and log.stats()["log_failures"] == 0
-    _exactly_once(sqlite_store_url, submitted)
+    _exactly_once(store_url, submitted)
 
 
-def test_an_unreachable_store_delays_rows_until_it_is_back(sqlite_store_url, tmp_path, caplog):
-    folder = prediction_log.sqlite_file(prediction_log.resolve_url(sqlite_store_url)).parent
-    folder.write_text("a file where the store's folder should be")
+def test_an_unreachable_store_delays_rows_until_it_is_back(store_url, tmp_path, caplog):
     submitted = _rows("a") + _rows("b")
-    log = _log(sqlite_store_url, tmp_path / "spool")
-    with caplog.at_level(logging.ERROR, "lifecycle.store.prediction_log"):
-        log.submit(submitted[:3])
-        log.submit(submitted[3:])
-        _until(lambda: log.state() == "failing")
-    assert log.stats()["log_pending"] == 6 and log.stats()["logged"] == 0 and log.stats()["log_failures"] == 0
-    assert "they wait in the spool" in caplog.text and "row(s) pending), trying again in" in caplog.text
-    folder.unlink()
-    folder.mkdir()  # the store is back
-    _until(lambda: log.stats()["log_pending"] == 0)
+    with store_down(store_url):
+        log = _log(store_url, tmp_path / "spool")
+        with caplog.at_level(logging.ERROR, "lifecycle.store.prediction_log"):
+            log.submit(submitted[:3])
+            log.submit(submitted[3:])
+            _until(lambda: log.state() == "failing")
+        assert log.stats()["log_pending"] == 6 and log.stats()["logged"] == 0 and log.stats()["log_failures"] == 0
+        assert "they wait in the spool" in caplog.text and "row(s) pending), trying again in" in caplog.text
+    _until(lambda: log.stats()["log_pending"] == 0)  # the store is back
     assert log.close() == 0
-    _exactly_once(sqlite_store_url, submitted)
+    _exactly_once(store_url, submitted)
 
 
-def test_close_during_a_held_lock_leaves_rows_in_the_spool_for_the_next_log(sqlite_store_url, tmp_path, caplog):
-    _make_store(sqlite_store_url)
+def test_a_postgresql_server_that_drops_the_logs_connection_loses_no_row(postgres_cluster, tmp_path):
+    """The store goes down under a log that is connected (its pooled connection dies) and comes back."""
+    url = postgres_cluster.url(postgres_cluster.new_database())
+    before, during = _rows("before"), _rows("during")
+    log = _log(url, tmp_path / "spool")
+    log.submit(before)
+    _until(lambda: log.stats()["logged"] == 3)
+    with store_down(url):
+        log.submit(during)
+        _until(lambda: log.state() == "failing")
+        assert log.stats()["log_pending"] == 3 and log.stats()["logged"] == 3
+    _until(lambda: log.stats()["log_pending"] == 0)
+    assert log.state() == "ok" and log.close() == 0 and log.stats()["logged"] == 6
+    _exactly_once(url, before + during)
+
+
+def test_close_during_a_held_lock_leaves_rows_in_the_spool_for_the_next_log(store_url, tmp_path, caplog):
+    make_store(store_url)
     folder = tmp_path / "spool"
     submitted = [row for k in range(50) for row in _rows(f"r{k}")]
-    with _write_lock(sqlite_store_url):
-        log = _log(sqlite_store_url, folder)
+    with write_lock(store_url):
+        log = _log(store_url, folder)
         for k in range(0, len(submitted), 3):
             log.submit(submitted[k:k + 3])
         with caplog.at_level(logging.WARNING, "lifecycle.store.prediction_log"):
@@ -224,13 +220,13 @@ def test_close_during_a_held_lock_leaves_rows_in_the_spool_for_the_next_log(sqli
         (left,) = _spool_files(folder)
         assert left.read_bytes().count(b"\n") == 150
     # As if the store had committed the first 30 rows just before a crash kept them in the spool:
-    store = prediction_log.engine(sqlite_store_url)
+    store = prediction_log.engine(store_url)
     prediction_log.write(store, prediction_log.predictions_table(), submitted[:30])
     store.dispose()
-    after = _log(sqlite_store_url, folder)
+    after = _log(store_url, folder)
     _until(lambda: after.stats()["logged"] == 150)
     assert after.close() == 0 and _spool_files(folder) == []
-    _exactly_once(sqlite_store_url, submitted)
+    _exactly_once(store_url, submitted)
 
 
 CHILD = textwrap.dedent("""
@@ -248,15 +244,15 @@ CHILD = textwrap.dedent("""
 """)
 
 
-def test_a_killed_process_loses_no_acknowledged_row_and_repeats_none(sqlite_store_url, tmp_path):
-    _make_store(sqlite_store_url)
+def test_a_killed_process_loses_no_acknowledged_row_and_repeats_none(store_url, tmp_path):
+    make_store(store_url)
     folder = tmp_path / "spool"
     (tmp_path / "child.py").write_text(CHILD)
-    child = subprocess.Popen([sys.executable, str(tmp_path / "child.py"), sqlite_store_url, str(folder)],
+    child = subprocess.Popen([sys.executable, str(tmp_path / "child.py"), store_url, str(folder)],
                              env={**os.environ, "PYTHONPATH": str(SRC)}, stdout=subprocess.PIPE, text=True)
     try:
-        _until(lambda: len(prediction_log.read(sqlite_store_url)) > 0)  # the drainer writes the first ones as they come
-        with _write_lock(sqlite_store_url):
+        _until(lambda: len(prediction_log.read(store_url)) > 0)  # the drainer writes the first ones as they come
+        with write_lock(store_url):
             state = ""
             while state != "failing":  # its writer waited out the lock once: what came since waits in the spool
                 acknowledged, state = child.stdout.readline().split()
@@ -266,12 +262,12 @@ def test_a_killed_process_loses_no_acknowledged_row_and_repeats_none(sqlite_stor
         child.kill()
         child.wait(30)
     assert child.returncode == -signal.SIGKILL
-    written_before = len(prediction_log.read(sqlite_store_url))
+    written_before = len(prediction_log.read(store_url))
     assert len(_spool_files(folder)) == 1  # the dead process's spool file
-    after = _log(sqlite_store_url, folder)
+    after = _log(store_url, folder)
     _until(lambda: _spool_files(folder) == [after.spool._own.path])  # adopted, drained and deleted
     assert after.close() == 0
-    keys = _keys(sqlite_store_url)
+    keys = _keys(store_url)
     assert len(keys) == len(set(keys))  # none twice
     assert len(keys) > written_before  # rows were waiting in the dead process's spool
     requests = pd.Series([request for request, _, _ in keys]).value_counts()

@@ -158,9 +158,10 @@ def live(toy):
     service.stop()
 
 
-def _store(toy: Toy, ids: set[str], role: str, rows: int, wait: float = 15) -> pd.DataFrame:
-    """The store's rows of these requests and role, once ``rows`` of them are there (or ``wait`` passed)."""
-    url = f"sqlite:///{toy.project / 'data' / 'predictions.db'}"
+def _store(toy: Toy, ids: set[str], role: str, rows: int, wait: float = 15, url: str | None = None) -> pd.DataFrame:
+    """The store's rows of these requests and role, once ``rows`` of them are there (or ``wait`` passed);
+    the store at ``url``, else the toy's default (``data/predictions.db``)."""
+    url = url or f"sqlite:///{toy.project / 'data' / 'predictions.db'}"
     deadline = time.monotonic() + wait
     while True:
         found = prediction_log.read(url)
@@ -560,11 +561,15 @@ def test_a_hung_model_gets_504_and_the_service_is_not_ready_until_its_process_is
         assert (health["timed_out"], health["scoring_restarts"], health["score_failures"]) == (1, 1, 0)
 
 
-def test_stopping_with_a_hung_scoring_process_ends_within_its_limit(toy, tmp_path):
-    app = create_app(toy.scorer, store_url=f"sqlite:///{tmp_path / 'p.db'}", timeout_ms=1000,
+def test_stopping_with_a_hung_scoring_process_ends_within_its_limit(toy, tmp_path, store_url):
+    """A SIGSTOPped scoring process: the request it holds gets 504 and is never logged, the one answered
+    before is logged once, on SQLite and on PostgreSQL."""
+    app = create_app(toy.scorer, store_url=store_url, timeout_ms=1000, spool=tmp_path / "spool",
                      scoring_deadline_ms=600_000)  # a deadline that never comes: only the stop's own limit
     client = TestClient(app)
     client.__enter__()
+    answered = client.post("/predict", json=toy.records[:2])
+    assert answered.status_code == 200
     process = app.state.service.process._process
     os.kill(process.pid, signal.SIGSTOP)
     late = client.post("/predict", json=toy.records[:2])
@@ -573,7 +578,9 @@ def test_stopping_with_a_hung_scoring_process_ends_within_its_limit(toy, tmp_pat
     stopping.start()
     stopping.join(120)  # a hang guard: the stop takes timeout_ms plus a few seconds
     assert not stopping.is_alive(), "stopping the service hung on its stopped scoring process"
-    assert process.returncode == -signal.SIGKILL and app.state.service.store.stats()["logged"] == 0
+    assert process.returncode == -signal.SIGKILL and app.state.service.store.stats()["logged"] == 2
+    logged = prediction_log.read(store_url)  # the answer, each of its rows once; nothing of the 504
+    assert sorted(zip(logged["request_id"], logged["record"])) == [(answered.json()["request_id"], r) for r in (0, 1)]
 
 
 def test_an_answer_the_log_cannot_record_is_refused_never_returned_unlogged(app_client, toy, monkeypatch):

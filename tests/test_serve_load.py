@@ -2,7 +2,8 @@
 
 The batcher is tested in-process with scoring functions the tests control (blocked, slow,
 failing); the rest runs the real service (``python -m lifecycle.serving.serve``) on loopback over
-the toy model of ``test_serve``.
+the toy model of ``test_serve``; its store fault tests run with the toy's store on SQLite and on
+PostgreSQL (``toy_store``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from store_faults import make_store, write_lock
 from test_serve import Service, Toy, _store
 
 from lifecycle.modeling import scoring, select
@@ -205,6 +207,19 @@ def _serving(toy: Toy, **changes) -> None:
     settings_file.write_text(yaml.safe_dump(settings))
 
 
+@pytest.fixture
+def toy_store(toy: Toy, store_url: str) -> str:
+    """The toy project's prediction store at ``store_url`` (SQLite or PostgreSQL) for one test, its own after."""
+    settings_file = toy.project / "params" / "project.yaml"
+    settings = yaml.safe_load(settings_file.read_text())
+    own, settings["store"]["url"] = settings["store"]["url"], store_url
+    settings_file.write_text(yaml.safe_dump(settings))
+    yield store_url
+    settings = yaml.safe_load(settings_file.read_text())
+    settings["store"]["url"] = own
+    settings_file.write_text(yaml.safe_dump(settings))
+
+
 def _metric(text: str, name: str) -> float:
     return float(re.search(rf"^{name} (\S+)$", text, re.MULTILINE).group(1))
 
@@ -353,17 +368,12 @@ def test_a_killed_scoring_process_is_replaced_and_no_request_fails(toy):
     assert "stopped (exit code -9); scoring the batch again in a new one" in service.stderr()
 
 
-def test_sigterm_with_a_stalled_store_keeps_every_answer_for_the_next_start(toy):
+def test_sigterm_with_a_stalled_store_keeps_every_answer_for_the_next_start(toy, toy_store):
     """The store's write lock held by another connection for the whole life of a service: it answers, stops on
     SIGTERM within its limits saying how many rows it could not write, and the next start writes each once."""
-    import sqlite3
-
     _serving(toy, workers=1, max_wait_ms=2)
-    store = toy.project / "data" / "predictions.db"
-    Service(toy.project, "--model", "toy").stop()  # the store and its table exist, as in production
-    holder = sqlite3.connect(store, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # a batch job, a backup, a stuck migration...
-    try:
+    make_store(toy_store)  # the store and its table exist, as in production
+    with write_lock(toy_store):  # a batch job, a backup, a stuck migration...
         service = Service(toy.project, "--model", "toy")
         answered = [service.client.post("/predict", json=toy.records[i % len(toy.records)]).json()["request_id"]
                     for i in range(40)]
@@ -372,18 +382,15 @@ def test_sigterm_with_a_stalled_store_keeps_every_answer_for_the_next_start(toy)
         assert service.process.wait(120) == -signal.SIGTERM, service.stderr()
         assert "Application shutdown complete" in service.stderr()
         assert re.search(r"closing with 40 prediction row\(s\) not yet in table 'predictions'", service.stderr())
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     after = Service(toy.project, "--model", "toy")  # drains the spool the stopped one left
     try:
-        logged = _store(toy, set(answered), "production", len(answered), wait=60)
+        logged = _store(toy, set(answered), "production", len(answered), wait=60, url=toy_store)
     finally:
         after.stop()
     assert sorted(logged["request_id"]) == sorted(answered)  # every answer once: none lost, none repeated
 
 
-def test_an_http_worker_killed_mid_traffic_loses_no_answered_prediction(toy):
+def test_an_http_worker_killed_mid_traffic_loses_no_answered_prediction(toy, toy_store):
     """SIGKILL of one of two workers while eight clients send: what it answered is in its spool, which the
     other worker or the next start writes; every answered prediction reaches the store exactly once."""
     _serving(toy, workers=2, max_wait_ms=2)
@@ -414,7 +421,7 @@ def test_an_http_worker_killed_mid_traffic_loses_no_answered_prediction(toy):
     assert len(answered) >= killed_at + 200  # the service went on answering
     after = Service(toy.project, "--model", "toy")  # drains what the killed worker left in its spool
     try:
-        logged = _store(toy, set(answered), "production", len(answered), wait=60)
+        logged = _store(toy, set(answered), "production", len(answered), wait=60, url=toy_store)
     finally:
         after.stop()
     assert sorted(logged["request_id"]) == sorted(answered)  # none lost, none repeated

@@ -9,7 +9,8 @@ were scored and flagged, ``[]`` for none; a table made before this column existe
 it added). ``(request_id, record, role)`` is unique, and ``write`` leaves a row already
 there as it is, so writing rows twice never repeats them. A relative SQLite path is under
 the project root; the folder and the table are created when missing, and SQLite runs in
-WAL mode so readers never block the writer.
+WAL mode so readers never block the writer. A connection waits at most ``LOCK_WAIT_S`` for a
+lock another one holds (SQLite's busy timeout, PostgreSQL's ``lock_timeout``), then fails.
 
 ``PredictionLog`` records rows from the request path in a spool on local disk
 (``spool``: nothing it acknowledged is lost to a crash, a locked or unreachable store, or
@@ -38,6 +39,7 @@ from lifecycle.store.spool import Spool, SpoolRefused
 
 COLUMNS = ("request_id", "record", "model", "version", "role", "timestamp", "inputs", "outputs", "flags")
 ROLES = ("production", "shadow")
+LOCK_WAIT_S = 5  # how long a store connection waits for another one's lock (SQLite's busy timeout)
 log = logging.getLogger(__name__)
 
 
@@ -78,10 +80,12 @@ def spool_folder(url: URL, table: str) -> Path:
 
 
 def engine(url: str | URL) -> sa.Engine:
-    """An engine for the store (creates nothing yet); SQLite connections use WAL mode."""
+    """An engine for the store (creates nothing yet); SQLite connections use WAL mode. A connection waits
+    at most ``LOCK_WAIT_S`` for a lock another one holds, then fails (and the log's writer tries again)."""
     url = resolve_url(url) if isinstance(url, str) else url
     try:
-        made = sa.create_engine(url, connect_args={"timeout": 5} if url.get_backend_name() == "sqlite" else {})
+        waits = {"timeout": LOCK_WAIT_S} if url.get_backend_name() == "sqlite" else {}
+        made = sa.create_engine(url, connect_args=waits)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
         raise ValueError(f"store.url {url.render_as_string(hide_password=True)!r} cannot be used "
                          f"({type(exc).__name__}: {exc}); check the driver name and install its package") from None
@@ -92,6 +96,14 @@ def engine(url: str | URL) -> sa.Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+    if url.get_backend_name() == "postgresql":  # else a table locked for hours stalls the writer, unreported
+        @sa.event.listens_for(made, "connect")
+        def _lock_wait(connection, _record):
+            autocommit, connection.autocommit = connection.autocommit, True
+            cursor = connection.cursor()
+            cursor.execute(f"SET lock_timeout = '{LOCK_WAIT_S}s'")
+            cursor.close()
+            connection.autocommit = autocommit
     return made
 
 
