@@ -28,8 +28,15 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 ENGINES = ("pandas", "duckdb", "dask")
 EVENTS_PER_USER = 43.8  # the simulator's average, measured
 CHUNK_USERS = 25_000  # about a million events per Parquet part
-OPTIONS = dict(id_column="user_id", time_column="timestamp", type_column="event_type", cutoff="2025-12-01",
-               windows=[7, 30, 90], breakdowns=["traffic_source"], sums=["amount"])
+OPTIONS = dict(
+    id_column="user_id",
+    time_column="timestamp",
+    type_column="event_type",
+    cutoff="2025-12-01",
+    windows=[7, 30, 90],
+    breakdowns=["traffic_source"],
+    sums=["amount"],
+)
 
 
 def dataset(events: int, data: Path, seed: int) -> Path:
@@ -53,8 +60,8 @@ def measure(folder: Path, engine: str, workers: int, memory_limit: str) -> dict:
     import pyarrow.parquet as pq
 
     from lifecycle.core import compute
-    from lifecycle.data.events_scale import aggregate_parquet
     from lifecycle.core.settings import Compute
+    from lifecycle.data.events_scale import aggregate_parquet
 
     ids = pd.Index(pd.read_parquet(folder / "labels", columns=["user_id"])["user_id"])
     events = sum(pq.ParquetFile(f).metadata.num_rows for f in (folder / "events").glob("*.parquet"))
@@ -64,17 +71,38 @@ def measure(folder: Path, engine: str, workers: int, memory_limit: str) -> dict:
         started = time.perf_counter()
         result = aggregate_parquet(folder / "events", ids, engine=engine, client=client, **OPTIONS)
         seconds = time.perf_counter() - started
-    return {"engine": engine, "events": events, "users": len(ids), "columns": result.shape[1], "seconds": seconds,
-            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "workers_peak_mib": (resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-                                 if engine == "dask" else None),
-            "before_mib": before_kib / 1024}
+    return {
+        "engine": engine,
+        "events": events,
+        "users": len(ids),
+        "columns": result.shape[1],
+        "seconds": seconds,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "workers_peak_mib": (
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if engine == "dask" else None
+        ),
+        "before_mib": before_kib / 1024,
+    }
 
 
 def run_fresh(folder: Path, engine: str, workers: int, memory_limit: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", str(folder), engine, "--workers", str(workers),
-                          "--memory-limit", memory_limit], check=True, capture_output=True, text=True,
-                         env={**os.environ, "PYTHONHASHSEED": "0"})
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            str(folder),
+            engine,
+            "--workers",
+            str(workers),
+            "--memory-limit",
+            memory_limit,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
     return json.loads(out.stdout.splitlines()[-1])
 
 
@@ -91,8 +119,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.child:
         print(json.dumps(measure(Path(args.child[0]), args.child[1], args.workers, args.memory_limit)))
         return
-    header = (f"{'events':>12} {'users':>10} {'engine':<7} {'seconds':>8} {'events/s':>11} "
-              f"{'peak RSS MiB':>13} {'worker peak MiB':>16}")
+    header = (
+        f"{'events':>12} {'users':>10} {'engine':<7} {'seconds':>8} {'events/s':>11} "
+        f"{'peak RSS MiB':>13} {'worker peak MiB':>16}"
+    )
     rows = []
     for size in args.sizes:
         folder = dataset(size, args.data, args.seed)
@@ -102,8 +132,11 @@ def main(argv: list[str] | None = None) -> None:
             if len(rows) == 1:
                 print(header, "-" * len(header), sep="\n", flush=True)
             workers = f"{r['workers_peak_mib']:>16,.0f}" if r["workers_peak_mib"] is not None else f"{'-':>16}"
-            print(f"{r['events']:>12,} {r['users']:>10,} {r['engine']:<7} {r['seconds']:>8.1f} "
-                  f"{r['events'] / r['seconds']:>11,.0f} {r['peak_mib']:>13,.0f} {workers}", flush=True)
+            print(
+                f"{r['events']:>12,} {r['users']:>10,} {r['engine']:<7} {r['seconds']:>8.1f} "
+                f"{r['events'] / r['seconds']:>11,.0f} {r['peak_mib']:>13,.0f} {workers}",
+                flush=True,
+            )
     print(f"(peak RSS includes ~{rows[-1]['before_mib']:.0f} MiB of interpreter, imports and the ids)")
 
 

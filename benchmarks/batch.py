@@ -57,22 +57,47 @@ def measure(source: Path, database: Path, rows: int, chunk_rows: int, engine: st
     shutil.rmtree(database) if database.is_dir() else database.unlink(missing_ok=True)
     target = str(database) if database.suffix == ".parquet" else f"sqlite:///{database}"
     table = ["--table", "batch_predictions"] if database.suffix == ".db" else []
-    command = [sys.executable, "-m", "lifecycle.batch", "--input", str(source), "--output", target, *table,
-               "--batch-id", f"bench-{rows}", "--model", "churn", "--chunk-rows", str(chunk_rows), "--engine", engine]
+    command = [
+        sys.executable,
+        "-m",
+        "lifecycle.batch",
+        "--input",
+        str(source),
+        "--output",
+        target,
+        *table,
+        "--batch-id",
+        f"bench-{rows}",
+        "--model",
+        "churn",
+        "--chunk-rows",
+        str(chunk_rows),
+        "--engine",
+        engine,
+    ]
     log = database.with_suffix(".log")
     started = time.perf_counter()
     with open(log, "w") as out:
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        process = subprocess.Popen(
+            command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        )
         status, usage, driver_mb, workers_mb = _watch(process)
     total = time.perf_counter() - started
     text = log.read_text()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"lifecycle predict failed on {rows:,} rows:\n{text}")
     inner = float(re.search(r"in ([\d.]+) s \(", text).group(1))
-    return {"rows": rows, "seconds": total, "rows_per_s": rows / total, "scoring_rows_per_s": rows / inner,
-            "peak_mb": usage.ru_maxrss / 1024, "driver_mb": driver_mb, "workers_mb": workers_mb,
-            "input_mb": source.stat().st_size / 2**20, "output_mb": _size(database) / 2**20}
+    return {
+        "rows": rows,
+        "seconds": total,
+        "rows_per_s": rows / total,
+        "scoring_rows_per_s": rows / inner,
+        "peak_mb": usage.ru_maxrss / 1024,
+        "driver_mb": driver_mb,
+        "workers_mb": workers_mb,
+        "input_mb": source.stat().st_size / 2**20,
+        "output_mb": _size(database) / 2**20,
+    }
 
 
 def _size(path: Path) -> int:
@@ -111,15 +136,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.folder or Path(scratch)
         folder.mkdir(parents=True, exist_ok=True)
-        print(f"{'rows':>12} {'seconds':>8} {'rows/s':>9} {'scoring rows/s':>15} {'peak MB':>8} "
-              f"{'driver MB':>10} {'worker MB':>10} {'input MB':>9} {'output MB':>10}", flush=True)
+        print(
+            f"{'rows':>12} {'seconds':>8} {'rows/s':>9} {'scoring rows/s':>15} {'peak MB':>8} "
+            f"{'driver MB':>10} {'worker MB':>10} {'input MB':>9} {'output MB':>10}",
+            flush=True,
+        )
         for rows in args.sizes:
             source = make_input(folder / f"rows_{rows}.parquet", rows)
             output = folder / f"out_{rows}.{'db' if args.to == 'sqlite' else 'parquet'}"
             r = measure(source, output, rows, args.chunk_rows, args.engine)
-            print(f"{r['rows']:>12,} {r['seconds']:>8.1f} {r['rows_per_s']:>9,.0f} {r['scoring_rows_per_s']:>15,.0f} "
-                  f"{r['peak_mb']:>8.0f} {r['driver_mb']:>10.0f} {r['workers_mb']:>10.0f} {r['input_mb']:>9.1f} "
-                  f"{r['output_mb']:>10.1f}", flush=True)
+            print(
+                f"{r['rows']:>12,} {r['seconds']:>8.1f} {r['rows_per_s']:>9,.0f} {r['scoring_rows_per_s']:>15,.0f} "
+                f"{r['peak_mb']:>8.0f} {r['driver_mb']:>10.0f} {r['workers_mb']:>10.0f} {r['input_mb']:>9.1f} "
+                f"{r['output_mb']:>10.1f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -34,9 +34,18 @@ def frames(rows: int, chunk_rows: int):
     for start in range(0, rows, chunk_rows):
         n = min(chunk_rows, rows - start)
         p = rng.random(n)
-        yield pd.DataFrame({"user_id": np.arange(start, start + n), "prediction": (p > 0.5).astype(int),
-                            "probability_0": 1 - p, "probability_1": p, "model_name": "churn", "model_version": 1,
-                            "batch_id": "bench", "scored_at": scored_at})
+        yield pd.DataFrame(
+            {
+                "user_id": np.arange(start, start + n),
+                "prediction": (p > 0.5).astype(int),
+                "probability_0": 1 - p,
+                "probability_1": p,
+                "model_name": "churn",
+                "model_version": 1,
+                "batch_id": "bench",
+                "scored_at": scored_at,
+            }
+        )
 
 
 def measure(log_url: str, batch_url: str, rows: int, chunk_rows: int) -> dict:
@@ -60,8 +69,12 @@ def measure(log_url: str, batch_url: str, rows: int, chunk_rows: int) -> dict:
     stop.set()
     thread.join()
     store.dispose()
-    return {"batch s": round(seconds, 1), "log writes": len(waits),
-            "median wait ms": round(1000 * statistics.median(waits), 1), "longest wait ms": round(1000 * max(waits), 1)}
+    return {
+        "batch s": round(seconds, 1),
+        "log writes": len(waits),
+        "median wait ms": round(1000 * statistics.median(waits), 1),
+        "longest wait ms": round(1000 * max(waits), 1),
+    }
 
 
 def main() -> None:
@@ -71,9 +84,12 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         log = f"sqlite:///{Path(folder) / 'predictions.db'}"
-        results = {"same file": measure(log, log, args.rows, args.chunk_rows),
-                   "beside it (default)": measure(log, f"sqlite:///{Path(folder) / 'batch_predictions.db'}",
-                                                  args.rows, args.chunk_rows)}
+        results = {
+            "same file": measure(log, log, args.rows, args.chunk_rows),
+            "beside it (default)": measure(
+                log, f"sqlite:///{Path(folder) / 'batch_predictions.db'}", args.rows, args.chunk_rows
+            ),
+        }
     print(pd.DataFrame(results).T.to_string())
 
 

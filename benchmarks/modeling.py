@@ -34,8 +34,14 @@ def copy_project(dest: Path) -> Path:
 def lifecycle(project: Path, *args: str) -> float:
     env = {**os.environ, "PYTHONPATH": str(project / "src")}
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "lifecycle", "run", *args], cwd=project, env=env, check=True,
-                   capture_output=True, text=True)
+    subprocess.run(
+        [sys.executable, "-m", "lifecycle", "run", *args],
+        cwd=project,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return time.perf_counter() - started
 
 
@@ -65,8 +71,10 @@ def main() -> None:
     args = parser.parse_args()
     for n_users in args.sizes:
         r = measure(n_users)
-        print(f"{n_users:>7,} users: 04-09 in {r['total']:6.1f} s, cells {r['cells']:6.1f} s, "
-              f"outside the cells {100 * r['outside_share']:4.1f}%")
+        print(
+            f"{n_users:>7,} users: 04-09 in {r['total']:6.1f} s, cells {r['cells']:6.1f} s, "
+            f"outside the cells {100 * r['outside_share']:4.1f}%"
+        )
         print("         " + ", ".join(f"{k[:2]} {v:.1f}s" for k, v in r["phases"].items()), flush=True)
 
 

@@ -37,9 +37,9 @@ from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from lifecycle.core.settings import DriftSettings, Estimate
 from lifecycle.monitoring import performance_estimate
 from lifecycle.monitoring.drift import thresholds as drift_thresholds
-from lifecycle.core.settings import DriftSettings, Estimate
 
 ROOT = Path(__file__).resolve().parents[1]
 NANNYML = ("nannyml==0.13.1", "statsmodels", "pyarrow")
@@ -72,7 +72,7 @@ for name in names:
                  "auc": e["roc_auc|value"].tolist(), "low": e["roc_auc|lower_confidence_boundary"].tolist(),
                  "high": e["roc_auc|upper_confidence_boundary"].tolist()}
 print(json.dumps(out))
-""" % {"features": FEATURES}
+""".replace("%(features)r", repr(FEATURES))
 
 
 def table(n: int, rng: np.random.Generator, shift: float = 0.0) -> pd.DataFrame:
@@ -89,8 +89,10 @@ def table(n: int, rng: np.random.Generator, shift: float = 0.0) -> pd.DataFrame:
 
 def production(chunks: int, chunk_rows: int, rng: np.random.Generator) -> pd.DataFrame:
     """``chunks`` chunks; ``x0`` shifted by 0.5 sd in the second half."""
-    return pd.concat([table(chunk_rows, rng, 0.5 if k >= chunks // 2 else 0.0).assign(chunk=k) for k in range(chunks)],
-                     ignore_index=True)
+    return pd.concat(
+        [table(chunk_rows, rng, 0.5 if k >= chunks // 2 else 0.0).assign(chunk=k) for k in range(chunks)],
+        ignore_index=True,
+    )
 
 
 def score(model: LogisticRegression, frame: pd.DataFrame) -> pd.DataFrame:
@@ -106,35 +108,52 @@ def nannyml_python() -> Path:
     if not (folder / ".ready").exists():
         print(f"creating {folder.relative_to(ROOT)} with {', '.join(NANNYML)} (once) ...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *NANNYML],
-                       check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *NANNYML], check=True
+        )
         (folder / ".ready").touch()
     return python
 
 
-def ours(reference: pd.DataFrame, analysis: pd.DataFrame, chunk_rows: int, seed: int,
-         levels: tuple[float, ...] = (Estimate().interval,)) -> dict:
+def ours(
+    reference: pd.DataFrame,
+    analysis: pd.DataFrame,
+    chunk_rows: int,
+    seed: int,
+    levels: tuple[float, ...] = (Estimate().interval,),
+) -> dict:
     """lifecycle's drift verdicts per feature and chunk, and its AUC estimate per chunk with its interval at
     each of ``levels``."""
     settings = DriftSettings()
     start = time.perf_counter()
-    baseline = drift_thresholds.fit(reference[FEATURES], settings.statistics, REFERENCE_CHUNKS, settings.k, seed,
-                                    min_rows=chunk_rows // 10)
-    calibration = performance_estimate.calibrate(reference["proba"], reference["y"] == 1, Estimate().calibrate,
-                                                 seed=seed)
+    baseline = drift_thresholds.fit(
+        reference[FEATURES], settings.statistics, REFERENCE_CHUNKS, settings.k, seed, min_rows=chunk_rows // 10
+    )
+    calibration = performance_estimate.calibrate(
+        reference["proba"], reference["y"] == 1, Estimate().calibrate, seed=seed
+    )
     codes, chunks = pd.factorize(analysis["chunk"], sort=True)
     alerts = {f: [False] * len(chunks) for f in FEATURES}
-    for k, records in enumerate(drift_thresholds.measure_windows(baseline, analysis[FEATURES], codes,
-                                                                  [str(c) for c in chunks], min_rows=1)):
+    for k, records in enumerate(
+        drift_thresholds.measure_windows(baseline, analysis[FEATURES], codes, [str(c) for c in chunks], min_rows=1)
+    ):
         for record in records:
             alerts[record.feature][k] |= record.alert
-    found = {level: performance_estimate.by_window(analysis, analysis["chunk"], ["proba"], "pred", [1], [calibration],
-                                                   level, min_rows=1).query("metric == 'roc_auc'")
-             for level in levels}
+    found = {
+        level: performance_estimate.by_window(
+            analysis, analysis["chunk"], ["proba"], "pred", [1], [calibration], level, min_rows=1
+        ).query("metric == 'roc_auc'")
+        for level in levels
+    }
     first = found[levels[0]]
-    return {"seconds": time.perf_counter() - start, "alerts": alerts, "auc": first["estimate"].tolist(),
-            "low": first["low"].tolist(), "high": first["high"].tolist(),
-            "levels": {level: (table["low"].tolist(), table["high"].tolist()) for level, table in found.items()}}
+    return {
+        "seconds": time.perf_counter() - start,
+        "alerts": alerts,
+        "auc": first["estimate"].tolist(),
+        "low": first["low"].tolist(),
+        "high": first["high"].tolist(),
+        "levels": {level: (table["low"].tolist(), table["high"].tolist()) for level, table in found.items()},
+    }
 
 
 def held(realized: np.ndarray, low, high) -> str:
@@ -149,11 +168,14 @@ def summary(name: str, found: dict, realized: np.ndarray, chunks: int) -> dict:
     undrifted = [a for f, values in found["alerts"].items() for k, a in enumerate(values) if f != "x0"]
     undrifted += list(np.array(found["alerts"]["x0"])[~drifted])
     auc = np.array(found["auc"], float)
-    return {"tool": name, "x0 caught": f"{caught} of {drifted.sum()}",
-            "false alerts": f"{int(np.sum(undrifted))} of {len(undrifted)} ({np.mean(undrifted):.1%})",
-            "AUC MAE (covariate half)": round(float(np.mean(np.abs(auc - realized)[drifted])), 4),
-            "AUC MAE (all)": round(float(np.mean(np.abs(auc - realized))), 4),
-            "interval held (mean width)": held(realized, found["low"], found["high"])}
+    return {
+        "tool": name,
+        "x0 caught": f"{caught} of {drifted.sum()}",
+        "false alerts": f"{int(np.sum(undrifted))} of {len(undrifted)} ({np.mean(undrifted):.1%})",
+        "AUC MAE (covariate half)": round(float(np.mean(np.abs(auc - realized)[drifted])), 4),
+        "AUC MAE (all)": round(float(np.mean(np.abs(auc - realized))), 4),
+        "interval held (mean width)": held(realized, found["low"], found["high"]),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -166,8 +188,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     train = table(20_000, rng)
-    model = LogisticRegression(max_iter=1000).fit(pd.get_dummies(train[FEATURES], columns=["colour"], dtype=float),
-                                                  train["y"])
+    model = LogisticRegression(max_iter=1000).fit(
+        pd.get_dummies(train[FEATURES], columns=["colour"], dtype=float), train["y"]
+    )
     reference = score(model, table(REFERENCE_CHUNKS * args.chunk_rows, rng))
     analysis = score(model, production(args.chunks, args.chunk_rows, rng))
     big_chunks = args.big_rows // args.chunk_rows
@@ -188,15 +211,24 @@ def main(argv: list[str] | None = None) -> None:
             timings["NannyML"].append(nannyml(folder, args.chunk_rows, "big")["seconds"])
             timings["lifecycle"].append(ours(reference, big, args.chunk_rows, args.seed)["seconds"])
 
-    per_chunk = pd.DataFrame({"x0 shifted": np.arange(args.chunks) >= args.chunks // 2,
-                              "lifecycle x0 alert": mine["alerts"]["x0"],
-                              "NannyML x0 alert": theirs["alerts"]["x0"],
-                              "realized AUC": realized.round(4), "lifecycle AUC": np.round(mine["auc"], 4),
-                              "NannyML AUC": np.round(theirs["auc"], 4)})
+    per_chunk = pd.DataFrame(
+        {
+            "x0 shifted": np.arange(args.chunks) >= args.chunks // 2,
+            "lifecycle x0 alert": mine["alerts"]["x0"],
+            "NannyML x0 alert": theirs["alerts"]["x0"],
+            "realized AUC": realized.round(4),
+            "lifecycle AUC": np.round(mine["auc"], 4),
+            "NannyML AUC": np.round(theirs["auc"], 4),
+        }
+    )
     rows = []
     for level in levels:
-        row = summary(f"lifecycle, {level:.2%} interval" + (" (params)" if level == levels[0] else ""), mine,
-                      realized, args.chunks)
+        row = summary(
+            f"lifecycle, {level:.2%} interval" + (" (params)" if level == levels[0] else ""),
+            mine,
+            realized,
+            args.chunks,
+        )
         row["interval held (mean width)"] = held(realized, *mine["levels"][level])
         rows.append(row)
     rows.append(summary("NannyML 0.13.1, +-3 sampling errors", theirs, realized, args.chunks))
@@ -205,15 +237,21 @@ def main(argv: list[str] | None = None) -> None:
         print()
         print(pd.DataFrame(rows).to_string(index=False))
     shown = {tool: ", ".join(f"{t:.2f}" for t in found) for tool, found in timings.items()}
-    print(f"\nrun time on {len(big):,} production rows ({big_chunks} chunks): univariate drift + AUC estimate, fit "
-          f"included, {args.repeats} runs each, alternating: lifecycle median {np.median(timings['lifecycle']):.2f} s "
-          f"({shown['lifecycle']}), NannyML median {np.median(timings['NannyML']):.2f} s ({shown['NannyML']})")
+    print(
+        f"\nrun time on {len(big):,} production rows ({big_chunks} chunks): univariate drift + AUC estimate, fit "
+        f"included, {args.repeats} runs each, alternating: lifecycle median {np.median(timings['lifecycle']):.2f} s "
+        f"({shown['lifecycle']}), NannyML median {np.median(timings['NannyML']):.2f} s ({shown['NannyML']})"
+    )
 
 
 def nannyml(folder: str, chunk_rows: int, name: str) -> dict:
     """NannyML's verdicts, estimates and run time on ``name``.parquet in ``folder`` (in its own environment)."""
-    done = subprocess.run([str(nannyml_python()), "-c", RUN_NANNYML, folder, str(chunk_rows), name], check=False,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(nannyml_python()), "-c", RUN_NANNYML, folder, str(chunk_rows), name],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode:
         sys.exit(f"NannyML failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])[name]

@@ -32,8 +32,10 @@ from lifecycle.store import prediction_log
 
 
 def rows(request: str, n: int) -> list[dict]:
-    return [prediction_log.row(request, i, "m", 1, "production", {"x": i, "text": "a" * 80}, {"prediction": 1})
-            for i in range(n)]
+    return [
+        prediction_log.row(request, i, "m", 1, "production", {"x": i, "text": "a" * 80}, {"prediction": 1})
+        for i in range(n)
+    ]
 
 
 def make_store(url: str) -> Path:
@@ -80,8 +82,10 @@ def locked(folder: Path, seconds: float) -> None:
     drained = time.monotonic() - released
     log.close()
     stored, repeated = counted(url)
-    print(f"1. write lock held {seconds:g} s: 601 submitted, {stored} in the store, {601 - stored} lost, "
-          f"{repeated} repeated; drained {drained:.1f} s after the lock went")
+    print(
+        f"1. write lock held {seconds:g} s: 601 submitted, {stored} in the store, {601 - stored} lost, "
+        f"{repeated} repeated; drained {drained:.1f} s after the lock went"
+    )
 
 
 def close_during_lock(folder: Path, seconds: float) -> None:
@@ -97,8 +101,10 @@ def close_during_lock(folder: Path, seconds: float) -> None:
         time.sleep(0.01)
     after.close()
     stored, repeated = counted(url)
-    print(f"2. close(timeout=10) during a {seconds:g} s lock: returned after {closing:.1f} s with {left} row(s) "
-          f"left pending; the next log drained them: {stored} of 2000 in the store, {repeated} repeated")
+    print(
+        f"2. close(timeout=10) during a {seconds:g} s lock: returned after {closing:.1f} s with {left} row(s) "
+        f"left pending; the next log drained them: {stored} of 2000 in the store, {repeated} repeated"
+    )
 
 
 def latency(folder: Path, submits: int) -> None:
@@ -107,7 +113,7 @@ def latency(folder: Path, submits: int) -> None:
     for threads in (1, 8):
         log = prediction_log.PredictionLog(url, spool=folder / f"spool-{threads}").start()
 
-        def one(k: int) -> float:
+        def one(k: int, log=log, threads=threads) -> float:
             started = time.perf_counter()
             log.submit(rows(f"t{threads}-{k}", 1))
             return time.perf_counter() - started
@@ -117,8 +123,10 @@ def latency(folder: Path, submits: int) -> None:
             seconds = np.array(list(pool.map(one, range(submits))))
         wall = time.perf_counter() - started
         log.close()
-        print(f"3. submit, {threads} thread(s): p50 {np.percentile(seconds, 50) * 1e3:.2f} ms, "
-              f"p99 {np.percentile(seconds, 99) * 1e3:.2f} ms, {submits / wall:,.0f} requests/s")
+        print(
+            f"3. submit, {threads} thread(s): p50 {np.percentile(seconds, 50) * 1e3:.2f} ms, "
+            f"p99 {np.percentile(seconds, 99) * 1e3:.2f} ms, {submits / wall:,.0f} requests/s"
+        )
 
 
 def main() -> None:

@@ -51,8 +51,9 @@ def copy_project(dest: Path, ref: str | None) -> Path:
 def timed_run(project: Path, *args: str) -> tuple[float, str]:
     env = {**os.environ, "PYTHONPATH": str(project / "src")}
     t0 = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "lifecycle", "run", *args], cwd=project, env=env,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "lifecycle", "run", *args], cwd=project, env=env, capture_output=True, text=True
+    )
     seconds = time.perf_counter() - t0
     if result.returncode != 0:
         raise SystemExit(f"lifecycle run {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -64,8 +65,9 @@ def cell_seconds(run_dir: Path) -> dict[str, float]:
     found = {}
     for path in run_dir.glob("*.ipynb"):
         nb = json.loads(path.read_text())
-        found[path.stem] = sum((c.get("metadata", {}).get("papermill", {}) or {}).get("duration") or 0
-                               for c in nb["cells"])
+        found[path.stem] = sum(
+            (c.get("metadata", {}).get("papermill", {}) or {}).get("duration") or 0 for c in nb["cells"]
+        )
     return found
 
 
@@ -88,18 +90,24 @@ def main(argv: list[str] | None = None) -> None:
     wall, out = timed_run(project, *jobs)
     cells = cell_seconds(latest_run(project))
     total = sum(cells.values())
-    print(f"full run, {phases} phases{'' if not args.ref else f' ({args.ref})'}: {wall:.1f} s wall; "
-          f"cells {total:.1f} s; outside cells {wall - total:.1f} s ({(wall - total) / wall:.0%})")
+    print(
+        f"full run, {phases} phases{'' if not args.ref else f' ({args.ref})'}: {wall:.1f} s wall; "
+        f"cells {total:.1f} s; outside cells {wall - total:.1f} s ({(wall - total) / wall:.0%})"
+    )
     # Per notebook, as the runner reports it ("done in X s") less its cells: kernel start, papermill, records.
     per = sorted(float(s) - cells[p] for p, s in re.findall(r"\] (\S+) done in ([\d.]+) s", out))
-    print(f"  per notebook outside its cells: median {statistics.median(per):.2f} s, total {sum(per):.1f} s; "
-          f"the rest ({wall - total - sum(per):.1f} s) is interpreter start, imports, params, hashing")
+    print(
+        f"  per notebook outside its cells: median {statistics.median(per):.2f} s, total {sum(per):.1f} s; "
+        f"the rest ({wall - total - sum(per):.1f} s) is interpreter start, imports, params, hashing"
+    )
     if args.ref:
         return
 
     times = [timed_run(project)[0] for _ in range(args.repeat)]
-    print(f"re-run, nothing changed ({phases} phases up to date): {statistics.median(times):.2f} s "
-          f"(median of {args.repeat}: {', '.join(f'{t:.2f}' for t in times)})")
+    print(
+        f"re-run, nothing changed ({phases} phases up to date): {statistics.median(times):.2f} s "
+        f"(median of {args.repeat}: {', '.join(f'{t:.2f}' for t in times)})"
+    )
 
     helper = project / HELPER
     helper.write_text(helper.read_text() + "\n# benchmark: a one-line change\n")

@@ -50,7 +50,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-import serve_batch  # noqa: E402  (beside this script)
+import serve_batch
 
 from lifecycle import batch
 from lifecycle.core import database_url, paths
@@ -77,8 +77,10 @@ def sample_records(scorer: scoring.Scorer, n: int = 16) -> list[dict]:
         rows = splits.read("test")[list(scorer.schema.index)].head(200).astype(object)
     except (FileNotFoundError, KeyError):
         return [contract.example()]
-    records = [{k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)) for k, v in row.items()}
-               for row in rows.to_dict(orient="records")]
+    records = [
+        {k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)) for k, v in row.items()}
+        for row in rows.to_dict(orient="records")
+    ]
     valid = []
     for record in records:  # keep rows inside the service's accepted ranges
         try:
@@ -92,7 +94,7 @@ def sample_records(scorer: scoring.Scorer, n: int = 16) -> list[dict]:
 def floor(scorer: scoring.Scorer, records: list[dict], seconds: float, batch: int = 1) -> dict:
     """In-process ``scoring.score`` of ``batch`` records at a time: latency per call, records per second."""
     rows = [records[(i + k) % len(records)] for i in range(len(records)) for k in range(batch)]
-    frames = [pd.DataFrame(rows[i * batch:(i + 1) * batch]) for i in range(len(records))]
+    frames = [pd.DataFrame(rows[i * batch : (i + 1) * batch]) for i in range(len(records))]
     for frame in frames:
         scoring.score(scorer, frame)
     times, end, i = [], time.perf_counter() + seconds, 0
@@ -141,9 +143,25 @@ def start(model: str, folder: Path, extra: list[str]) -> tuple[subprocess.Popen,
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(folder / "src")}
     with open(folder / "serve.log", "w") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "lifecycle.serving.serve", "--model", model, "--port", str(port),
-                                    "--no-access-log", "--log-level", "warning", *extra], cwd=folder, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lifecycle.serving.serve",
+                "--model",
+                model,
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                *extra,
+            ],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
     url = f"http://127.0.0.1:{port}"
     wait_ready(process, f"{url}/ready", folder / "serve.log")
     return process, url
@@ -176,9 +194,21 @@ def mlflow_env() -> Path:
         print(f"creating {folder.relative_to(ROOT)} (once; a few minutes) ...", flush=True)
         shutil.rmtree(folder, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
-        done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", MLFLOW,
-                               f"scikit-learn=={sklearn.__version__}", f"skops=={skops.__version__}"],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                MLFLOW,
+                f"scikit-learn=={sklearn.__version__}",
+                f"skops=={skops.__version__}",
+            ],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode:
             raise SystemExit(f"could not install {MLFLOW} into {folder}:\n{done.stderr[-3000:]}")
         (folder / ".installed").write_text(MLFLOW + "\n")
@@ -192,16 +222,38 @@ def start_mlflow(scorer: scoring.Scorer, records: list[dict], folder: Path) -> t
     sample = folder / "sample.json"
     sample.write_text(json.dumps(records))
     artifact = paths.MODELS / scorer.name / str(scorer.version) / "model.skops"
-    subprocess.run([str(python), "-c", SAVE_FOR_MLFLOW, str(artifact), str(folder / "mlflow-model"), str(sample)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(python), "-c", SAVE_FOR_MLFLOW, str(artifact), str(folder / "mlflow-model"), str(sample)],
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
-    env = {**os.environ, "PATH": f"{env_folder / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-           "MLFLOW_TRACKING_URI": f"file://{folder / 'mlruns'}"}
+    env = {
+        **os.environ,
+        "PATH": f"{env_folder / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MLFLOW_TRACKING_URI": f"file://{folder / 'mlruns'}",
+    }
     env.pop("PYTHONPATH", None)
     with open(folder / "mlflow.log", "w") as log:
-        process = subprocess.Popen([str(env_folder / "bin" / "mlflow"), "models", "serve", "-m",
-                                    str(folder / "mlflow-model"), "--env-manager", "local", "-h", "127.0.0.1",
-                                    "-p", str(port)], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [
+                str(env_folder / "bin" / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                str(folder / "mlflow-model"),
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            cwd=folder,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     wait_ready(process, f"{url}/ping", folder / "mlflow.log")
     return process, url
@@ -210,8 +262,21 @@ def start_mlflow(scorer: scoring.Scorer, records: list[dict], folder: Path) -> t
 def with_wrk(url: str, script: Path, concurrency: int, seconds: float, until: subprocess.Popen | None = None) -> dict:
     """wrk for ``seconds``, or (``until``) for as long as that process runs; ``ok``: the 2xx answers."""
     threads = max(1, min(concurrency, 2))
-    command = ["wrk", "-t", str(threads), "-c", str(concurrency), "-d", f"{seconds if until is None else 86400:g}s",
-               "--latency", "--timeout", "10s", "-s", str(script), url]
+    command = [
+        "wrk",
+        "-t",
+        str(threads),
+        "-c",
+        str(concurrency),
+        "-d",
+        f"{seconds if until is None else 86400:g}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
+    ]
     if until is None:
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     else:
@@ -228,12 +293,18 @@ def with_wrk(url: str, script: Path, concurrency: int, seconds: float, until: su
     failed = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     count = (int(errors.group(1)) if errors else 0) + (sum(map(int, failed.groups())) if failed else 0)
     done = int(re.search(r"(\d+) requests in", out).group(1))
-    return {"p50": ms("50"), "p99": ms("99"), "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "errors": count, "ok": done - (int(errors.group(1)) if errors else 0)}
+    return {
+        "p50": ms("50"),
+        "p99": ms("99"),
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "errors": count,
+        "ok": done - (int(errors.group(1)) if errors else 0),
+    }
 
 
-def with_python(url: str, path: str, bodies: list[bytes], concurrency: int, seconds: float,
-                until: subprocess.Popen | None = None) -> dict:
+def with_python(
+    url: str, path: str, bodies: list[bytes], concurrency: int, seconds: float, until: subprocess.Popen | None = None
+) -> dict:
     """Python threads for ``seconds``, or (``until``) for as long as that process runs."""
     import httpx
 
@@ -260,8 +331,13 @@ def with_python(url: str, path: str, bodies: list[bytes], concurrency: int, seco
     for w in workers:
         w.join()
     ms, elapsed = np.array(times) * 1000, time.perf_counter() - started
-    return {"p50": np.percentile(ms, 50), "p99": np.percentile(ms, 99), "rps": len(ms) / elapsed, "errors": errors[0],
-            "ok": len(ms) - errors[0]}
+    return {
+        "p50": np.percentile(ms, 50),
+        "p99": np.percentile(ms, 99),
+        "rps": len(ms) / elapsed,
+        "errors": errors[0],
+        "ok": len(ms) - errors[0],
+    }
 
 
 def probe_health(url: str, stop: threading.Event, found: list[float]) -> None:
@@ -275,8 +351,17 @@ def probe_health(url: str, stop: threading.Event, found: list[float]) -> None:
             stop.wait(0.1)
 
 
-def drive(url: str, path: str, bodies: list[bytes], levels: list[int], seconds: float, wrk: str | None,
-          folder: Path, health: bool, until: subprocess.Popen | None = None) -> dict[int | str, dict]:
+def drive(
+    url: str,
+    path: str,
+    bodies: list[bytes],
+    levels: list[int],
+    seconds: float,
+    wrk: str | None,
+    folder: Path,
+    health: bool,
+    until: subprocess.Popen | None = None,
+) -> dict[int | str, dict]:
     """Each concurrency level in turn (after a warm-up, kept as "warm-up"); /health probed alongside when
     ``health``. With ``until`` (a process): no warm-up, each level lasts as long as that process runs."""
     script = folder / f"post-{abs(hash(path))}.lua"
@@ -301,16 +386,18 @@ def drive(url: str, path: str, bodies: list[bytes], levels: list[int], seconds: 
     return results
 
 
-def beside_a_batch(url: str, bodies: list[bytes], scorer: scoring.Scorer, records: list[dict], args,
-                   wrk: str | None, folder: Path) -> tuple[dict, str]:
+def beside_a_batch(
+    url: str, bodies: list[bytes], scorer: scoring.Scorer, records: list[dict], args, wrk: str | None, folder: Path
+) -> tuple[dict, str]:
     """The highest concurrency level for as long as ``lifecycle predict`` writes ``args.with_batch`` rows;
     the load's figures and the batch's last line."""
     id_column = batch.store_defaults()["id_column"] or "row_id"
     rows = serve_batch.batch_input(scorer, records, id_column, args.with_batch, folder / "batch.parquet")
     process = serve_batch.start_batch(folder, args.model, rows)
     try:
-        during = drive(url, "/predict", bodies, [max(args.concurrency)], args.duration, wrk, folder, health=True,
-                       until=process)
+        during = drive(
+            url, "/predict", bodies, [max(args.concurrency)], args.duration, wrk, folder, health=True, until=process
+        )
     finally:
         if process.poll() is None:
             process.kill()
@@ -321,14 +408,18 @@ def report_batch(without: dict, during: dict, said: str, ends: dict, args, store
     """p99 without and with the batch; rows answered against rows logged."""
     log, into = (database_url.shown(url) for url in stores)
     print(f"\nbeside a batch of {args.with_batch:,} rows (lifecycle predict into {into}; the log at {log}):\n  {said}")
-    print(f"concurrency {max(args.concurrency)}: p99 {without['p99']:.1f} ms without the batch, {during['p99']:.1f} ms "
-          f"with it (p50 {without['p50']:.1f} / {during['p50']:.1f} ms, {without['rps']:.0f} / {during['rps']:.0f} "
-          f"req/s, errors {without['errors']} / {during['errors']}, /health max {during['health_max']:.1f} ms)")
+    print(
+        f"concurrency {max(args.concurrency)}: p99 {without['p99']:.1f} ms without the batch, {during['p99']:.1f} ms "
+        f"with it (p50 {without['p50']:.1f} / {during['p50']:.1f} ms, {without['rps']:.0f} / {during['rps']:.0f} "
+        f"req/s, errors {without['errors']} / {during['errors']}, /health max {during['health_max']:.1f} ms)"
+    )
     equal = ends["answered"] == ends["rows"] == ends["distinct"] and not ends["spooled"]
-    print(f"rows end to end: {ends['answered']:,.0f} answered (the service's HTTP 200s; the clients got "
-          f"{ends['received']:,}: wrk drops what is in flight when it stops), {ends['rows']:,} new in the store, "
-          f"{ends['rows'] - ends['distinct']:,} repeated, {ends['spooled']:,} left in the spool "
-          f"({ends['pending']:.0f} pending at stop): {'equal' if equal else 'NOT EQUAL'}")
+    print(
+        f"rows end to end: {ends['answered']:,.0f} answered (the service's HTTP 200s; the clients got "
+        f"{ends['received']:,}: wrk drops what is in flight when it stops), {ends['rows']:,} new in the store, "
+        f"{ends['rows'] - ends['distinct']:,} repeated, {ends['spooled']:,} left in the spool "
+        f"({ends['pending']:.0f} pending at stop): {'equal' if equal else 'NOT EQUAL'}"
+    )
 
 
 def main() -> None:
@@ -338,12 +429,22 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32, 64])
     parser.add_argument("--python-client", action="store_true", help="use Python threads even if wrk is installed")
     parser.add_argument("--compare-mlflow", action="store_true", help=f"also serve the pipeline with {MLFLOW}")
-    parser.add_argument("--serve-args", nargs="*", default=[], metavar="ARG",
-                        help="extra arguments for the service, e.g. --serve-args=--workers=1")
-    parser.add_argument("--with-batch", type=int, metavar="ROWS",
-                        help="then the highest level again while lifecycle predict writes ROWS rows to the store")
-    parser.add_argument("--batch-into-log", action="store_true",
-                        help="the batch into the log's own database (default: store.batch_url)")
+    parser.add_argument(
+        "--serve-args",
+        nargs="*",
+        default=[],
+        metavar="ARG",
+        help="extra arguments for the service, e.g. --serve-args=--workers=1",
+    )
+    parser.add_argument(
+        "--with-batch",
+        type=int,
+        metavar="ROWS",
+        help="then the highest level again while lifecycle predict writes ROWS rows to the store",
+    )
+    parser.add_argument(
+        "--batch-into-log", action="store_true", help="the batch into the log's own database (default: store.batch_url)"
+    )
     parser.add_argument("--store-url", help="the service's store.url (default: params, data/predictions.db)")
     args = parser.parse_args()
 
@@ -353,13 +454,23 @@ def main() -> None:
     one = floor(scorer, records, min(args.duration, 5.0))
     many = floor(scorer, records, min(args.duration, 5.0), batch=64)
     wrk = None if args.python_client else shutil.which("wrk")
-    print(f"model {scorer.name} version {scorer.version} ({len(scorer.schema)} inputs), {os.cpu_count()} CPU(s), "
-          f"{len(records)} distinct records, {args.duration:g} s per level")
-    print(f"floor, in-process scoring.score: one record p50 {one['p50']:.2f} ms, p99 {one['p99']:.2f} ms "
-          f"({one['rps']:.0f} records/s on one thread); 64 records p50 {many['p50']:.2f} ms "
-          f"({many['rps']:.0f} records/s)")
-    print("client: " + (f"wrk ({wrk}) with a Lua POST script, keep-alive connections" if wrk else
-                        "Python threads (wrk not installed or --python-client): p99 is inflated, ~3x on 2 cores"))
+    print(
+        f"model {scorer.name} version {scorer.version} ({len(scorer.schema)} inputs), {os.cpu_count()} CPU(s), "
+        f"{len(records)} distinct records, {args.duration:g} s per level"
+    )
+    print(
+        f"floor, in-process scoring.score: one record p50 {one['p50']:.2f} ms, p99 {one['p99']:.2f} ms "
+        f"({one['rps']:.0f} records/s on one thread); 64 records p50 {many['p50']:.2f} ms "
+        f"({many['rps']:.0f} records/s)"
+    )
+    print(
+        "client: "
+        + (
+            f"wrk ({wrk}) with a Lua POST script, keep-alive connections"
+            if wrk
+            else "Python threads (wrk not installed or --python-client): p99 is inflated, ~3x on 2 cores"
+        )
+    )
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         copy_project(args.model, folder)
@@ -374,8 +485,10 @@ def main() -> None:
             import httpx
 
             text = httpx.get(f"{url}/metrics", timeout=10).text  # summed over the workers
-            stats = {name: float(re.search(rf"^lifecycle_{name}_total (\S+)$", text, re.MULTILINE).group(1))
-                     for name in ("log_rows", "log_failures")}
+            stats = {
+                name: float(re.search(rf"^lifecycle_{name}_total (\S+)$", text, re.MULTILINE).group(1))
+                for name in ("log_rows", "log_failures")
+            }
         finally:
             process.terminate()
             process.wait(60)
@@ -389,8 +502,7 @@ def main() -> None:
             process, url = start_mlflow(scorer, records, folder)
             try:
                 wrapped = [json.dumps({"dataframe_records": [r]}).encode() for r in records]
-                theirs = drive(url, "/invocations", wrapped, args.concurrency, args.duration, wrk, folder,
-                               health=False)
+                theirs = drive(url, "/invocations", wrapped, args.concurrency, args.duration, wrk, folder, health=False)
             finally:
                 process.terminate()
                 process.wait(60)
@@ -402,15 +514,19 @@ def main() -> None:
     print(header)
     for c in args.concurrency:
         r = ours[c]
-        line = (f"{c:>11} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['rps']:>8.0f} {r['errors']:>7} "
-                f"{r['health_max']:>15.1f}")
+        line = f"{c:>11} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['rps']:>8.0f} {r['errors']:>7} {r['health_max']:>15.1f}"
         if theirs:
             m = theirs[c]
-            line += (f" | {m['p50']:>10.1f} {m['p99']:>8.1f} {m['rps']:>8.0f} {m['errors']:>7} | "
-                     f"{r['rps'] / m['rps']:>7.1f} {m['p99'] / r['p99']:>10.1f}")
+            line += (
+                f" | {m['p50']:>10.1f} {m['p99']:>8.1f} {m['rps']:>8.0f} {m['errors']:>7} | "
+                f"{r['rps'] / m['rps']:>7.1f} {m['p99'] / r['p99']:>10.1f}"
+            )
         print(line)
-    print(f"\nprediction store: {stats['log_rows']:.0f} rows written, {stats['log_failures']:.0f} refused; targets: c8 p99 <= 20 ms and >= 10x MLflow's req/s; "
-          "c64 p99 <= 100 ms, 0 errors")
+    print(
+        f"\nprediction store: {stats['log_rows']:.0f} rows written, {stats['log_failures']:.0f} refused; "
+        "targets: c8 p99 <= 20 ms and >= 10x MLflow's req/s; "
+        "c64 p99 <= 100 ms, 0 errors"
+    )
     if args.with_batch:
         report_batch(ours[max(args.concurrency)], during, said, ends, args, (store, batch_store))
 

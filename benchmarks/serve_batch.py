@@ -22,10 +22,10 @@ import sqlalchemy as sa
 import yaml
 
 from lifecycle.core import database_url
+from lifecycle.core.settings import Store
 from lifecycle.data import splits
 from lifecycle.modeling import scoring
 from lifecycle.store import prediction_log
-from lifecycle.core.settings import Store
 
 BATCH_ID = "bench"
 ANSWERED = 'lifecycle_requests_total{endpoint="/predict",status="200"}'
@@ -68,9 +68,14 @@ def batch_input(scorer: scoring.Scorer, records: list[dict], id_column: str, row
 def start_batch(folder: Path, model: str, input_file: Path) -> subprocess.Popen:
     """``lifecycle predict`` of ``input_file`` in the copy, to its store (``store.batch_url``)."""
     env = {**os.environ, "PYTHONPATH": str(folder / "src")}
-    return subprocess.Popen([sys.executable, "-m", "lifecycle.batch", "--input", str(input_file), "--batch-id",
-                             BATCH_ID, "--model", model], cwd=folder, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lifecycle.batch", "--input", str(input_file), "--batch-id", BATCH_ID, "--model", model],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def batch_said(process: subprocess.Popen) -> str:
@@ -107,8 +112,9 @@ def store_rows(url: str, table: str = "predictions") -> tuple[int, int]:
             if not sa.inspect(connection).has_table(table):
                 return 0, 0
             count = connection.execute(sa.text(f'SELECT COUNT(*) FROM "{table}"')).scalar_one()
-            distinct = connection.execute(sa.text(
-                f'SELECT COUNT(*) FROM (SELECT DISTINCT request_id, record, role FROM "{table}") AS once')).scalar_one()
+            distinct = connection.execute(
+                sa.text(f'SELECT COUNT(*) FROM (SELECT DISTINCT request_id, record, role FROM "{table}") AS once')
+            ).scalar_one()
     finally:
         store.dispose()
     return count, distinct

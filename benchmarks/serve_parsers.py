@@ -57,9 +57,24 @@ def one_run(project: Path, model: str, max_header_bytes: int | None, seconds: fl
         port = probe.getsockname()[1]
         probe.close()
         env = {**os.environ, "PYTHONPATH": str(folder / "src")}
-        process = subprocess.Popen([sys.executable, "-m", "lifecycle.serving.serve", "--model", model, "--port", str(port),
-                                    "--no-access-log", "--log-level", "warning"], cwd=folder, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lifecycle.serving.serve",
+                "--model",
+                model,
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             body = json.dumps(wait_ready(process, url)).encode()

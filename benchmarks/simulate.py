@@ -50,14 +50,25 @@ def measure(n_users: int, mode: str, seed: int) -> dict:
         events = sum(len(chunk.events) for chunk in iter_product_chunks(n_users, seed=seed, chunk_users=100_000))
     seconds = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"users": n_users, "mode": mode, "events": events, "seconds": seconds,
-            "peak_mib": peak_kib / 1024, "imports_mib": before_kib / 1024}
+    return {
+        "users": n_users,
+        "mode": mode,
+        "events": events,
+        "seconds": seconds,
+        "peak_mib": peak_kib / 1024,
+        "imports_mib": before_kib / 1024,
+    }
 
 
 def run_fresh(n_users: int, mode: str, seed: int) -> dict:
     """Measure in a new interpreter, so each peak is the run's own."""
-    out = subprocess.run([sys.executable, __file__, "--child", str(n_users), mode, "--seed", str(seed)],
-                         check=True, capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", str(n_users), mode, "--seed", str(seed)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
     return json.loads(out.stdout)
 
 
@@ -76,8 +87,11 @@ def main(argv: list[str] | None = None) -> None:
     for n_users in args.sizes:
         for mode in args.modes:
             r = run_fresh(n_users, mode, args.seed)
-            print(f"{r['users']:>10,} {r['mode']:<20} {r['events']:>12,} {r['seconds']:>8.2f} "
-                  f"{r['users'] / r['seconds']:>9,.0f} {r['peak_mib']:>13,.0f}", flush=True)
+            print(
+                f"{r['users']:>10,} {r['mode']:<20} {r['events']:>12,} {r['seconds']:>8.2f} "
+                f"{r['users'] / r['seconds']:>9,.0f} {r['peak_mib']:>13,.0f}",
+                flush=True,
+            )
     print(f"(peak RSS includes ~{r['imports_mib']:.0f} MiB of interpreter and imports)")
 
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,26 +170,50 @@ def choose(features: dict) -> dict:
 # 02 -> 03, 04; 04 -> 05 -> 06 -> 07 -> 08. 04 sleeps while data/slow exists (to interrupt it).
 TOY_NOTEBOOKS = {
     "00_problem_definition": ("seed = 0", "files.write_json(paths.DATA / 'toy' / 'a.json', {'seed': seed})"),
-    "01_data_collection": ("", "source = files.read_json(paths.DATA / 'source.json')\n"
-                               "files.write_json(paths.DATA / 'toy' / 'b.json', {'rows': len(source['rows'])})"),
-    "02_data_preparation": ("", "a = files.read_json(paths.DATA / 'toy' / 'a.json')\n"
-                                "b = files.read_json(paths.DATA / 'toy' / 'b.json')\n"
-                                "files.write_json(paths.DATA / 'toy' / 'c.json', {'seed': a['seed'], 'enough': b['rows'] > 0})"),
-    "03_exploratory_analysis": ("", "c = files.read_json(paths.DATA / 'toy' / 'c.json')\n"
-                                    "files.write_json(paths.DATA / 'toy' / 'd.json', {'explored': c})"),
-    "04_feature_engineering": ("", "import time\n"
-                                   "time.sleep(60 if (paths.DATA / 'slow').exists() else 0)\n"
-                                   "c = files.read_json(paths.DATA / 'toy' / 'c.json')\n"
-                                   "files.write_json(paths.DATA / 'toy' / 'e.json', {'features': c})"),
-    "05_model_selection": ("", "from lifecycle import toy_select\n"
-                               "e = files.read_json(paths.DATA / 'toy' / 'e.json')\n"
-                               "files.write_json(paths.DATA / 'toy' / 'f.json', toy_select.choose(e))"),
-    "06_model_training": ("", "f = files.read_json(paths.DATA / 'toy' / 'f.json')\n"
-                              "files.write_json(paths.DATA / 'toy' / 'g.json', {'trained': f})"),
-    "07_model_evaluation": ("calibration_bins = 10", "g = files.read_json(paths.DATA / 'toy' / 'g.json')\n"
-                            "files.write_json(paths.DATA / 'toy' / 'h.json', {'bins': calibration_bins, 'g': g})"),
-    "08_model_tuning": ("", "h = files.read_json(paths.DATA / 'toy' / 'h.json')\n"
-                            "files.write_json(paths.DATA / 'toy' / 'i.json', {'tuned': h})"),
+    "01_data_collection": (
+        "",
+        "source = files.read_json(paths.DATA / 'source.json')\n"
+        "files.write_json(paths.DATA / 'toy' / 'b.json', {'rows': len(source['rows'])})",
+    ),
+    "02_data_preparation": (
+        "",
+        "a = files.read_json(paths.DATA / 'toy' / 'a.json')\n"
+        "b = files.read_json(paths.DATA / 'toy' / 'b.json')\n"
+        "files.write_json(paths.DATA / 'toy' / 'c.json', {'seed': a['seed'], 'enough': b['rows'] > 0})",
+    ),
+    "03_exploratory_analysis": (
+        "",
+        "c = files.read_json(paths.DATA / 'toy' / 'c.json')\n"
+        "files.write_json(paths.DATA / 'toy' / 'd.json', {'explored': c})",
+    ),
+    "04_feature_engineering": (
+        "",
+        "import time\n"
+        "time.sleep(60 if (paths.DATA / 'slow').exists() else 0)\n"
+        "c = files.read_json(paths.DATA / 'toy' / 'c.json')\n"
+        "files.write_json(paths.DATA / 'toy' / 'e.json', {'features': c})",
+    ),
+    "05_model_selection": (
+        "",
+        "from lifecycle import toy_select\n"
+        "e = files.read_json(paths.DATA / 'toy' / 'e.json')\n"
+        "files.write_json(paths.DATA / 'toy' / 'f.json', toy_select.choose(e))",
+    ),
+    "06_model_training": (
+        "",
+        "f = files.read_json(paths.DATA / 'toy' / 'f.json')\n"
+        "files.write_json(paths.DATA / 'toy' / 'g.json', {'trained': f})",
+    ),
+    "07_model_evaluation": (
+        "calibration_bins = 10",
+        "g = files.read_json(paths.DATA / 'toy' / 'g.json')\n"
+        "files.write_json(paths.DATA / 'toy' / 'h.json', {'bins': calibration_bins, 'g': g})",
+    ),
+    "08_model_tuning": (
+        "",
+        "h = files.read_json(paths.DATA / 'toy' / 'h.json')\n"
+        "files.write_json(paths.DATA / 'toy' / 'i.json', {'tuned': h})",
+    ),
 }
 
 
@@ -201,9 +227,14 @@ def make_toy(dest: Path) -> Path:
     for phase, (parameters, code) in TOY_NOTEBOOKS.items():
         cell = nbformat.v4.new_code_cell(parameters)
         cell.metadata["tags"] = ["parameters"]
-        nb = nbformat.v4.new_notebook(cells=[
-            nbformat.v4.new_markdown_cell(f"# toy {phase}"), cell,
-            nbformat.v4.new_code_cell("from lifecycle.core import files, paths"), nbformat.v4.new_code_cell(code)])
+        nb = nbformat.v4.new_notebook(
+            cells=[
+                nbformat.v4.new_markdown_cell(f"# toy {phase}"),
+                cell,
+                nbformat.v4.new_code_cell("from lifecycle.core import files, paths"),
+                nbformat.v4.new_code_cell(code),
+            ]
+        )
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, dest / "notebooks" / f"{phase}.ipynb")
     (dest / "src" / "lifecycle" / "toy_select.py").write_text(TOY_HELPER)
@@ -265,8 +296,10 @@ class PostgresCluster:
         done = subprocess.run([*self.as_user, *map(str, args)], capture_output=True, text=True)
         if done.returncode:
             log = self.folder / "server.log"
-            raise RuntimeError(f"{' '.join(map(str, args[:2]))} failed: {done.stderr or done.stdout}"
-                               + (log.read_text() if log.is_file() else ""))
+            raise RuntimeError(
+                f"{' '.join(map(str, args[:2]))} failed: {done.stderr or done.stdout}"
+                + (log.read_text() if log.is_file() else "")
+            )
 
     def sql(self, statement: str) -> None:
         import psycopg
@@ -313,18 +346,29 @@ def postgres_cluster():
     cluster = PostgresCluster(bin_dir, folder, as_user)
     data = folder / "data"
     try:
-        cluster.run(bin_dir / "initdb", "-D", data, "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync",
-                    "--auth=trust")
+        cluster.run(
+            bin_dir / "initdb", "-D", data, "-U", "postgres", "-E", "UTF8", "--locale=C", "--no-sync", "--auth=trust"
+        )
         (data / "pg_hba.conf").write_text(f"local all {POSTGRES_APP_ROLE} scram-sha-256\nlocal all all trust\n")
-        cluster.run(bin_dir / "pg_ctl", "start", "-D", data, "-w", "-l", folder / "server.log", "-o",
-                    f"-k {folder} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-                    "-c full_page_writes=off -c timezone=Asia/Kolkata")  # not UTC: a zone lost shows
+        cluster.run(
+            bin_dir / "pg_ctl",
+            "start",
+            "-D",
+            data,
+            "-w",
+            "-l",
+            folder / "server.log",
+            "-o",
+            f"-k {folder} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
+            "-c full_page_writes=off -c timezone=Asia/Kolkata",
+        )  # not UTC: a zone lost shows
         cluster.sql(f"CREATE ROLE {POSTGRES_APP_ROLE} LOGIN PASSWORD '{POSTGRES_APP_PASSWORD}'")
         yield cluster
     finally:
         if (data / "postmaster.pid").exists():
-            subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "stop", "-D", str(data), "-m", "immediate"],
-                           capture_output=True)
+            subprocess.run(
+                [*as_user, str(bin_dir / "pg_ctl"), "stop", "-D", str(data), "-m", "immediate"], capture_output=True
+            )
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -336,3 +380,64 @@ def store_url(request, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'store.db'}"
     cluster = request.getfixturevalue("postgres_cluster")
     return cluster.url(cluster.new_database())
+
+
+# --- a registered churn model: test_batch, test_batch_dask, test_monitor -----------------------
+
+
+def churn_table(n: int = 1000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    spend = rng.gamma(2.0, 30.0, n)
+    plan = rng.choice(["basic", "plus", "pro"], n)
+    signal_ = spend / 60 + (plan == "pro") + rng.normal(0, 0.5, n)
+    return pd.DataFrame(
+        {
+            "user_id": np.arange(n),
+            "signup_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 600, n), unit="D"),
+            "plan": plan,
+            "spend": np.where(rng.random(n) < 0.1, np.nan, spend),
+            "churned": (signal_ > np.quantile(signal_, 0.7)).astype(int),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """A small binary pipeline, the metadata scoring needs, and feature rows to score."""
+    from lifecycle.core.params import resolve
+    from lifecycle.core.settings import FeatureEngineering
+    from lifecycle.data import features, splits
+    from lifecycle.modeling import select
+
+    phase = "04_feature_engineering"
+    p = FeatureEngineering.model_validate(resolve([phase], sets=["holiday_country=null"])[phase])
+    rows = features.build_features(churn_table(), None, p)
+    schema = features.feature_schema(rows, p)
+    train = splits.make(rows, p)["train"]
+    pipeline = select.chosen_pipeline({"family": "linear", "settings": {}}, schema, "binary", 0)
+    pipeline.fit(train[list(schema.index)], train["churned"])
+    metadata = {
+        "task": "binary",
+        "feature_schema": splits.schema_records(schema),
+        "threshold": 0.4,
+        "positive_class": 1,
+    }
+    return pipeline, metadata, rows
+
+
+@pytest.fixture
+def scorer(fitted, tmp_path, monkeypatch):
+    """``fitted`` registered as ``churn`` in a registry under tmp_path, loaded."""
+    from lifecycle import registry
+    from lifecycle.core import paths
+    from lifecycle.modeling import scoring
+
+    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
+    monkeypatch.chdir(tmp_path)
+    registry.register(fitted[0], "churn", fitted[1])
+    return scoring.load("churn")
+
+
+@pytest.fixture
+def rows(fitted) -> pd.DataFrame:
+    return fitted[2].copy()

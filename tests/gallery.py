@@ -4,8 +4,9 @@ as a new user would meet it -- a CSV with the columns as published, no id, dates
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -26,6 +27,7 @@ def _sklearn(name: str, target: str) -> Callable[[], pd.DataFrame]:
         if hasattr(bunch, "target_names") and name != "diabetes":  # classes by name, as published
             frame[target] = bunch.target_names[frame[target].to_numpy()]
         return frame
+
     return load
 
 
@@ -38,6 +40,7 @@ def _vega(name: str) -> Callable[[], pd.DataFrame]:
             frame = getattr(local_data, name.replace("-", "_"))()
         dates = frame.select_dtypes("datetime").columns  # a CSV holds dates as text
         return frame.assign(**{c: frame[c].dt.strftime("%Y-%m-%d") for c in dates})
+
     return load
 
 
@@ -55,15 +58,28 @@ def _fair() -> pd.DataFrame:
 
 
 GALLERY: dict[str, Table] = {
-    "breast_cancer": Table(_sklearn("breast_cancer", "diagnosis"), "diagnosis", "binary",
-                           "scikit-learn: 569 tumours, 30 measurements"),
+    "breast_cancer": Table(
+        _sklearn("breast_cancer", "diagnosis"), "diagnosis", "binary", "scikit-learn: 569 tumours, 30 measurements"
+    ),
     "wine": Table(_sklearn("wine", "cultivar"), "cultivar", "multiclass", "scikit-learn: 178 wines, 3 cultivars"),
-    "penguins": Table(_penguins, "species", "multiclass",
-                      "palmerpenguins: 344 penguins, rows sorted by species, categories, missing values"),
-    "seattle_weather": Table(_vega("seattle-weather"), "weather", "multiclass",
-                             "vega_datasets: 1,461 days, one row per date, a rare class (snow, 23 days)"),
-    "cars": Table(_vega("cars"), "Miles_per_Gallon", "regression",
-                  "vega_datasets: 406 cars, a name per row, the model year as a date, missing values"),
+    "penguins": Table(
+        _penguins,
+        "species",
+        "multiclass",
+        "palmerpenguins: 344 penguins, rows sorted by species, categories, missing values",
+    ),
+    "seattle_weather": Table(
+        _vega("seattle-weather"),
+        "weather",
+        "multiclass",
+        "vega_datasets: 1,461 days, one row per date, a rare class (snow, 23 days)",
+    ),
+    "cars": Table(
+        _vega("cars"),
+        "Miles_per_Gallon",
+        "regression",
+        "vega_datasets: 406 cars, a name per row, the model year as a date, missing values",
+    ),
     "fair": Table(_fair, "had_affair", "binary", "statsmodels: 6,366 survey answers (Fair, 1978)"),
 }
 
@@ -98,8 +114,13 @@ def baseline(name: str, seed: int = 0) -> float:
             continue
         dates = pd.to_datetime(values, errors="coerce", format="ISO8601")
         if dates.notna().mean() > 0.9:
-            X.update({f"{column}_year": dates.dt.year, f"{column}_month": dates.dt.month,
-                      f"{column}_doy": dates.dt.day_of_year})
+            X.update(
+                {
+                    f"{column}_year": dates.dt.year,
+                    f"{column}_month": dates.dt.month,
+                    f"{column}_doy": dates.dt.day_of_year,
+                }
+            )
         elif values.nunique() < 0.5 * values.notna().sum():
             X[column] = values.astype("category")
     X = pd.DataFrame(X)

@@ -78,13 +78,15 @@ def store_down(url: str) -> Iterator[None]:
             path.rmdir()
         return
     name = resolved.database
-    server = sa.create_engine(resolved.set(username="postgres", password=None, database="postgres"),
-                              isolation_level="AUTOCOMMIT")
+    server = sa.create_engine(
+        resolved.set(username="postgres", password=None, database="postgres"), isolation_level="AUTOCOMMIT"
+    )
     try:
         with server.connect() as connection:
             connection.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
-            connection.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
-                               {"name": name})
+            connection.execute(
+                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"), {"name": name}
+            )
         try:
             yield
         finally:

@@ -13,61 +13,17 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 import yaml
-
 from conftest import run_in
+
 from lifecycle import batch, registry
-from lifecycle.core import paths
-from lifecycle.data import features, splits
-from lifecycle.modeling import scoring, select
-from lifecycle.store import prediction_log
 from lifecycle.batch import BatchError
-from lifecycle.core.params import resolve
-from lifecycle.core.settings import FeatureEngineering, Store
+from lifecycle.core import paths
+from lifecycle.core.settings import Store
+from lifecycle.modeling import scoring
+from lifecycle.store import prediction_log
 
-N = 1000
+N = 1000  # the rows of the churn_rows fixture (tests/conftest.py)
 TABLE = "preds"
-
-
-def _table(n: int = N, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    spend = rng.gamma(2.0, 30.0, n)
-    plan = rng.choice(["basic", "plus", "pro"], n)
-    signal_ = spend / 60 + (plan == "pro") + rng.normal(0, 0.5, n)
-    return pd.DataFrame({
-        "user_id": np.arange(n),
-        "signup_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 600, n), unit="D"),
-        "plan": plan,
-        "spend": np.where(rng.random(n) < 0.1, np.nan, spend),
-        "churned": (signal_ > np.quantile(signal_, 0.7)).astype(int),
-    })
-
-
-@pytest.fixture(scope="module")
-def fitted():
-    """A small binary pipeline, the metadata scoring needs, and feature rows to score."""
-    phase = "04_feature_engineering"
-    p = FeatureEngineering.model_validate(resolve([phase], sets=["holiday_country=null"])[phase])
-    rows = features.build_features(_table(), None, p)
-    schema = features.feature_schema(rows, p)
-    train = splits.make(rows, p)["train"]
-    pipeline = select.chosen_pipeline({"family": "linear", "settings": {}}, schema, "binary", 0)
-    pipeline.fit(train[list(schema.index)], train["churned"])
-    metadata = {"task": "binary", "feature_schema": splits.schema_records(schema), "threshold": 0.4,
-                "positive_class": 1}
-    return pipeline, metadata, rows
-
-
-@pytest.fixture
-def scorer(fitted, tmp_path, monkeypatch):
-    monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
-    monkeypatch.chdir(tmp_path)
-    registry.register(fitted[0], "churn", fitted[1])
-    return scoring.load("churn")
-
-
-@pytest.fixture
-def rows(fitted) -> pd.DataFrame:
-    return fitted[2].copy()
 
 
 def _write(rows: pd.DataFrame, kind: str, folder: Path) -> str:
@@ -136,10 +92,14 @@ def test_database_batches_are_replaced_by_id_and_kept_across_ids(scorer, rows, s
 
 def _failing_third(rows: pd.DataFrame, how: str, monkeypatch):
     """Five chunks of 200 rows; the third one fails to score."""
-    chunks = [rows.iloc[i:i + 200] for i in range(0, N, 200)]
+    chunks = [rows.iloc[i : i + 200] for i in range(0, N, 200)]
     if how == "bad chunk":
         chunks[2] = chunks[2].drop(columns=["spend"])
-        return chunks, BatchError, r"chunk 3 \(rows 401-600\) cannot be scored: the data lacks 1 model input\(s\): spend"
+        return (
+            chunks,
+            BatchError,
+            r"chunk 3 \(rows 401-600\) cannot be scored: the data lacks 1 model input\(s\): spend",
+        )
     real = scoring.score
 
     def score(scorer, frame):
@@ -181,10 +141,18 @@ def test_a_killed_process_leaves_no_partial_batch(fitted, project, monkeypatch, 
     pd.concat([rows] * 300, ignore_index=True).to_parquet(project / "big.parquet", index=False)
 
     env = {**os.environ, "PYTHONPATH": str(project / "src")}
-    command = [sys.executable, "-m", "lifecycle.batch", "--input", "big.parquet", "--batch-id", "big",
-               "--chunk-rows", "1000"]
-    process = subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    command = [
+        sys.executable,
+        "-m",
+        "lifecycle.batch",
+        "--input",
+        "big.parquet",
+        "--batch-id",
+        "big",
+        "--chunk-rows",
+        "1000",
+    ]
+    process = subprocess.Popen(command, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first = process.stdout.readline()  # printed once chunk 1 (1,000 rows) is scored and written
         assert first.startswith("chunk 1: 1,000 rows scored"), first + process.stderr.read()
@@ -205,9 +173,11 @@ def test_a_killed_process_leaves_no_partial_batch(fitted, project, monkeypatch, 
     assert _batches(store, "batch_predictions") == {"other": N, "big": 700, small: 10}
 
 
-def test_the_command_writes_to_postgresql_and_never_shows_the_password(scorer, rows, tmp_path, capsys,
-                                                                       postgres_cluster):
-    from conftest import POSTGRES_APP_PASSWORD as PASSWORD, POSTGRES_APP_ROLE as ROLE
+def test_the_command_writes_to_postgresql_and_never_shows_the_password(
+    scorer, rows, tmp_path, capsys, postgres_cluster
+):
+    from conftest import POSTGRES_APP_PASSWORD as PASSWORD
+    from conftest import POSTGRES_APP_ROLE as ROLE
 
     url = f"postgresql://{ROLE}:{PASSWORD}@/{postgres_cluster.new_database()}?host={postgres_cluster.folder}"
     _write(rows, "csv", tmp_path)
@@ -252,8 +222,9 @@ def test_the_service_log_is_written_while_a_large_batch_is_scored_into_the_same_
 
     large = pd.concat([rows] * 20, ignore_index=True)
     try:
-        result = batch.predict_batch(scorer, (large.iloc[i:i + N] for i in range(0, len(large), N)), store_url,
-                                     TABLE, "b", "user_id", progress)
+        result = batch.predict_batch(
+            scorer, (large.iloc[i : i + N] for i in range(0, len(large), N)), store_url, TABLE, "b", "user_id", progress
+        )
     finally:
         log.dispose()
     assert (result.rows, result.chunks, result.replaced) == (20 * N, 20, 300)
@@ -267,7 +238,7 @@ def test_an_interrupted_batch_leaves_the_earlier_rows_of_its_id_and_nothing_stag
     batch.predict_batch(scorer, [rows.iloc[:100]], store_url, TABLE, "other", "user_id")
 
     def interrupted():
-        yield from (rows.iloc[i:i + 200] for i in range(0, 600, 200))
+        yield from (rows.iloc[i : i + 200] for i in range(0, 600, 200))
         raise KeyboardInterrupt  # Ctrl-C after three chunks were staged
 
     with pytest.raises(KeyboardInterrupt):
@@ -312,13 +283,17 @@ ERRORS = {
     "missing file": (["--input", "nope.csv"], "--input 'nope.csv' does not exist"),
     "unknown format": (["--input", "new.txt"], "cannot tell its format; give a .csv or .parquet file"),
     "unreadable file": (["--input", "bad.parquet"], "cannot read 'bad.parquet' as Parquet"),
-    "unreadable chunk": (["--input", "broken.csv", "--chunk-rows", "100"],
-                         "cannot read chunk 5 of 'broken.csv' (Error tokenizing data"),
+    "unreadable chunk": (
+        ["--input", "broken.csv", "--chunk-rows", "100"],
+        "cannot read chunk 5 of 'broken.csv' (Error tokenizing data",
+    ),
     "empty input": (["--input", "header.csv"], "the input has no rows; nothing of batch"),
     "missing model": (["--input", "new.csv", "--model", "nope"], "no model named 'nope' in the registry"),
     "missing version": (["--input", "new.csv", "--version", "7"], "model 'churn' has no version '7'"),
-    "missing inputs": (["--input", "lacking.csv", "--chunk-rows", "400"],
-                       "chunk 1 (rows 1-400) cannot be scored: the data lacks 1 model input(s): spend; "),
+    "missing inputs": (
+        ["--input", "lacking.csv", "--chunk-rows", "400"],
+        "chunk 1 (rows 1-400) cannot be scored: the data lacks 1 model input(s): spend; ",
+    ),
     "invalid table": (["--input", "new.csv", "--table", "preds; DROP TABLE preds"], "table name 'preds; DROP"),
     "bad output": (["--input", "new.csv", "--output", "out.txt"], "is neither a .parquet file nor a SQLAlchemy URL"),
     "table of a file": (["--input", "new.csv", "--output", "o.parquet", "--table", "t"], "database output only"),
@@ -358,5 +333,7 @@ def test_bad_input_is_one_clear_line_and_exit_code_2(case, scorer, rows, tmp_pat
 def test_the_module_runs_as_a_command_with_exit_code_2(project):
     done = run_in(project, "lifecycle.batch", "--input", "missing.parquet", "--output", "sqlite:///out.db")
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert done.stderr.strip() == f"lifecycle predict: --input 'missing.parquet' does not exist " \
-                                  f"(relative paths are under {project})"
+    assert (
+        done.stderr.strip() == f"lifecycle predict: --input 'missing.parquet' does not exist "
+        f"(relative paths are under {project})"
+    )

@@ -6,13 +6,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-
 from conftest import require_dask
+
 from lifecycle import batch
-from lifecycle.batch import dask_engine as batch_dask
 from lifecycle.batch import BatchError
+from lifecycle.batch import dask_engine as batch_dask
 from lifecycle.batch.inputs import read_chunks
-from test_batch import fitted, rows, scorer  # noqa: F401  (fixtures)
 
 require_dask("dask", "distributed")
 TABLE = "preds"
@@ -23,14 +22,19 @@ def _parts(rows: pd.DataFrame, folder: Path, n: int = 3) -> Path:
     folder.mkdir()
     size = -(-len(rows) // n)
     for number in range(n):
-        rows.iloc[number * size:(number + 1) * size].to_parquet(folder / f"part-{number}.parquet", index=False)
+        rows.iloc[number * size : (number + 1) * size].to_parquet(folder / f"part-{number}.parquet", index=False)
     return folder
 
 
 def _local(scorer, rows, tmp_path) -> pd.DataFrame:
     rows.to_parquet(tmp_path / "whole.parquet", index=False)
-    batch.predict_batch(scorer, read_chunks(tmp_path / "whole.parquet", 300), tmp_path / "local.parquet",
-                        batch_id="b1", id_column="user_id")
+    batch.predict_batch(
+        scorer,
+        read_chunks(tmp_path / "whole.parquet", 300),
+        tmp_path / "local.parquet",
+        batch_id="b1",
+        id_column="user_id",
+    )
     return pd.read_parquet(tmp_path / "local.parquet").drop(columns=VOLATILE)
 
 
@@ -42,8 +46,7 @@ def test_parquet_output_equals_the_local_engine(scorer, rows, tmp_path, dask_cli
     assert output.is_dir() and len(list(output.glob("*.parquet"))) == 3
     pd.testing.assert_frame_equal(pd.read_parquet(output).drop(columns=VOLATILE), _local(scorer, rows, tmp_path))
     # Again: the new batch replaces the folder whole, and no staging folder is left behind.
-    batch_dask.predict_partitions(scorer, frame.partitions[:1], dask_client, output, batch_id="b2",
-                                  id_column="user_id")
+    batch_dask.predict_partitions(scorer, frame.partitions[:1], dask_client, output, batch_id="b2", id_column="user_id")
     assert set(pd.read_parquet(output)["batch_id"]) == {"b2"}
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
@@ -51,10 +54,12 @@ def test_parquet_output_equals_the_local_engine(scorer, rows, tmp_path, dask_cli
 def test_database_output_is_one_batch_replaced_by_id(scorer, rows, tmp_path, dask_client, capsys, store_url):
     frame = batch_dask.read_partitions(_parts(rows, tmp_path / "in"))
     url = store_url
-    first = batch_dask.predict_partitions(scorer, frame, dask_client, url, TABLE, batch_id="b1", id_column="user_id",
-                                          progress=True)
-    assert capsys.readouterr().out.splitlines() == [f"scoring on the cluster: {q}% of 3 partitions done"
-                                                    for q in (25, 50, 75, 100)]
+    first = batch_dask.predict_partitions(
+        scorer, frame, dask_client, url, TABLE, batch_id="b1", id_column="user_id", progress=True
+    )
+    assert capsys.readouterr().out.splitlines() == [
+        f"scoring on the cluster: {q}% of 3 partitions done" for q in (25, 50, 75, 100)
+    ]
     again = batch_dask.predict_partitions(scorer, frame, dask_client, url, TABLE, batch_id="b1", id_column="user_id")
     assert (first.replaced, again.replaced) == (0, len(rows))
     stored = pd.read_sql(f"SELECT * FROM {TABLE} ORDER BY user_id", url)
@@ -69,8 +74,7 @@ def test_a_partition_that_cannot_be_scored_writes_nothing(scorer, rows, tmp_path
     folder = _parts(bad, tmp_path / "in", 2)
     with pytest.raises(BatchError, match="nothing of batch 'b1' was written"):
         frame = batch_dask.read_partitions(folder)
-        batch_dask.predict_partitions(scorer, frame, dask_client, store_url, TABLE, batch_id="b1",
-                                      id_column="user_id")
+        batch_dask.predict_partitions(scorer, frame, dask_client, store_url, TABLE, batch_id="b1", id_column="user_id")
     engine = sa.create_engine(store_url)
     try:
         assert not sa.inspect(engine).has_table(TABLE)  # not even the table the batch would have made
@@ -126,8 +130,10 @@ def test_the_command_scores_on_the_cluster(scorer, rows, tmp_path, dask_client, 
     assert "Running on a local Dask cluster of 1 worker(s); dashboard:" in out
     assert "scoring on the cluster: 100% of " in out and "Completed" not in out  # plain lines, no bar
     assert f"Scored {len(rows):,} rows in 3 chunk(s) with churn version 1: batch 'in-" in out
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out.parquet").drop(columns=VOLATILE + ["batch_id"]),
-                                  _local(scorer, rows, tmp_path).drop(columns=["batch_id"]))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "out.parquet").drop(columns=VOLATILE + ["batch_id"]),
+        _local(scorer, rows, tmp_path).drop(columns=["batch_id"]),
+    )
 
 
 class _KillOnce:

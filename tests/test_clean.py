@@ -8,27 +8,41 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import copy_project
+
 from lifecycle import cli
 from lifecycle.core import paths
 from lifecycle.data import prepare, splits
 from lifecycle.modeling import evaluate, select, train
-from lifecycle.monitoring import experiment, store as monitor_store
+from lifecycle.monitoring import experiment
+from lifecycle.monitoring import store as monitor_store
 from lifecycle.project import clean
 from lifecycle.run import lockfile
 
-KEPT = ["data/cars.csv",  # the user's table, where `lifecycle init` copies it
-        "data/shop.db",  # a SQLite source
-        "data/raw/3f2a9c1b0d4e/table.parquet", "data/raw/current.json",  # the snapshot 01 took
-        "data/predictions.db", "data/batch_predictions.db",  # the service's log, the batch job's tables
-        "data/monitoring/labels.parquet",  # the label feed
-        "data/experiment/ab_test.csv",  # the user's experiment log (log_path)
-        "models/churn/1/model.skops", "models/churn/stages.json"]
-DERIVED = ["data/interim/table.parquet", "data/processed/train.parquet", "data/processed/feature_schema.json",
-           "data/training/final.skops", "data/experiment/simulated_log.parquet",
-           "data/monitoring/labelled_production.parquet", "reports/model_card.md", "reports/figures/07_roc.png",
-           "reports/runs/20260101-000000/run.json", "reports/lifecycle.lock"]
+KEPT = [
+    "data/cars.csv",  # the user's table, where `lifecycle init` copies it
+    "data/shop.db",  # a SQLite source
+    "data/raw/3f2a9c1b0d4e/table.parquet",
+    "data/raw/current.json",  # the snapshot 01 took
+    "data/predictions.db",
+    "data/batch_predictions.db",  # the service's log, the batch job's tables
+    "data/monitoring/labels.parquet",  # the label feed
+    "data/experiment/ab_test.csv",  # the user's experiment log (log_path)
+    "models/churn/1/model.skops",
+    "models/churn/stages.json",
+]
+DERIVED = [
+    "data/interim/table.parquet",
+    "data/processed/train.parquet",
+    "data/processed/feature_schema.json",
+    "data/training/final.skops",
+    "data/experiment/simulated_log.parquet",
+    "data/monitoring/labelled_production.parquet",
+    "reports/model_card.md",
+    "reports/figures/07_roc.png",
+    "reports/runs/20260101-000000/run.json",
+    "reports/lifecycle.lock",
+]
 
 
 def _settings(project: Path, name: str, **changes) -> None:
@@ -60,10 +74,17 @@ def test_clean_removes_what_a_run_makes_again_and_keeps_the_rest(made):
     done = clean.clean(made)
     assert _files(made) == set(KEPT)
     assert not (made / "reports").exists() and not (made / "data" / "interim").exists()
-    assert sorted(done) == sorted(f"removed {name}" for name in ["data/interim", "data/processed", "data/training",
-                                                                 "data/experiment/simulated_log.parquet",
-                                                                 "data/monitoring/labelled_production.parquet",
-                                                                 "reports"])
+    assert sorted(done) == sorted(
+        f"removed {name}"
+        for name in [
+            "data/interim",
+            "data/processed",
+            "data/training",
+            "data/experiment/simulated_log.parquet",
+            "data/monitoring/labelled_production.parquet",
+            "reports",
+        ]
+    )
     assert clean.clean(made) == [] and _files(made) == set(KEPT)  # again: nothing left to remove
 
 
@@ -72,8 +93,10 @@ def test_a_derived_folder_holding_a_file_params_name_is_kept_and_said(made):
     (made / "data" / "processed" / "events.parquet").write_text("the user's events")
     done = clean.clean(made)
     assert (made / "data/processed/events.parquet").is_file() and (made / "data/processed/train.parquet").is_file()
-    assert "kept data/processed: it holds data/processed/events.parquet, which params/ names; move that file " \
-           "out of it to clean it" in done
+    assert (
+        "kept data/processed: it holds data/processed/events.parquet, which params/ names; move that file "
+        "out of it to clean it" in done
+    )
     assert not (made / "data" / "interim").exists()
 
 
@@ -98,8 +121,9 @@ class Terminal(io.StringIO):
         return True
 
 
-@pytest.mark.parametrize("stdin, removed", [(io.StringIO(""), False), (Terminal("no\n"), False),
-                                            (Terminal("yes\n"), True)])
+@pytest.mark.parametrize(
+    "stdin, removed", [(io.StringIO(""), False), (Terminal("no\n"), False), (Terminal("yes\n"), True)]
+)
 def test_clean_all_removes_everything_only_when_confirmed(made, monkeypatch, capsys, stdin, removed):
     monkeypatch.setattr(paths, "ROOT", made)
     monkeypatch.setattr("sys.stdin", stdin)
@@ -131,7 +155,15 @@ def test_the_command_cleans_the_project_it_is_run_in(made, monkeypatch, capsys):
 
 
 def test_the_derived_paths_are_where_the_phases_write_them():
-    written = {prepare.TABLE.parent, splits.SCHEMA.parent, train.TRAINING, select.CHOICE.parent,
-               evaluate.EVALUATION.parent, experiment.SIMULATED_LOG, experiment.EXAMPLE_LOG, monitor_store.LABELLED,
-               paths.REPORTS}
+    written = {
+        prepare.TABLE.parent,
+        splits.SCHEMA.parent,
+        train.TRAINING,
+        select.CHOICE.parent,
+        evaluate.EVALUATION.parent,
+        experiment.SIMULATED_LOG,
+        experiment.EXAMPLE_LOG,
+        monitor_store.LABELLED,
+        paths.REPORTS,
+    }
     assert {paths.relative(path) for path in written} == set(clean.DERIVED)

@@ -1,19 +1,24 @@
-
 import pandas as pd
 import pytest
 
 from lifecycle.core import paths
+from lifecycle.core.params import resolve
+from lifecycle.core.settings import DataCollection, ProblemDefinition
 from lifecycle.data import collect
 from lifecycle.data.collect import InsufficientData
 from lifecycle.data.problem import define
-from lifecycle.core.params import resolve
-from lifecycle.core.settings import DataCollection, ProblemDefinition
 from lifecycle.data.sources import Dataset
 
 
 def _dataset() -> Dataset:
-    table = pd.DataFrame({"id": [1, 2, 3], "plan": ["a", "b", None], "fee": [1.5, 2.0, 9.0],
-                          "when": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01"])})
+    table = pd.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "plan": ["a", "b", None],
+            "fee": [1.5, 2.0, 9.0],
+            "when": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01"]),
+        }
+    )
     events = pd.DataFrame({"id": [1, 1], "kind": ["x", "y"]})
     return Dataset(table, events)
 
@@ -27,9 +32,16 @@ def test_same_data_same_version_any_change_a_new_one():
     renamed = table.rename(columns={"fee": "price"})
     retyped = table.astype({"fee": "float32"})
     fewer_events = events.iloc[:1]
-    versions = {collect.data_version(d) for d in [Dataset(changed, events), Dataset(renamed, events),
-                                                  Dataset(retyped, events), Dataset(table, fewer_events),
-                                                  Dataset(table, None)]}
+    versions = {
+        collect.data_version(d)
+        for d in [
+            Dataset(changed, events),
+            Dataset(renamed, events),
+            Dataset(retyped, events),
+            Dataset(table, fewer_events),
+            Dataset(table, None),
+        ]
+    }
     assert len(versions) == 5 and base not in versions
 
 
@@ -68,7 +80,9 @@ def test_missing_snapshot_says_which_phase_to_run(tmp_path, monkeypatch):
 
 
 def _card(*sets):
-    return define(ProblemDefinition.model_validate(resolve(["00_problem_definition"], sets=sets)["00_problem_definition"]))
+    return define(
+        ProblemDefinition.model_validate(resolve(["00_problem_definition"], sets=sets)["00_problem_definition"])
+    )
 
 
 def test_sufficiency_passes_and_fails_with_the_reason():

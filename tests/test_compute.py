@@ -14,21 +14,26 @@ from lifecycle.core.settings import Compute
 
 
 def test_local_engine_yields_nothing_and_never_imports_dask():
-    code = ("import sys; from lifecycle.core import compute, params; from lifecycle.core.settings import Compute\n"
-            "with compute.session(Compute()) as client: assert client is None\n"
-            "assert not [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'duckdb')]")
+    code = (
+        "import sys; from lifecycle.core import compute, params; from lifecycle.core.settings import Compute\n"
+        "with compute.session(Compute()) as client: assert client is None\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed', 'duckdb')]"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-@pytest.mark.parametrize("changes, expected", [
-    ({"engine": "spark"}, "'local' or 'dask'"),
-    ({"scheduler": "localhost:8786"}, "e.g. tcp://10.0.0.5:8786"),
-    ({"scheduler": "tcp://host"}, "e.g. tcp://10.0.0.5:8786"),
-    ({"memory_limit": "lots"}, "such as 4GiB, 500MB or auto"),
-    ({"workers": 0}, "greater than or equal to 1"),
-    ({"timeout_s": 0}, "greater than 0"),
-    ({"nodes": 3}, "Extra inputs are not permitted"),
-])
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"engine": "spark"}, "'local' or 'dask'"),
+        ({"scheduler": "localhost:8786"}, "e.g. tcp://10.0.0.5:8786"),
+        ({"scheduler": "tcp://host"}, "e.g. tcp://10.0.0.5:8786"),
+        ({"memory_limit": "lots"}, "such as 4GiB, 500MB or auto"),
+        ({"workers": 0}, "greater than or equal to 1"),
+        ({"timeout_s": 0}, "greater than 0"),
+        ({"nodes": 3}, "Extra inputs are not permitted"),
+    ],
+)
 def test_bad_settings_are_refused(changes, expected):
     with pytest.raises(ValidationError, match=expected):
         Compute(**changes)
@@ -44,8 +49,12 @@ def test_progress_lines_are_quarters_or_powers_of_two_and_never_repeat():
     progress = compute.Progress("tuning", 12, "fits", lines.append)
     for done in (1, 3, 4, 11, 12, 12):
         progress.update(done)
-    assert lines == ["tuning: 25% of 12 fits done", "tuning: 50% of 12 fits done", "tuning: 75% of 12 fits done",
-                     "tuning: 100% of 12 fits done"]
+    assert lines == [
+        "tuning: 25% of 12 fits done",
+        "tuning: 50% of 12 fits done",
+        "tuning: 75% of 12 fits done",
+        "tuning: 100% of 12 fits done",
+    ]
     lines.clear()
     progress = compute.Progress("scoring", show=lines.append)
     for done in (1, 2, 3, 9, 9, 16):
@@ -57,6 +66,7 @@ def test_a_collection_on_the_cluster_reports_its_tasks(dask_client):
     import dask.bag as db
 
     lines = []
+
     def slowly(x):
         time.sleep(0.02)
         return 2 * x

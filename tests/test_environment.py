@@ -5,7 +5,6 @@ import re
 import tomllib
 
 import yaml
-
 from conftest import ROOT
 
 
@@ -44,7 +43,7 @@ def test_conda_environment_pins_the_same_versions():
 
 
 def _lock(name: str) -> dict[str, str]:
-    return _pins([l for l in (ROOT / name).read_text().splitlines() if l and not l.startswith("#")])
+    return _pins([line for line in (ROOT / name).read_text().splitlines() if line and not line.startswith("#")])
 
 
 def test_lock_pins_every_direct_dependency_at_the_same_version():
@@ -62,7 +61,7 @@ def test_the_extras_locks_only_add_to_the_default_one():
     """Installed together (make EXTRAS="dask postgres"), the locks never pin one package twice."""
     locks = [_lock("requirements.lock"), *(_lock(f"requirements-{name}.lock") for name in EXTRAS)]
     for number, lock in enumerate(locks):
-        for other in locks[number + 1:]:
+        for other in locks[number + 1 :]:
             assert not set(lock) & set(other)
 
 
@@ -70,8 +69,9 @@ def test_the_makefile_installs_any_extras_together():
     """``make test EXTRAS="dask postgres"`` (CI) installs both extras' locks over the default one."""
     import subprocess
 
-    planned = subprocess.run(["make", "-n", "-B", "test", "EXTRAS=dask postgres"], cwd=ROOT, capture_output=True,
-                             text=True, check=True).stdout
+    planned = subprocess.run(
+        ["make", "-n", "-B", "test", "EXTRAS=dask postgres"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     assert "-r requirements.lock -r requirements-dask.lock -r requirements-postgres.lock" in planned
     assert ".installed-dask-postgres" in planned
     refused = subprocess.run(["make", "-n", "test", "EXTRAS=mysql"], cwd=ROOT, capture_output=True, text=True)

@@ -5,15 +5,22 @@ import pandas as pd
 import pytest
 from conftest import require_dask
 
+from lifecycle.core.settings import Compute
 from lifecycle.data.events import aggregate_events
 from lifecycle.data.events_scale import aggregate_parquet, choose, count_events
-from lifecycle.core.settings import Compute
 from lifecycle.simulation.simulate import simulate_product, write_parquet_parts
 
 require_dask("duckdb", "dask", "distributed")
 
-OPTIONS = dict(id_column="user_id", time_column="timestamp", type_column="event_type", cutoff="2025-12-01",
-               windows=[90, 7, 30], breakdowns=["traffic_source"], sums=["amount"])
+OPTIONS = dict(
+    id_column="user_id",
+    time_column="timestamp",
+    type_column="event_type",
+    cutoff="2025-12-01",
+    windows=[90, 7, 30],
+    breakdowns=["traffic_source"],
+    sums=["amount"],
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,17 +69,19 @@ def test_every_engine_gives_the_in_memory_features(parts, dask_client, max_value
 def test_missing_values_and_rare_types_agree(tmp_path, dask_client):
     rng = np.random.default_rng(0)
     n = 3000
-    events = pd.DataFrame({
-        "user_id": rng.integers(0, 60, n).astype("int64"),
-        "timestamp": pd.Timestamp("2025-06-01") + pd.to_timedelta(rng.integers(0, 200 * 86400, n), unit="s"),
-        "event_type": pd.Series(rng.choice(["View", "view ", "buy", "refund", "chat", None], n), dtype=object),
-        "traffic_source": pd.Series(rng.choice(["a", "b", None], n), dtype=object),
-        "amount": np.where(rng.random(n) < 0.3, np.nan, rng.gamma(2, 10, n)),
-    })
+    events = pd.DataFrame(
+        {
+            "user_id": rng.integers(0, 60, n).astype("int64"),
+            "timestamp": pd.Timestamp("2025-06-01") + pd.to_timedelta(rng.integers(0, 200 * 86400, n), unit="s"),
+            "event_type": pd.Series(rng.choice(["View", "view ", "buy", "refund", "chat", None], n), dtype=object),
+            "traffic_source": pd.Series(rng.choice(["a", "b", None], n), dtype=object),
+            "amount": np.where(rng.random(n) < 0.3, np.nan, rng.gamma(2, 10, n)),
+        }
+    )
     folder = tmp_path / "events"
     folder.mkdir()
     for number in range(4):
-        events.iloc[number * 750:(number + 1) * 750].to_parquet(folder / f"part-{number}.parquet", index=False)
+        events.iloc[number * 750 : (number + 1) * 750].to_parquet(folder / f"part-{number}.parquet", index=False)
     ids = pd.Index(range(70), name="user_id")
     options = {**OPTIONS, "max_values": 2}
     expected = aggregate_events(events, ids, **{**options, "cutoff": pd.Timestamp(OPTIONS["cutoff"])})
@@ -98,9 +107,9 @@ def test_the_engine_follows_the_compute_setting_and_the_size(parts):
 
 
 def test_build_features_takes_parquet_events_through_the_compute_engine(parts):
-    from lifecycle.data import features
     from lifecycle.core.params import resolve
     from lifecycle.core.settings import FeatureEngineering
+    from lifecycle.data import features
 
     phase = "04_feature_engineering"
     params = FeatureEngineering.model_validate(resolve([phase], sets=["simulation.n_users=1200"])[phase])

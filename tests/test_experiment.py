@@ -20,7 +20,7 @@ def test_two_proportions_matches_the_chi_square_test_and_the_wald_interval():
     table = [[treatment.sum(), len(treatment) - treatment.sum()], [control.sum(), len(control) - control.sum()]]
     chi2, p_value, _, _ = stats.chi2_contingency(table, correction=False)
     assert result.p_value == pytest.approx(p_value, rel=1e-9)
-    assert result.statistic ** 2 == pytest.approx(chi2, rel=1e-9)
+    assert result.statistic**2 == pytest.approx(chi2, rel=1e-9)
     p1, p2 = control.mean(), treatment.mean()
     half = 1.959964 * np.sqrt(p1 * (1 - p1) / len(control) + p2 * (1 - p2) / len(treatment))
     assert (result.lift_low, result.lift_high) == pytest.approx((p2 - p1 - half, p2 - p1 + half), abs=1e-6)
@@ -57,10 +57,16 @@ def test_power_at_the_minimum_detectable_effect_is_the_planned_power():
 def test_the_simulators_true_effect_is_recovered_within_the_interval():
     n, effect = 8000, 0.05
     treated = np.random.default_rng(11).random(n) < 0.5
-    product = simulate_product(n, seed=5, period="production", drift=Drift(), treatment_effect=effect,
-                               treated=treated, messy=False)
-    log = pd.DataFrame({"user_id": product.labels["user_id"], "arm": np.where(treated, "treatment", "control"),
-                        "churned": product.labels["churned"]})
+    product = simulate_product(
+        n, seed=5, period="production", drift=Drift(), treatment_effect=effect, treated=treated, messy=False
+    )
+    log = pd.DataFrame(
+        {
+            "user_id": product.labels["user_id"],
+            "arm": np.where(treated, "treatment", "control"),
+            "churned": product.labels["churned"],
+        }
+    )
     outcomes = experiment.arms(log, "user_id", "arm", "churned", "control", "treatment", "proportion")
     result = experiment.analyse(outcomes, "proportion", 0.05)
     assert result.lift_low < -effect < result.lift_high  # the simulator's floor of churn makes it exactly -effect
@@ -68,12 +74,15 @@ def test_the_simulators_true_effect_is_recovered_within_the_interval():
     assert "better" in experiment.verdict(result, 0.05, True, False, "churned")
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda log: log.drop(columns="arm"), "lacks column(s) arm"),
-    (lambda log: pd.concat([log, log.head(2)]), "more than once"),
-    (lambda log: log.assign(arm=np.where(log["arm"] == "control", "A", "treatment")), "expected exactly"),
-    (lambda log: log.assign(churned=log["churned"] * 2.5), "must be 0 or 1"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda log: log.drop(columns="arm"), "lacks column(s) arm"),
+        (lambda log: pd.concat([log, log.head(2)]), "more than once"),
+        (lambda log: log.assign(arm=np.where(log["arm"] == "control", "A", "treatment")), "expected exactly"),
+        (lambda log: log.assign(churned=log["churned"] * 2.5), "must be 0 or 1"),
+    ],
+)
 def test_a_log_that_cannot_be_analysed_is_named(change, message):
     log = pd.DataFrame({"user_id": range(10), "arm": ["control", "treatment"] * 5, "churned": [0, 1] * 5})
     with pytest.raises(experiment.ExperimentError, match=message.replace("(", r"\(").replace(")", r"\)")):

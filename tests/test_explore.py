@@ -1,9 +1,9 @@
 import numpy as np
 import pandas as pd
 
-from lifecycle.data import explore
 from lifecycle.core.params import resolve
 from lifecycle.core.settings import ExploratoryAnalysis
+from lifecycle.data import explore
 
 PHASE = "03_exploratory_analysis"
 
@@ -15,15 +15,17 @@ def _params(*sets: str) -> ExploratoryAnalysis:
 def _table(n: int = 2000, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     signal = rng.normal(size=n)
-    return pd.DataFrame({
-        "user_id": np.arange(n),
-        "signup_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D"),
-        "signal": signal,
-        "noise": rng.normal(size=n),
-        "flat": 1.0,
-        "plan": rng.choice(["a", "b", "c"], n),
-        "churned": (signal + rng.normal(scale=0.5, size=n) > 0.8).astype(int),
-    })
+    return pd.DataFrame(
+        {
+            "user_id": np.arange(n),
+            "signup_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D"),
+            "signal": signal,
+            "noise": rng.normal(size=n),
+            "flat": 1.0,
+            "plan": rng.choice(["a", "b", "c"], n),
+            "churned": (signal + rng.normal(scale=0.5, size=n) > 0.8).astype(int),
+        }
+    )
 
 
 def test_the_informative_feature_ranks_first():
@@ -76,7 +78,12 @@ def test_regression_and_text_targets():
 def test_events_summary_or_a_sentence_without_events():
     params = _params()
     assert explore.event_summary(None, params).startswith("No events table")
-    events = pd.DataFrame({"user_id": [1, 1, 2], "timestamp": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01"]),
-                           "event_type": ["session", "session", "cancel"]})
+    events = pd.DataFrame(
+        {
+            "user_id": [1, 1, 2],
+            "timestamp": pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01"]),
+            "event_type": ["session", "session", "cancel"],
+        }
+    )
     summary = explore.event_summary(events, params)
     assert summary.loc["session", ["events", "ids"]].tolist() == [2, 1]

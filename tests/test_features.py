@@ -9,18 +9,24 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from threadpoolctl import threadpool_limits
 
+from lifecycle.core.params import resolve
+from lifecycle.core.settings import FeatureEngineering
 from lifecycle.data import features, prepare, sources
 from lifecycle.data.events import aggregate_events, sanitise
-from lifecycle.core.params import resolve
 from lifecycle.data.splits import make as make_splits
 from lifecycle.data.splits import summary as split_summary
-from lifecycle.core.settings import FeatureEngineering
 
 PHASE = "04_feature_engineering"
 CUTOFF = pd.Timestamp("2025-12-01")
 # A generic table of ours, not the simulated product: no events unless a test adds them.
-GENERIC = ("source.kind=sql", "source.url=sqlite://", "source.query=t", "target=y", "id_column=customer",
-           "time_column=signup")
+GENERIC = (
+    "source.kind=sql",
+    "source.url=sqlite://",
+    "source.query=t",
+    "target=y",
+    "id_column=customer",
+    "time_column=signup",
+)
 
 
 def _params(*sets: str) -> FeatureEngineering:
@@ -41,19 +47,23 @@ def _table(task: str, n: int = 800, seed: int = 0) -> pd.DataFrame:
     signup = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 600, n), unit="D")
     score = x + (plan == "pro") + flag + 0.05 * pd.Series(city).str.slice(5).astype(int).to_numpy() / 40
     noisy = score + rng.normal(scale=0.3, size=n)
-    y = {"binary": np.where(noisy > 0.8, "yes", "no"),
-         "multiclass": np.array(["low", "mid", "high"])[np.digitize(noisy, np.quantile(noisy, [1 / 3, 2 / 3]))],
-         "regression": noisy}[task]
-    table = pd.DataFrame({
-        "customer": [f"c{i}" for i in range(n)],
-        "signup": signup,
-        "last_login": (signup + pd.to_timedelta(rng.integers(0, 90, n), unit="D")).where(rng.random(n) > 0.1),
-        "x": np.where(rng.random(n) < 0.1, np.nan, x),
-        "plan": pd.Series(plan, dtype=object).where(rng.random(n) > 0.05, None),
-        "city": city,
-        "flag": pd.Series(flag, dtype=object).where(rng.random(n) > 0.05, None),
-        "y": y,
-    })
+    y = {
+        "binary": np.where(noisy > 0.8, "yes", "no"),
+        "multiclass": np.array(["low", "mid", "high"])[np.digitize(noisy, np.quantile(noisy, [1 / 3, 2 / 3]))],
+        "regression": noisy,
+    }[task]
+    table = pd.DataFrame(
+        {
+            "customer": [f"c{i}" for i in range(n)],
+            "signup": signup,
+            "last_login": (signup + pd.to_timedelta(rng.integers(0, 90, n), unit="D")).where(rng.random(n) > 0.1),
+            "x": np.where(rng.random(n) < 0.1, np.nan, x),
+            "plan": pd.Series(plan, dtype=object).where(rng.random(n) > 0.05, None),
+            "city": city,
+            "flag": pd.Series(flag, dtype=object).where(rng.random(n) > 0.05, None),
+            "y": y,
+        }
+    )
     return table
 
 
@@ -73,19 +83,26 @@ def product():
 
 # ---------------------------------------------------------------- dates
 
+
 def test_expand_dates_on_a_hand_made_example():
-    table = pd.DataFrame({"Signed Up": pd.to_datetime(["2025-12-25", "2025-12-24", None, "2024-07-05",
-                                                       "2025-12-31"])}, index=[10, 11, 12, 13, 14])
+    table = pd.DataFrame(
+        {"Signed Up": pd.to_datetime(["2025-12-25", "2025-12-24", None, "2024-07-05", "2025-12-31"])},
+        index=[10, 11, 12, 13, 14],
+    )
     out = features.expand_dates(table, ["Signed Up"], pd.Timestamp("2026-01-01"), "US")
     assert out.index.tolist() == [10, 11, 12, 13, 14]
-    expected = pd.DataFrame({
-        "signed_up_year": [2025, 2025, np.nan, 2024, 2025],
-        "signed_up_month": [12, 12, np.nan, 7, 12],
-        "signed_up_day_of_week": [3, 2, np.nan, 4, 2],  # Monday = 0
-        "signed_up_days_since": [7, 8, np.nan, 545, 1],
-        "signed_up_days_to_holiday": [0, 1, np.nan, 59, 1],  # 2024-09-02 Labor Day; 2026-01-01 next year
-        "signed_up_days_since_holiday": [0, 27, np.nan, 1, 6],  # 2025-11-27 Thanksgiving; 2024-07-04
-    }, index=out.index, dtype="float64")
+    expected = pd.DataFrame(
+        {
+            "signed_up_year": [2025, 2025, np.nan, 2024, 2025],
+            "signed_up_month": [12, 12, np.nan, 7, 12],
+            "signed_up_day_of_week": [3, 2, np.nan, 4, 2],  # Monday = 0
+            "signed_up_days_since": [7, 8, np.nan, 545, 1],
+            "signed_up_days_to_holiday": [0, 1, np.nan, 59, 1],  # 2024-09-02 Labor Day; 2026-01-01 next year
+            "signed_up_days_since_holiday": [0, 27, np.nan, 1, 6],  # 2025-11-27 Thanksgiving; 2024-07-04
+        },
+        index=out.index,
+        dtype="float64",
+    )
     pd.testing.assert_frame_equal(out, expected)
     plain = features.expand_dates(table, ["Signed Up"], pd.Timestamp("2026-01-01"), None)
     assert list(plain.columns) == list(expected.columns[:4])
@@ -98,6 +115,7 @@ def test_an_unknown_holiday_country_is_named_with_the_fix():
 
 
 # ---------------------------------------------------------------- events
+
 
 def _events() -> pd.DataFrame:
     rows = [
@@ -115,8 +133,15 @@ def _events() -> pd.DataFrame:
 
 
 def _aggregate(events: pd.DataFrame, **kwargs) -> pd.DataFrame:
-    options = dict(id_column="user_id", time_column="timestamp", type_column="event_type", cutoff=CUTOFF,
-                   windows=[30, 7], breakdowns=["source"], sums=["amount"])
+    options = dict(
+        id_column="user_id",
+        time_column="timestamp",
+        type_column="event_type",
+        cutoff=CUTOFF,
+        windows=[30, 7],
+        breakdowns=["source"],
+        sums=["amount"],
+    )
     return aggregate_events(events, pd.Index([30, 10, 20], name="user_id"), **{**options, **kwargs})
 
 
@@ -144,15 +169,23 @@ def test_aggregate_events_counts_recency_and_ratios_by_hand():
 
 
 def test_sanitise_makes_names_safe():
-    assert [sanitise(v) for v in ["Page View", "e-mail", "Café!", "  ", 7]] == ["page_view", "e_mail", "cafe",
-                                                                                 "blank", "7"]
+    assert [sanitise(v) for v in ["Page View", "e-mail", "Café!", "  ", 7]] == [
+        "page_view",
+        "e_mail",
+        "cafe",
+        "blank",
+        "7",
+    ]
 
 
 def test_rare_values_beyond_the_limit_are_counted_as_other():
     events = _events().assign(source=[f"s{i}" for i in range(8)])
     out = _aggregate(events, max_values=2, windows=[30])
-    assert sorted(c for c in out.columns if c.startswith("source_")) == ["source_other_30d", "source_s0_30d",
-                                                                         "source_s1_30d"]
+    assert sorted(c for c in out.columns if c.startswith("source_")) == [
+        "source_other_30d",
+        "source_s0_30d",
+        "source_s1_30d",
+    ]
     assert out.filter(like="source_").sum(axis=1).equals(out["events_30d"])
 
 
@@ -167,11 +200,19 @@ def test_missing_breakdown_or_sum_columns_are_named_with_the_fix():
 
 def test_ids_of_another_type_than_the_events_are_an_error():
     with pytest.raises(ValueError, match="give both the same type"):
-        aggregate_events(_events(), pd.Index(["10", "20"]), id_column="user_id", time_column="timestamp",
-                         type_column="event_type", cutoff=CUTOFF, windows=[7])
+        aggregate_events(
+            _events(),
+            pd.Index(["10", "20"]),
+            id_column="user_id",
+            time_column="timestamp",
+            type_column="event_type",
+            cutoff=CUTOFF,
+            windows=[7],
+        )
 
 
 # ---------------------------------------------------------------- leakage
+
 
 def test_events_at_or_after_the_cutoff_never_change_a_feature(product):
     table, events, params = product
@@ -181,14 +222,18 @@ def test_events_at_or_after_the_cutoff_never_change_a_feature(product):
     rng = np.random.default_rng(1)
     extra = events.sample(300, random_state=1).assign(
         timestamp=CUTOFF + pd.to_timedelta(rng.integers(0, 30 * 86400, 300), unit="s"),
-        event_type="refund", traffic_source="a new source", amount=1e6)
+        event_type="refund",
+        traffic_source="a new source",
+        amount=1e6,
+    )
     extra.iloc[:5, extra.columns.get_loc("timestamp")] = CUTOFF  # exactly at the cutoff
     tampered = {
         "late events removed": events[~late],
         "late events added, of a new type and source": pd.concat([events, extra]),
         "late events moved and changed": events.assign(
             timestamp=events["timestamp"].where(~late, events["timestamp"] + pd.Timedelta(days=3)),
-            amount=events["amount"].where(~late, 999.0)),
+            amount=events["amount"].where(~late, 999.0),
+        ),
         "events shuffled": events.sample(frac=1.0, random_state=2),
     }
     for what, changed in tampered.items():
@@ -220,7 +265,7 @@ def test_the_preprocessor_learns_from_the_training_rows_only():
     imputer, scaler = step.named_transformers_["numeric"]["impute"], step.named_transformers_["numeric"]["scale"]
     medians = train[numeric].median()
     np.testing.assert_allclose(imputer.statistics_, medians)
-    np.testing.assert_allclose(scaler.mean_[:len(numeric)], train[numeric].fillna(medians).mean())
+    np.testing.assert_allclose(scaler.mean_[: len(numeric)], train[numeric].fillna(medians).mean())
     assert not np.allclose(built[numeric].median(), medians)  # the whole table would have given other values
     once = step.transform(validation)
     step.fit(train, train["y"])  # refitting on the same rows, with validation seen in between, changes nothing
@@ -228,6 +273,7 @@ def test_the_preprocessor_learns_from_the_training_rows_only():
 
 
 # ---------------------------------------------------------------- the feature table and its schema
+
 
 def test_build_features_keeps_roles_and_expands_every_date():
     params = _generic("regression")
@@ -243,15 +289,27 @@ def test_build_features_keeps_roles_and_expands_every_date():
     assert "customer" not in schema.index and "y" not in schema.index and "signup" not in schema.index
     kinds = schema["kind"].to_dict()
     assert (kinds["x"], kinds["flag"], kinds["plan"], kinds["city"]) == (
-        "numeric", "boolean", "categorical", "high_cardinality")
+        "numeric",
+        "boolean",
+        "categorical",
+        "high_cardinality",
+    )
     assert schema.loc["plan", "n_unique"] == 3 and 0.02 < schema.loc["plan", "missing"] < 0.1
     wider = features.feature_schema(built, _generic("regression", "max_onehot_categories=40"))
     assert wider.loc["city", "kind"] == "categorical"
 
 
 def test_build_features_without_id_time_or_events():
-    params = _params("source.kind=sql", "source.url=sqlite://", "source.query=t", "target=y", "task=binary",
-                     "id_column=null", "time_column=null", "holiday_country=null")
+    params = _params(
+        "source.kind=sql",
+        "source.url=sqlite://",
+        "source.query=t",
+        "target=y",
+        "task=binary",
+        "id_column=null",
+        "time_column=null",
+        "holiday_country=null",
+    )
     table = _table("binary").drop(columns=["customer"])
     built = features.build_features(table, None, params)
     assert "signup" not in built.columns and "signup_days_since" in built.columns
@@ -265,16 +323,18 @@ def test_build_features_without_id_time_or_events():
 def test_odd_columns_become_model_inputs():
     params = _generic("binary", "time_column=null", "holiday_country=DE")
     n = 60
-    table = pd.DataFrame({
-        "customer": np.arange(n),
-        "seen": pd.Series(pd.date_range("2025-03-01", periods=n, freq="37h", tz="Europe/Paris")),
-        "born": pd.Series([dt.date(1990, 1, 1) + dt.timedelta(days=300 * i) for i in range(n)], dtype=object),
-        "waited": pd.to_timedelta(np.arange(n), unit="h"),
-        "mixed": [1, "a", None] * (n // 3),
-        "nothing": pd.Series([None] * n, dtype=object),
-        "blank": np.nan,
-        "y": [0, 1] * (n // 2),
-    })
+    table = pd.DataFrame(
+        {
+            "customer": np.arange(n),
+            "seen": pd.Series(pd.date_range("2025-03-01", periods=n, freq="37h", tz="Europe/Paris")),
+            "born": pd.Series([dt.date(1990, 1, 1) + dt.timedelta(days=300 * i) for i in range(n)], dtype=object),
+            "waited": pd.to_timedelta(np.arange(n), unit="h"),
+            "mixed": [1, "a", None] * (n // 3),
+            "nothing": pd.Series([None] * n, dtype=object),
+            "blank": np.nan,
+            "y": [0, 1] * (n // 2),
+        }
+    )
     built = features.build_features(table, None, params)
     assert {"seen_days_since", "born_year", "born_days_to_holiday"} <= set(built.columns)
     assert built["waited"].tolist() == [i / 24 for i in range(n)]
@@ -320,8 +380,10 @@ def test_the_preprocessor_end_to_end(task):
     onehot = 3 + 1 + 1  # basic, plus, pro, (missing), and the infrequent ones
     encoded = 3 if task == "multiclass" else 1  # one target-encoded column per class, or one
     assert fitted.shape[1] == numeric + indicators + 2 + onehot + encoded  # flag and its missing indicator
-    model = make_pipeline(features.preprocessor(schema, task, params.seed),
-                          Ridge() if task == "regression" else HistGradientBoostingClassifier(random_state=0))
+    model = make_pipeline(
+        features.preprocessor(schema, task, params.seed),
+        Ridge() if task == "regression" else HistGradientBoostingClassifier(random_state=0),
+    )
     model.fit(train, train["y"])
     held_out = splits["test"]
     score = model.score(held_out, held_out["y"])
@@ -339,6 +401,7 @@ def test_describe_preprocessor_lists_each_kind():
 
 
 # ---------------------------------------------------------------- splits
+
 
 def test_split_is_disjoint_sized_stratified_and_out_of_time_is_latest():
     params = _generic("binary")
@@ -389,6 +452,7 @@ def test_regression_summary_gives_the_target_mean():
 
 # ---------------------------------------------------------------- signal
 
+
 def test_a_small_model_on_the_simulated_features_beats_chance(product):
     table, events, params = product
     built = features.build_features(table, events, params)
@@ -397,8 +461,10 @@ def test_a_small_model_on_the_simulated_features_beats_chance(product):
 
     def auc(frame: pd.DataFrame, fit: pd.DataFrame, check: pd.DataFrame) -> float:
         schema = features.feature_schema(frame.loc[fit.index], params)
-        model = make_pipeline(features.preprocessor(schema, params.task, params.seed),
-                              HistGradientBoostingClassifier(max_iter=100, learning_rate=0.05, random_state=0))
+        model = make_pipeline(
+            features.preprocessor(schema, params.task, params.seed),
+            HistGradientBoostingClassifier(max_iter=100, learning_rate=0.05, random_state=0),
+        )
         model.fit(frame.loc[fit.index], fit["churned"])
         return roc_auc_score(check["churned"], model.predict_proba(frame.loc[check.index])[:, 1])
 
@@ -409,8 +475,10 @@ def test_a_small_model_on_the_simulated_features_beats_chance(product):
 
 
 def test_align_fills_event_aggregates_a_batch_never_produced():
-    schema = pd.DataFrame({"kind": ["numeric", "numeric", "numeric", "categorical"]},
-                          index=["cancel_30d", "days_since_last_cancel", "age", "plan"])
+    schema = pd.DataFrame(
+        {"kind": ["numeric", "numeric", "numeric", "categorical"]},
+        index=["cancel_30d", "days_since_last_cancel", "age", "plan"],
+    )
     frame = pd.DataFrame({"plan": ["a"], "age": [30.0], "extra": [1]})
     aligned = features.align(frame, schema)
     assert list(aligned.columns) == list(schema.index)
@@ -421,7 +489,10 @@ def test_align_fills_event_aggregates_a_batch_never_produced():
 
 def test_what_was_built_is_said_and_so_is_a_missing_events_table():
     table = pd.DataFrame({"a": [1, 2], "b": [3, 4]})
-    assert features.built(table, table.T, table, "events.parquet") == "2 rows, 2 model inputs built from 2 prepared columns."
+    assert (
+        features.built(table, table.T, table, "events.parquet")
+        == "2 rows, 2 model inputs built from 2 prepared columns."
+    )
     assert "No events table (source.events_path), so no event aggregates" in features.built(table, table.T, table, None)
 
 
@@ -429,10 +500,17 @@ def test_a_name_per_row_is_left_out_and_said_and_splits_without_time_stay_shuffl
     from lifecycle.data import splits
 
     n = 200
-    table = pd.DataFrame({"name": [f"car {i}" for i in range(n)], "origin": ["usa", "eu"] * (n // 2),
-                          "weight": np.arange(n, dtype=float), "label": ["a"] * (n // 2) + ["b"] * (n // 2)})
-    p = resolve(["04_feature_engineering"], sets=["task=binary", "target=label", "time_column=null",
-                                                  "holiday_country=null"])["04_feature_engineering"]
+    table = pd.DataFrame(
+        {
+            "name": [f"car {i}" for i in range(n)],
+            "origin": ["usa", "eu"] * (n // 2),
+            "weight": np.arange(n, dtype=float),
+            "label": ["a"] * (n // 2) + ["b"] * (n // 2),
+        }
+    )
+    p = resolve(
+        ["04_feature_engineering"], sets=["task=binary", "target=label", "time_column=null", "holiday_country=null"]
+    )["04_feature_engineering"]
     p = FeatureEngineering.model_validate({**p, "id_column": None, "source": {"kind": "csv", "path": "pyproject.toml"}})
     built = features.build_features(table, None, p)
     assert "name" not in built.columns and "origin" in built.columns

@@ -48,8 +48,10 @@ def _pipeline():
     rng = np.random.default_rng(0)
     X = pd.DataFrame({"a": rng.normal(size=200), "b": rng.choice(["x", "y"], 200)})
     y = (X["a"] > 0).astype(int)
-    steps = [("preprocess", ColumnTransformer([("n", StandardScaler(), ["a"]), ("c", OneHotEncoder(), ["b"])])),
-             ("model", HistGradientBoostingClassifier(max_iter=10, random_state=0))]
+    steps = [
+        ("preprocess", ColumnTransformer([("n", StandardScaler(), ["a"]), ("c", OneHotEncoder(), ["b"])])),
+        ("model", HistGradientBoostingClassifier(max_iter=10, random_state=0)),
+    ]
     return Pipeline(steps).fit(X, y), X
 
 

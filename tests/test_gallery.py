@@ -14,19 +14,17 @@ import sys
 import time
 from pathlib import Path
 
+import gallery
 import pytest
 from conftest import copy_project
-
-import gallery
 
 PHASES = 14
 
 
 def _start(project: Path, table: Path, target: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(project / "src")}
-    script = (f"{sys.executable} -m lifecycle init --data {table} --target {target} && "
-              f"{sys.executable} -m lifecycle run")
-    log = open(project / "gallery.log", "w")  # noqa: SIM115  (closed with the process, in `runs`)
+    script = f"{sys.executable} -m lifecycle init --data {table} --target {target} && {sys.executable} -m lifecycle run"
+    log = open(project / "gallery.log", "w")
     return subprocess.Popen(["sh", "-c", script], cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -90,9 +88,15 @@ def test_a_small_table_shows_its_interval_and_a_verdict_that_names_it(runs):
     run = sorted((project / "reports" / "runs").iterdir())[-1]
     collected = (run / "01_data_collection.ipynb").read_text()
     assert "made here: the table has no id column" in collected
-    assert "Left out of the features: Name" in (sorted((runs["cars"][0] / "reports" / "runs").iterdir())[-1]
-                                                 / "04_feature_engineering.ipynb").read_text()
-    dated = json.loads((runs["seattle_weather"][0] / "reports" / "runs").joinpath(
-        sorted(p.name for p in (runs["seattle_weather"][0] / "reports" / "runs").iterdir())[-1],
-        "parameters.json").read_text())
+    assert (
+        "Left out of the features: Name"
+        in (sorted((runs["cars"][0] / "reports" / "runs").iterdir())[-1] / "04_feature_engineering.ipynb").read_text()
+    )
+    dated = json.loads(
+        (runs["seattle_weather"][0] / "reports" / "runs")
+        .joinpath(
+            sorted(p.name for p in (runs["seattle_weather"][0] / "reports" / "runs").iterdir())[-1], "parameters.json"
+        )
+        .read_text()
+    )
     assert dated["04_feature_engineering"]["time_column"] == "date"  # a unique date is a time, not an id

@@ -16,25 +16,37 @@ from lifecycle.project.init import InitError, infer, monitoring
 def _shops(n: int = 600, seed: int = 3) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     size = rng.gamma(3.0, 20.0, n)
-    return pd.DataFrame({
-        "shop_id": np.arange(100, 100 + n),
-        "opened": pd.date_range("2023-01-01", periods=n, freq="12h").strftime("%Y-%m-%d").to_numpy(),
-        "region": rng.choice(["north", "south", "east"], n),
-        "size_m2": np.where(rng.random(n) < 0.05, np.nan, size),
-        "staff": rng.integers(2, 30, n),
-        "tier": rng.choice(["gold", "silver", "bronze"], n),
-        "open_late": rng.choice(["yes", "no"], n, p=[0.3, 0.7]),
-        "revenue": 50 * size + rng.normal(0, 300, n),
-    })
+    return pd.DataFrame(
+        {
+            "shop_id": np.arange(100, 100 + n),
+            "opened": pd.date_range("2023-01-01", periods=n, freq="12h").strftime("%Y-%m-%d").to_numpy(),
+            "region": rng.choice(["north", "south", "east"], n),
+            "size_m2": np.where(rng.random(n) < 0.05, np.nan, size),
+            "staff": rng.integers(2, 30, n),
+            "tier": rng.choice(["gold", "silver", "bronze"], n),
+            "open_late": rng.choice(["yes", "no"], n, p=[0.3, 0.7]),
+            "revenue": 50 * size + rng.normal(0, 300, n),
+        }
+    )
 
 
-@pytest.mark.parametrize("target, task, extra", [
-    ("revenue", "regression", {"metric": "mae"}),
-    ("tier", "multiclass", {"metric": "f1_macro", "positive_class": None}),
-    ("open_late", "binary", {"metric": "roc_auc", "positive_class": "yes",
-                             "threshold": {"rule": "max_f1", "cost_false_positive": 1, "cost_false_negative": 1}}),
-    ("staff", "regression", {}),  # whole numbers, but many of them
-])
+@pytest.mark.parametrize(
+    "target, task, extra",
+    [
+        ("revenue", "regression", {"metric": "mae"}),
+        ("tier", "multiclass", {"metric": "f1_macro", "positive_class": None}),
+        (
+            "open_late",
+            "binary",
+            {
+                "metric": "roc_auc",
+                "positive_class": "yes",
+                "threshold": {"rule": "max_f1", "cost_false_positive": 1, "cost_false_negative": 1},
+            },
+        ),
+        ("staff", "regression", {}),  # whole numbers, but many of them
+    ],
+)
 def test_the_task_and_roles_are_inferred_and_said(target, task, extra):
     choices = infer(_shops(), target)
     assert choices.overlay["task"] == task and choices.overlay["target"] == target
@@ -63,12 +75,15 @@ def test_the_starting_bar_is_the_obvious_model_and_the_rules_fit_the_table():
     regression = infer(table, "revenue")
     tree = DecisionTreeRegressor(max_depth=2, random_state=42)
     inputs = table.drop(columns=["revenue", "shop_id", "opened"]).assign(
-        region=lambda t: pd.factorize(t.region)[0], tier=lambda t: pd.factorize(t.tier)[0],
-        open_late=lambda t: pd.factorize(t.open_late)[0])
+        region=lambda t: pd.factorize(t.region)[0],
+        tier=lambda t: pd.factorize(t.tier)[0],
+        open_late=lambda t: pd.factorize(t.open_late)[0],
+    )
     from lifecycle.modeling.select import folds
 
-    by_hand = -cross_val_score(tree, inputs, table["revenue"], cv=folds("regression", 5, 42),
-                               scoring="neg_mean_absolute_error").mean()
+    by_hand = -cross_val_score(
+        tree, inputs, table["revenue"], cv=folds("regression", 5, 42), scoring="neg_mean_absolute_error"
+    ).mean()
     assert regression.overlay["metric_bar"] == pytest.approx(by_hand, rel=0.05)
     said = " ".join(regression.said)
     assert "a depth-2 decision tree (the obvious if-then rule)" in said
@@ -80,19 +95,27 @@ def test_the_starting_bar_is_the_obvious_model_and_the_rules_fit_the_table():
     assert big.overlay["min_rows"] == 1000 and "repeated cross-validation" not in " ".join(big.said)
 
 
-@pytest.mark.parametrize("change, words", [
-    (lambda t: t.head(40), "has 40 labelled rows: fewer than 50"),
-    (lambda t: t.assign(tier=["rare"] * 4 + list(t.tier[4:])), "class 'rare' of tier has 4 rows: fewer than 10"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda t: t.head(40), "has 40 labelled rows: fewer than 50"),
+        (lambda t: t.assign(tier=["rare"] * 4 + list(t.tier[4:])), "class 'rare' of tier has 4 rows: fewer than 10"),
+    ],
+)
 def test_below_the_floor_no_model_is_credible_and_init_says_so(change, words):
     with pytest.raises(InitError, match=re.escape(words)):
         infer(change(_shops()), "tier")
 
 
 def test_a_unique_date_is_a_time_never_an_id_and_only_id_names_are_ids():
-    days = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=300).strftime("%Y-%m-%d"),
-                         "code": [f"x{i}" for i in range(300)], "temp": np.arange(300) % 17,
-                         "rain": np.where(np.arange(300) % 3 == 0, "yes", "no")})
+    days = pd.DataFrame(
+        {
+            "date": pd.date_range("2020-01-01", periods=300).strftime("%Y-%m-%d"),
+            "code": [f"x{i}" for i in range(300)],
+            "temp": np.arange(300) % 17,
+            "rain": np.where(np.arange(300) % 3 == 0, "yes", "no"),
+        }
+    )
     choices = infer(days, "rain")
     assert choices.overlay["time_column"] == "date" and choices.overlay["id_column"] == "code"
     unnamed = infer(days.rename(columns={"code": "name"}), "rain")
@@ -101,11 +124,14 @@ def test_a_unique_date_is_a_time_never_an_id_and_only_id_names_are_ids():
     assert clash.overlay["id_column"] == "row_id_2"
 
 
-@pytest.mark.parametrize("change, words", [
-    (lambda t: t.assign(revenue=5.0), "target revenue has one value (5.0) on every row"),
-    (lambda t: t.assign(revenue=np.nan), "target revenue has no values"),
-    (lambda t: t.assign(revenue=[f"c{i}" for i in range(len(t))]), "too many classes"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (lambda t: t.assign(revenue=5.0), "target revenue has one value (5.0) on every row"),
+        (lambda t: t.assign(revenue=np.nan), "target revenue has no values"),
+        (lambda t: t.assign(revenue=[f"c{i}" for i in range(len(t))]), "too many classes"),
+    ],
+)
 def test_a_target_that_cannot_be_learned_is_refused(change, words):
     with pytest.raises(InitError, match=re.escape(words)):
         infer(change(_shops()), "revenue")
@@ -123,10 +149,20 @@ def test_init_writes_params_that_pass_the_checks_and_keeps_their_comments(projec
     text = (project / "params" / "project.yaml").read_text()
     assert "task: regression             # binary | multiclass | regression" in text  # comments kept
     settings = yaml.safe_load(text)
-    assert settings["source"] == {"kind": "csv", "path": "data/shops.csv", "events_path": None, "url": None,
-                                  "query": None, "events_query": None, "make_id": False}
-    assert (settings["project_name"], settings["serving"]["model"], settings["id_column"]) == ("shops", "shops",
-                                                                                               "shop_id")
+    assert settings["source"] == {
+        "kind": "csv",
+        "path": "data/shops.csv",
+        "events_path": None,
+        "url": None,
+        "query": None,
+        "events_query": None,
+        "make_id": False,
+    }
+    assert (settings["project_name"], settings["serving"]["model"], settings["id_column"]) == (
+        "shops",
+        "shops",
+        "shop_id",
+    )
     card = yaml.safe_load((project / "params" / "00_problem_definition.yaml").read_text())
     assert card["metric"] == "mae" and card["positive_class"] is None
     assert yaml.safe_load((project / "params" / "02_data_preparation.yaml").read_text())["valid_ranges"] == {}
@@ -136,13 +172,19 @@ def test_init_writes_params_that_pass_the_checks_and_keeps_their_comments(projec
     assert collected.returncode == 0, collected.stdout + collected.stderr
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--data", "data/shops.csv", "--target", "Revenue"], "--target Revenue: no such column (did you mean revenue?)"),
-    (["--data", "data/const.csv", "--target", "flag"], "target flag has one value (1) on every row"),
-    (["--data", "data/shops.xlsx", "--target", "revenue"], "unsupported file type '.xlsx'"),
-    (["--data", "data/missing.csv", "--target", "revenue"], "no such file"),
-    (["--data", "sqlite:///data/x.db", "--target", "revenue"], "name the table or give a query with --query"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (
+            ["--data", "data/shops.csv", "--target", "Revenue"],
+            "--target Revenue: no such column (did you mean revenue?)",
+        ),
+        (["--data", "data/const.csv", "--target", "flag"], "target flag has one value (1) on every row"),
+        (["--data", "data/shops.xlsx", "--target", "revenue"], "unsupported file type '.xlsx'"),
+        (["--data", "data/missing.csv", "--target", "revenue"], "no such file"),
+        (["--data", "sqlite:///data/x.db", "--target", "revenue"], "name the table or give a query with --query"),
+    ],
+)
 def test_bad_input_fails_with_one_line_and_leaves_params_untouched(project, args, words):
     (project / "data").mkdir()
     _shops().to_csv(project / "data" / "shops.csv", index=False)
@@ -157,12 +199,21 @@ def test_bad_input_fails_with_one_line_and_leaves_params_untouched(project, args
 
 def test_monitoring_compares_the_held_out_rows_with_training_in_windows_that_fit_them():
     dated = monitoring(_shops(2000), "opened")  # the latest 15% of 1,000 days of openings: about 150 days
-    assert dated == {"reference_split": "train", "drift": {"chunks": 10}, "exclude_features": ["opened_year"],
-                     "window": "M", "12_monitoring/min_rows": 61}  # a month holds about 61 openings
+    assert dated == {
+        "reference_split": "train",
+        "drift": {"chunks": 10},
+        "exclude_features": ["opened_year"],
+        "window": "M",
+        "12_monitoring/min_rows": 61,
+    }  # a month holds about 61 openings
     assert monitoring(_shops(600).assign(opened="2024-01-01"), "opened")["window"] == "D"
     undated = monitoring(_shops(8000), None)
-    assert undated == {"reference_split": "train", "drift": {"chunks": 10}, "exclude_features": [],
-                       "12_monitoring/min_rows": 200}
+    assert undated == {
+        "reference_split": "train",
+        "drift": {"chunks": 10},
+        "exclude_features": [],
+        "12_monitoring/min_rows": 200,
+    }
     small = monitoring(_shops(200), None)  # 120 training rows, 40 test rows: one window of 40
     assert small["12_monitoring/min_rows"] == 40 and small["drift"] == {"chunks": 3}
     assert infer(_shops(), "revenue").overlay["thresholds"]["performance_drop"] > 1  # in the error's own units
@@ -219,8 +270,11 @@ def test_a_boolean_positive_class_against_text_classes_says_to_quote_it():
     from lifecycle.modeling.evaluate import positive_scores
 
     X, y = pd.DataFrame({"x": [0, 1, 0, 1]}), pd.Series(["no", "yes", "no", "yes"])
-    with pytest.raises(ValueError, match=r"positive_class True is not a class the model learned \(\['no', 'yes'\]\); "
-                                         r"fix positive_class in params/00_problem_definition.yaml \(in quotes"):
+    with pytest.raises(
+        ValueError,
+        match=r"positive_class True is not a class the model learned \(\['no', 'yes'\]\); "
+        r"fix positive_class in params/00_problem_definition.yaml \(in quotes",
+    ):
         positive_scores(DummyClassifier().fit(X, y), X, True)
 
 
@@ -228,23 +282,47 @@ def test_a_database_table_with_its_password_in_the_environment(project, postgres
     """init reads a PostgreSQL table through a URL whose password is ${VAR}: params/ keep the reference, what it
     prints and the model card's intended use show no password, and 01 reads the table the same way."""
     import sqlalchemy as sa
-
-    from conftest import POSTGRES_APP_PASSWORD as PASSWORD, POSTGRES_APP_ROLE as ROLE
+    from conftest import POSTGRES_APP_PASSWORD as PASSWORD
+    from conftest import POSTGRES_APP_ROLE as ROLE
 
     database = postgres_cluster.new_database()
     where = f"@/{database}?host={postgres_cluster.folder}"
     before = {p.name: p.read_text() for p in (project / "params").iterdir()}
-    superuser = run_in(project, "lifecycle", "init", "--data", postgres_cluster.url(database), "--query", "shops",
-                       "--target", "revenue")
-    assert superuser.returncode == 2 and "cannot read 'shops' from postgresql+psycopg://postgres@/" in \
-        superuser.stderr and 'relation "shops" does not exist' in superuser.stderr, superuser.stderr
+    superuser = run_in(
+        project,
+        "lifecycle",
+        "init",
+        "--data",
+        postgres_cluster.url(database),
+        "--query",
+        "shops",
+        "--target",
+        "revenue",
+    )
+    assert (
+        superuser.returncode == 2
+        and "cannot read 'shops' from postgresql+psycopg://postgres@/" in superuser.stderr
+        and 'relation "shops" does not exist' in superuser.stderr
+    ), superuser.stderr
     engine = sa.create_engine(f"postgresql+psycopg://{ROLE}:{PASSWORD}{where}")  # the role that reads it owns it
     _shops().to_sql("shops", engine, index=False)
     engine.dispose()
-    refused = run_in(project, "lifecycle", "init", "--data", f"postgresql://{ROLE}:{PASSWORD}{where}",
-                     "--query", "shops", "--target", "revenue")
-    assert refused.returncode == 2 and "the URL holds a password, which params/ (kept in git) would keep" in \
-        refused.stderr and PASSWORD not in refused.stderr + refused.stdout
+    refused = run_in(
+        project,
+        "lifecycle",
+        "init",
+        "--data",
+        f"postgresql://{ROLE}:{PASSWORD}{where}",
+        "--query",
+        "shops",
+        "--target",
+        "revenue",
+    )
+    assert (
+        refused.returncode == 2
+        and "the URL holds a password, which params/ (kept in git) would keep" in refused.stderr
+        and PASSWORD not in refused.stderr + refused.stdout
+    )
     assert {p.name: p.read_text() for p in (project / "params").iterdir()} == before
 
     monkeypatch.setenv("SHOP_PASSWORD", PASSWORD)
@@ -257,6 +335,10 @@ def test_a_database_table_with_its_password_in_the_environment(project, postgres
     assert card["intended_use"] == "Predict revenue for new rows like those of table shops."
     collected = run_in(project, "lifecycle", "run", "--to", "01")
     assert collected.returncode == 0, collected.stdout + collected.stderr
-    written = [p for folder in ("params", "reports", "notebooks") for p in (project / folder).rglob("*")
-               if p.is_file() and PASSWORD in p.read_text(errors="replace")]
+    written = [
+        p
+        for folder in ("params", "reports", "notebooks")
+        for p in (project / folder).rglob("*")
+        if p.is_file() and PASSWORD in p.read_text(errors="replace")
+    ]
     assert written == [] and PASSWORD not in done.stdout + collected.stdout + collected.stderr

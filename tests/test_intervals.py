@@ -75,16 +75,19 @@ def _sklearn_multiclass(truth, proba, classes=CLASSES):
             "balanced_accuracy": metrics.balanced_accuracy_score(truth, predicted),
             "f1_macro": metrics.f1_score(truth, predicted, average="macro", zero_division=0),
             "f1_weighted": metrics.f1_score(truth, predicted, average="weighted", zero_division=0),
-            "roc_auc_ovr": (metrics.roc_auc_score(truth, proba, multi_class="ovr", labels=classes)
-                            if every_class else None),  # scikit-learn raises; ours averages the classes present
+            "roc_auc_ovr": (
+                metrics.roc_auc_score(truth, proba, multi_class="ovr", labels=classes) if every_class else None
+            ),  # scikit-learn raises; ours averages the classes present
             "log_loss": metrics.log_loss(truth, proba, labels=classes),
         }
 
 
 def _sklearn_regression(truth, output):
-    return {"mae": metrics.mean_absolute_error(truth, output),
-            "rmse": metrics.root_mean_squared_error(truth, output),
-            "r2": metrics.r2_score(truth, output)}
+    return {
+        "mae": metrics.mean_absolute_error(truth, output),
+        "rmse": metrics.root_mean_squared_error(truth, output),
+        "r2": metrics.r2_score(truth, output),
+    }
 
 
 def _assert_matches(ours, theirs):
@@ -94,30 +97,38 @@ def _assert_matches(ours, theirs):
             np.testing.assert_allclose(ours[name], expected, rtol=0, atol=1e-9, err_msg=name)
 
 
-@pytest.mark.parametrize("sample, threshold", [
-    (_binary(), 0.5),
-    (_binary(seed=1, ties=True), 0.5),
-    (_binary(seed=2, ties=True), 0.3),
-    (_binary(n=2000, seed=3, prevalence=0.02), 0.5),  # heavy imbalance: few positives, few predicted
-    (_binary(n=300, seed=4, prevalence=0.02, ties=True), 0.1),
-    (_binary(n=60, seed=5), 0.99),  # nothing predicted positive: precision and f1 are 0
-    ((np.zeros(50, bool), np.linspace(0, 1, 50)), 0.5),  # no positives: AUC and average precision undefined
-    ((np.array([1, 0, 1, 1]), np.array([0.0, 1.0, 1e-20, 1.0])), 0.5),  # 0/1 truth, extreme probabilities
-])
+@pytest.mark.parametrize(
+    "sample, threshold",
+    [
+        (_binary(), 0.5),
+        (_binary(seed=1, ties=True), 0.5),
+        (_binary(seed=2, ties=True), 0.3),
+        (_binary(n=2000, seed=3, prevalence=0.02), 0.5),  # heavy imbalance: few positives, few predicted
+        (_binary(n=300, seed=4, prevalence=0.02, ties=True), 0.1),
+        (_binary(n=60, seed=5), 0.99),  # nothing predicted positive: precision and f1 are 0
+        ((np.zeros(50, bool), np.linspace(0, 1, 50)), 0.5),  # no positives: AUC and average precision undefined
+        ((np.array([1, 0, 1, 1]), np.array([0.0, 1.0, 1e-20, 1.0])), 0.5),  # 0/1 truth, extreme probabilities
+    ],
+)
 def test_binary_metrics_equal_sklearn(sample, threshold):
     truth, score = sample
-    _assert_matches(intervals.compute("binary", truth, score, threshold=threshold),
-                    _sklearn_binary(np.asarray(truth).astype(bool), score, threshold))
+    _assert_matches(
+        intervals.compute("binary", truth, score, threshold=threshold),
+        _sklearn_binary(np.asarray(truth).astype(bool), score, threshold),
+    )
 
 
-@pytest.mark.parametrize("truth, proba", [
-    _multiclass(),
-    _multiclass(seed=1, ties=True),
-    _multiclass(n=2000, seed=2, shares=(0.94, 0.05, 0.01)),
-    _multiclass(seed=3, unpredicted=2),  # a class in the truth that is never predicted
-    _multiclass(seed=4, shares=(0.6, 0.4, 0.0)),  # a class predicted but absent from the truth
-    _multiclass(n=200, seed=5, shares=(0.9, 0.08, 0.02), ties=True, unpredicted=1),
-])
+@pytest.mark.parametrize(
+    "truth, proba",
+    [
+        _multiclass(),
+        _multiclass(seed=1, ties=True),
+        _multiclass(n=2000, seed=2, shares=(0.94, 0.05, 0.01)),
+        _multiclass(seed=3, unpredicted=2),  # a class in the truth that is never predicted
+        _multiclass(seed=4, shares=(0.6, 0.4, 0.0)),  # a class predicted but absent from the truth
+        _multiclass(n=200, seed=5, shares=(0.9, 0.08, 0.02), ties=True, unpredicted=1),
+    ],
+)
 def test_multiclass_metrics_equal_sklearn(truth, proba):
     _assert_matches(intervals.compute("multiclass", truth, proba, classes=CLASSES), _sklearn_multiclass(truth, proba))
 
@@ -130,8 +141,9 @@ def test_multiclass_labels_and_classes_default():
     _assert_matches(ours, _sklearn_multiclass(truth, proba, classes=np.array([1, 2, 3])))
 
 
-@pytest.mark.parametrize("truth, output", [_regression(), _regression(seed=1, ties=True),
-                                           _regression(n=50, seed=2, offset=1e6)])
+@pytest.mark.parametrize(
+    "truth, output", [_regression(), _regression(seed=1, ties=True), _regression(n=50, seed=2, offset=1e6)]
+)
 def test_regression_metrics_equal_sklearn(truth, output):
     _assert_matches(intervals.compute("regression", truth, output), _sklearn_regression(truth, output))
 
@@ -189,8 +201,9 @@ def test_auc_interval_covers_the_population_value():
 def test_same_seed_same_frame():
     truth, output = SAMPLES["multiclass"]
     first = intervals.bootstrap("multiclass", truth, output, classes=CLASSES, seed=5)
-    pd.testing.assert_frame_equal(first, intervals.bootstrap("multiclass", truth, output, classes=CLASSES, seed=5),
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(
+        first, intervals.bootstrap("multiclass", truth, output, classes=CLASSES, seed=5), check_exact=True
+    )
     other = intervals.bootstrap("multiclass", truth, output, classes=CLASSES, seed=6)
     assert not np.array_equal(first["low"], other["low"])
     pd.testing.assert_series_equal(first["value"], other["value"])
@@ -216,10 +229,12 @@ def test_pooled_identical_repeats_equal_bootstrap(task):
     truth, output = SAMPLES[task]
     classes = CLASSES if task == "multiclass" else None
     single = intervals.bootstrap(task, truth, output, classes=classes, resamples=200, seed=1)
-    pd.testing.assert_frame_equal(intervals.pooled(task, truth, [output], classes=classes, resamples=200, seed=1),
-                                  single, check_exact=True)
-    pd.testing.assert_frame_equal(intervals.pooled(task, truth, [output] * 3, classes=classes, resamples=200, seed=1),
-                                  single, rtol=1e-12)
+    pd.testing.assert_frame_equal(
+        intervals.pooled(task, truth, [output], classes=classes, resamples=200, seed=1), single, check_exact=True
+    )
+    pd.testing.assert_frame_equal(
+        intervals.pooled(task, truth, [output] * 3, classes=classes, resamples=200, seed=1), single, rtol=1e-12
+    )
 
 
 def test_pooled_value_is_the_mean_over_repeats():
@@ -257,13 +272,16 @@ def test_metric_undefined_in_most_resamples_has_no_interval():
     assert np.isfinite([low[0], high[0]]).all() and np.isnan([low[1], high[1]]).all()  # 1 of 3 defined
 
 
-@pytest.mark.parametrize("task, truth, output, match", [
-    ("ordinal", [1, 0], [0.2, 0.8], "task"),
-    ("binary", [1, 0, 1], [0.2, 0.8], "one output per row"),
-    ("binary", ["yes", "no"], [0.2, 0.8], "bool or 0/1"),
-    ("multiclass", ["ant", "emu"], np.full((2, 3), 1 / 3), "not in classes"),
-    ("multiclass", ["ant", "bee"], np.full((2, 2), 1 / 2), "one column per class"),
-])
+@pytest.mark.parametrize(
+    "task, truth, output, match",
+    [
+        ("ordinal", [1, 0], [0.2, 0.8], "task"),
+        ("binary", [1, 0, 1], [0.2, 0.8], "one output per row"),
+        ("binary", ["yes", "no"], [0.2, 0.8], "bool or 0/1"),
+        ("multiclass", ["ant", "emu"], np.full((2, 3), 1 / 3), "not in classes"),
+        ("multiclass", ["ant", "bee"], np.full((2, 2), 1 / 2), "one column per class"),
+    ],
+)
 def test_bad_input_is_refused(task, truth, output, match):
     with pytest.raises(ValueError, match=match):
         intervals.compute(task, truth, output, classes=CLASSES if task == "multiclass" else None)

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import grimp
-
 from conftest import ROOT
 
 
@@ -69,7 +68,11 @@ def test_imports_inside_functions_are_only_the_lazy_ones_and_say_why():
         lines = path.read_text().splitlines()
         for node in ast.walk(ast.parse("\n".join(lines))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                hidden += [f"{path.relative_to(ROOT)}:{inner.lineno}" for inner in ast.walk(node)
-                           if isinstance(inner, ast.ImportFrom) and (inner.module or "").startswith("lifecycle")
-                           and "# lazy: " not in lines[inner.end_lineno - 1]]
+                hidden += [
+                    f"{path.relative_to(ROOT)}:{inner.lineno}"
+                    for inner in ast.walk(node)
+                    if isinstance(inner, ast.ImportFrom)
+                    and (inner.module or "").startswith("lifecycle")
+                    and "# lazy: " not in lines[inner.end_lineno - 1]
+                ]
     assert hidden == []

@@ -41,8 +41,12 @@ def test_reasons_name_what_changed(reports):
     (reports / "in.json").write_text("3")
     (reports / "out.json").unlink()
     assert lockfile.reasons(entry, later) == [
-        "notebook changed", "parameter seed changed", "helper helper.py changed", "input in.json changed",
-        "output out.json missing"]
+        "notebook changed",
+        "parameter seed changed",
+        "helper helper.py changed",
+        "input in.json changed",
+        "output out.json missing",
+    ]
 
 
 def test_write_then_read_round_trips_and_a_foreign_file_is_refused(reports):

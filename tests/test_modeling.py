@@ -4,18 +4,37 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lifecycle.data import features, splits
-from lifecycle.modeling import acceptance, evaluate, select, train, tune
 from lifecycle.core.metrics import metrics_for
 from lifecycle.core.params import resolve
-from lifecycle.data.problem import define
 from lifecycle.core.settings import FeatureEngineering, ProblemDefinition, Threshold
+from lifecycle.data import features, splits
+from lifecycle.data.problem import define
+from lifecycle.modeling import acceptance, evaluate, select, train, tune
 
 TASKS = {
-    "binary": ("churned", "roc_auc", 1, ["roc_auc", "average_precision", "log_loss", "brier", "threshold",
-                                          "precision", "recall", "f1", "accuracy", "balanced_accuracy"]),
-    "multiclass": ("tier", "f1_macro", None, ["accuracy", "balanced_accuracy", "f1_macro", "f1_weighted",
-                                              "roc_auc_ovr", "log_loss"]),
+    "binary": (
+        "churned",
+        "roc_auc",
+        1,
+        [
+            "roc_auc",
+            "average_precision",
+            "log_loss",
+            "brier",
+            "threshold",
+            "precision",
+            "recall",
+            "f1",
+            "accuracy",
+            "balanced_accuracy",
+        ],
+    ),
+    "multiclass": (
+        "tier",
+        "f1_macro",
+        None,
+        ["accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr", "log_loss"],
+    ),
     "regression": ("revenue", "rmse", None, ["mae", "rmse", "r2"]),
 }
 
@@ -26,23 +45,31 @@ def _table(n: int = 900, seed: int = 0) -> pd.DataFrame:
     spend = rng.gamma(2.0, 30.0, n)
     plan = rng.choice(["basic", "plus", "pro"], n)
     signal = spend / 60 + (plan == "pro") * 1.0 + rng.normal(0, 0.5, n)
-    table = pd.DataFrame({
-        "user_id": np.arange(n),
-        "signup_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 600, n), unit="D"),
-        "plan": pd.Categorical(plan),
-        "city": pd.Categorical(rng.choice([f"c{i}" for i in range(40)], n)),  # high cardinality
-        "spend": np.where(rng.random(n) < 0.1, np.nan, spend),
-        "churned": (signal > np.quantile(signal, 0.7)).astype(int),
-        "tier": pd.cut(signal, [-np.inf, 1.0, 2.0, np.inf], labels=["low", "mid", "high"]).astype(str),
-        "revenue": 20 * signal + rng.normal(0, 3, n),
-    })
+    table = pd.DataFrame(
+        {
+            "user_id": np.arange(n),
+            "signup_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 600, n), unit="D"),
+            "plan": pd.Categorical(plan),
+            "city": pd.Categorical(rng.choice([f"c{i}" for i in range(40)], n)),  # high cardinality
+            "spend": np.where(rng.random(n) < 0.1, np.nan, spend),
+            "churned": (signal > np.quantile(signal, 0.7)).astype(int),
+            "tier": pd.cut(signal, [-np.inf, 1.0, 2.0, np.inf], labels=["low", "mid", "high"]).astype(str),
+            "revenue": 20 * signal + rng.normal(0, 3, n),
+        }
+    )
     return table
 
 
 def _params(task: str):
     target, metric, positive, _ = TASKS[task]
-    sets = [f"task={task}", f"target={target}", f"metric={metric}", f"positive_class={positive if positive else 'null'}",
-            "max_onehot_categories=10", "holiday_country=null"]
+    sets = [
+        f"task={task}",
+        f"target={target}",
+        f"metric={metric}",
+        f"positive_class={positive if positive else 'null'}",
+        "max_onehot_categories=10",
+        "holiday_country=null",
+    ]
     resolved = resolve(["00_problem_definition", "04_feature_engineering"], sets=sets)
     card = define(ProblemDefinition.model_validate(resolved["00_problem_definition"]))
     return card, FeatureEngineering.model_validate(resolved["04_feature_engineering"])
@@ -60,16 +87,23 @@ def test_modeling_end_to_end(task, tmp_path, monkeypatch):
     X, y = sets["train"][list(schema.index)], sets["train"][card.target]
     X_val, y_val = sets["validation"][list(schema.index)], sets["validation"][card.target]
 
-    scores = select.compare({"linear": {}, "hist_gradient_boosting": {"max_iter": 40}}, schema, X, y, task,
-                            card.metric, 3, 0)
+    scores = select.compare(
+        {"linear": {}, "hist_gradient_boosting": {"max_iter": 40}}, schema, X, y, task, card.metric, 3, 0
+    )
     chosen, reason = select.choose(scores, "best_mean", card.metric)
     better = (lambda a, b: a > b) if card.greater_is_better else (lambda a, b: a < b)
     assert better(scores.loc[chosen, "mean"], scores.loc["dummy", "mean"])  # the features carry signal
     assert f"Chosen: {chosen}" in reason
 
     model = select.chosen_pipeline({"family": chosen, "settings": {}}, schema, task, 0).fit(X, y)
-    threshold, why = evaluate.threshold_for(model, X_val, y_val, task, card.positive_class,
-                                            Threshold(rule="cost", cost_false_positive=1, cost_false_negative=5))
+    threshold, why = evaluate.threshold_for(
+        model,
+        X_val,
+        y_val,
+        task,
+        card.positive_class,
+        Threshold(rule="cost", cost_false_positive=1, cost_false_negative=5),
+    )
     figures = evaluate.headline(model, X_val, y_val, task, card.positive_class, threshold)
     assert list(figures.index) == TASKS[task][3]
     assert card.metric in figures.index and card.metric in metrics_for(task)
@@ -88,9 +122,21 @@ def test_modeling_end_to_end(task, tmp_path, monkeypatch):
     worst = evaluate.segments(model, X_val, y_val, task, card.positive_class, threshold)
     assert "(all)" in worst["feature"].tolist()
 
-    searcher = tune.search(model, {"linear": {"alpha": {"loguniform": [0.01, 10]}, "C": {"loguniform": [0.01, 10]}},
-                                   "hist_gradient_boosting": {"max_depth": [2, 3]}}[chosen],
-                           X, y, task, card.metric, "random", 2, 3, 0)
+    searcher = tune.search(
+        model,
+        {
+            "linear": {"alpha": {"loguniform": [0.01, 10]}, "C": {"loguniform": [0.01, 10]}},
+            "hist_gradient_boosting": {"max_depth": [2, 3]},
+        }[chosen],
+        X,
+        y,
+        task,
+        card.metric,
+        "random",
+        2,
+        3,
+        0,
+    )
     comparison = tune.against_untuned(model, searcher.best_estimator_, X, y, task, card.metric, 3, 0)
     keep, text = tune.decide(comparison, card.metric)
     assert ("keep the tuned model" in text) == keep
@@ -104,13 +150,21 @@ def test_modeling_end_to_end(task, tmp_path, monkeypatch):
     score = acceptance.card_metric(model, *held_out["test"], card)
     assert score == pytest.approx(results.loc[card.metric, "test"], abs=1e-4)
     base = acceptance.baseline(model.named_steps["preprocess"], (X, y), held_out["test"], card, 0)
-    found = acceptance.estimate(model, results, {**held_out, "train": (X, y), "validation": (X_val, y_val)}, card,
-                                threshold, small_test_rows=0)
+    found = acceptance.estimate(
+        model, results, {**held_out, "train": (X, y), "validation": (X_val, y_val)}, card, threshold, small_test_rows=0
+    )
     assert found.value == pytest.approx(score, abs=1e-4) and found.how == f"on the {len(y_test):,} test rows"
     passed, verdict = acceptance.verdict(card, found, base)
     assert verdict.startswith("PASS" if passed else "FAIL")
-    small = acceptance.estimate(model, results, {**held_out, "train": (X, y), "validation": (X_val, y_val)}, card,
-                                threshold, small_test_rows=10**6, resamples=200)
+    small = acceptance.estimate(
+        model,
+        results,
+        {**held_out, "train": (X, y), "validation": (X_val, y_val)},
+        card,
+        threshold,
+        small_test_rows=10**6,
+        resamples=200,
+    )
     assert small.low <= small.value <= small.high and "each scored by a model that never saw it" in small.how
     assert f"all {len(X) + len(X_val) + len(y_test):,} in-time rows" in small.how
 
@@ -118,29 +172,38 @@ def test_modeling_end_to_end(task, tmp_path, monkeypatch):
     train.save(model, "trained", {"family": chosen})
     loaded, info = train.load("trained", "06_model_training")
     assert info == {"family": chosen}
-    np.testing.assert_allclose(np.asarray(loaded.predict(X_val), dtype=float) if task == "regression"
-                               else (loaded.predict(X_val) == model.predict(X_val)).astype(float),
-                               model.predict(X_val) if task == "regression" else 1.0)
+    np.testing.assert_allclose(
+        np.asarray(loaded.predict(X_val), dtype=float)
+        if task == "regression"
+        else (loaded.predict(X_val) == model.predict(X_val)).astype(float),
+        model.predict(X_val) if task == "regression" else 1.0,
+    )
 
 
 def test_one_standard_error_rule_prefers_the_simpler_close_candidate():
-    scores = pd.DataFrame({"mean": [0.5, 0.80, 0.81], "std": [0, 0.02, 0.02], "sem": [0, 0.01, 0.01]},
-                          index=["dummy", "linear", "random_forest"])
+    scores = pd.DataFrame(
+        {"mean": [0.5, 0.80, 0.81], "std": [0, 0.02, 0.02], "sem": [0, 0.01, 0.01]},
+        index=["dummy", "linear", "random_forest"],
+    )
     assert select.choose(scores, "one_standard_error", "roc_auc")[0] == "linear"
     assert select.choose(scores, "best_mean", "roc_auc")[0] == "random_forest"
-    errors = pd.DataFrame({"mean": [9.0, 5.0, 4.0], "std": [0, 1, 1], "sem": [0, 0.5, 0.5]},
-                          index=["dummy", "linear", "random_forest"])
+    errors = pd.DataFrame(
+        {"mean": [9.0, 5.0, 4.0], "std": [0, 1, 1], "sem": [0, 0.5, 0.5]}, index=["dummy", "linear", "random_forest"]
+    )
     assert select.choose(errors, "one_standard_error", "rmse")[0] == "random_forest"  # 5.0 is beyond 4.0 + 0.5
 
 
 def test_one_standard_error_is_that_of_the_paired_difference_on_the_same_folds():
     """A candidate better on every fold by a little is chosen, though its mean is within the unpaired error."""
     folds = np.array([0.70, 0.80, 0.75, 0.85, 0.78])
-    scores = pd.DataFrame([np.full(5, 0.5), folds, folds + 0.01],
-                          index=["dummy", "linear", "hist_gradient_boosting"],
-                          columns=[f"fold {i}" for i in range(1, 6)])
-    scores = scores.assign(mean=scores.mean(axis=1), std=scores.std(axis=1, ddof=1),
-                           sem=scores.std(axis=1, ddof=1) / np.sqrt(5))
+    scores = pd.DataFrame(
+        [np.full(5, 0.5), folds, folds + 0.01],
+        index=["dummy", "linear", "hist_gradient_boosting"],
+        columns=[f"fold {i}" for i in range(1, 6)],
+    )
+    scores = scores.assign(
+        mean=scores.mean(axis=1), std=scores.std(axis=1, ddof=1), sem=scores.std(axis=1, ddof=1) / np.sqrt(5)
+    )
     assert scores.loc["hist_gradient_boosting", "mean"] - scores.loc["linear", "mean"] < scores.loc["linear", "sem"]
     assert select.paired_error(scores, "hist_gradient_boosting", "linear") == pytest.approx(0.0, abs=1e-12)
     assert select.choose(scores, "one_standard_error", "roc_auc")[0] == "hist_gradient_boosting"

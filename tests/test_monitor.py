@@ -14,10 +14,13 @@ from scipy import stats
 from sklearn.metrics import roc_auc_score
 
 from lifecycle.core import paths
-from lifecycle.modeling import scoring
-from lifecycle.monitoring import drift, monitor, alerts as monitor_alerts, store as monitor_store, traffic as production
-from lifecycle.monitoring.drift import thresholds as drift_thresholds
 from lifecycle.core.settings import DriftSettings, Store
+from lifecycle.modeling import scoring
+from lifecycle.monitoring import alerts as monitor_alerts
+from lifecycle.monitoring import drift, monitor
+from lifecycle.monitoring import store as monitor_store
+from lifecycle.monitoring import traffic as production
+from lifecycle.monitoring.drift import thresholds as drift_thresholds
 from lifecycle.simulation.simulate import (
     Drift,
     behaviour_summary,
@@ -25,7 +28,6 @@ from lifecycle.simulation.simulate import (
     simulate_product,
     true_churn_probability,
 )
-from test_batch import fitted, rows, scorer  # noqa: F401  (fixtures: a registered churn model, rows to score)
 
 CARD = SimpleNamespace(task="binary", metric="roc_auc", positive_class=1, target="churned", metric_bar=0.75)
 SETTINGS = DriftSettings()
@@ -84,8 +86,13 @@ def _table(n: int, seed: int, shift: float = 0.0, mix: float = 0.0) -> pd.DataFr
     numbers = {f"x{k}": shift + (1 + shift) * z[k] for k in range(4)}
     numbers |= {"skewed": rng.lognormal(shift, 1, n), "count": rng.poisson(3 + shift, n).astype(float)}
     shares = np.array([0.5 - mix, 0.3, 0.2 + mix])
-    return pd.DataFrame(numbers | {"colour": rng.choice(["red", "green", "blue"], n, p=shares),
-                                   "size": rng.choice(["S", "M", "L"], n, p=shares[::-1])})
+    return pd.DataFrame(
+        numbers
+        | {
+            "colour": rng.choice(["red", "green", "blue"], n, p=shares),
+            "size": rng.choice(["S", "M", "L"], n, p=shares[::-1]),
+        }
+    )
 
 
 def test_a_large_practically_undrifted_window_raises_no_alert_where_p_values_flag_most_features():
@@ -95,10 +102,14 @@ def test_a_large_practically_undrifted_window_raises_no_alert_where_p_values_fla
     baseline = drift_thresholds.fit(reference, SETTINGS.statistics, SETTINGS.chunks, SETTINGS.k, seed=0, min_rows=200)
     results = drift.table(drift_thresholds.measure(baseline, window, "w", min_rows=200))
     assert len(results) == 6 * 2 + 2 and not results["alert"].any(), results[results["alert"]]
-    p_values = {c: stats.ks_2samp(reference[c], window[c]).pvalue if drift.kind(reference[c]) == "numeric" else
-                stats.chi2_contingency(pd.crosstab(np.r_[np.zeros(len(reference)), np.ones(len(window))],
-                                                   np.r_[reference[c], window[c]])).pvalue
-                for c in reference.columns}
+    p_values = {
+        c: stats.ks_2samp(reference[c], window[c]).pvalue
+        if drift.kind(reference[c]) == "numeric"
+        else stats.chi2_contingency(
+            pd.crosstab(np.r_[np.zeros(len(reference)), np.ones(len(window))], np.r_[reference[c], window[c]])
+        ).pvalue
+        for c in reference.columns
+    }
     flagged = [c for c, p in p_values.items() if p < 0.05]
     assert len(flagged) > len(p_values) / 2, p_values
     undrifted = drift.table(drift_thresholds.measure(baseline, _table(1_000, seed=3), "small", min_rows=200))
@@ -107,19 +118,26 @@ def test_a_large_practically_undrifted_window_raises_no_alert_where_p_values_fla
 
 def test_thresholds_are_learned_from_the_reference_and_reproducible_for_a_seed():
     reference = _table(4_000, seed=1)
-    fit = lambda seed: drift_thresholds.fit(reference, SETTINGS.statistics, 10, 4.0, seed, min_rows=200).thresholds
+
+    def fit(seed):
+        return drift_thresholds.fit(reference, SETTINGS.statistics, 10, 4.0, seed, min_rows=200).thresholds
+
     pd.testing.assert_frame_equal(fit(7), fit(7))
     assert not fit(7)["threshold"].equals(fit(8)["threshold"])
     assert (fit(7)["threshold"] > fit(7)["mean"]).all()
 
 
 def test_a_reference_too_small_for_its_chunks_is_refused_with_a_message(reference):
-    with pytest.raises(drift_thresholds.CalibrationError, match=r"1,000 rows, too few .* 10 chunks of at least "
-                                                                r"min_rows=200 need 2,000"):
+    with pytest.raises(
+        drift_thresholds.CalibrationError,
+        match=r"1,000 rows, too few .* 10 chunks of at least "
+        r"min_rows=200 need 2,000",
+    ):
         drift_thresholds.fit(_table(1_000, seed=1), SETTINGS.statistics, 10, 4.0, 0, min_rows=200)
     with pytest.raises(monitor.MonitorError, match="too few to learn drift thresholds"):
-        monitor.fit(reference.drop(columns=["user_id", "churned"]).head(500), _score(reference).head(500),
-                    SETTINGS, 0, 200)
+        monitor.fit(
+            reference.drop(columns=["user_id", "churned"]).head(500), _score(reference).head(500), SETTINGS, 0, 200
+        )
 
 
 def test_an_undrifted_period_raises_no_alert(reference):
@@ -130,19 +148,27 @@ def test_an_undrifted_period_raises_no_alert(reference):
     assert monitor_alerts.verdict(results).startswith("No alerts")
 
 
-@pytest.mark.parametrize(("knob", "expected", "quiet"), [
-    (Drift(channel_shift=0.4), {("channel", "jensen_shannon")}, {"device", "age", "plan"}),
-    (Drift(new_category=True), {("device", "jensen_shannon")}, {"channel", "age", "plan"}),
-    (Drift(activity_change=-0.5), {("sessions_30d", "wasserstein"), ("days_since_last_session", "wasserstein")},
-     {"channel", "device", "age", "plan"}),
-])
+@pytest.mark.parametrize(
+    ("knob", "expected", "quiet"),
+    [
+        (Drift(channel_shift=0.4), {("channel", "jensen_shannon")}, {"device", "age", "plan"}),
+        (Drift(new_category=True), {("device", "jensen_shannon")}, {"channel", "age", "plan"}),
+        (
+            Drift(activity_change=-0.5),
+            {("sessions_30d", "wasserstein"), ("days_since_last_session", "wasserstein")},
+            {"channel", "device", "age", "plan"},
+        ),
+    ],
+)
 def test_each_drift_knob_raises_its_own_alerts(reference, knob, expected, quiet):
     results = _check(reference, _production(knob, weeks=1))
     alerted = _alerted(results)
     assert expected <= alerted
     assert not {feature for feature, _ in alerted} & quiet
     if knob.new_category:
-        assert "unseen: smart_tv" in results.set_index(["feature", "statistic"]).loc[("device", "jensen_shannon"), "note"]
+        assert (
+            "unseen: smart_tv" in results.set_index(["feature", "statistic"]).loc[("device", "jensen_shannon"), "note"]
+        )
 
 
 def test_a_concept_change_shows_in_performance_not_in_the_inputs(reference):
@@ -155,16 +181,29 @@ def test_a_concept_change_shows_in_performance_not_in_the_inputs(reference):
 def test_statistics_are_defined_on_constant_missing_and_empty_columns():
     constant = pd.Series([3.0] * 50)
     missing = pd.Series([np.nan] * 20)
-    for function in (drift.psi_numeric, drift.ks, drift.psi_categorical, drift.new_categories,
-                     drift.jensen_shannon, drift.wasserstein):
-        for reference, current in ((constant, constant), (constant, missing), (missing, missing),
-                                   (constant, constant.iloc[:0])):
+    for function in (
+        drift.psi_numeric,
+        drift.ks,
+        drift.psi_categorical,
+        drift.new_categories,
+        drift.jensen_shannon,
+        drift.wasserstein,
+    ):
+        for reference, current in (
+            (constant, constant),
+            (constant, missing),
+            (missing, missing),
+            (constant, constant.iloc[:0]),
+        ):
             value, _ = function(reference, current)
             assert np.isfinite(value)
     assert drift.jensen_shannon(constant, constant) == (0.0, "")
     assert drift.jensen_shannon(constant, missing) == (1.0, "all values missing in this window")
     assert drift.wasserstein(constant, missing)[1].startswith("all values missing in this window")
-    assert drift.wasserstein(constant, constant + 2) == (2.0, "constant in the reference (3): distance in the column's units")
+    assert drift.wasserstein(constant, constant + 2) == (
+        2.0,
+        "constant in the reference (3): distance in the column's units",
+    )
     assert drift.jensen_shannon(pd.Series(["a", "b"] * 5), pd.Series(["a", "c", "c", "b"]))[1] == "unseen: c (50%)"
 
 
@@ -187,8 +226,9 @@ def test_constant_all_missing_and_tiny_windows_get_defined_plain_answers():
 def test_a_window_smaller_than_a_chunk_gets_a_higher_threshold():
     assert drift_thresholds.scaled(0.1, "wasserstein", 100_000, 2_000, 20_000) == 0.1
     assert drift_thresholds.scaled(0.1, "wasserstein", 500, 2_000, 20_000) > 0.1
-    assert drift_thresholds.scaled(0.1, "psi", 500, 2_000, 20_000) > drift_thresholds.scaled(0.1, "wasserstein", 500,
-                                                                                              2_000, 20_000)
+    assert drift_thresholds.scaled(0.1, "psi", 500, 2_000, 20_000) > drift_thresholds.scaled(
+        0.1, "wasserstein", 500, 2_000, 20_000
+    )
 
 
 def test_a_correlation_changing_sign_with_marginals_kept_raises_the_multivariate_alert_only():
@@ -204,20 +244,32 @@ def test_a_correlation_changing_sign_with_marginals_kept_raises_the_multivariate
     window = window.assign(output_probability_1=window["x2"])
     assert np.corrcoef(window["x0"][1000:], window["x1"][1000:])[0, 1] < -0.8
     results = monitor.check(window, fitted, CARD, DROP, 0.8, "W", 200)
-    assert set(map(tuple, monitor_alerts.alerts(results)[["feature", "window"]].to_numpy())) == {(FEATURE, "2027-01-11")}
+    assert set(map(tuple, monitor_alerts.alerts(results)[["feature", "window"]].to_numpy())) == {
+        (FEATURE, "2027-01-11")
+    }
     quiet = results[(results["feature"] == FEATURE) & (results["window"] == "2027-01-04")].iloc[0]
     assert quiet["value"] < quiet["threshold"] and "components" in quiet["note"]
 
 
 def test_alerts_are_merged_over_consecutive_windows_and_ranked_by_effect_size():
-    results = pd.DataFrame([
-        ("a", "w1", "wasserstein", 0.3, 0.1, True), ("a", "w2", "wasserstein", 0.5, 0.1, True),
-        ("a", "w3", "wasserstein", 0.05, 0.1, False), ("a", "w4", "wasserstein", 0.2, 0.1, True),
-        ("b", "w2", "jensen_shannon", 0.9, 0.1, True), ("performance (roc_auc)", "w3", "roc_auc", 0.6, 0.75, True),
-    ], columns=["feature", "window", "statistic", "value", "threshold", "alert"]).assign(rows=1000, note="")
+    results = pd.DataFrame(
+        [
+            ("a", "w1", "wasserstein", 0.3, 0.1, True),
+            ("a", "w2", "wasserstein", 0.5, 0.1, True),
+            ("a", "w3", "wasserstein", 0.05, 0.1, False),
+            ("a", "w4", "wasserstein", 0.2, 0.1, True),
+            ("b", "w2", "jensen_shannon", 0.9, 0.1, True),
+            ("performance (roc_auc)", "w3", "roc_auc", 0.6, 0.75, True),
+        ],
+        columns=["feature", "window", "statistic", "value", "threshold", "alert"],
+    ).assign(rows=1000, note="")
     table = monitor_alerts.alert_table(results)
     assert list(zip(table["feature"], table["first window"], table["last window"], table["windows"])) == [
-        ("b", "w2", "w2", 1), ("a", "w1", "w2", 2), ("a", "w4", "w4", 1), ("performance (roc_auc)", "w3", "w3", 1)]
+        ("b", "w2", "w2", 1),
+        ("a", "w1", "w2", 2),
+        ("a", "w4", "w4", 1),
+        ("performance (roc_auc)", "w3", "w3", 1),
+    ]
     assert list(table["times threshold"]) == [9.0, 5.0, 2.0, 1.25]
     assert list(table["kind"]) == ["feature drift"] * 3 + ["performance"]
 
@@ -228,11 +280,13 @@ def test_bad_input_gets_a_clear_message(reference):
     with pytest.raises(monitor.MonitorError, match="production window is empty"):
         monitor.check(production.iloc[:0], fitted, CARD, DROP, 0.8, "W", 200)
     with pytest.raises(monitor.MonitorError, match="share no columns"):
-        monitor.check(production.add_prefix("other_").assign(timestamp=production["timestamp"]), fitted, CARD, DROP,
-                      0.8, "W", 200)
+        monitor.check(
+            production.add_prefix("other_").assign(timestamp=production["timestamp"]), fitted, CARD, DROP, 0.8, "W", 200
+        )
     with pytest.raises(monitor.MonitorError, match="lacks column"):
-        monitor_store.attach_labels(production, pd.DataFrame({"user_id": [1]}), "user_id", "churned",
-                                    pd.Timestamp("2027-01-01", tz="UTC"))
+        monitor_store.attach_labels(
+            production, pd.DataFrame({"user_id": [1]}), "user_id", "churned", pd.Timestamp("2027-01-01", tz="UTC")
+        )
 
 
 def test_the_monitor_command_exits_2_with_one_line_on_bad_input(project):
@@ -245,9 +299,14 @@ def test_the_monitor_command_exits_2_with_one_line_on_bad_input(project):
 def test_batches_get_prediction_drift_checks_of_their_own(reference):
     production = _production(Drift(), weeks=1).assign(output_probability_1=lambda f: _score(f).to_numpy())
     scores = _score(reference)
-    batches = pd.DataFrame({"batch_id": ["same"] * 1000 + ["shifted"] * 1000,
-                            "output_probability_1": np.r_[scores.sample(1000, random_state=0).to_numpy(),
-                                                          np.clip(scores.sample(1000, random_state=1) + 0.2, 0, 1)]})
+    batches = pd.DataFrame(
+        {
+            "batch_id": ["same"] * 1000 + ["shifted"] * 1000,
+            "output_probability_1": np.r_[
+                scores.sample(1000, random_state=0).to_numpy(), np.clip(scores.sample(1000, random_state=1) + 0.2, 0, 1)
+            ],
+        }
+    )
     results = monitor.check(production, _fit(reference), CARD, DROP, 0.8, "W", 200, batches=batches)
     batch = results[results["window"].str.startswith("batch ")].set_index(["window", "statistic"])["alert"]
     assert batch[("batch shifted", "jensen_shannon")] and batch[("batch shifted", "wasserstein")]
@@ -261,8 +320,18 @@ def test_the_log_is_read_for_the_monitored_version_only(store_url):
     store = prediction_log.engine(url)
     table = prediction_log.predictions_table("Log")  # mixed case: quoted on PostgreSQL
     table.metadata.create_all(store)
-    rows = [prediction_log.row("r", k, "churn", 1 + k % 2, "production", {"user_id": k, "age": 30 + k},
-                               {"prediction": 0, "probability_1": 0.1 * k}) for k in range(6)]
+    rows = [
+        prediction_log.row(
+            "r",
+            k,
+            "churn",
+            1 + k % 2,
+            "production",
+            {"user_id": k, "age": 30 + k},
+            {"prediction": 0, "probability_1": 0.1 * k},
+        )
+        for k in range(6)
+    ]
     prediction_log.write(store, table, rows)
     store.dispose()
     frame = monitor_store.read_log(url, "Log", "churn", 2)
@@ -272,18 +341,34 @@ def test_the_log_is_read_for_the_monitored_version_only(store_url):
     with pytest.raises(monitor.MonitorError, match="no production predictions of model 'other'"):
         monitor_store.read_log(url, "Log", "other", 1)
     assert monitor_store.read_batches(url, "no_batches_yet", "churn", 1).empty
-    pd.DataFrame({"user_id": [1, 2, 3], "prediction": [0, 1, 1], "probability_1": [0.2, 0.7, 0.9],
-                  "model_name": "churn", "model_version": [2, 2, 1], "batch_id": ["b1", "b1", "b0"],
-                  "scored_at": pd.Timestamp("2027-01-04", tz="UTC")}).to_sql("Batches", store, index=False)
+    pd.DataFrame(
+        {
+            "user_id": [1, 2, 3],
+            "prediction": [0, 1, 1],
+            "probability_1": [0.2, 0.7, 0.9],
+            "model_name": "churn",
+            "model_version": [2, 2, 1],
+            "batch_id": ["b1", "b1", "b0"],
+            "scored_at": pd.Timestamp("2027-01-04", tz="UTC"),
+        }
+    ).to_sql("Batches", store, index=False)
     store.dispose()
     batches = monitor_store.read_batches(url, "Batches", "churn", 2).sort_values("output_probability_1")
-    assert batches.to_dict(orient="list") == {"batch_id": ["b1", "b1"], "output_prediction": [0, 1],
-                                              "output_probability_1": [0.2, 0.7]}
+    assert batches.to_dict(orient="list") == {
+        "batch_id": ["b1", "b1"],
+        "output_prediction": [0, 1],
+        "output_probability_1": [0.2, 0.7],
+    }
 
 
 def test_the_label_feed_is_a_file_or_a_table_beside_the_predictions(store_url, tmp_path, monkeypatch):
-    labels = pd.DataFrame({"user_id": [1, 2, 3], "churned": [0, 1, 1],
-                           "labelled_at": pd.to_datetime(["2027-01-01", "2027-01-08", "2027-02-01"], utc=True)})
+    labels = pd.DataFrame(
+        {
+            "user_id": [1, 2, 3],
+            "churned": [0, 1, 1],
+            "labelled_at": pd.to_datetime(["2027-01-01", "2027-01-08", "2027-02-01"], utc=True),
+        }
+    )
     feed = f"sql:{store_url}::labels"
     monitor_store.write_labels(labels.iloc[:1].assign(churned=1), feed)
     monitor_store.write_labels(labels, feed)  # replaced whole
@@ -315,8 +400,10 @@ def test_replayed_production_is_logged_and_labelled_in_the_store(scorer, rows, s
     assert (logged["output_prediction"].to_numpy() == scoring.score(scorer, frame)["prediction"].to_numpy()).all()
     labels = monitor_store.read_labels(feed).sort_values("user_id", ignore_index=True)
     assert labels["churned"].tolist() == frame["churned"].tolist()
-    assert pd.to_datetime(labels["labelled_at"], utc=True).tolist() == (
-        frame["predicted_at"] + pd.Timedelta(days=30)).dt.tz_localize("UTC").tolist()
+    assert (
+        pd.to_datetime(labels["labelled_at"], utc=True).tolist()
+        == (frame["predicted_at"] + pd.Timedelta(days=30)).dt.tz_localize("UTC").tolist()
+    )
 
 
 def test_batches_are_read_from_the_batch_store_and_from_the_log_s_database_before_it(store_url, tmp_path):
@@ -328,8 +415,13 @@ def test_batches_are_read_from_the_batch_store_and_from_the_log_s_database_befor
 
     def write(url: str, batches: dict[str, float]) -> None:
         engine = sa.create_engine(url)
-        rows = pd.DataFrame([{"batch_id": b, "prediction": 0, "probability_1": p, "model_name": "churn",
-                              "model_version": 1} for b, p in batches.items() for _ in range(3)])
+        rows = pd.DataFrame(
+            [
+                {"batch_id": b, "prediction": 0, "probability_1": p, "model_name": "churn", "model_version": 1}
+                for b, p in batches.items()
+                for _ in range(3)
+            ]
+        )
         rows.to_sql("batch_predictions", engine, index=False, if_exists="append")
         engine.dispose()
 
@@ -337,7 +429,10 @@ def test_batches_are_read_from_the_batch_store_and_from_the_log_s_database_befor
     write(store.batch_url, {"new": 0.3, "again": 0.4})
     found = monitor_store.stored_batches(store, "churn", 1)
     assert found.groupby("batch_id")["output_probability_1"].agg(["size", "first"]).to_dict("index") == {
-        "again": {"size": 3, "first": 0.4}, "new": {"size": 3, "first": 0.3}, "old": {"size": 3, "first": 0.1}}
+        "again": {"size": 3, "first": 0.4},
+        "new": {"size": 3, "first": 0.3},
+        "old": {"size": 3, "first": 0.1},
+    }
     one = Store(url=store.batch_url, batch_url=store.batch_url)
     assert sorted(monitor_store.stored_batches(one, "churn", 1)["batch_id"].unique()) == ["again", "new"]
 
@@ -348,8 +443,14 @@ def test_regression_performance_alerts_when_errors_grow():
     reference = pd.DataFrame({"x": rng.normal(size=2000)})
     stamps = pd.Timestamp("2027-01-04", tz="UTC") + pd.to_timedelta(np.repeat([0, 7], 500), unit="D")
     y = rng.normal(size=1000)
-    production = pd.DataFrame({"x": rng.normal(size=1000), "timestamp": stamps, "y": y,
-                               "output_prediction": y + np.r_[rng.normal(0, 1, 500), rng.normal(0, 3, 500)]})
+    production = pd.DataFrame(
+        {
+            "x": rng.normal(size=1000),
+            "timestamp": stamps,
+            "y": y,
+            "output_prediction": y + np.r_[rng.normal(0, 1, 500), rng.normal(0, 3, 500)],
+        }
+    )
     fitted = monitor.fit(reference, reference["x"], SETTINGS, 0, 200)
     results = monitor.check(production, fitted, card, DROP, 0.8, "W", 200)
     performance = results[results["feature"] == "performance (mae)"].set_index("window")
@@ -361,22 +462,25 @@ def test_all_windows_at_once_give_each_windows_own_statistics():
     """``measure_windows`` bins and sorts each column once for every window; its values and notes are those
     of the statistics computed window by window (missing values, unseen categories, a moved constant)."""
     reference = _table(4_000, seed=1).assign(flat=1.0)
-    production = pd.concat([_table(300 + 100 * k, seed=10 + k, shift=0.2 * k).assign(w=k) for k in range(4)],
-                           ignore_index=True).assign(flat=1.0)
+    production = pd.concat(
+        [_table(300 + 100 * k, seed=10 + k, shift=0.2 * k).assign(w=k) for k in range(4)], ignore_index=True
+    ).assign(flat=1.0)
     production.loc[production["w"] == 1, "x0"] = np.nan
-    production.loc[production["w"] == 2, "colour"] = np.where(np.arange((production["w"] == 2).sum()) % 3, "teal",
-                                                              None)
+    production.loc[production["w"] == 2, "colour"] = np.where(np.arange((production["w"] == 2).sum()) % 3, "teal", None)
     production.loc[production["w"] == 3, "flat"] = 2.0
     statistics = ["jensen_shannon", "wasserstein", "psi", "new_categories"]
     baseline = drift_thresholds.fit(reference, statistics, 10, 4.0, 0, min_rows=200)
-    found = drift_thresholds.measure_windows(baseline, production.drop(columns="w"), production["w"].to_numpy(),
-                                             ["a", "b", "c", "d"], 200)
+    found = drift_thresholds.measure_windows(
+        baseline, production.drop(columns="w"), production["w"].to_numpy(), ["a", "b", "c", "d"], 200
+    )
     for k, records in enumerate(found):
         rows = production[production["w"] == k].drop(columns="w").reset_index(drop=True)
         for record in records:
             function, _ = drift.STATISTICS[record.statistic]
-            value, note = function(baseline.profiles[record.feature] if record.statistic in drift.PROFILED else
-                                   reference[record.feature], rows[record.feature])
+            value, note = function(
+                baseline.profiles[record.feature] if record.statistic in drift.PROFILED else reference[record.feature],
+                rows[record.feature],
+            )
             assert (record.value, record.note, record.rows) == (round(value, 4), note, len(rows)), record
     notes = {(r.window, r.feature, r.statistic): r.note for records in found for r in records}
     assert notes[("c", "colour", "jensen_shannon")] == "unseen: teal (67%)"
@@ -384,6 +488,7 @@ def test_all_windows_at_once_give_each_windows_own_statistics():
 
 
 def test_the_floor_is_below_a_score_and_above_an_error():
-    assert monitor.floor_sentence("roc_auc", 0.8, 0.05) == ("The model was accepted with roc_auc 0.800; a labelled "
-                                                            "window alerts below 0.750.")
+    assert monitor.floor_sentence("roc_auc", 0.8, 0.05) == (
+        "The model was accepted with roc_auc 0.800; a labelled window alerts below 0.750."
+    )
     assert monitor.floor_sentence("mae", 300.0, 30.0).endswith("alerts above (an error: lower is better) 330.000.")

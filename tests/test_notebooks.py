@@ -7,10 +7,10 @@ import sys
 
 import nbformat
 import pytest
-
 from conftest import ROOT, run_in
-from lifecycle.run import notebooks
+
 from lifecycle.core.params import resolve
+from lifecycle.run import notebooks
 
 pytestmark = pytest.mark.own_params  # the stored notebooks are checked against the project's own params/
 PHASES = notebooks.phases()
@@ -70,9 +70,15 @@ def test_same_outputs_from_any_folder_and_from_a_copy(project, tmp_path):
     for name, (base, cwd, extra) in runs.items():
         out = tmp_path / f"{name}.ipynb"
         args = [
-            "papermill", str(base / "notebooks" / f"{phase}.ipynb"), str(out),
-            "-f", str(base / "params" / "project.yaml"), "-f", str(base / "params" / f"{phase}.yaml"),
-            "--no-progress-bar", *extra,
+            "papermill",
+            str(base / "notebooks" / f"{phase}.ipynb"),
+            str(out),
+            "-f",
+            str(base / "params" / "project.yaml"),
+            "-f",
+            str(base / "params" / f"{phase}.yaml"),
+            "--no-progress-bar",
+            *extra,
         ]
         result = run_in(base, *args, cwd=cwd)
         assert result.returncode == 0, result.stderr

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import run_in
+
 from lifecycle.core import params
 from lifecycle.core.params import ParamsError, deep_merge, parse_set, resolve
 

@@ -21,15 +21,18 @@ def reference() -> pd.DataFrame:
 
 def test_regression_gets_no_label_free_estimate_and_says_why():
     frame = pd.DataFrame({"output_prediction": [1.0, 2.0], "timestamp": pd.Timestamp("2027-01-04", tz="UTC")})
-    table, said = performance_estimate.for_production(frame, pd.Series(["w", "w"]), "regression", None, None, None,
-                                                      None, 0, 1)
+    table, said = performance_estimate.for_production(
+        frame, pd.Series(["w", "w"]), "regression", None, None, None, None, 0, 1
+    )
     assert table.empty and said.startswith("No label-free estimate for regression: the model gives one number")
     results = pd.DataFrame({"feature": ["performance (mae)"], "window": ["w"], "value": [0.5], "rows": [2]})
     versus = performance_estimate.against_realized(table, results, "mae")
     assert performance_estimate.verdict(versus, "mae").startswith("No label-free estimate of mae for this model (why")
     assert "estimated for accuracy, f1, f1_macro, roc_auc, roc_auc_ovr" in performance_estimate.verdict(
-        versus, "balanced_accuracy")
+        versus, "balanced_accuracy"
+    )
     from lifecycle.monitoring import plots as monitor_plots
+
     monitor_plots.estimate_vs_realized(versus, "mae", 1.0)
 
 
@@ -58,8 +61,7 @@ def test_a_miscalibrated_score_is_calibrated_on_validation_rows_first(reference)
     score = _score(window).to_numpy() ** 3
     found = performance_estimate.estimate(score, score > 0.125, calibration, 0.95)
     positive = window["churned"].to_numpy() == 1
-    realized = {"roc_auc": roc_auc_score(positive, score),
-                "accuracy": float(np.mean(positive == (score > 0.125)))}
+    realized = {"roc_auc": roc_auc_score(positive, score), "accuracy": float(np.mean(positive == (score > 0.125)))}
     for metric, value in realized.items():
         assert found[metric][1] - 0.01 <= value <= found[metric][2] + 0.01, (metric, found[metric], value)
 
@@ -67,14 +69,16 @@ def test_a_miscalibrated_score_is_calibrated_on_validation_rows_first(reference)
 def test_the_estimate_is_reproducible_and_defined_on_one_class_windows():
     calibration = performance_estimate.Calibration(None, 0.0, "")
     scores = np.linspace(0.01, 0.99, 500)
-    assert performance_estimate.estimate(scores, scores > 0.5, calibration, 0.9) == \
-        performance_estimate.estimate(scores, scores > 0.5, calibration, 0.9)
+    assert performance_estimate.estimate(scores, scores > 0.5, calibration, 0.9) == performance_estimate.estimate(
+        scores, scores > 0.5, calibration, 0.9
+    )
     low_scores = np.full(300, 1e-6)
     found = performance_estimate.estimate(low_scores, low_scores > 0.5, calibration, 0.9)
     assert found["accuracy"][0] == pytest.approx(1.0, abs=1e-5) and np.isnan(found["roc_auc"][0])
     window = pd.Series(["w"] * 300)
-    table = performance_estimate.by_window(pd.DataFrame({"s": low_scores, "p": 0}), window, ["s"], "p", [1],
-                                           [calibration], 0.9, 200)
+    table = performance_estimate.by_window(
+        pd.DataFrame({"s": low_scores, "p": 0}), window, ["s"], "p", [1], [calibration], 0.9, 200
+    )
     assert table.set_index("metric").loc["roc_auc", "note"] == "not measurable: one class expected in this window"
 
 
@@ -90,7 +94,9 @@ def test_the_interval_holds_the_realized_auc_as_often_as_its_level_says():
         for level, found in held.items():
             _, low, high = performance_estimate.estimate(scores, scores > 0.5, calibration, level)["roc_auc"]
             found.append(low <= realized <= high)
-    assert 0.92 <= np.mean(held[0.95]) <= 0.98 and np.mean(held[0.9973]) >= 0.99, {k: np.mean(v) for k, v in held.items()}
+    assert 0.92 <= np.mean(held[0.95]) <= 0.98 and np.mean(held[0.9973]) >= 0.99, {
+        k: np.mean(v) for k, v in held.items()
+    }
 
 
 def _multiclass(n: int, seed: int, shift: float = 0.0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -117,8 +123,11 @@ def test_a_multiclass_estimate_holds_the_realized_macro_auc_f1_and_accuracy_unde
         predicted = window.to_numpy().argmax(axis=1)
         found = performance_estimate.estimate_classes(window.to_numpy(), predicted, calibrations, 0.95)
         said = np.array(["a", "b", "c"])[predicted]
-        realized = {"roc_auc_ovr": roc_auc_score(truth, window.to_numpy(), multi_class="ovr"),
-                    "f1_macro": f1_score(truth, said, average="macro"), "accuracy": float(np.mean(truth == said))}
+        realized = {
+            "roc_auc_ovr": roc_auc_score(truth, window.to_numpy(), multi_class="ovr"),
+            "f1_macro": f1_score(truth, said, average="macro"),
+            "accuracy": float(np.mean(truth == said)),
+        }
         for metric, value in realized.items():
             estimate, low, high = found[metric]
             assert low <= value <= high and abs(estimate - value) < 0.03, (seed, metric, found[metric], value)
@@ -133,8 +142,16 @@ def test_a_multiclass_model_gets_its_estimate_per_window():
     frame = window.add_prefix("output_probability_").assign(output_prediction=window.idxmax(axis=1))
     windows = pd.Series(np.repeat(["w1", "w2"], 500))
     table, said = performance_estimate.for_production(
-        frame, windows, "multiclass", None, validation.add_prefix("output_probability_"), pd.Series(validation_truth),
-        SimpleNamespace(calibrate="always", interval=0.95), 0, 200)
+        frame,
+        windows,
+        "multiclass",
+        None,
+        validation.add_prefix("output_probability_"),
+        pd.Series(validation_truth),
+        SimpleNamespace(calibrate="always", interval=0.95),
+        0,
+        200,
+    )
     assert list(table["metric"].unique()) == ["roc_auc_ovr", "f1_macro", "accuracy"] and len(table) == 6
     assert (table["low"] < table["estimate"]).all() and (table["estimate"] < table["high"]).all()
     assert said.startswith("The model's probabilities of each class are calibrated one-vs-rest")
@@ -146,19 +163,35 @@ def test_a_multiclass_projects_monitoring_shows_the_estimate_beside_the_realized
     window, truth = _multiclass(1000, seed=2, shift=0.7)
     stamps = pd.Timestamp("2027-01-04", tz="UTC") + pd.to_timedelta(np.repeat([0, 7], 500), unit="D")
     production = window.add_prefix("output_probability_").assign(
-        output_prediction=window.idxmax(axis=1), timestamp=stamps, x=np.r_[np.zeros(500), np.ones(500)],
-        tier=np.where(np.arange(1000) < 500, truth, None))  # labels known for the first week only
-    data = SimpleNamespace(production=production, validation_scores=validation.add_prefix("output_probability_"),
-                           validation_truth=pd.Series(validation_truth))
-    params = SimpleNamespace(window="W", estimate=SimpleNamespace(calibrate="always", interval=0.95), seed=0,
-                             min_rows=200)
+        output_prediction=window.idxmax(axis=1),
+        timestamp=stamps,
+        x=np.r_[np.zeros(500), np.ones(500)],
+        tier=np.where(np.arange(1000) < 500, truth, None),
+    )  # labels known for the first week only
+    data = SimpleNamespace(
+        production=production,
+        validation_scores=validation.add_prefix("output_probability_"),
+        validation_truth=pd.Series(validation_truth),
+    )
+    params = SimpleNamespace(
+        window="W", estimate=SimpleNamespace(calibrate="always", interval=0.95), seed=0, min_rows=200
+    )
     estimates, said = monitor.estimated(data, card, params)
     assert "one-vs-rest" in said
     reference = pd.DataFrame({"x": np.random.default_rng(0).normal(size=2000)})
-    results = monitor.check(production, monitor.fit(reference, pd.Series(validation.idxmax(axis=1)), SETTINGS, 0, 200),
-                            card, DROP, 0.6, "W", 200)
+    results = monitor.check(
+        production,
+        monitor.fit(reference, pd.Series(validation.idxmax(axis=1)), SETTINGS, 0, 200),
+        card,
+        DROP,
+        0.6,
+        "W",
+        200,
+    )
     results = monitor.with_estimates(results, estimates, card, 0.6, DROP)
     assert (results["feature"] == "estimated performance (f1_macro)").sum() == 2
     versus = performance_estimate.against_realized(estimates, results, "f1_macro")
     assert list(versus["held"]) == [True, None]
-    assert performance_estimate.verdict(versus, "f1_macro").startswith("The interval held the realized f1_macro in 1 of 1")
+    assert performance_estimate.verdict(versus, "f1_macro").startswith(
+        "The interval held the realized f1_macro in 1 of 1"
+    )

@@ -7,8 +7,14 @@ from lifecycle.core import plots
 
 def _table() -> pd.DataFrame:
     rng = np.random.default_rng(1)
-    return pd.DataFrame({"x": rng.normal(size=300), "plan": rng.choice(["a", "b"], 300),
-                         "y": rng.integers(0, 2, 300), "label": rng.choice(["yes", "no"], 300)})
+    return pd.DataFrame(
+        {
+            "x": rng.normal(size=300),
+            "plan": rng.choice(["a", "b"], 300),
+            "y": rng.integers(0, 2, 300),
+            "label": rng.choice(["yes", "no"], 300),
+        }
+    )
 
 
 def test_every_plot_returns_a_figure():

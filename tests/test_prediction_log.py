@@ -31,8 +31,10 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def _rows(request: str, n: int = 3, role: str = "production") -> list[dict]:
-    return [prediction_log.row(request, i, "m", 1, role, {"x": i, "request": request}, {"prediction": i % 2})
-            for i in range(n)]
+    return [
+        prediction_log.row(request, i, "m", 1, role, {"x": i, "request": request}, {"prediction": i % 2})
+        for i in range(n)
+    ]
 
 
 def _until(condition, seconds: float = 90) -> None:
@@ -69,8 +71,9 @@ def test_rows_are_written_read_back_since_a_moment_and_a_bad_url_is_refused(stor
     log = _log(store_url, tmp_path / "spool")
     old = pd.Timestamp("2025-01-01", tz="UTC").to_pydatetime()
     log.submit([prediction_log.row("a", 0, "m", 1, "production", {"x": 1}, {"prediction": 0}, old)])
-    log.submit([prediction_log.row("b", i, "m", 1, "shadow", {"x": i}, {"prediction": 1}, flags=["x"])
-                for i in range(3)])
+    log.submit(
+        [prediction_log.row("b", i, "m", 1, "shadow", {"x": i}, {"prediction": 1}, flags=["x"]) for i in range(3)]
+    )
     assert log.close() == 0
     assert log.stats()["logged"] == 4 and log.stats()["log_spooled"] == 4 and log.stats()["log_failures"] == 0
     everything = prediction_log.read(store_url)
@@ -80,7 +83,8 @@ def test_rows_are_written_read_back_since_a_moment_and_a_bad_url_is_refused(stor
     recent = prediction_log.read(store_url, since="2025-06-01")
     assert list(recent["role"]) == ["shadow"] * 3 and json.loads(recent["inputs"].iloc[2])["x"] == 2
     assert prediction_log.read(store_url, since=pd.Timestamp("2025-01-01 01:00", tz="Europe/Paris"))[
-        "request_id"].tolist() == ["a", "b", "b", "b"]  # an aware moment is the same instant (00:00 UTC)
+        "request_id"
+    ].tolist() == ["a", "b", "b", "b"]  # an aware moment is the same instant (00:00 UTC)
     assert _spool_files(tmp_path / "spool") == []  # a log closed with nothing pending leaves no file
     with pytest.raises(prediction_log.SpoolRefused, match="not started"):
         log.submit(_rows("late"))
@@ -110,12 +114,15 @@ def test_an_older_table_gets_the_flags_column_and_the_unique_key(sqlite_store_ur
     path = prediction_log.sqlite_file(prediction_log.resolve_url(sqlite_store_url))
     path.parent.mkdir()
     with sqlite3.connect(path) as old:
-        old.execute("CREATE TABLE predictions (id INTEGER PRIMARY KEY, request_id VARCHAR(36) NOT NULL, "
-                    "record INTEGER NOT NULL, model VARCHAR(200) NOT NULL, version INTEGER NOT NULL, "
-                    "role VARCHAR(16) NOT NULL, timestamp DATETIME NOT NULL, inputs TEXT NOT NULL, "
-                    "outputs TEXT NOT NULL)")
-        old.execute("INSERT INTO predictions VALUES (1, 'a', 0, 'm', 1, 'production', '2025-01-01 00:00:00', "
-                    "'{}', '{}')")
+        old.execute(
+            "CREATE TABLE predictions (id INTEGER PRIMARY KEY, request_id VARCHAR(36) NOT NULL, "
+            "record INTEGER NOT NULL, model VARCHAR(200) NOT NULL, version INTEGER NOT NULL, "
+            "role VARCHAR(16) NOT NULL, timestamp DATETIME NOT NULL, inputs TEXT NOT NULL, "
+            "outputs TEXT NOT NULL)"
+        )
+        old.execute(
+            "INSERT INTO predictions VALUES (1, 'a', 0, 'm', 1, 'production', '2025-01-01 00:00:00', '{}', '{}')"
+        )
     log = _log(sqlite_store_url, tmp_path / "spool")
     log.submit(_rows("a"))  # a's record 0 is there already
     assert log.close() == 0
@@ -140,8 +147,10 @@ def test_workers_making_the_store_at_the_same_moment_both_write_at_once(store_ur
     for trial in range(6):  # each worker of a new service prepares the table on its first write
         url, table = store_url, f"log_{trial}"
         barrier, outcomes = multiprocessing.Barrier(2), multiprocessing.Queue()
-        workers = [multiprocessing.Process(target=_first_write, args=(url, table, str(tmp_path / "spool"), barrier,
-                                                                      outcomes)) for _ in range(2)]
+        workers = [
+            multiprocessing.Process(target=_first_write, args=(url, table, str(tmp_path / "spool"), barrier, outcomes))
+            for _ in range(2)
+        ]
         for worker in workers:
             worker.start()
         for worker in workers:
@@ -162,7 +171,7 @@ def test_a_write_lock_held_longer_than_the_writers_wait_delays_rows_and_loses_no
     with write_lock(store_url) as rows_seen:
         log = _log(store_url, tmp_path / "spool")
         for k in range(0, len(submitted), 3):
-            log.submit(submitted[k:k + 3])
+            log.submit(submitted[k : k + 3])
         _until(lambda: log.state() == "failing")  # the writer waited its 5 s and gave up at least once
         assert LOCKED[dialect(store_url)] in log.stats()["last_log_error"]
         assert log.stats()["log_pending"] == 601 and log.stats()["logged"] == 0
@@ -212,7 +221,7 @@ def test_close_during_a_held_lock_leaves_rows_in_the_spool_for_the_next_log(stor
     with write_lock(store_url):
         log = _log(store_url, folder)
         for k in range(0, len(submitted), 3):
-            log.submit(submitted[k:k + 3])
+            log.submit(submitted[k : k + 3])
         with caplog.at_level(logging.WARNING, "lifecycle.store.prediction_log"):
             assert log.close(timeout=1) == 150
         assert "closing with 150 prediction row(s) not yet in table 'predictions'" in caplog.text
@@ -248,8 +257,12 @@ def test_a_killed_process_loses_no_acknowledged_row_and_repeats_none(store_url, 
     make_store(store_url)
     folder = tmp_path / "spool"
     (tmp_path / "child.py").write_text(CHILD)
-    child = subprocess.Popen([sys.executable, str(tmp_path / "child.py"), store_url, str(folder)],
-                             env={**os.environ, "PYTHONPATH": str(SRC)}, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, str(tmp_path / "child.py"), store_url, str(folder)],
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         _until(lambda: len(prediction_log.read(store_url)) > 0)  # the drainer writes the first ones as they come
         with write_lock(store_url):
@@ -321,8 +334,13 @@ def test_a_full_disk_refuses_rows_whole_and_writes_nothing_half(store_url, tmp_p
     (tmp_path / "a-file").write_text("")
     folder = tmp_path / "spool"
     (tmp_path / "child.py").write_text(FULL_DISK)
-    done = subprocess.run([sys.executable, str(tmp_path / "child.py"), unreachable, str(folder)],
-                          env={**os.environ, "PYTHONPATH": str(SRC)}, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "child.py"), unreachable, str(folder)],
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     said = json.loads(done.stdout)
     acknowledged = said["acknowledged"]

@@ -2,12 +2,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lifecycle.data import prepare
 from lifecycle.core.params import resolve
-from lifecycle.data.prepare import InvalidData
 from lifecycle.core.settings import DataPreparation
-from lifecycle.simulation.simulate import simulate_product
+from lifecycle.data import prepare
+from lifecycle.data.prepare import InvalidData
 from lifecycle.data.sources import Dataset, SourceError
+from lifecycle.simulation.simulate import simulate_product
 
 PHASE = "02_data_preparation"
 
@@ -25,15 +25,26 @@ def test_labels_made_from_events_equal_the_simulators_truth():
 
 
 def _messy() -> pd.DataFrame:
-    return pd.DataFrame({
-        "user_id": [1, 2, 2, 3, 4, 4, 5, None, 7],
-        "signup_date": ["2025-01-01", "2025-01-02", "2025-01-02", "not a date", "2025-01-04", "2025-01-04",
-                        "2025-01-05", "2025-01-06", "2025-01-07"],
-        "plan": ["Basic", " basic", "basic", "PREMIUM", "premium", "basic", "premium ", "basic", "basic"],
-        "fee": ["$9.99", "9,99", "9.99", "12.50", "oops", "9.99", "5", "5", "5"],
-        "age": [25, 999, 999, -1, 40, 40, 33, 20, 50],
-        "churned": [0, 1, 1, 0, 1, 0, None, 0, 1],
-    })
+    return pd.DataFrame(
+        {
+            "user_id": [1, 2, 2, 3, 4, 4, 5, None, 7],
+            "signup_date": [
+                "2025-01-01",
+                "2025-01-02",
+                "2025-01-02",
+                "not a date",
+                "2025-01-04",
+                "2025-01-04",
+                "2025-01-05",
+                "2025-01-06",
+                "2025-01-07",
+            ],
+            "plan": ["Basic", " basic", "basic", "PREMIUM", "premium", "basic", "premium ", "basic", "basic"],
+            "fee": ["$9.99", "9,99", "9.99", "12.50", "oops", "9.99", "5", "5", "5"],
+            "age": [25, 999, 999, -1, 40, 40, 33, 20, 50],
+            "churned": [0, 1, 1, 0, 1, 0, None, 0, 1],
+        }
+    )
 
 
 def test_prepare_fixes_types_spellings_duplicates_and_ranges_and_keeps_rejects_aside():
@@ -47,7 +58,10 @@ def test_prepare_fixes_types_spellings_duplicates_and_ranges_and_keeps_rejects_a
     assert table["age"].isna().tolist() == [False, True, True, False]
     assert pd.isna(table.loc[table["user_id"] == 3, "signup_date"]).all()
     assert dict(zip(rejected["user_id"].fillna(-1), rejected["reason"])) == {
-        4.0: "id appears on rows that disagree", 5.0: "missing target", -1: "missing id"}
+        4.0: "id appears on rows that disagree",
+        5.0: "missing target",
+        -1: "missing id",
+    }
     assert len(table) + len(rejected) + 1 == len(_messy())  # + the duplicate of user 2
     report = prepared.report.set_index(["step", "column"])
     assert report.loc[("duplicates", "(all)"), "rows"] == 1
@@ -79,9 +93,13 @@ def test_a_target_cannot_be_made_for_regression():
 
 def test_events_are_deduplicated_typed_and_orphans_dropped():
     params = _params()
-    events = pd.DataFrame({"user_id": [1, 1, 1, 99, 2], "timestamp": ["2025-12-05", "2025-12-05", "bad", "2025-12-01",
-                                                                      "2025-12-10"],
-                           "event_type": ["Cancel", "Cancel", "session", "session", " SESSION"]})
+    events = pd.DataFrame(
+        {
+            "user_id": [1, 1, 1, 99, 2],
+            "timestamp": ["2025-12-05", "2025-12-05", "bad", "2025-12-01", "2025-12-10"],
+            "event_type": ["Cancel", "Cancel", "session", "session", " SESSION"],
+        }
+    )
     table = _messy().drop(columns="churned").iloc[:2]
     prepared = prepare.prepare(Dataset(table, events), params, {})
     assert prepared.events["user_id"].tolist() == [1, 2]

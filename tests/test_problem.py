@@ -1,8 +1,8 @@
 import pytest
 
-from lifecycle.data import problem
 from lifecycle.core.params import resolve
 from lifecycle.core.settings import ProblemDefinition
+from lifecycle.data import problem
 
 PHASE = "00_problem_definition"
 
@@ -23,7 +23,11 @@ def test_binary_card_has_a_known_baseline_and_a_class_rule():
 def test_regression_card_uses_the_mean_and_no_class_rule():
     card = problem.define(_params("task=regression", "target=revenue", "metric=mae", "metric_bar=12.5"))
     assert (card.baseline, card.baseline_score, card.min_rows_per_class, card.positive_class) == (
-        "mean", None, None, None)
+        "mean",
+        None,
+        None,
+        None,
+    )
     assert card.greater_is_better is False
     assert "is at most 12.5; 05_model_selection measures the baseline" in problem.verdict(card)
     assert "class" not in problem.sufficiency(card)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io as sio
+from conftest import run_in
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.dummy import DummyClassifier
@@ -19,11 +20,10 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from conftest import run_in
 from lifecycle import cli, registry
 from lifecycle.core import files, paths
-from lifecycle.registry import store as registry_store
 from lifecycle.registry import RegistryError
+from lifecycle.registry import store as registry_store
 
 NUMERIC, CATEGORICAL = ["age", "visits"], ["plan", "region"]
 _REAL_RENAME = os.rename
@@ -31,19 +31,28 @@ _REAL_RENAME = os.rename
 
 def _data(n: int = 80, seed: int = 0) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
     rng = np.random.default_rng(seed)
-    X = pd.DataFrame({"age": rng.normal(40, 10, n), "visits": rng.poisson(3, n).astype(float),
-                      "plan": rng.choice(["free", "pro", "team"], n), "region": rng.choice(["eu", "us"], n)})
+    X = pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, n),
+            "visits": rng.poisson(3, n).astype(float),
+            "plan": rng.choice(["free", "pro", "team"], n),
+            "region": rng.choice(["eu", "us"], n),
+        }
+    )
     X.loc[::9, "age"] = np.nan
     X.loc[::13, "plan"] = None
-    y_class = pd.Series(((X["visits"] + 2 * (X["plan"] == "pro") + rng.normal(0, 1, n)) > 4).astype(int), name="churned")
+    y_class = pd.Series(
+        ((X["visits"] + 2 * (X["plan"] == "pro") + rng.normal(0, 1, n)) > 4).astype(int), name="churned"
+    )
     y_reg = pd.Series(2 * X["visits"] + rng.normal(0, 1, n), name="spend")
     return X, y_class, y_reg
 
 
 def _preprocess(scale: bool = True) -> ColumnTransformer:
     numeric = make_pipeline(SimpleImputer(strategy="median"), *([StandardScaler()] if scale else []))
-    categorical = make_pipeline(SimpleImputer(strategy="most_frequent"),
-                                OneHotEncoder(handle_unknown="ignore", sparse_output=False))
+    categorical = make_pipeline(
+        SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    )
     return ColumnTransformer([("num", numeric, NUMERIC), ("cat", categorical, CATEGORICAL)])
 
 
@@ -52,8 +61,16 @@ def fitted() -> dict[str, tuple[object, pd.DataFrame]]:
     X, y_class, y_reg = _data()
     native = X.astype({c: "category" for c in CATEGORICAL})  # HGB's own categorical handling
     models = {
-        "hist_gradient_boosting": (Pipeline([("preprocess", _preprocess(scale=False)),
-                                             ("model", HistGradientBoostingClassifier(max_iter=10, random_state=0))]), X, y_class),
+        "hist_gradient_boosting": (
+            Pipeline(
+                [
+                    ("preprocess", _preprocess(scale=False)),
+                    ("model", HistGradientBoostingClassifier(max_iter=10, random_state=0)),
+                ]
+            ),
+            X,
+            y_class,
+        ),
         "hgb_native_categories": (HistGradientBoostingClassifier(max_iter=10, random_state=0), native, y_class),
         "logistic": (Pipeline([("preprocess", _preprocess()), ("model", LogisticRegression())]), X, y_class),
         "ridge": (Pipeline([("preprocess", _preprocess()), ("model", Ridge())]), X, y_reg),
@@ -110,9 +127,19 @@ def test_register_load_round_trip_predicts_identically(fitted, kind):
 
 
 def test_metadata_records_code_version_and_plain_values(logistic, monkeypatch, tmp_path):
-    meta = registry.show("churn", registry.register(logistic, "churn", {
-        "metrics": {"roc_auc": np.float64(0.75)}, "rows": np.int64(80), "columns": np.array(["a", "b"]),
-        "source": Path("data/raw.csv")}))
+    meta = registry.show(
+        "churn",
+        registry.register(
+            logistic,
+            "churn",
+            {
+                "metrics": {"roc_auc": np.float64(0.75)},
+                "rows": np.int64(80),
+                "columns": np.array(["a", "b"]),
+                "source": Path("data/raw.csv"),
+            },
+        ),
+    )
     assert meta["metrics"] == {"roc_auc": 0.75} and meta["rows"] == 80 and meta["columns"] == ["a", "b"]
     assert meta["source"] == "data/raw.csv" and meta["stage"] == "candidate"
     assert meta["code"] is None or (len(meta["code"]["commit"]) == 40 and isinstance(meta["code"]["dirty"], bool))
@@ -175,7 +202,6 @@ def test_a_crash_at_the_rename_leaves_no_version(logistic, models_dir, monkeypat
     assert not (models_dir / ".lock").exists()
     monkeypatch.setattr(os, "rename", _REAL_RENAME)
     assert registry.register(logistic, "churn").version == 1
-
 
 
 def test_a_version_taken_meanwhile_makes_the_registration_take_the_next(logistic, models_dir, monkeypatch):
@@ -259,8 +285,10 @@ def test_a_changed_model_file_is_refused(logistic, models_dir):
     artifact.write_bytes(bytes(data))
     with pytest.raises(RegistryError) as info:
         registry.load("churn", 1)
-    assert str(info.value) == ("models/churn/1/model.skops does not match its recorded SHA-256: the file was "
-                               "changed or corrupted; re-register the model")
+    assert str(info.value) == (
+        "models/churn/1/model.skops does not match its recorded SHA-256: the file was "
+        "changed or corrupted; re-register the model"
+    )
 
 
 def _custom_step(X):
@@ -284,19 +312,23 @@ class Sneaky(BaseEstimator, TransformerMixin):
         return X
 
 
-@pytest.mark.parametrize("step, named", [
-    (FunctionTransformer(_custom_step), r"test_registry\._custom_step"),
-    (FunctionTransformer(os.system), r"(posix|nt)\.system"),  # os.system lives in posix (nt on Windows)
-    (Sneaky(), r"test_registry\.Sneaky"),
-])
+@pytest.mark.parametrize(
+    "step, named",
+    [
+        (FunctionTransformer(_custom_step), r"test_registry\._custom_step"),
+        (FunctionTransformer(os.system), r"(posix|nt)\.system"),  # os.system lives in posix (nt on Windows)
+        (Sneaky(), r"test_registry\.Sneaky"),
+    ],
+)
 def test_a_model_file_with_a_type_outside_the_allowlist_is_refused(logistic, models_dir, step, named):
     registry.register(logistic, "churn")
     foreign = make_pipeline(step, LogisticRegression())  # fitted or not, the types are what matter
     _replace_artifact(models_dir, "churn", 1, lambda path: sio.dump(foreign, path))
     with pytest.raises(RegistryError) as info:
         registry.load("churn", 1)
-    assert re.match(rf"models/churn/1/model\.skops holds {named}, which the registry does not trust to load",
-                    str(info.value)), str(info.value)
+    assert re.match(
+        rf"models/churn/1/model\.skops holds {named}, which the registry does not trust to load", str(info.value)
+    ), str(info.value)
     assert LOADED == []
 
 
@@ -350,8 +382,17 @@ def test_the_allowlist_names_only_real_numpy_scipy_and_sklearn_objects():
     for name in registry.ALLOWED_TYPES:
         module, _, attr = name.rpartition(".")
         if module in ("builtins", "functools"):
-            assert name in ("builtins.bool", "builtins.dict", "builtins.float", "builtins.int", "builtins.list",
-                            "builtins.slice", "builtins.str", "builtins.tuple", "functools.partial"), name
+            assert name in (
+                "builtins.bool",
+                "builtins.dict",
+                "builtins.float",
+                "builtins.int",
+                "builtins.list",
+                "builtins.slice",
+                "builtins.str",
+                "builtins.tuple",
+                "functools.partial",
+            ), name
             continue
         assert module.split(".")[0] in ("numpy", "scipy", "sklearn"), name
         assert hasattr(importlib.import_module(module), attr), f"{name} does not exist (renamed upstream?)"
@@ -365,8 +406,10 @@ def test_pipelines_the_project_builds_hold_only_allowed_types():
     X["flag"] = (X["visits"] > 2).astype("boolean")
     X.loc[::7, "flag"] = pd.NA
     X["city"] = [f"c{i % 30}" for i in range(len(X))]
-    schema = pd.DataFrame({"kind": ["numeric", "numeric", "categorical", "categorical", "boolean", "high_cardinality"]},
-                          index=["age", "visits", "plan", "region", "flag", "city"])
+    schema = pd.DataFrame(
+        {"kind": ["numeric", "numeric", "categorical", "categorical", "boolean", "high_cardinality"]},
+        index=["age", "visits", "plan", "region", "flag", "city"],
+    )
     small = {"random_forest": {"n_estimators": 3}, "hist_gradient_boosting": {"max_iter": 3}}
     for task, y in (("binary", y_class), ("multiclass", y_reg.round().clip(0, 2).astype(int)), ("regression", y_reg)):
         for family in FAMILIES:
@@ -429,10 +472,13 @@ def test_mistakes_are_named_with_what_exists(logistic, models_dir):
         lambda: registry.load("churn", 7): "model 'churn' has no version 7; versions are 1, 2",
         lambda: registry.promote("churn", "two", "production"): "model 'churn' has no version 'two'; versions are 1, 2",
         lambda: registry.promote("churn", 1, "prod"): "stage 'prod' is not one of candidate, production, archived",
-        lambda: registry.load("churn", stage="staging"): "stage 'staging' is not one of candidate, production, archived",
-        lambda: registry.load("churn", stage="production"):
-            "model 'churn' has no production version (versions: 1 candidate, 2 candidate); promote one with "
-            "`lifecycle models promote churn VERSION --stage production`",
+        lambda: registry.load(
+            "churn", stage="staging"
+        ): "stage 'staging' is not one of candidate, production, archived",
+        lambda: registry.load(
+            "churn", stage="production"
+        ): "model 'churn' has no production version (versions: 1 candidate, 2 candidate); promote one with "
+        "`lifecycle models promote churn VERSION --stage production`",
         lambda: registry.load("churn", 1, "production"): "give a version or a stage, not both",
         lambda: registry.register(logistic, "../churn"): "model name '../churn' cannot be a folder name",
         lambda: registry.register(logistic, "churn", {"version": 3}): "metadata key(s) version are set by the registry",
@@ -457,11 +503,20 @@ def test_a_broken_stages_file_is_named(logistic, models_dir):
 
 
 def test_versions_table_holds_no_clock_times(logistic, fitted):
-    registry.register(logistic, "churn", {"data_version": "d1", "metric": "roc_auc",
-                                          "metrics": {"test": {"roc_auc": 0.81, "accuracy": 0.7},
-                                                      "out_of_time": {"roc_auc": 0.78}}})
-    registry.register(fitted["dummy"][0], "churn", {"data_version": "d2", "metrics": {"roc_auc": 0.5},
-                                                    "run_id": "20250101-120000-ab12"})
+    registry.register(
+        logistic,
+        "churn",
+        {
+            "data_version": "d1",
+            "metric": "roc_auc",
+            "metrics": {"test": {"roc_auc": 0.81, "accuracy": 0.7}, "out_of_time": {"roc_auc": 0.78}},
+        },
+    )
+    registry.register(
+        fitted["dummy"][0],
+        "churn",
+        {"data_version": "d2", "metrics": {"roc_auc": 0.5}, "run_id": "20250101-120000-ab12"},
+    )
     registry.promote("churn", 1, "production")
     table = registry.versions("churn")
     assert table.index.name == "version" and list(table.index) == [1, 2]
@@ -494,10 +549,18 @@ def test_cli_lists_shows_and_promotes(logistic, fitted, capsys):
 
     code, out, _ = _cli(capsys, "list")
     assert code == 0 and [line.split() for line in out.splitlines()] == [
-        ["versions", "latest", "production"], ["model"], ["churn", "2", "2", "2"], ["spend", "1", "1", "-"]]
+        ["versions", "latest", "production"],
+        ["model"],
+        ["churn", "2", "2", "2"],
+        ["spend", "1", "1", "-"],
+    ]
     code, out, _ = _cli(capsys, "list", "churn")
     assert code == 0 and [line.split() for line in out.splitlines()] == [
-        ["stage", "created", "data_version"], ["version"], ["1", "archived", "1", "d1"], ["2", "production", "2", "d2"]]
+        ["stage", "created", "data_version"],
+        ["version"],
+        ["1", "archived", "1", "d1"],
+        ["2", "production", "2", "d2"],
+    ]
 
     code, out, _ = _cli(capsys, "show", "churn")
     shown = json.loads(out)
@@ -506,13 +569,18 @@ def test_cli_lists_shows_and_promotes(logistic, fitted, capsys):
     assert json.loads(_cli(capsys, "show", "churn", "--stage", "archived")[1])["version"] == 1
 
 
-@pytest.mark.parametrize("args, message", [
-    (["list", "nope"], "lifecycle: no model named 'nope' in the registry; models are churn\n"),
-    (["show", "churn", "--version", "9"], "lifecycle: model 'churn' has no version '9'; versions are 1\n"),
-    (["show", "churn", "--stage", "production"], "lifecycle: model 'churn' has no production version"),
-    (["promote", "churn", "1", "--stage", "live"],
-     "lifecycle: stage 'live' is not one of candidate, production, archived\n"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["list", "nope"], "lifecycle: no model named 'nope' in the registry; models are churn\n"),
+        (["show", "churn", "--version", "9"], "lifecycle: model 'churn' has no version '9'; versions are 1\n"),
+        (["show", "churn", "--stage", "production"], "lifecycle: model 'churn' has no production version"),
+        (
+            ["promote", "churn", "1", "--stage", "live"],
+            "lifecycle: stage 'live' is not one of candidate, production, archived\n",
+        ),
+    ],
+)
 def test_cli_errors_are_one_line_with_exit_code_2(logistic, capsys, args, message):
     registry.register(logistic, "churn")
     code, out, err = _cli(capsys, *args)
@@ -534,7 +602,10 @@ def test_the_installed_command_runs_in_a_project_copy(project):
     assert (listed.returncode, listed.stdout, listed.stderr) == (0, "no models registered yet\n", "")
     shown = run_in(project, "lifecycle", "models", "show", "churn")
     assert shown.returncode == 2 and shown.stdout == ""
-    assert shown.stderr == "lifecycle: no model named 'churn' in the registry; the registry is empty: register a model first\n"
+    assert (
+        shown.stderr
+        == "lifecycle: no model named 'churn' in the registry; the registry is empty: register a model first\n"
+    )
 
 
 def test_cli_usage_mistakes_exit_2(capsys):

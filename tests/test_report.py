@@ -53,8 +53,15 @@ def test_the_report_of_the_stored_notebooks_holds_their_headlines_and_plots(tmp_
     for path in paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"):
         shutil.copy2(path, tmp_path / path.name)
     phases = sorted(p.stem for p in tmp_path.glob("*.ipynb"))
-    files.write_json(tmp_path / "run.json", {"run_id": "stored", "status": "ok", "store": False,
-                                             "phases": {p: {"status": "ok", "seconds": 1.5} for p in phases}})
+    files.write_json(
+        tmp_path / "run.json",
+        {
+            "run_id": "stored",
+            "status": "ok",
+            "store": False,
+            "phases": {p: {"status": "ok", "seconds": 1.5} for p in phases},
+        },
+    )
     files.write_json(tmp_path / "parameters.json", {p: {"seed": 42, "own": i} for i, p in enumerate(phases)})
     page = report.write(tmp_path).read_text()
     assert 'id="run-status">ok<' in page and "Stopped at" not in page
@@ -80,8 +87,11 @@ def test_a_run_writes_its_report_and_a_failed_run_says_where_it_stopped(project)
     stopped = next(p for p in (project / "reports" / "runs").iterdir() if p != folder)
     page = (stopped / "report.html").read_text()
     assert 'id="run-status">failed<' in page
-    assert re.search(r"Stopped at 00_problem_definition</strong>, cell In\[4\]:\s*<code>ValueError</code>\s*"
-                     r"the data is not what we expected", page)
+    assert re.search(
+        r"Stopped at 00_problem_definition</strong>, cell In\[4\]:\s*<code>ValueError</code>\s*"
+        r"the data is not what we expected",
+        page,
+    )
     assert (stopped / "00_problem_definition.html").is_file()
 
     again = run_in(project, "lifecycle", "report", folder.name)
@@ -92,7 +102,9 @@ def test_a_run_writes_its_report_and_a_failed_run_says_where_it_stopped(project)
 
 def test_an_interrupted_run_without_a_cell_still_gets_a_report(tmp_path):
     shutil.copy2(paths.NOTEBOOKS / "00_problem_definition.ipynb", tmp_path / "00_problem_definition.ipynb")
-    files.write_json(tmp_path / "run.json", {"run_id": "x", "status": "interrupted", "phases": {},
-                                             "failed": {"phase": "00_problem_definition"}})
+    files.write_json(
+        tmp_path / "run.json",
+        {"run_id": "x", "status": "interrupted", "phases": {}, "failed": {"phase": "00_problem_definition"}},
+    )
     page = report.write(tmp_path).read_text()
     assert "Stopped at 00_problem_definition</strong>" in page and "(interrupted)" in page

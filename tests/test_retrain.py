@@ -29,9 +29,17 @@ def _rows(n: int, seed: int, period: str, drift: Drift | None = None, week: str 
 @pytest.fixture(scope="module")
 def champion():
     train = _rows(4000, 1, "training")
-    model = Pipeline([("preprocess", ColumnTransformer([("num", StandardScaler(), NUMERIC),
-                                                        ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"])])),
-                      ("model", LogisticRegression(C=0.5, max_iter=1000))])
+    model = Pipeline(
+        [
+            (
+                "preprocess",
+                ColumnTransformer(
+                    [("num", StandardScaler(), NUMERIC), ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"])]
+                ),
+            ),
+            ("model", LogisticRegression(C=0.5, max_iter=1000)),
+        ]
+    )
     return model.fit(train[list(SCHEMA.index)], train["churned"])
 
 
@@ -70,8 +78,9 @@ def test_the_registry_keeps_both_versions_and_records_the_lineage(champion, drif
     fresh = retrain.split_fresh(drifted, "churned", 3, 1)
     challenger, rows = retrain.train_challenger(champion, SCHEMA, fresh.train, "churned")
     table = retrain.compare({"champion": champion, "challenger": challenger}, fresh.holdout, SCHEMA, CARD, 0.3)
-    text, lineage = retrain.register(challenger, "churn", registry.show("churn"), table, fresh, rows, False,
-                                     go=True, promote=True)
+    text, lineage = retrain.register(
+        challenger, "churn", registry.show("churn"), table, fresh, rows, False, go=True, promote=True
+    )
     assert "promoted" in text and "parent_version" not in lineage.index  # numbers grow with runs
     versions = registry.versions("churn")
     assert list(versions["stage"]) == ["archived", "production"]

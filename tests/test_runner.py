@@ -11,10 +11,10 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import break_notebook, outputs_text, run_in
-from lifecycle.run import runner
+
 from lifecycle.core.params import ParamsError
+from lifecycle.run import runner
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -108,14 +108,16 @@ def test_data_phases_run_on_a_user_csv(project):
     rng = np.random.default_rng(5)
     n = 1500
     spend = rng.gamma(2.0, 50.0, n)
-    customers = pd.DataFrame({
-        "customer": np.arange(1000, 1000 + n),
-        "joined": pd.date_range("2024-01-01", periods=n, freq="6h").strftime("%Y-%m-%d").to_numpy(),
-        "region": rng.choice(["North", "north ", "SOUTH", "south", "East"], n),
-        "spend": np.where(rng.random(n) < 0.1, np.nan, spend),
-        "visits": [f"{v}" if rng.random() > 0.03 else "unknown" for v in rng.poisson(4, n)],
-        "label": np.where(spend + rng.normal(0, 30, n) > 120, "yes", "no"),
-    })
+    customers = pd.DataFrame(
+        {
+            "customer": np.arange(1000, 1000 + n),
+            "joined": pd.date_range("2024-01-01", periods=n, freq="6h").strftime("%Y-%m-%d").to_numpy(),
+            "region": rng.choice(["North", "north ", "SOUTH", "south", "East"], n),
+            "spend": np.where(rng.random(n) < 0.1, np.nan, spend),
+            "visits": [f"{v}" if rng.random() > 0.03 else "unknown" for v in rng.poisson(4, n)],
+            "label": np.where(spend + rng.normal(0, 30, n) > 120, "yes", "no"),
+        }
+    )
     (project / "data").mkdir()
     customers.to_csv(project / "data" / "customers.csv", index=False)
     (project / "mine.yaml").write_text(
@@ -139,7 +141,8 @@ def test_insufficient_data_stops_the_run_with_the_reason(project):
     assert result.returncode == 1
     assert "01_data_collection FAILED" in result.stdout
     assert "InsufficientData: not enough data for the problem card (labelled rows: found 5,000, need 100,000)" in (
-        result.stdout)
+        result.stdout
+    )
 
 
 def test_a_single_table_without_dates_runs_every_phase_and_each_says_how_it_adapts(project):
@@ -149,13 +152,15 @@ def test_a_single_table_without_dates_runs_every_phase_and_each_says_how_it_adap
     n = 1500
     spend, plan = rng.gamma(2.0, 50.0, n), rng.choice(["basic", "plus", "pro"], n)
     (project / "data").mkdir()
-    pd.DataFrame({
-        "customer": np.arange(5000, 5000 + n),
-        "plan": np.where(rng.random(n) < 0.05, None, plan),
-        "spend": np.where(rng.random(n) < 0.08, np.nan, spend.round(2)),
-        "visits": rng.poisson(4, n),
-        "churned": np.where(spend / 50 + (plan == "basic") + rng.normal(0, 0.7, n) < 2.0, "yes", "no"),
-    }).to_csv(project / "data" / "customers.csv", index=False)
+    pd.DataFrame(
+        {
+            "customer": np.arange(5000, 5000 + n),
+            "plan": np.where(rng.random(n) < 0.05, None, plan),
+            "spend": np.where(rng.random(n) < 0.08, np.nan, spend.round(2)),
+            "visits": rng.poisson(4, n),
+            "churned": np.where(spend / 50 + (plan == "basic") + rng.normal(0, 0.7, n) < 2.0, "yes", "no"),
+        }
+    ).to_csv(project / "data" / "customers.csv", index=False)
     init = run_in(project, "lifecycle", "init", "--data", "data/customers.csv", "--target", "churned")
     assert init.returncode == 0, init.stderr
     assert "inferred time column: none (no date column; no out-of-time set)" in init.stdout
@@ -164,8 +169,16 @@ def test_a_single_table_without_dates_runs_every_phase_and_each_says_how_it_adap
     assert result.returncode == 0, result.stdout + result.stderr
     assert "14 phase(s) run" in result.stdout
     (run_dir,) = (project / "reports" / "runs").iterdir()
-    said = {phase: outputs_text(run_dir / f"{phase}.ipynb") for phase in
-            ("04_feature_engineering", "10_deployment", "11_experimentation", "12_monitoring", "13_feedback_retraining")}
+    said = {
+        phase: outputs_text(run_dir / f"{phase}.ipynb")
+        for phase in (
+            "04_feature_engineering",
+            "10_deployment",
+            "11_experimentation",
+            "12_monitoring",
+            "13_feedback_retraining",
+        )
+    }
     assert "No events table (source.events_path), so no event aggregates" in said["04_feature_engineering"]
     assert "300 rows from the test split (this source has no production period or time column)" in said["10_deployment"]
     assert "No experiment log yet: set log_path" in said["11_experimentation"]
@@ -177,9 +190,17 @@ def test_a_single_table_without_dates_runs_every_phase_and_each_says_how_it_adap
 
 # --- incremental runs, on the toy project (tests/conftest.py) ---------------------------------
 
-TOY_PHASES = ["00_problem_definition", "01_data_collection", "02_data_preparation", "03_exploratory_analysis",
-              "04_feature_engineering", "05_model_selection", "06_model_training", "07_model_evaluation",
-              "08_model_tuning"]
+TOY_PHASES = [
+    "00_problem_definition",
+    "01_data_collection",
+    "02_data_preparation",
+    "03_exploratory_analysis",
+    "04_feature_engineering",
+    "05_model_selection",
+    "06_model_training",
+    "07_model_evaluation",
+    "08_model_tuning",
+]
 
 
 def _ran(result: subprocess.CompletedProcess) -> list[str]:
@@ -287,8 +308,15 @@ def _start_slow_run(project: Path, *args: str) -> subprocess.Popen:
     """A run held inside 04 (its toy sleeps while data/slow exists), in its own process group."""
     (project / "data" / "slow").touch()
     env = {**os.environ, "PYTHONPATH": str(project / "src")}
-    process = subprocess.Popen([sys.executable, "-m", "lifecycle", "run", *args], cwd=project, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lifecycle", "run", *args],
+        cwd=project,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     for line in process.stdout:
         if "04_feature_engineering ..." in line:
             return process
@@ -320,10 +348,15 @@ def test_a_second_run_at_the_same_time_is_refused_and_a_killed_kernel_leaves_its
     try:
         second = run_in(toy, "lifecycle", "run")
         assert second.returncode == 2
-        assert re.fullmatch(r"lifecycle: another `lifecycle run` \(pid \d+\) is running in this project; "
-                            r"wait for it to finish\n", second.stderr)
+        assert re.fullmatch(
+            r"lifecycle: another `lifecycle run` \(pid \d+\) is running in this project; "
+            r"wait for it to finish\n",
+            second.stderr,
+        )
         assert run_in(toy, "lifecycle", "status").returncode == 0  # reading is fine meanwhile
-        kernels = [p for p in psutil.Process(process.pid).children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
+        kernels = [
+            p for p in psutil.Process(process.pid).children(recursive=True) if "ipykernel" in " ".join(p.cmdline())
+        ]
         assert kernels
         for kernel in kernels:
             kernel.kill()
@@ -351,8 +384,12 @@ def test_a_store_password_from_the_environment_stays_out_of_notebooks_and_run_re
     assert ran.returncode == 0 and "(parameter store changed)" in ran.stdout, ran.stdout + ran.stderr
     stored = run_in(toy, "lifecycle", "run", "--store", "--only", "00")
     assert stored.returncode == 0, stored.stdout + stored.stderr
-    written = {p: p.read_text(errors="replace") for folder in ("reports", "notebooks")
-               for p in (toy / folder).rglob("*") if p.is_file()}
+    written = {
+        p: p.read_text(errors="replace")
+        for folder in ("reports", "notebooks")
+        for p in (toy / folder).rglob("*")
+        if p.is_file()
+    }
     holding = {str(p.relative_to(toy)) for p, text in written.items() if "${STORE_URL}" in text}
     runs = {str(p.relative_to(toy)) for p in set((toy / "reports" / "runs").iterdir()) - earlier}
     assert len(runs) == 2 and "notebooks/00_problem_definition.ipynb" in holding  # --store: its parameters cell

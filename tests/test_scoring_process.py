@@ -15,8 +15,8 @@ from dying_model import DiesOnMarkedRecord
 from test_serve import Toy
 
 from lifecycle.modeling import scoring, select
-from lifecycle.serving.request_schema import Contract
 from lifecycle.serving.batching import TimedOut
+from lifecycle.serving.request_schema import Contract
 from lifecycle.serving.scoring_process import DeadlinePassed, ScoringFailed, ScoringProcess
 
 
@@ -51,9 +51,25 @@ def test_answers_equal_scoring_in_this_process_to_the_last_bit(toy):
 def test_a_model_with_a_boolean_input_scores_frames_in_the_process_and_the_same_numbers(toy):
     trial = pd.array(np.where(np.arange(len(toy.X)) % 7 == 0, None, toy.X["visits"] > 2), dtype="boolean")
     X = toy.X.assign(trial=trial)
-    schema = pd.concat([toy.schema, pd.DataFrame([{"kind": "boolean", "dtype": "boolean", "n_unique": 2,
-                                                   "missing": float(trial.isna().mean()), "min": None, "max": None,
-                                                   "categories": None}], index=["trial"])])
+    schema = pd.concat(
+        [
+            toy.schema,
+            pd.DataFrame(
+                [
+                    {
+                        "kind": "boolean",
+                        "dtype": "boolean",
+                        "n_unique": 2,
+                        "missing": float(trial.isna().mean()),
+                        "min": None,
+                        "max": None,
+                        "categories": None,
+                    }
+                ],
+                index=["trial"],
+            ),
+        ]
+    )
     model = select.chosen_pipeline({"family": "linear", "settings": {}}, schema, "binary", 0).fit(X, toy.y)
     scorer = toy.scorer._replace(pipeline=scoring.lean(model), schema=schema)
     scoring.row_stable(model[-1])

@@ -1,7 +1,8 @@
 """The prediction service: the real process on loopback, and the request contract in-process.
 
-A small binary model (numeric, categorical and high-cardinality inputs, missing values) is registered in a copy of the project: version 1 in production, version 2 a
-candidate that the service scores as its shadow.
+A small binary model (numeric, categorical and high-cardinality inputs, missing values) is registered
+in a copy of the project: version 1 in production, version 2 a candidate that the service scores as
+its shadow.
 """
 
 from __future__ import annotations
@@ -36,14 +37,14 @@ from dying_model import HangsWhileGateExists
 
 from lifecycle import registry
 from lifecycle.core import paths
+from lifecycle.core.params import resolve
+from lifecycle.core.settings import FeatureEngineering
 from lifecycle.data import features, splits
 from lifecycle.modeling import scoring, select
-from lifecycle.store import prediction_log, spool
-from lifecycle.core.params import resolve
-from lifecycle.serving.request_schema import Contract, RequestError, accepted_range
 from lifecycle.serving.app import create_app
+from lifecycle.serving.request_schema import Contract, RequestError, accepted_range
 from lifecycle.serving.service import outputs_of
-from lifecycle.core.settings import FeatureEngineering
+from lifecycle.store import prediction_log, spool
 
 MAX_RECORDS, MAX_BYTES = 20, 50_000
 
@@ -54,13 +55,18 @@ def _table(n: int = 400, seed: int = 0) -> pd.DataFrame:
     plan = rng.choice(["basic", "plus", "pro"], n).astype(object)
     signal_ = spend / 60 + (plan == "pro") + 0.2 * visits + rng.normal(0, 0.5, n)
     plan[rng.random(n) < 0.05] = None
-    return pd.DataFrame({
-        "user_id": np.arange(n),
-        "signup_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 600, n), unit="D"),
-        "plan": plan, "city": rng.choice([f"c{i}" for i in range(40)], n),
-        "spend": np.where(rng.random(n) < 0.1, np.nan, spend), "visits": visits,
-        "balance": rng.normal(0, 50, n),
-        "churned": (signal_ > np.quantile(signal_, 0.7)).astype(int)})
+    return pd.DataFrame(
+        {
+            "user_id": np.arange(n),
+            "signup_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 600, n), unit="D"),
+            "plan": plan,
+            "city": rng.choice([f"c{i}" for i in range(40)], n),
+            "spend": np.where(rng.random(n) < 0.1, np.nan, spend),
+            "visits": visits,
+            "balance": rng.normal(0, 50, n),
+            "churned": (signal_ > np.quantile(signal_, 0.7)).astype(int),
+        }
+    )
 
 
 def _tiny_scaled_table() -> pd.DataFrame:
@@ -75,30 +81,44 @@ def _tiny_scaled_table() -> pd.DataFrame:
 
 def _records(frame: pd.DataFrame) -> list[dict]:
     """Rows as a client sends them: plain JSON values, null for missing."""
-    return [{k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)) for k, v in row.items()}
-            for row in frame.astype(object).to_dict(orient="records")]
+    return [
+        {k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)) for k, v in row.items()}
+        for row in frame.astype(object).to_dict(orient="records")
+    ]
 
 
 class Toy:
     """A project copy with registered models, and what the tests compare against (``table``: the
     training table, ``_table()`` by default; ``rejected``: the inputs whose out-of-domain rule is reject)."""
 
-    def __init__(self, root: Path, table: pd.DataFrame | None = None,
-                 rejected: tuple[str, ...] = ("balance", "visits")):
+    def __init__(
+        self, root: Path, table: pd.DataFrame | None = None, rejected: tuple[str, ...] = ("balance", "visits")
+    ):
         self.project = copy_project(root)
         settings_file = self.project / "params" / "project.yaml"
         settings = yaml.safe_load(settings_file.read_text())
-        settings["serving"].update(max_records=MAX_RECORDS, max_body_bytes=MAX_BYTES, workers=1,
-                                   domain={"tolerance": 1.0, "default": "flag",
-                                           "features": dict.fromkeys(rejected, "reject")})
+        settings["serving"].update(
+            max_records=MAX_RECORDS,
+            max_body_bytes=MAX_BYTES,
+            workers=1,
+            domain={"tolerance": 1.0, "default": "flag", "features": dict.fromkeys(rejected, "reject")},
+        )
         settings_file.write_text(yaml.safe_dump(settings))
-        p = FeatureEngineering.model_validate(resolve(
-            ["04_feature_engineering"], sets=["holiday_country=null", "max_onehot_categories=10"])["04_feature_engineering"])
+        p = FeatureEngineering.model_validate(
+            resolve(["04_feature_engineering"], sets=["holiday_country=null", "max_onehot_categories=10"])[
+                "04_feature_engineering"
+            ]
+        )
         table = features.build_features(_table() if table is None else table, None, p)
         self.schema = features.feature_schema(table, p)
         self.X, self.y = X, y = table[list(self.schema.index)], table["churned"]
-        meta = {"task": "binary", "positive_class": 1, "threshold": 0.4, "data_version": "toy-data",
-                "feature_schema": splits.schema_records(self.schema)}
+        meta = {
+            "task": "binary",
+            "positive_class": 1,
+            "threshold": 0.4,
+            "data_version": "toy-data",
+            "feature_schema": splits.schema_records(self.schema),
+        }
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(paths, "MODELS", self.project / "models")
             for family, settings in (("linear", {}), ("hist_gradient_boosting", {"max_iter": 20})):
@@ -124,7 +144,11 @@ class Service:
         with open(self.log, "w") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "lifecycle.serving.serve", "--port", str(port), "--no-access-log", *args],
-                cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+                cwd=project,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
         self.client = httpx.Client(base_url=self.url, timeout=30)
         deadline = time.monotonic() + 180  # a hang guard: seconds on a quiet machine, over 60 s seen on a busy one
         while time.monotonic() < deadline:
@@ -185,14 +209,24 @@ def _check(answer: dict, expected: pd.DataFrame) -> None:
 def test_health_ready_metadata_and_docs(live, toy):
     assert live.client.get("/health").json()["status"] == "ok"
     ready = live.client.get("/ready").json()
-    assert ready["status"] == "ready" and (ready["model"], ready["version"], ready["prediction_log"]) == ("toy", 1, "ok")
+    assert ready["status"] == "ready" and (ready["model"], ready["version"], ready["prediction_log"]) == (
+        "toy",
+        1,
+        "ok",
+    )
     meta = live.client.get("/metadata").json()
     assert (meta["model"], meta["version"], meta["task"], meta["data_version"]) == ("toy", 1, "binary", "toy-data")
     assert meta["classes"] == [0, 1] and meta["threshold"] == 0.4 and meta["shadow"]["version"] == 2
     assert list(meta["feature_schema"]) == list(toy.scorer.schema.index)
     assert meta["feature_schema"]["visits"]["accepted_min"] == 0  # never negative for a count
-    assert meta["limits"] == {"max_records": MAX_RECORDS, "max_body_bytes": MAX_BYTES, "max_batch_rows": 64,
-                              "max_wait_ms": 2.0, "max_queue_rows": 2000, "timeout_ms": 5000.0}
+    assert meta["limits"] == {
+        "max_records": MAX_RECORDS,
+        "max_body_bytes": MAX_BYTES,
+        "max_batch_rows": 64,
+        "max_wait_ms": 2.0,
+        "max_queue_rows": 2000,
+        "timeout_ms": 5000.0,
+    }
     assert meta["domain"]["features"] == {"balance": "reject", "visits": "reject"}
     assert "swagger" in live.client.get("/docs").text.lower()
     spec = live.client.get("/openapi.json").json()
@@ -219,13 +253,16 @@ def test_one_record_and_a_list(live, toy):
     assert len(shadow) == 6 and set(shadow["version"]) == {2} and batch["version"] == 1
 
 
-@pytest.mark.parametrize("change, field, words", [
-    (lambda r: r.pop("spend"), "spend", "is missing"),
-    (lambda r: r.update(visits="three"), "visits", "must be a number, got string"),
-    (lambda r: r.update(plan=3), "plan", "must be a string"),
-    (lambda r: r.update(balance=1e6), "balance", "outside the accepted range"),
-    (lambda r: r.update(visits=-1), "visits", "outside the accepted range [0,"),
-])
+@pytest.mark.parametrize(
+    "change, field, words",
+    [
+        (lambda r: r.pop("spend"), "spend", "is missing"),
+        (lambda r: r.update(visits="three"), "visits", "must be a number, got string"),
+        (lambda r: r.update(plan=3), "plan", "must be a string"),
+        (lambda r: r.update(balance=1e6), "balance", "outside the accepted range"),
+        (lambda r: r.update(visits=-1), "visits", "outside the accepted range [0,"),
+    ],
+)
 def test_invalid_records_are_422_naming_the_field_and_record(live, toy, change, field, words):
     bad = dict(toy.records[0])
     change(bad)
@@ -247,7 +284,7 @@ def test_nulls_and_values_outside_the_training_domain_are_scored_and_flagged(liv
     answer = live.client.post("/predict", json={**toy.records[3], "plan": "platinum", "spend": 1e6})
     assert answer.status_code == 200  # plan and spend follow the default rule (flag); balance and visits reject
     flagged = answer.json()["predictions"][0]
-    assert flagged["flags"] == ["plan", "spend"] and "plan: unknown category \"platinum\"" in flagged["warnings"][0]
+    assert flagged["flags"] == ["plan", "spend"] and 'plan: unknown category "platinum"' in flagged["warnings"][0]
     assert "spend: 1e+06 is outside the training domain" in flagged["warnings"][1]
     logged = _store(toy, {answer.json()["request_id"]}, "production", 1)
     assert json.loads(logged["flags"].iloc[0]) == ["plan", "spend"]
@@ -263,12 +300,22 @@ def test_malformed_oversized_and_odd_bodies_never_give_500(live, toy):
     assert too_many.status_code == 413 and "max_records" in too_many.json()["detail"]
     big = json.dumps([toy.records[0]] * 400).encode()
     assert len(big) > MAX_BYTES and post("/predict", content=big).status_code == 413  # Content-Length
-    chunked = post("/predict", content=iter([big[i:i + 8192] for i in range(0, len(big), 8192)]))
+    chunked = post("/predict", content=iter([big[i : i + 8192] for i in range(0, len(big), 8192)]))
     assert chunked.status_code == 413 and "max_body_bytes" in chunked.json()["detail"]  # no Content-Length
-    odd = [b"", b"\x80abc", b"[" * 40_000, b"NaN", b"null", b'"text"', b"[]", b"[1, 2]", b'{"a": 1e999}',
-           json.dumps({**toy.records[0], "spend": 1e308 * 10}).encode(),
-           json.dumps({**toy.records[0], "balance": "NaN"}).encode(),
-           json.dumps(toy.records[0]).replace('"balance": ', '"balance": 1' + "0" * 4000 + ', "x": ').encode()]
+    odd = [
+        b"",
+        b"\x80abc",
+        b"[" * 40_000,
+        b"NaN",
+        b"null",
+        b'"text"',
+        b"[]",
+        b"[1, 2]",
+        b'{"a": 1e999}',
+        json.dumps({**toy.records[0], "spend": 1e308 * 10}).encode(),
+        json.dumps({**toy.records[0], "balance": "NaN"}).encode(),
+        json.dumps(toy.records[0]).replace('"balance": ', '"balance": 1' + "0" * 4000 + ', "x": ').encode(),
+    ]
     for body in odd:
         assert post("/predict", content=body).status_code in (400, 422), body[:40]
     assert post("/predict", content=b"[" * 40_000).status_code == 400
@@ -327,8 +374,11 @@ def test_a_store_that_cannot_be_written_loses_no_answer(toy, tmp_path):
         _check(answer.json(), toy.expected.iloc[:2])
         refused = service.client.post("/predict", json=[toy.records[0], {**toy.records[1], "plan": "platinum"}])
         assert refused.status_code == 422
-        assert refused.json()["errors"][0] == {"record": 1, "field": "plan",
-                                               "problem": "has unknown category \"platinum\"; known: basic, plus, pro"}
+        assert refused.json()["errors"][0] == {
+            "record": 1,
+            "field": "plan",
+            "problem": 'has unknown category "platinum"; known: basic, plus, pro',
+        }
         deadline = time.monotonic() + 30
         while not service.client.get("/health").json()["last_log_error"] and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -355,8 +405,9 @@ def test_a_store_that_cannot_be_written_loses_no_answer(toy, tmp_path):
     assert list(prediction_log.read(settings["store"]["url"])["record"]) == [0, 1, 0]
 
 
-def test_the_service_logs_to_postgresql_with_its_password_from_the_environment(toy, tmp_path, postgres_cluster,
-                                                                                monkeypatch):
+def test_the_service_logs_to_postgresql_with_its_password_from_the_environment(
+    toy, tmp_path, postgres_cluster, monkeypatch
+):
     from conftest import POSTGRES_APP_PASSWORD, POSTGRES_APP_ROLE
 
     project = copy_project(tmp_path / "project")
@@ -370,16 +421,19 @@ def test_the_service_logs_to_postgresql_with_its_password_from_the_environment(t
     monkeypatch.setenv("STORE_PASSWORD", POSTGRES_APP_PASSWORD)
     service = Service(project, "--model", "toy", "--shadow", "candidate")
     try:
-        answers = [service.client.post("/predict", json=toy.records[k:k + 3]).json() for k in (0, 3)]
+        answers = [service.client.post("/predict", json=toy.records[k : k + 3]).json() for k in (0, 3)]
     finally:
         assert service.stop() == 0  # the log is flushed on the way out
     log = prediction_log.read(url)
     assert set(log["request_id"]) == {a["request_id"] for a in answers} and len(log) == 12  # production + shadow
     served = log[log["role"] == "production"].sort_values(["timestamp", "record"])
     assert [json.loads(o)["prediction"] for o in served["outputs"]] == [
-        p["prediction"] for a in answers for p in a["predictions"]]
-    assert f"predictions logged to table 'predictions' at postgresql://{POSTGRES_APP_ROLE}:***@/" \
-        in service.stderr() and POSTGRES_APP_PASSWORD not in service.stderr()
+        p["prediction"] for a in answers for p in a["predictions"]
+    ]
+    assert (
+        f"predictions logged to table 'predictions' at postgresql://{POSTGRES_APP_ROLE}:***@/" in service.stderr()
+        and POSTGRES_APP_PASSWORD not in service.stderr()
+    )
 
 
 def test_start_up_refuses_a_model_it_cannot_serve_with_one_line(toy):
@@ -389,13 +443,23 @@ def test_start_up_refuses_a_model_it_cannot_serve_with_one_line(toy):
     data = bytearray(artifact.read_bytes())
     data[len(data) // 2] ^= 0xFF
     artifact.write_bytes(bytes(data))
-    cases = {("--model", "nosuch"): "no model named 'nosuch'",
-             ("--model", "tampered", "--version", "1"): "does not match its recorded SHA-256",
-             ("--model", "bare", "--version", "1"): "incompatible with scoring"}
+    cases = {
+        ("--model", "nosuch"): "no model named 'nosuch'",
+        ("--model", "tampered", "--version", "1"): "does not match its recorded SHA-256",
+        ("--model", "bare", "--version", "1"): "incompatible with scoring",
+    }
     env = {**os.environ, "PYTHONPATH": str(toy.project / "src")}
-    running = {args: subprocess.Popen([sys.executable, "-m", "lifecycle.serving.serve", "--port", "1", *args],
-                                      cwd=toy.project, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-               for args in cases}
+    running = {
+        args: subprocess.Popen(
+            [sys.executable, "-m", "lifecycle.serving.serve", "--port", "1", *args],
+            cwd=toy.project,
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for args in cases
+    }
     for args, words in cases.items():
         _, err = running[args].communicate(timeout=60)
         assert running[args].returncode == 2, (args, err)
@@ -414,9 +478,16 @@ def test_stopping_the_service_flushes_the_log(live, toy):
 @pytest.fixture
 def app_client(toy, tmp_path):
     def make(**options) -> TestClient:
-        app = create_app(toy.scorer, store_url=f"sqlite:///{tmp_path / 'p.db'}", max_records=5,
-                         max_body_bytes=4096, spool=tmp_path / "spool", **options)
+        app = create_app(
+            toy.scorer,
+            store_url=f"sqlite:///{tmp_path / 'p.db'}",
+            max_records=5,
+            max_body_bytes=4096,
+            spool=tmp_path / "spool",
+            **options,
+        )
         return TestClient(app)
+
     return make
 
 
@@ -464,8 +535,16 @@ def test_out_of_domain_values_follow_the_rule_of_their_input(app_client, toy):
 
 
 def test_boolean_inputs_take_only_true_false_or_null():
-    schema = pd.DataFrame({"kind": ["boolean", "boolean"], "missing": [0.0, 0.1], "min": [None, None],
-                           "max": [None, None], "categories": [None, None]}, index=["paid", "trial"])
+    schema = pd.DataFrame(
+        {
+            "kind": ["boolean", "boolean"],
+            "missing": [0.0, 0.1],
+            "min": [None, None],
+            "max": [None, None],
+            "categories": [None, None],
+        },
+        index=["paid", "trial"],
+    )
     contract = Contract(schema)
     records, _, _ = contract.parse(b'[{"paid": true, "trial": null}, {"paid": false, "trial": true}]')
     assert contract.frame(records)["trial"].dtype == "boolean"
@@ -541,7 +620,8 @@ def _until(check, wait_s: float = 120) -> bool:
 
 
 def test_a_hung_model_gets_504_and_the_service_is_not_ready_until_its_process_is_replaced(
-        toy, tmp_path, importable_test_models):
+    toy, tmp_path, importable_test_models
+):
     gate = tmp_path / "hang"
     scorer = toy.scorer._replace(pipeline=HangsWhileGateExists(str(gate)))
     app = create_app(scorer, store_url=f"sqlite:///{tmp_path / 'p.db'}", timeout_ms=60_000, scoring_deadline_ms=500)
@@ -564,8 +644,9 @@ def test_a_hung_model_gets_504_and_the_service_is_not_ready_until_its_process_is
 def test_stopping_with_a_hung_scoring_process_ends_within_its_limit(toy, tmp_path, store_url):
     """A SIGSTOPped scoring process: the request it holds gets 504 and is never logged, the one answered
     before is logged once, on SQLite and on PostgreSQL."""
-    app = create_app(toy.scorer, store_url=store_url, timeout_ms=1000, spool=tmp_path / "spool",
-                     scoring_deadline_ms=600_000)  # a deadline that never comes: only the stop's own limit
+    app = create_app(
+        toy.scorer, store_url=store_url, timeout_ms=1000, spool=tmp_path / "spool", scoring_deadline_ms=600_000
+    )  # a deadline that never comes: only the stop's own limit
     client = TestClient(app)
     client.__enter__()
     answered = client.post("/predict", json=toy.records[:2])
@@ -585,7 +666,7 @@ def test_stopping_with_a_hung_scoring_process_ends_within_its_limit(toy, tmp_pat
 
 def test_an_answer_the_log_cannot_record_is_refused_never_returned_unlogged(app_client, toy, monkeypatch):
     def disk_full(fd: int, data: bytes) -> None:
-        os.write(fd, data[:len(data) // 2])  # half of it gets out before the disk is full
+        os.write(fd, data[: len(data) // 2])  # half of it gets out before the disk is full
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with app_client() as client:
@@ -605,8 +686,7 @@ def test_an_answer_the_log_cannot_record_is_refused_never_returned_unlogged(app_
     assert len(stored) == 2 and refused.json()["request_id"] not in set(stored["request_id"])
 
 
-def test_an_unreachable_postgresql_store_delays_rows_and_never_shows_its_password(tmp_path, caplog,
-                                                                                 postgres_cluster):
+def test_an_unreachable_postgresql_store_delays_rows_and_never_shows_its_password(tmp_path, caplog, postgres_cluster):
     """(``postgres_cluster``: run, skipped or failed as every PostgreSQL case is; its server is not used.)"""
     url = f"postgresql://app:hunter2@/store?host={tmp_path}"  # no server listens in tmp_path
     broken = prediction_log.PredictionLog(url, spool=tmp_path / "spool", retry_first=0.05, retry_max=0.2).start()

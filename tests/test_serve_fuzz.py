@@ -25,9 +25,14 @@ from test_serve import Service, Toy, _tiny_scaled_table
 OPERATIONS = {"GET /health", "GET /ready", "GET /metadata", "GET /metrics", "POST /predict"}
 # A body over serving.max_body_bytes is 413 whatever its records hold: a limit JSON Schema cannot state.
 REFUSED = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
-CONFIG = {"seed": 1, "generation": {"max-examples": 20},
-          "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "413"]},
-                     "negative_data_rejection": {"expected-statuses": REFUSED}}}
+CONFIG = {
+    "seed": 1,
+    "generation": {"max-examples": 20},
+    "checks": {
+        "positive_data_acceptance": {"expected-statuses": ["2xx", "413"]},
+        "negative_data_rejection": {"expected-statuses": REFUSED},
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +72,14 @@ def test_the_fuzz_finds_no_server_error_and_no_undocumented_answer(live):
     assert set(statuses) == OPERATIONS
     assert {200, 405, 413, 422} <= statuses["POST /predict"], statuses  # scored, wrong method, too many, invalid
     assert max(statuses["POST /predict"]) < 500
-    for name in ("not_a_server_error", "response_schema_conformance", "status_code_conformance",
-                 "content_type_conformance", "negative_data_rejection", "positive_data_acceptance"):
+    for name in (
+        "not_a_server_error",
+        "response_schema_conformance",
+        "status_code_conformance",
+        "content_type_conformance",
+        "negative_data_rejection",
+        "positive_data_acceptance",
+    ):
         assert checked.get(name, 0) >= 100, (name, checked)
     health = live.client.get("/health").json()
     assert health["score_failures"] == 0 and health["non_finite_outputs"] == 0

@@ -23,9 +23,9 @@ with warnings.catch_warnings():  # starlette 1.x would rather have httpx2 than h
 
 from test_serve import Service, Toy, _tiny_scaled_table
 
+from lifecycle.core.settings import Domain, Serving
 from lifecycle.serving import guard as serve_guard
 from lifecycle.serving.app import create_app
-from lifecycle.core.settings import Domain, Serving
 
 TOKEN = "a-secret-of-twenty-four!"
 JSON = {"content-type": "application/json"}
@@ -43,6 +43,7 @@ def app(toy, tmp_path):
     def make(**options) -> TestClient:
         options = {"domain": DOMAIN, **options}
         return TestClient(create_app(toy.scorer, store_url=f"sqlite:///{tmp_path / 'p.db'}", **options))
+
     return make
 
 
@@ -62,8 +63,10 @@ def test_extreme_finite_numbers_are_refused_before_scoring_naming_the_field(app,
     assert refused.status_code == 422, refused.text
     assert [e["field"] for e in refused.json()["errors"]] == ["rate", "share"]
     problem = refused.json()["errors"][1]["problem"]
-    assert problem.startswith("= 1e+306 is more than 1e+12 spans outside the training range [") and \
-        "(serving.domain.refuse_beyond); check its unit" in problem
+    assert (
+        problem.startswith("= 1e+306 is more than 1e+12 spans outside the training range [")
+        and "(serving.domain.refuse_beyond); check its unit" in problem
+    )
     assert flagged.status_code == 200 and flagged.json()["predictions"][0]["flags"] == ["share"]
     assert health["score_failures"] == 0 and _logged(client) == 1  # the answered request only
 
@@ -74,7 +77,7 @@ def test_a_model_output_that_is_not_finite_is_refused_and_never_logged(app, toy)
         refused = client.post("/predict", json=[record, {**record, "share": 9e304, "rate": 9e304}])
         health = client.get("/health").json()
     assert refused.status_code == 422, refused.text
-    problem, = refused.json()["errors"]
+    (problem,) = refused.json()["errors"]
     assert (problem["record"], problem["field"]) == (1, None)
     assert "not a finite number (probability_0 nan, probability_1 nan)" in problem["problem"]
     assert refused.json()["detail"].startswith("cannot answer: record 1: the model's output")
@@ -85,11 +88,15 @@ def test_a_model_output_that_is_not_finite_is_refused_and_never_logged(app, toy)
 def test_outputs_that_are_not_finite_are_named_per_record():
     good = {"prediction": 1, "probability_0": 0.2, "probability_1": 0.8}
     assert serve_guard.non_finite([good, {"prediction": 3.5}]) is None
-    refused = serve_guard.non_finite([good, {"prediction": None}, {"prediction": float("-inf")},
-                                      {**good, "probability_1": float("nan")}])
+    refused = serve_guard.non_finite(
+        [good, {"prediction": None}, {"prediction": float("-inf")}, {**good, "probability_1": float("nan")}]
+    )
     assert refused.status == 422 and [e["record"] for e in refused.errors] == [1, 2, 3]
-    assert ["prediction nan" in refused.errors[0]["problem"], "prediction -inf" in refused.errors[1]["problem"],
-            "(probability_1 nan)" in refused.errors[2]["problem"]] == [True, True, True]
+    assert [
+        "prediction nan" in refused.errors[0]["problem"],
+        "prediction -inf" in refused.errors[1]["problem"],
+        "(probability_1 nan)" in refused.errors[2]["problem"],
+    ] == [True, True, True]
     assert "(and 2 more record(s))" in refused.detail
 
 
@@ -101,15 +108,23 @@ def test_a_bearer_token_guards_every_endpoint_but_the_probes_and_the_docs(app, t
         bare = client.post("/predict", json=toy.records[0])
         wrong = client.post("/predict", json=toy.records[0], headers={"authorization": "Bearer not-the-token"})
         right = client.post("/predict", json=toy.records[0], headers={"authorization": f"bearer {TOKEN}"})
-        codes = {path: client.get(path).status_code
-                 for path in ("/health", "/ready", "/metadata", "/metrics", "/docs", "/openapi.json")}
+        codes = {
+            path: client.get(path).status_code
+            for path in ("/health", "/ready", "/metadata", "/metrics", "/docs", "/openapi.json")
+        }
         spec = client.get("/openapi.json").json()
     assert bare.status_code == wrong.status_code == 401 and bare.headers["www-authenticate"] == "Bearer"
     assert "send the header 'Authorization: Bearer <token>'" in bare.json()["detail"]
     assert "not the one this service was started with" in wrong.json()["detail"]
     assert right.status_code == 200 and _logged(client) == 1
-    assert codes == {"/health": 200, "/ready": 200, "/metadata": 401, "/metrics": 401, "/docs": 200,
-                     "/openapi.json": 200}
+    assert codes == {
+        "/health": 200,
+        "/ready": 200,
+        "/metadata": 401,
+        "/metrics": 401,
+        "/docs": 200,
+        "/openapi.json": 200,
+    }
     assert spec["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
     predict = spec["paths"]["/predict"]["post"]
     assert predict["security"] == [{"bearer": []}] and "401" in predict["responses"] and TOKEN not in json.dumps(spec)
@@ -127,10 +142,13 @@ def test_serving_beyond_loopback_needs_a_token_or_an_explicit_waiver(toy):
     env = {k: v for k, v in os.environ.items() if k != "LIFECYCLE_SERVE_TOKEN"}
     env["PYTHONPATH"] = str(toy.project / "src")
     command = [sys.executable, "-m", "lifecycle.serving.serve", "--model", "toy", "--host", "0.0.0.0", "--port", "1"]
-    for extra, words in (({}, "refusing to serve on 0.0.0.0, reachable from other machines, without a bearer token"),
-                         ({"LIFECYCLE_SERVE_TOKEN": "short"}, "the token in LIFECYCLE_SERVE_TOKEN has 5 characters")):
-        run = subprocess.run(command, cwd=toy.project, env={**env, **extra}, capture_output=True, text=True,
-                             timeout=120)
+    for extra, words in (
+        ({}, "refusing to serve on 0.0.0.0, reachable from other machines, without a bearer token"),
+        ({"LIFECYCLE_SERVE_TOKEN": "short"}, "the token in LIFECYCLE_SERVE_TOKEN has 5 characters"),
+    ):
+        run = subprocess.run(
+            command, cwd=toy.project, env={**env, **extra}, capture_output=True, text=True, timeout=120
+        )
         assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
         assert run.stderr.startswith(f"lifecycle serve: {words}"), run.stderr
 
@@ -142,27 +160,56 @@ def test_only_the_allowed_host_names_are_answered(app):
     assert serve_guard.allowed_hosts("0.0.0.0", named) == ["api.example.com", "*.internal"]
     assert serve_guard.allowed_hosts("127.0.0.1", {**SERVING, "allowed_hosts": ["*"]}) is None
     with app(allowed_hosts=["localhost", "127.0.0.1", "[::1]", "*.example.com"]) as client:
-        codes = {host: client.get("/health", headers={"host": host}).status_code
-                 for host in ("localhost:8000", "127.0.0.1", "[::1]:8000", "api.example.com", "evil.test",
-                              "localhost.evil.test", "example.com")}
+        codes = {
+            host: client.get("/health", headers={"host": host}).status_code
+            for host in (
+                "localhost:8000",
+                "127.0.0.1",
+                "[::1]:8000",
+                "api.example.com",
+                "evil.test",
+                "localhost.evil.test",
+                "example.com",
+            )
+        }
         refused = client.get("/metadata", headers={"host": "evil.test"})
-    assert codes == {"localhost:8000": 200, "127.0.0.1": 200, "[::1]:8000": 200, "api.example.com": 200,
-                     "evil.test": 400, "localhost.evil.test": 400, "example.com": 400}
-    assert refused.status_code == 400 and "is not a name this service answers to (serving.allowed_hosts)" in \
-        refused.json()["detail"]
+    assert codes == {
+        "localhost:8000": 200,
+        "127.0.0.1": 200,
+        "[::1]:8000": 200,
+        "api.example.com": 200,
+        "evil.test": 400,
+        "localhost.evil.test": 400,
+        "example.com": 400,
+    }
+    assert (
+        refused.status_code == 400
+        and "is not a name this service answers to (serving.allowed_hosts)" in refused.json()["detail"]
+    )
 
 
 def test_only_a_body_declared_json_is_read(app, toy):
     body = json.dumps(toy.records[0]).encode()
-    cases = {None: 415, "text/plain": 415, "application/x-www-form-urlencoded": 415, "application/jsonp": 415,
-             "application/json": 200, "application/json; charset=utf-8": 200, "Application/JSON": 200,
-             "application/vnd.api+json": 200}
+    cases = {
+        None: 415,
+        "text/plain": 415,
+        "application/x-www-form-urlencoded": 415,
+        "application/jsonp": 415,
+        "application/json": 200,
+        "application/json; charset=utf-8": 200,
+        "Application/JSON": 200,
+        "application/vnd.api+json": 200,
+    }
     with app() as client:
-        answers = {kind: client.post("/predict", content=body, headers={"content-type": kind} if kind else {})
-                   for kind in cases}
+        answers = {
+            kind: client.post("/predict", content=body, headers={"content-type": kind} if kind else {})
+            for kind in cases
+        }
     assert {kind: answer.status_code for kind, answer in answers.items()} == cases
-    assert "has no Content-Type; send the records as JSON with 'Content-Type: application/json'" in \
-        answers[None].json()["detail"]
+    assert (
+        "has no Content-Type; send the records as JSON with 'Content-Type: application/json'"
+        in answers[None].json()["detail"]
+    )
     assert answers["text/plain"].json()["detail"].startswith('the request has Content-Type "text/plain"')
     assert _logged(client) == 4
 
@@ -175,12 +222,17 @@ def test_strings_longer_than_the_cap_are_refused_naming_the_field(app, toy):
         at_the_cap = client.post("/predict", json={**record, "city": "c" * 12, "k" * 1000: 1})
         schema = client.get("/openapi.json").json()["components"]["schemas"]["Record"]
     assert long_city.status_code == long_plan.status_code == 422
-    assert long_city.json()["errors"] == [{"record": 0, "field": "city", "problem": "is a string of 100000 "
-                                           "characters, more than the 12 allowed (serving.max_string_length)"}]
+    assert long_city.json()["errors"] == [
+        {
+            "record": 0,
+            "field": "city",
+            "problem": "is a string of 100000 characters, more than the 12 allowed (serving.max_string_length)",
+        }
+    ]
     assert "c" * 41 not in long_city.text  # the value is never echoed
     assert [(e["record"], e["field"]) for e in long_plan.json()["errors"]] == [(1, "plan")]
     assert at_the_cap.status_code == 200 and len(at_the_cap.text) < 1000  # a long ignored key is cut in the warning
-    warned, = at_the_cap.json()["predictions"][0]["warnings"]
+    (warned,) = at_the_cap.json()["predictions"][0]["warnings"]
     assert warned == f"ignored field(s) the model does not use: {'k' * 37}..."
     assert schema["properties"]["city"]["anyOf"][0]["maxLength"] == 12
     assert _logged(client) == 1
@@ -194,8 +246,9 @@ def test_a_key_given_twice_is_refused_naming_it(app, toy):
         answers = [client.post("/predict", content=body, headers=JSON) for body in (twice, nested)]
     for answer, key in zip(answers, ("plan", "a")):
         assert answer.status_code == 422, answer.text
-        assert answer.json()["errors"] == [{"record": None, "field": key,
-                                            "problem": "appears more than once in one object"}]
+        assert answer.json()["errors"] == [
+            {"record": None, "field": key, "problem": "appears more than once in one object"}
+        ]
         assert f'the key "{key}" appears twice in one object; send each field once' in answer.json()["detail"]
     assert _logged(client) == 0
 
@@ -205,21 +258,24 @@ def test_the_docs_and_the_training_domain_can_be_kept_private(app, toy):
     with app(docs=False, publish_domain=False, domain={"features": {"balance": "reject", "plan": "reject"}}) as client:
         pages = {path: client.get(path).status_code for path in ("/docs", "/redoc", "/openapi.json")}
         meta = client.get("/metadata").json()
-        answers = [client.post("/predict", json={**record, "balance": 1e6}),  # rejected: out of range
-                   client.post("/predict", json={**record, "plan": "gold"}),  # rejected: unknown category
-                   client.post("/predict", json={**record, "share": 5.0}),  # flagged: out of range
-                   client.post("/predict", json={**record, "share": 1e306})]  # refused: far out
+        answers = [
+            client.post("/predict", json={**record, "balance": 1e6}),  # rejected: out of range
+            client.post("/predict", json={**record, "plan": "gold"}),  # rejected: unknown category
+            client.post("/predict", json={**record, "share": 5.0}),  # flagged: out of range
+            client.post("/predict", json={**record, "share": 1e306}),
+        ]  # refused: far out
         spec = client.app.openapi()  # built, never served
     assert pages == {"/docs": 404, "/redoc": 404, "/openapi.json": 404}
     assert meta["feature_schema"]["share"] == {"kind": "numeric", "nullable": True, "out_of_domain": "flag"}
     assert [a.status_code for a in answers] == [422, 422, 200, 422]
     assert "outside the accepted range (the training range widened by its span)" in answers[0].text
     assert "send a category seen in training" in answers[1].text
-    warned, = answers[2].json()["predictions"][0]["warnings"]
+    (warned,) = answers[2].json()["predictions"][0]["warnings"]
     assert warned == "share: 5 is outside the training domain (scored, flagged)"
     published = json.dumps(meta) + "".join(a.text for a in answers) + json.dumps(spec)
     secrets = ["basic", "plus, pro", "minimum", "maximum"] + [
-        f"{toy.schema.loc[c, bound]:g}" for c in ("balance", "share", "spend") for bound in ("min", "max")]
+        f"{toy.schema.loc[c, bound]:g}" for c in ("balance", "share", "spend") for bound in ("min", "max")
+    ]
     assert [s for s in secrets if s in published] == []
 
 
@@ -232,8 +288,12 @@ def test_the_guard_settings_are_validated_with_clear_messages():
         Serving(token_env="MY TOKEN")
     with pytest.raises(ValidationError, match="max_header_bytes"):
         Serving(max_header_bytes=10)
-    assert serve_guard.server_options(SERVING) == {"limit_concurrency": 1000, "timeout_keep_alive": 5, "http": "h11",
-                                                   "h11_max_incomplete_event_size": 16384}
+    assert serve_guard.server_options(SERVING) == {
+        "limit_concurrency": 1000,
+        "timeout_keep_alive": 5,
+        "http": "h11",
+        "h11_max_incomplete_event_size": 16384,
+    }
     assert serve_guard.server_options({**SERVING, "max_header_bytes": None})["http"] == "httptools"
 
 
@@ -265,12 +325,20 @@ def test_the_live_service_bounds_connections_headers_slow_bodies_and_idle_client
     idle: list[socket.socket] = []
     try:
         assert service.client.post("/predict", json=toy.records[0]).status_code == 401
-        assert service.client.post("/predict", json=toy.records[0],
-                                   headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200
+        assert (
+            service.client.post(
+                "/predict", json=toy.records[0], headers={"authorization": f"Bearer {TOKEN}"}
+            ).status_code
+            == 200
+        )
         evil = _send(service.port, b"GET /health HTTP/1.1\r\nHost: evil.test\r\nConnection: close\r\n\r\n")
         endless = _send(service.port, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 8000)  # unfinished
-        slow = _send(service.port, b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth +
-                     b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")  # and nothing more
+        slow = _send(
+            service.port,
+            b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + auth
+            + b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+        )  # and nothing more
         kept = _send(service.port, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # keep-alive, then idle
         for _ in range(4):
             _send(service.port, b"GET /health HTTP/1.1\r\n", keep=idle)  # slow clients holding connections

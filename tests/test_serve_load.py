@@ -27,9 +27,9 @@ from store_faults import make_store, write_lock
 from test_serve import Service, Toy, _store
 
 from lifecycle.modeling import scoring, select
-from lifecycle.serving.serve import WORKER_START_S
 from lifecycle.serving.batching import MicroBatcher, Overloaded, TimedOut
 from lifecycle.serving.request_schema import Contract
+from lifecycle.serving.serve import WORKER_START_S
 
 # --- the batcher, in-process -----------------------------------------------------------------
 
@@ -250,6 +250,7 @@ def test_a_full_queue_answers_503_with_retry_after_and_never_hangs(toy):
     service = Service(toy.project, "--model", "toy")
     body = json.dumps(toy.records[:20])
     try:
+
         def send(_) -> httpx.Response:
             with httpx.Client(base_url=service.url, timeout=30) as client:
                 return client.post("/predict", content=body, headers={"content-type": "application/json"})
@@ -269,8 +270,9 @@ def test_a_full_queue_answers_503_with_retry_after_and_never_hangs(toy):
     assert _metric(metrics, 'lifecycle_requests_total{endpoint="/predict",status="503"}') == codes.count(503)
     for response in responses:
         if response.status_code == 200:
-            assert [p["probability_1"] for p in response.json()["predictions"]] == \
-                   toy.expected["probability_1"].iloc[:20].tolist()
+            assert [p["probability_1"] for p in response.json()["predictions"]] == toy.expected["probability_1"].iloc[
+                :20
+            ].tolist()
 
 
 def _client(service: Service, toy: Toy, k: int, answered: list, stop: threading.Event, through_errors: bool) -> None:
@@ -291,11 +293,13 @@ def _client(service: Service, toy: Toy, k: int, answered: list, stop: threading.
             i += 8
 
 
-def _clients(service: Service, toy: Toy, answered: list, stop: threading.Event, *,
-             through_errors: bool) -> list[threading.Thread]:
+def _clients(
+    service: Service, toy: Toy, answered: list, stop: threading.Event, *, through_errors: bool
+) -> list[threading.Thread]:
     """Eight ``_client`` threads, started."""
-    threads = [threading.Thread(target=_client, args=(service, toy, k, answered, stop, through_errors))
-               for k in range(8)]
+    threads = [
+        threading.Thread(target=_client, args=(service, toy, k, answered, stop, through_errors)) for k in range(8)
+    ]
     for thread in threads:
         thread.start()
     return threads
@@ -356,7 +360,7 @@ def test_a_killed_scoring_process_is_replaced_and_no_request_fails(toy):
     service = Service(toy.project, "--model", "toy")
     try:
         first = service.client.post("/predict", json=toy.records[:3])
-        killed, = _scoring_processes(service.process.pid)
+        (killed,) = _scoring_processes(service.process.pid)
         os.kill(killed, signal.SIGKILL)
         again = service.client.post("/predict", json=toy.records[:3])
         replaced = _scoring_processes(service.process.pid)
@@ -375,8 +379,10 @@ def test_sigterm_with_a_stalled_store_keeps_every_answer_for_the_next_start(toy,
     make_store(toy_store)  # the store and its table exist, as in production
     with write_lock(toy_store):  # a batch job, a backup, a stuck migration...
         service = Service(toy.project, "--model", "toy")
-        answered = [service.client.post("/predict", json=toy.records[i % len(toy.records)]).json()["request_id"]
-                    for i in range(40)]
+        answered = [
+            service.client.post("/predict", json=toy.records[i % len(toy.records)]).json()["request_id"]
+            for i in range(40)
+        ]
         service.process.send_signal(signal.SIGTERM)
         # a hang guard (the log's own limit is 10 s); one worker: uvicorn ends by re-raising the signal it caught
         assert service.process.wait(120) == -signal.SIGTERM, service.stderr()

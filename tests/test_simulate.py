@@ -9,16 +9,27 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
-from lifecycle.simulation.simulate import (
-    FEATURES, PRODUCTION_ID_OFFSET, Drift, Product, _spec, behaviour_summary, iter_product_chunks,
-    period_dates, simulate_product, true_churn_probability,
-)
 from lifecycle.simulation.behaviour import BLOCK_USERS, generate_block
+from lifecycle.simulation.simulate import (
+    FEATURES,
+    PRODUCTION_ID_OFFSET,
+    Drift,
+    Product,
+    _spec,
+    behaviour_summary,
+    iter_product_chunks,
+    period_dates,
+    simulate_product,
+    true_churn_probability,
+)
 
 CUTOFF = pd.Timestamp("2025-12-01")
 WINDOW_END = CUTOFF + pd.Timedelta(days=30)
-CANONICAL = {"plan": {"basic", "standard", "premium"}, "channel": {"search", "social", "referral", "organic"},
-             "device": {"desktop", "mobile", "tablet"}}
+CANONICAL = {
+    "plan": {"basic", "standard", "premium"},
+    "channel": {"search", "social", "referral", "organic"},
+    "device": {"desktop", "mobile", "tablet"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -51,15 +62,22 @@ def test_same_arguments_give_the_same_bytes_and_another_seed_does_not():
 def test_each_block_of_users_has_its_own_random_streams(clean):
     signup = clean.users["signup_date"].to_numpy()
     assert len(signup) >= 2 * BLOCK_USERS
-    assert not np.array_equal(signup[:BLOCK_USERS], signup[BLOCK_USERS:2 * BLOCK_USERS])
+    assert not np.array_equal(signup[:BLOCK_USERS], signup[BLOCK_USERS : 2 * BLOCK_USERS])
 
 
-@pytest.mark.parametrize("kwargs", [
-    {},
-    {"messy": False},
-    {"period": "production", "drift": Drift(0.3, -0.2, True), "treatment_effect": 0.05,
-     "treated": np.arange(2 * BLOCK_USERS + 777) % 3 == 0},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"messy": False},
+        {
+            "period": "production",
+            "drift": Drift(0.3, -0.2, True),
+            "treatment_effect": 0.05,
+            "treated": np.arange(2 * BLOCK_USERS + 777) % 3 == 0,
+        },
+    ],
+)
 def test_chunks_concatenate_to_the_one_shot_product(kwargs):
     n = 2 * BLOCK_USERS + 777  # three blocks; chunk edges fall inside blocks
     whole = simulate_product(n, seed=11, **kwargs)
@@ -98,9 +116,13 @@ def test_events_are_sorted_within_the_period_and_typed(clean):
     buys = events["event_type"] == "purchase"
     assert (events.loc[buys, "amount"] > 0).all() and events.loc[~buys, "amount"].isna().all()
     assert 20 <= len(events) / len(users) <= 80
-    assert dict(events.dtypes.astype(str)) == {"user_id": "int32", "timestamp": "datetime64[us]",
-                                               "event_type": "category", "traffic_source": "category",
-                                               "amount": "float64"}
+    assert dict(events.dtypes.astype(str)) == {
+        "user_id": "int32",
+        "timestamp": "datetime64[us]",
+        "event_type": "category",
+        "traffic_source": "category",
+        "amount": "float64",
+    }
     assert dict(labels.dtypes.astype(str)) == {"user_id": "int32", "churned": "int8"}
     assert 0.15 <= labels["churned"].mean() <= 0.30
 
@@ -111,12 +133,14 @@ def simple_aggregates(product: Product) -> pd.DataFrame:
     pre = product.events[product.events["timestamp"] < CUTOFF]
     days_ago = (CUTOFF - pre["timestamp"]) / pd.Timedelta(days=1)
     sessions = pre["event_type"] == "session"
-    features = pd.DataFrame({
-        "events": pre.groupby("user_id").size(),
-        "sessions_30d": (sessions & (days_ago <= 30)).groupby(pre["user_id"]).sum(),
-        "days_since_session": days_ago[sessions].groupby(pre["user_id"][sessions]).min(),
-        "tickets": (pre["event_type"] == "support_ticket").groupby(pre["user_id"]).sum(),
-    }).reindex(users.index)
+    features = pd.DataFrame(
+        {
+            "events": pre.groupby("user_id").size(),
+            "sessions_30d": (sessions & (days_ago <= 30)).groupby(pre["user_id"]).sum(),
+            "days_since_session": days_ago[sessions].groupby(pre["user_id"][sessions]).min(),
+            "tickets": (pre["event_type"] == "support_ticket").groupby(pre["user_id"]).sum(),
+        }
+    ).reindex(users.index)
     features["tenure"] = (CUTOFF - users["signup_date"]) / pd.Timedelta(days=1)
     features["age"], features["plan"] = users["age"], users["plan"].cat.codes
     return features
@@ -133,7 +157,7 @@ def test_the_hidden_signal_is_learnable_from_simple_aggregates(clean):
 def test_behaviour_summary_is_what_the_generator_fed_the_hidden_function(clean):
     spec = _spec(5000, "2025-01-01", "2025-12-01", 30, 7, "training", Drift(), 0.0, None, False)
     inner = generate_block(spec, 0)["features"]
-    outer = behaviour_summary(clean.users, clean.events, CUTOFF).iloc[:len(inner)]
+    outer = behaviour_summary(clean.users, clean.events, CUTOFF).iloc[: len(inner)]
     pd.testing.assert_frame_equal(outer.reset_index(drop=True)[list(FEATURES)], inner, check_dtype=False)
     probability = true_churn_probability(behaviour_summary(clean.users, clean.events, CUTOFF))
     churned = clean.labels.set_index("user_id")["churned"]
@@ -142,8 +166,16 @@ def test_behaviour_summary_is_what_the_generator_fed_the_hidden_function(clean):
 
 
 def test_true_churn_probability_rises_with_recency_and_falls_with_use():
-    base = pd.DataFrame({"days_since_last_session": [5.0] * 3, "sessions_30d": [4] * 3, "tickets_90d": [0] * 3,
-                         "plan": ["standard"] * 3, "tenure_days": [400.0] * 3, "age": [40.0] * 3})
+    base = pd.DataFrame(
+        {
+            "days_since_last_session": [5.0] * 3,
+            "sessions_30d": [4] * 3,
+            "tickets_90d": [0] * 3,
+            "plan": ["standard"] * 3,
+            "tenure_days": [400.0] * 3,
+            "age": [40.0] * 3,
+        }
+    )
     base.loc[1, "days_since_last_session"], base.loc[2, "sessions_30d"] = 60.0, 0
     p = true_churn_probability(base)
     assert p[1] > p[0] and p[2] > p[0] and ((p >= 0.05) & (p < 1)).all()
@@ -151,9 +183,12 @@ def test_true_churn_probability_rises_with_recency_and_falls_with_use():
 
 def summary(product: Product) -> dict[str, float]:
     users, events = product.users, product.events
-    return {"social": (users["channel"] == "social").mean(), "churn": product.labels["churned"].mean(),
-            "sessions": (events["event_type"] == "session").sum() / len(users),
-            "smart_tv": (users["device"] == "smart_tv").mean()}
+    return {
+        "social": (users["channel"] == "social").mean(),
+        "churn": product.labels["churned"].mean(),
+        "sessions": (events["event_type"] == "session").sum() / len(users),
+        "smart_tv": (users["device"] == "smart_tv").mean(),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -242,23 +277,26 @@ def test_clean_users_have_none_of_the_mess(clean):
     assert users["monthly_fee"].dtype == "float64" and users["monthly_fee"].between(4, 25).all()
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"n_users": 0}, r"n_users=0 .*integer from 1"),
-    ({"n_users": -5}, r"n_users=-5 .*integer from 1"),
-    ({"n_users": 10.5}, r"n_users=10.5 .*integer from 1"),
-    ({"cutoff": "2024-06-01"}, r"cutoff='2024-06-01' is not after start='2025-01-01'"),
-    ({"start": "not a date"}, r"start='not a date' is not a date"),
-    ({"period": "staging"}, r"period='staging' is unknown; allowed: 'training', 'production'"),
-    ({"label_window_days": 0}, r"label_window_days=0 .*positive integer"),
-    ({"seed": -1}, r"seed=-1 .*non-negative integer"),
-    ({"drift": Drift(channel_shift=0.2)}, r"drift=Drift\(.*period='training'"),
-    ({"period": "production", "drift": Drift(channel_shift=1.5)}, r"channel_shift=1.5 .*\[0, 1\]"),
-    ({"period": "production", "drift": Drift(activity_change=-1.0)}, r"activity_change=-1.0 .*above -1"),
-    ({"treatment_effect": 0.05}, r"treatment_effect=0.05 needs treated"),
-    ({"treatment_effect": 2.0, "treated": np.ones(10, bool)}, r"treatment_effect=2.0 .*\[0, 1\]"),
-    ({"treatment_effect": 0.1, "treated": np.ones(3, bool)}, r"treated .*shape \(10,\)"),
-    ({"treatment_effect": 0.1, "treated": pd.Series([1, 0])}, r"treated .*boolean Series"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_users": 0}, r"n_users=0 .*integer from 1"),
+        ({"n_users": -5}, r"n_users=-5 .*integer from 1"),
+        ({"n_users": 10.5}, r"n_users=10.5 .*integer from 1"),
+        ({"cutoff": "2024-06-01"}, r"cutoff='2024-06-01' is not after start='2025-01-01'"),
+        ({"start": "not a date"}, r"start='not a date' is not a date"),
+        ({"period": "staging"}, r"period='staging' is unknown; allowed: 'training', 'production'"),
+        ({"label_window_days": 0}, r"label_window_days=0 .*positive integer"),
+        ({"seed": -1}, r"seed=-1 .*non-negative integer"),
+        ({"drift": Drift(channel_shift=0.2)}, r"drift=Drift\(.*period='training'"),
+        ({"period": "production", "drift": Drift(channel_shift=1.5)}, r"channel_shift=1.5 .*\[0, 1\]"),
+        ({"period": "production", "drift": Drift(activity_change=-1.0)}, r"activity_change=-1.0 .*above -1"),
+        ({"treatment_effect": 0.05}, r"treatment_effect=0.05 needs treated"),
+        ({"treatment_effect": 2.0, "treated": np.ones(10, bool)}, r"treatment_effect=2.0 .*\[0, 1\]"),
+        ({"treatment_effect": 0.1, "treated": np.ones(3, bool)}, r"treated .*shape \(10,\)"),
+        ({"treatment_effect": 0.1, "treated": pd.Series([1, 0])}, r"treated .*boolean Series"),
+    ],
+)
 def test_bad_arguments_are_named_with_what_is_allowed(kwargs, message):
     with pytest.raises(ValueError, match=message):
         simulate_product(**{"n_users": 10, **kwargs})

@@ -2,9 +2,9 @@ import pandas as pd
 import pytest
 import sqlalchemy
 
-from lifecycle.data import sources
 from lifecycle.core.params import ParamsError, resolve
 from lifecycle.core.settings import DataCollection, Source
+from lifecycle.data import sources
 from lifecycle.data.sources import SourceError, read_source
 
 PHASE = "01_data_collection"
@@ -16,12 +16,14 @@ def _params(**source) -> DataCollection:
 
 
 def _users(n: int = 50) -> pd.DataFrame:
-    return pd.DataFrame({
-        "user_id": range(1, n + 1),
-        "signup_date": pd.date_range("2025-01-01", periods=n, freq="D").astype(str),
-        "plan": ["basic", "premium"] * (n // 2),
-        "churned": [0, 1] * (n // 2),
-    })
+    return pd.DataFrame(
+        {
+            "user_id": range(1, n + 1),
+            "signup_date": pd.date_range("2025-01-01", periods=n, freq="D").astype(str),
+            "plan": ["basic", "premium"] * (n // 2),
+            "churned": [0, 1] * (n // 2),
+        }
+    )
 
 
 def test_simulated_source_gives_users_and_events():
@@ -44,11 +46,18 @@ def test_sqlite_table_name_query_and_events(tmp_path):
     database = tmp_path / "shop.db"
     engine = sqlalchemy.create_engine(f"sqlite:///{database}")
     _users().drop(columns="churned").to_sql("users", engine, index=False)
-    pd.DataFrame({"user_id": [1, 2], "timestamp": ["2025-12-05", "2025-12-06"],
-                  "event_type": ["cancel", "session"]}).to_sql("events", engine, index=False)
+    pd.DataFrame(
+        {"user_id": [1, 2], "timestamp": ["2025-12-05", "2025-12-06"], "event_type": ["cancel", "session"]}
+    ).to_sql("events", engine, index=False)
     engine.dispose()
-    table, events = read_source(_params(kind="sql", url=f"sqlite:///{database}", query="users",
-                                        events_query="SELECT * FROM events WHERE user_id < 10"))
+    table, events = read_source(
+        _params(
+            kind="sql",
+            url=f"sqlite:///{database}",
+            query="users",
+            events_query="SELECT * FROM events WHERE user_id < 10",
+        )
+    )
     assert len(table) == 50 and len(events) == 2
 
 
@@ -57,7 +66,9 @@ def test_sqlite_query_with_target(tmp_path):
     engine = sqlalchemy.create_engine(f"sqlite:///{database}")
     _users().to_sql("users", engine, index=False)
     engine.dispose()
-    table, _ = read_source(_params(kind="sql", url=f"sqlite:///{database}", query="SELECT * FROM users WHERE plan = 'basic'"))
+    table, _ = read_source(
+        _params(kind="sql", url=f"sqlite:///{database}", query="SELECT * FROM users WHERE plan = 'basic'")
+    )
     assert len(table) == 25
 
 
@@ -66,12 +77,21 @@ def test_sqlite_query_with_target(tmp_path):
     [
         (lambda p: p.write_text("user_id,churned\n"), {"kind": "csv"}, "has no rows"),
         (lambda p: p.write_bytes(b"PAR1 not really parquet"), {"kind": "parquet"}, "cannot read"),
-        (lambda p: _users().drop(columns="churned").to_csv(p, index=False), {"kind": "csv"},
-         "target column 'churned' is not in CSV file"),
-        (lambda p: _users().drop(columns="user_id").to_csv(p, index=False), {"kind": "csv"},
-         "id_column 'user_id' is not a column of CSV file"),
-        (lambda p: _users().drop(columns="signup_date").to_csv(p, index=False), {"kind": "csv"},
-         "time_column 'signup_date' is not a column"),
+        (
+            lambda p: _users().drop(columns="churned").to_csv(p, index=False),
+            {"kind": "csv"},
+            "target column 'churned' is not in CSV file",
+        ),
+        (
+            lambda p: _users().drop(columns="user_id").to_csv(p, index=False),
+            {"kind": "csv"},
+            "id_column 'user_id' is not a column of CSV file",
+        ),
+        (
+            lambda p: _users().drop(columns="signup_date").to_csv(p, index=False),
+            {"kind": "csv"},
+            "time_column 'signup_date' is not a column",
+        ),
     ],
 )
 def test_bad_files_say_what_is_wrong(tmp_path, make, source, message):
@@ -106,14 +126,17 @@ def test_bad_url_and_password_is_hidden():
     assert "secret" not in str(refused.value)
     source = Source.model_construct(kind="sql", url="postgresql://me:secret@db/shop", query="users")
     assert "secret" not in sources.describe(source) and "me:***@db" in sources.describe(source)
-    assert sources.describe(Source(kind="sql", url="postgresql://me@db/shop", query="users")) == \
-        "SQL 'users' at postgresql://me@db/shop"  # no password: libpq's PGPASSWORD
+    assert (
+        sources.describe(Source(kind="sql", url="postgresql://me@db/shop", query="users"))
+        == "SQL 'users' at postgresql://me@db/shop"
+    )  # no password: libpq's PGPASSWORD
 
 
 def test_summary_sentence():
     dataset = sources.Dataset(_users(), None)
     assert sources.summary(dataset, _params().source) == (
-        "Read the simulated product: 50 rows x 4 columns; no events table (event features and label-making are skipped)."
+        "Read the simulated product: 50 rows x 4 columns; "
+        "no events table (event features and label-making are skipped)."
     )
 
 

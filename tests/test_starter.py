@@ -42,14 +42,16 @@ def shops(target: str, n: int = 2000, seed: int = 7) -> pd.DataFrame:
     region = rng.choice(["north", "south", "east", "west"], n)
     staff = rng.integers(2, 30, n)
     opened = pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D")
-    table = pd.DataFrame({
-        "shop_id": np.arange(1000, 1000 + n),
-        "opened": opened.strftime("%Y-%m-%d"),
-        "region": np.where(rng.random(n) < 0.05, None, region),
-        "size_m2": np.where(rng.random(n) < 0.08, np.nan, size.round(1)),
-        "staff": staff,
-        "channel": rng.choice(["web", "store", "phone"], n),
-    })
+    table = pd.DataFrame(
+        {
+            "shop_id": np.arange(1000, 1000 + n),
+            "opened": opened.strftime("%Y-%m-%d"),
+            "region": np.where(rng.random(n) < 0.05, None, region),
+            "size_m2": np.where(rng.random(n) < 0.08, np.nan, size.round(1)),
+            "staff": staff,
+            "channel": rng.choice(["web", "store", "phone"], n),
+        }
+    )
     if target == "tier":
         score = size / 60 + (region == "north") * 0.8 + staff / 20 + rng.normal(0, 0.3, n)
         table["tier"] = np.select([score < 1.6, score < 2.6], ["bronze", "silver"], "gold")
@@ -70,15 +72,24 @@ def template(tmp_path_factory) -> Path:
 
 def generate(template: Path, out: Path, **answers) -> Path:
     settings = {"cookiecutters_dir": str(out / ".cookiecutters"), "replay_dir": str(out / ".replay")}
-    return Path(cookiecutter(str(template), directory="starter", no_input=True, output_dir=str(out),
-                             extra_context=answers, default_config=settings))
+    return Path(
+        cookiecutter(
+            str(template),
+            directory="starter",
+            no_input=True,
+            output_dir=str(out),
+            extra_context=answers,
+            default_config=settings,
+        )
+    )
 
 
 def test_a_project_without_data_is_the_template_named_and_nothing_of_the_generator(template, tmp_path):
     project = generate(template, tmp_path, project_name="Shop Tiers", description="Which tier each shop reaches.")
     assert project.name == "shop_tiers"
-    tracked = subprocess.run(["git", "-C", str(template), "ls-files"], capture_output=True, text=True,
-                             check=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "-C", str(template), "ls-files"], capture_output=True, text=True, check=True
+    ).stdout.split()
     copied = sorted(p.relative_to(project).as_posix() for p in project.rglob("*") if p.is_file())
     assert copied == sorted(n for n in tracked if not n.startswith(TEMPLATE_ONLY))
     readme = (project / "README.md").read_text()
@@ -91,10 +102,16 @@ def test_a_project_without_data_is_the_template_named_and_nothing_of_the_generat
 
 
 def test_the_template_holds_no_cookiecutter_syntax_outside_the_starter():
-    tracked = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True,
-                             check=True).stdout.split()
-    assert not [n for n in tracked if not n.startswith(TEMPLATE_ONLY) and (ROOT / n).is_file()
-                and COOKIECUTTER_SYNTAX.search((ROOT / n).read_text(errors="ignore"))]
+    tracked = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert not [
+        n
+        for n in tracked
+        if not n.startswith(TEMPLATE_ONLY)
+        and (ROOT / n).is_file()
+        and COOKIECUTTER_SYNTAX.search((ROOT / n).read_text(errors="ignore"))
+    ]
 
 
 def test_a_wrong_answer_stops_with_one_line_and_leaves_no_folder(template, tmp_path, capfd):
@@ -152,8 +169,15 @@ class EndToEnd:
         """``python -m <args>`` in the project, on its own ``src``, in a process group of its own (its
         kernels and servers included) that ``stop`` can interrupt as Ctrl-C would."""
         env = {**os.environ, "PYTHONPATH": str(project / "src")}
-        with subprocess.Popen([sys.executable, "-m", *args], cwd=project, env=env, text=True, start_new_session=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) as child:
+        with subprocess.Popen(
+            [sys.executable, "-m", *args],
+            cwd=project,
+            env=env,
+            text=True,
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ) as child:
             self.children.append(child)
             try:
                 out, err = child.communicate(timeout=timeout)

@@ -25,12 +25,14 @@ def _params(**source) -> DataCollection:
 
 
 def _users(n: int = 60) -> pd.DataFrame:
-    return pd.DataFrame({
-        "user_id": range(1, n + 1),
-        "signup_date": pd.date_range("2025-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
-        "plan": ["basic", "premium"] * (n // 2),
-        "churned": [0, 1] * (n // 2),
-    })
+    return pd.DataFrame(
+        {
+            "user_id": range(1, n + 1),
+            "signup_date": pd.date_range("2025-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+            "plan": ["basic", "premium"] * (n // 2),
+            "churned": [0, 1] * (n // 2),
+        }
+    )
 
 
 @pytest.fixture
@@ -65,8 +67,11 @@ def test_a_registered_format_is_read_by_sources_init_batch_and_monitoring(jsonl_
 
 def test_a_format_not_registered_is_refused_naming_those_that_are(root):
     (root / "data" / "users.jsonl").write_text('{"user_id": 1}\n')
-    with pytest.raises(ParamsError, match=r"source.kind=jsonl: input should be 'simulated', 'csv', 'parquet' or "
-                                          r"'sql', got 'jsonl'"):
+    with pytest.raises(
+        ParamsError,
+        match=r"source.kind=jsonl: input should be 'simulated', 'csv', 'parquet' or "
+        r"'sql', got 'jsonl'",
+    ):
         _params(kind="jsonl", path="data/users.jsonl")
     with pytest.raises(InitError, match=r"unsupported file type '.jsonl'; use a CSV or Parquet file, or a database"):
         read_table(str(root / "data" / "users.jsonl"))
@@ -99,11 +104,20 @@ def test_init_takes_a_compressed_csv_as_the_batch_job_does(root):
     assert batch_inputs.default_batch_id(path).startswith("users-")
 
 
-@pytest.mark.parametrize("name, kind, stem", [
-    ("new.csv", "csv", "new"), ("New.CSV.GZ", "csv", "New"), ("a.b.csv.zst", "csv", "a.b"),
-    ("new.parquet", "parquet", "new"), ("new.pq", "parquet", "new"), ("data/x.y/new.pq", "parquet", "new"),
-    ("new.parquet.bak", None, "new.parquet.bak"), ("new.gz", None, "new.gz"), ("csv", None, "csv"),
-])
+@pytest.mark.parametrize(
+    "name, kind, stem",
+    [
+        ("new.csv", "csv", "new"),
+        ("New.CSV.GZ", "csv", "New"),
+        ("a.b.csv.zst", "csv", "a.b"),
+        ("new.parquet", "parquet", "new"),
+        ("new.pq", "parquet", "new"),
+        ("data/x.y/new.pq", "parquet", "new"),
+        ("new.parquet.bak", None, "new.parquet.bak"),
+        ("new.gz", None, "new.gz"),
+        ("csv", None, "csv"),
+    ],
+)
 def test_a_file_s_format_is_told_by_the_end_of_its_name(name, kind, stem):
     found = table_formats.format_of(name)
     assert (found.name if found else None, table_formats.stem(name)) == (kind, stem)
@@ -111,7 +125,9 @@ def test_a_file_s_format_is_told_by_the_end_of_its_name(name, kind, stem):
 
 def test_the_sql_input_names_the_url_and_the_query_or_table():
     assert tables.split_sql("sql:postgresql://me@[::1]:5432/shop::SELECT a::int FROM t") == (
-        "postgresql://me@[::1]:5432/shop", "SELECT a::int FROM t")
+        "postgresql://me@[::1]:5432/shop",
+        "SELECT a::int FROM t",
+    )
     assert tables.split_sql("sql:sqlite:///x.db:: new_users ") == ("sqlite:///x.db", "new_users")
     for bad in ("sql:sqlite:///x.db", "sql:sqlite:///x.db::  ", "sqlite:///x.db::t"):
         with pytest.raises(tables.TableError, match=r"must be sql:<SQLAlchemy URL>::<query or table name>"):

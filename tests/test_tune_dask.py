@@ -7,18 +7,25 @@ from conftest import require_dask
 from test_modeling import _params, _table
 from threadpoolctl import threadpool_limits
 
+from lifecycle.core.settings import Compute
 from lifecycle.data import features, splits
 from lifecycle.modeling import select, tune, tune_dask
-from lifecycle.core.settings import Compute
 
 require_dask("distributed")
 SPACES = {
-    "hist_gradient_boosting": ({"max_iter": 20}, {"max_depth": [2, 3, None],
-                                                  "learning_rate": {"loguniform": [0.05, 0.3]},
-                                                  "min_samples_leaf": {"randint": [5, 30]}}),
+    "hist_gradient_boosting": (
+        {"max_iter": 20},
+        {
+            "max_depth": [2, 3, None],
+            "learning_rate": {"loguniform": [0.05, 0.3]},
+            "min_samples_leaf": {"randint": [5, 30]},
+        },
+    ),
     # n_jobs=2: each fit's trees in parallel, which joblib's Dask backend sent back to the cluster
-    "random_forest": ({"n_estimators": 10, "n_jobs": 2}, {"max_depth": [3, 6, None],
-                                                         "min_samples_leaf": {"randint": [1, 20]}}),
+    "random_forest": (
+        {"n_estimators": 10, "n_jobs": 2},
+        {"max_depth": [3, 6, None], "min_samples_leaf": {"randint": [1, 20]}},
+    ),
 }
 
 
@@ -75,8 +82,9 @@ def test_nested_parallel_steps_stay_on_the_worker(dask_client):
     card, model, space, X, y = _data("random_forest")
     local = tune.search(model, space, X, y, "binary", card.metric, "random", 4, 3, seed=3, n_jobs=1)
     with get_task_stream(dask_client) as stream:
-        on_dask = tune_dask.fit(tune.searcher(model, space, "binary", card.metric, "random", 4, 3, seed=3), X, y,
-                                dask_client, show=None)
+        on_dask = tune_dask.fit(
+            tune.searcher(model, space, "binary", card.metric, "random", 4, 3, seed=3), X, y, dask_client, show=None
+        )
     _same(on_dask, local, X)
     keys = {task["key"] for task in stream.data}
     assert len(keys) == 12 and all(str(key).startswith("fit-and-score-") for key in keys)

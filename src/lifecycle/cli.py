@@ -18,19 +18,39 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--from", dest="start", metavar="NN", help="first phase to run (number or name)")
     run.add_argument("--to", dest="end", metavar="NN", help="last phase to run")
     run.add_argument("--only", nargs="+", default=[], metavar="NN", help="run just these phases")
-    run.add_argument("-f", "--file", dest="files", action="append", default=[], type=Path, metavar="YAML",
-                     help="extra parameter file layered over params/ (repeatable)")
-    run.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                     help="override one parameter, e.g. --set seed=7 or --set simulation.n_users=2000")
-    run.add_argument("--store", action="store_true",
-                     help="re-execute the notebooks in place so their stored outputs are current")
+    run.add_argument(
+        "-f",
+        "--file",
+        dest="files",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="YAML",
+        help="extra parameter file layered over params/ (repeatable)",
+    )
+    run.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one parameter, e.g. --set seed=7 or --set simulation.n_users=2000",
+    )
+    run.add_argument(
+        "--store", action="store_true", help="re-execute the notebooks in place so their stored outputs are current"
+    )
     _incremental_flags(run)
 
     status = commands.add_parser("status", help="which phases are up to date, stale (and why) or never run")
     status.add_argument("-f", "--file", dest="files", action="append", default=[], type=Path, metavar="YAML")
     status.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
-    status.add_argument("--graph", nargs="?", const="", metavar="PATH",
-                        help="also draw the phase graph (.svg or .png; default reports/lifecycle-graph.svg)")
+    status.add_argument(
+        "--graph",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="also draw the phase graph (.svg or .png; default reports/lifecycle-graph.svg)",
+    )
 
     report = commands.add_parser("report", help="write a run's HTML report (default: the newest run)")
     report.add_argument("run_id", nargs="?", metavar="RUN_ID", help="a folder name under reports/runs/")
@@ -44,12 +64,17 @@ def _parser() -> argparse.ArgumentParser:
     # Commands with parsers of their own: listed here for --help, run by their modules.
     commands.add_parser("init", help="write params/ for your own table (lifecycle init --help)", add_help=False)
     commands.add_parser("serve", help="the online prediction service (lifecycle serve --help)", add_help=False)
-    commands.add_parser("predict", help="batch predictions into a database or Parquet (lifecycle predict --help)",
-                        add_help=False)
-    commands.add_parser("monitor", help="drift and performance checks; exit 1 on an alert (lifecycle monitor --help)",
-                        add_help=False)
-    commands.add_parser("clean", help="remove what lifecycle run makes again; --all: everything, after asking "
-                        "(lifecycle clean --help)", add_help=False)
+    commands.add_parser(
+        "predict", help="batch predictions into a database or Parquet (lifecycle predict --help)", add_help=False
+    )
+    commands.add_parser(
+        "monitor", help="drift and performance checks; exit 1 on an alert (lifecycle monitor --help)", add_help=False
+    )
+    commands.add_parser(
+        "clean",
+        help="remove what lifecycle run makes again; --all: everything, after asking (lifecycle clean --help)",
+        add_help=False,
+    )
 
     models = commands.add_parser("models", help="the model registry (models/)")
     models_commands = models.add_subparsers(dest="models_command", required=True)
@@ -63,18 +88,33 @@ def _parser() -> argparse.ArgumentParser:
     promote = models_commands.add_parser("promote", help="move a version to a stage")
     promote.add_argument("name", metavar="NAME")
     promote.add_argument("version", metavar="VERSION")
-    promote.add_argument("--stage", required=True, metavar="STAGE",
-                         help="production (archives the current one), archived or candidate")
+    promote.add_argument(
+        "--stage", required=True, metavar="STAGE", help="production (archives the current one), archived or candidate"
+    )
     return parser
 
 
 def _incremental_flags(run: argparse.ArgumentParser) -> None:
-    run.add_argument("--force", nargs="*", metavar="NN",
-                     help="run these phases (all selected ones when none is named) even if up to date")
-    run.add_argument("--mark-clean", nargs="+", metavar="NN",
-                     help="accept these phases' current state as up to date without running them")
-    run.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
-                     help="run up to N independent stale phases at once, each in its own kernel")
+    run.add_argument(
+        "--force",
+        nargs="*",
+        metavar="NN",
+        help="run these phases (all selected ones when none is named) even if up to date",
+    )
+    run.add_argument(
+        "--mark-clean",
+        nargs="+",
+        metavar="NN",
+        help="accept these phases' current state as up to date without running them",
+    )
+    run.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run up to N independent stale phases at once, each in its own kernel",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -123,8 +163,14 @@ def _models(args: argparse.Namespace) -> int:
             for name in registry.names():
                 table = registry.versions(name)
                 production = table.index[table["stage"] == "production"]
-                rows.append({"model": name, "versions": len(table), "latest": table.index.max(),
-                             "production": production[0] if len(production) else "-"})
+                rows.append(
+                    {
+                        "model": name,
+                        "versions": len(table),
+                        "latest": table.index.max(),
+                        "production": production[0] if len(production) else "-",
+                    }
+                )
             print(pd.DataFrame(rows).set_index("model").to_string())
     except registry.RegistryError as exc:
         print(f"lifecycle: {exc}", file=sys.stderr)
@@ -135,17 +181,22 @@ def _models(args: argparse.Namespace) -> int:
 def _delegated(command: str):
     if command == "init":
         from lifecycle.project.init import main as init  # lazy: a command loads only its own package
+
         return init
     if command == "monitor":
         from lifecycle.monitoring.command import main as monitor  # lazy: a command loads only its own package
+
         return monitor
     if command == "serve":
         from lifecycle.serving.serve import main as serve  # lazy: a command loads only its own package
+
         return serve
     if command == "clean":
         from lifecycle.project.clean import main as clean  # lazy: a command loads only its own package
+
         return clean
     from lifecycle.batch import main as predict  # lazy: a command loads only its own package
+
     return predict
 
 

@@ -27,8 +27,18 @@ ANSWERS = {
 }
 # What generates projects and what checks the template on public tables (the gallery): not part of a project
 MACHINERY = ("starter/", "tests/test_starter.py", "tests/gallery.py", "tests/test_gallery.py", "CHANGELOG.md")
-RUNTIME = {".git", ".venv", ".lock-venv", ".cache", "data", "models", "reports", "__pycache__",
-           ".ipynb_checkpoints", ".pytest_cache"}
+RUNTIME = {
+    ".git",
+    ".venv",
+    ".lock-venv",
+    ".cache",
+    "data",
+    "models",
+    "reports",
+    "__pycache__",
+    ".ipynb_checkpoints",
+    ".pytest_cache",
+}
 PLACEHOLDER = ".starter"  # the one file of the rendered folder, so that git keeps it
 
 
@@ -39,21 +49,29 @@ class StarterError(Exception):
 def template_files(root: Path) -> list[str]:
     """The template's files, relative to ``root``: tracked by git when it is a checkout, else walked."""
     listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z"], capture_output=True, text=True, check=False)
-    top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False)
+    top = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=False
+    )
     if listed.returncode == 0 and top.returncode == 0 and Path(top.stdout.strip()).resolve() == root.resolve():
         names = [n for n in listed.stdout.split("\0") if n and (root / n).is_file()]
     else:
-        names = [path.relative_to(root).as_posix() for path in sorted(root.rglob("*"))
-                 if path.is_file() and not RUNTIME & set(path.relative_to(root).parts)
-                 and not path.name.endswith(".egg-info")]
+        names = [
+            path.relative_to(root).as_posix()
+            for path in sorted(root.rglob("*"))
+            if path.is_file()
+            and not RUNTIME & set(path.relative_to(root).parts)
+            and not path.name.endswith(".egg-info")
+        ]
     return [n for n in names if not n.startswith(MACHINERY)]
 
 
 def copy_template(root: Path, dest: Path) -> int:
     names = template_files(root)
     if "src/lifecycle/project/init.py" not in names:
-        raise StarterError(f"{root} does not look like the lifecycle template (no src/lifecycle/project/init.py); "
-                           "run cookiecutter on the template repository with --directory starter")
+        raise StarterError(
+            f"{root} does not look like the lifecycle template (no src/lifecycle/project/init.py); "
+            "run cookiecutter on the template repository with --directory starter"
+        )
     for name in names:
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -69,15 +87,19 @@ def name_project(dest: Path, name: str, description: str) -> None:
     text = readme.read_text(encoding="utf-8")
     body = text.split("\n\n", 2)[2]  # after the title and the template's opening paragraph
     body = re.sub(r"## (Start your own project|The gallery)\n.*?(?=^## )", "", body, flags=re.DOTALL | re.MULTILINE)
-    intro = (f"{description}\n\nMade from the lifecycle template: one numbered Jupyter notebook per phase of the "
-             "machine-learning lifecycle, thin, calling tested helpers in `src/lifecycle/`, parameterized from "
-             "`params/`, run by papermill, their stored outputs checked by nbval.")
+    intro = (
+        f"{description}\n\nMade from the lifecycle template: one numbered Jupyter notebook per phase of the "
+        "machine-learning lifecycle, thin, calling tested helpers in `src/lifecycle/`, parameterized from "
+        "`params/`, run by papermill, their stored outputs checked by nbval."
+    )
     readme.write_text(f"# {name}\n\n{intro}\n\n{body}", encoding="utf-8")
     pyproject = dest / "pyproject.toml"
     toml = pyproject.read_text(encoding="utf-8")
     quoted = description.replace("\\", "\\\\").replace('"', '\\"')
-    pyproject.write_text(re.sub(r'^description = ".*"$', f'description = "{quoted}"', toml, count=1,
-                                flags=re.MULTILINE), encoding="utf-8")
+    pyproject.write_text(
+        re.sub(r'^description = ".*"$', f'description = "{quoted}"', toml, count=1, flags=re.MULTILINE),
+        encoding="utf-8",
+    )
 
 
 def point_at_data(dest: Path, data: str, target: str, task: str, slug: str) -> str:
@@ -92,17 +114,30 @@ def point_at_data(dest: Path, data: str, target: str, task: str, slug: str) -> s
     copied = dest / "data" / source.name
     copied.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source, copied)
-    command = [sys.executable, "-m", "lifecycle", "init", "--data", f"data/{source.name}", "--target", target,
-               "--name", slug, *(["--task", task] if task != "infer" else [])]
+    command = [
+        sys.executable,
+        "-m",
+        "lifecycle",
+        "init",
+        "--data",
+        f"data/{source.name}",
+        "--target",
+        target,
+        "--name",
+        slug,
+        *(["--task", task] if task != "infer" else []),
+    ]
     env = {**os.environ, "PYTHONPATH": str(dest / "src")}
     done = subprocess.run(command, cwd=dest, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         missing = re.search(r"No module named '([^']+)'", done.stderr)
         if missing:
-            raise StarterError(f"pointing the project at {data} runs its own code, which needs its dependencies "
-                               f"({missing[1]} is missing from {sys.executable}): install cookiecutter into the "
-                               "project's environment (pip install -r requirements.lock), or generate without "
-                               "data and run `lifecycle init` in the new project")
+            raise StarterError(
+                f"pointing the project at {data} runs its own code, which needs its dependencies "
+                f"({missing[1]} is missing from {sys.executable}): install cookiecutter into the "
+                "project's environment (pip install -r requirements.lock), or generate without "
+                "data and run `lifecycle init` in the new project"
+            )
         said = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
         raise StarterError(said[-1].removeprefix("lifecycle init: "))
     return done.stdout
@@ -126,8 +161,10 @@ def main() -> int:
         print(said.rstrip())
         print("Next: make notebooks (runs the lifecycle on your table and stores its outputs), then make test.")
     else:
-        print("It runs on the built-in simulated product: make run, make test; "
-              "point it at your table with lifecycle init (README: Your own data).")
+        print(
+            "It runs on the built-in simulated product: make run, make test; "
+            "point it at your table with lifecycle init (README: Your own data)."
+        )
     return 0
 
 

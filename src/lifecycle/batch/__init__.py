@@ -22,5 +22,14 @@ from lifecycle.batch.command import main
 from lifecycle.batch.core import ADDED, BatchResult, predict_batch, store_defaults
 from lifecycle.batch.inputs import BatchError, default_batch_id, describe, read_chunks
 
-__all__ = ["ADDED", "BatchError", "BatchResult", "default_batch_id", "describe", "main", "predict_batch",
-           "read_chunks", "store_defaults"]
+__all__ = [
+    "ADDED",
+    "BatchError",
+    "BatchResult",
+    "default_batch_id",
+    "describe",
+    "main",
+    "predict_batch",
+    "read_chunks",
+    "store_defaults",
+]

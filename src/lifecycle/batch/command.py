@@ -22,8 +22,12 @@ _DESCRIPTION = "Batch scoring: a registered model over a CSV, Parquet or SQL inp
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lifecycle predict", description=_DESCRIPTION)
     add = parser.add_argument
-    add("--input", required=True, metavar="PATH_OR_QUERY",
-        help=f"a {table_formats.endings()} file, or sql:<URL>::<query or table>")
+    add(
+        "--input",
+        required=True,
+        metavar="PATH_OR_QUERY",
+        help=f"a {table_formats.endings()} file, or sql:<URL>::<query or table>",
+    )
     add("--output", metavar="URL_OR_PATH", help="a SQLAlchemy URL or a .parquet file (default: store.batch_url)")
     add("--table", help="the table of a database output (default: store.batch_table)")
     add("--batch-id", help="default: the file's name and content hash; required for SQL input")
@@ -33,8 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--stage", metavar="S", help="candidate, production or archived")
     add("--chunk-rows", type=int, default=CHUNK_ROWS, metavar="N", help=f"default: {CHUNK_ROWS:,}")
     add("--id-column", metavar="COL", help="default: id_column, when the input has it")
-    add("--engine", choices=("local", "dask"), help="local: chunks in this process; dask: partitions on the "
-        "cluster of compute in params/project.yaml (Parquet folder or file, or CSV input) (default: compute.engine)")
+    add(
+        "--engine",
+        choices=("local", "dask"),
+        help="local: chunks in this process; dask: partitions on the "
+        "cluster of compute in params/project.yaml (Parquet folder or file, or CSV input) (default: compute.engine)",
+    )
     return parser
 
 
@@ -56,8 +64,10 @@ def _run(args: argparse.Namespace) -> BatchResult:
     id_column = args.id_column or defaults.get("id_column")
     if first is not None and id_column not in first.columns:
         if args.id_column:
-            raise BatchError(f"--id-column '{args.id_column}' is not a column of {describe(args.input)} "
-                             f"(columns: {', '.join(map(str, first.columns[:20]))})")
+            raise BatchError(
+                f"--id-column '{args.id_column}' is not a column of {describe(args.input)} "
+                f"(columns: {', '.join(map(str, first.columns[:20]))})"
+            )
         id_column = None
     clock = {"shown": 0.0, "start": time.perf_counter()}
 
@@ -83,8 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         print("lifecycle predict: interrupted; the batch was not written", file=sys.stderr)
         return 130
     replaced = f", replacing {result.replaced:,} rows of an earlier run" if result.replaced else ""
-    print(f"Scored {result.rows:,} rows in {result.chunks:,} chunk(s) with {result.model} version {result.version}: "
-          f"batch '{result.batch_id}' written to {result.output}{replaced} in {result.seconds:.1f} s "
-          f"({result.rows / max(result.seconds, 1e-9):,.0f} rows/s).")
+    print(
+        f"Scored {result.rows:,} rows in {result.chunks:,} chunk(s) with {result.model} version {result.version}: "
+        f"batch '{result.batch_id}' written to {result.output}{replaced} in {result.seconds:.1f} s "
+        f"({result.rows / max(result.seconds, 1e-9):,.0f} rows/s)."
+    )
     return 0
-

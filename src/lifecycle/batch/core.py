@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -47,18 +47,30 @@ def store_defaults() -> dict:
         store = Store.model_validate(data.get("store") or {})
     except ValidationError as exc:
         problem = exc.errors()[0]
-        raise ParamsError(f"params/{PROJECT_FILE}: store.{'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
+        raise ParamsError(
+            f"params/{PROJECT_FILE}: store.{'.'.join(map(str, problem['loc']))}: {problem['msg']}"
+        ) from None
     try:
         url = prediction_log.absolute_url(store.batch_url)
     except ValueError as exc:
         raise ParamsError(f"params/{PROJECT_FILE}: {exc}") from None
-    return {"url": url, "table": store.batch_table,
-            "id_column": data.get("id_column"), "model": (data.get("serving") or {}).get("model")}
+    return {
+        "url": url,
+        "table": store.batch_table,
+        "id_column": data.get("id_column"),
+        "model": (data.get("serving") or {}).get("model"),
+    }
 
 
-def predict_batch(scorer: scoring.Scorer, chunks: Iterable[pd.DataFrame], output: str | Path | None = None,
-                  table: str | None = None, batch_id: str | None = None, id_column: str | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> BatchResult:
+def predict_batch(
+    scorer: scoring.Scorer,
+    chunks: Iterable[pd.DataFrame],
+    output: str | Path | None = None,
+    table: str | None = None,
+    batch_id: str | None = None,
+    id_column: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> BatchResult:
     """Score ``chunks`` with ``scorer`` (from ``scoring.load``) and write them as one batch, all or nothing.
 
     Parameters
@@ -74,13 +86,17 @@ def predict_batch(scorer: scoring.Scorer, chunks: Iterable[pd.DataFrame], output
     if id_column in ADDED or str(id_column).startswith("probability_"):
         raise BatchError(f"id column '{id_column}' clashes with a column the batch adds; rename it in the input")
     kind, target, table = output_target(output, table)
-    started, scored_at = time.perf_counter(), datetime.now(timezone.utc)
+    started, scored_at = time.perf_counter(), datetime.now(UTC)
     count = {"rows": 0, "chunks": 0}
 
     def frames() -> Iterator[pd.DataFrame]:
         for chunk in chunks:
             if len(chunk):
-                first, count["rows"], count["chunks"] = count["rows"] + 1, count["rows"] + len(chunk), count["chunks"] + 1
+                first, count["rows"], count["chunks"] = (
+                    count["rows"] + 1,
+                    count["rows"] + len(chunk),
+                    count["chunks"] + 1,
+                )
                 where = f"chunk {count['chunks']} (rows {first:,}-{count['rows']:,})"
                 yield scored(scorer, chunk, where, id_column, batch_id, scored_at)
                 if progress:  # the consumer asked for the next frame: this one is written
@@ -100,8 +116,17 @@ def predict_batch(scorer: scoring.Scorer, chunks: Iterable[pd.DataFrame], output
             where = f"table '{table}' at {_shown(target)}"
     except BatchError as exc:
         raise BatchError(f"{exc}; nothing of batch '{batch_id}' was written") from None
-    return BatchResult(count["rows"], count["chunks"], batch_id, scorer.name, scorer.version, where, replaced,
-                       scored_at, time.perf_counter() - started)
+    return BatchResult(
+        count["rows"],
+        count["chunks"],
+        batch_id,
+        scorer.name,
+        scorer.version,
+        where,
+        replaced,
+        scored_at,
+        time.perf_counter() - started,
+    )
 
 
 def scored(scorer, chunk: pd.DataFrame, where: str, id_column, batch_id: str, scored_at) -> pd.DataFrame:
@@ -123,8 +148,10 @@ def _write_parquet(path: Path, frames: Iterator[pd.DataFrame]) -> None:
             try:  # later chunks take the first one's types (a CSV chunk may read a column otherwise)
                 part = pa.Table.from_pandas(frame, schema=writer and writer.schema, preserve_index=False)
             except (pa.ArrowException, ValueError, TypeError) as exc:
-                raise BatchError(f"chunk {number} has other columns or types than chunk 1 ({reason(exc)}); "
-                                 "make the input's column types consistent") from None
+                raise BatchError(
+                    f"chunk {number} has other columns or types than chunk 1 ({reason(exc)}); "
+                    "make the input's column types consistent"
+                ) from None
             writer = writer or pq.ParquetWriter(path, part.schema)
             writer.write_table(part)
     finally:
@@ -143,10 +170,12 @@ def output_target(output, table: str | None) -> tuple[str, object, str | None]:
             raise BatchError(f"a table name ('{table}') applies to database output only, not to '{text}'")
         return "parquet", Path(text), None
     if "://" not in text:
-        raise BatchError(f"--output '{text}' is neither a .parquet file nor a SQLAlchemy URL "
-                         "(e.g. sqlite:///data/predictions.db)")
+        raise BatchError(
+            f"--output '{text}' is neither a .parquet file nor a SQLAlchemy URL (e.g. sqlite:///data/predictions.db)"
+        )
     if not TABLE_NAME.fullmatch(table or ""):
-        raise BatchError(f"table name {table!r} is not valid: use letters, digits and '_', starting with a letter "
-                         "or '_' (optionally schema.table), e.g. batch_predictions")
+        raise BatchError(
+            f"table name {table!r} is not valid: use letters, digits and '_', starting with a letter "
+            "or '_' (optionally schema.table), e.g. batch_predictions"
+        )
     return "sql", text, table
-

@@ -28,7 +28,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +50,15 @@ def read_partitions(input: str | Path) -> Any:
     """The input as a Dask DataFrame: a Parquet folder, or a file (or glob) of a registered format."""
     text = str(input)
     if text.startswith(SQL):
-        raise BatchError("--engine dask reads Parquet or CSV input; export the query to Parquet, "
-                         "or score it with --engine local")
+        raise BatchError(
+            "--engine dask reads Parquet or CSV input; export the query to Parquet, or score it with --engine local"
+        )
     found = table_formats.PARQUET if Path(text).is_dir() else table_formats.format_of(text)
     if found is None:
-        raise BatchError(f"--input '{text}': give a Parquet file or folder, or a "
-                         f"{table_formats.endings(leave_out=['parquet'])} file, with --engine dask")
+        raise BatchError(
+            f"--input '{text}': give a Parquet file or folder, or a "
+            f"{table_formats.endings(leave_out=['parquet'])} file, with --engine dask"
+        )
     try:
         return found.read_partitions(text, PARTITION_BYTES)
     except Exception as exc:  # noqa: BLE001  (dask and pyarrow raise many types for a bad input)
@@ -74,16 +77,32 @@ def worker_scorer(models: str, name: str, version: int) -> scoring.Scorer:
         return _SCORERS[key]
 
 
-def _score_partition(part: pd.DataFrame, models: str, name: str, version: int, id_column: str | None,
-                     batch_id: str, scored_at: datetime, partition_info: dict | None = None) -> pd.DataFrame:
+def _score_partition(
+    part: pd.DataFrame,
+    models: str,
+    name: str,
+    version: int,
+    id_column: str | None,
+    batch_id: str,
+    scored_at: datetime,
+    partition_info: dict | None = None,
+) -> pd.DataFrame:
     scorer = worker_scorer(models, name, version)
     number = (partition_info or {}).get("number", 0) + 1
     return core.scored(scorer, part, f"partition {number}", id_column, batch_id, scored_at)
 
 
-def predict_partitions(scorer: scoring.Scorer, frame: Any, client: Any, output: str | Path | None = None,
-                       table: str | None = None, batch_id: str | None = None, id_column: str | None = None,
-                       progress: bool = False, chunk_rows: int = 50_000):
+def predict_partitions(
+    scorer: scoring.Scorer,
+    frame: Any,
+    client: Any,
+    output: str | Path | None = None,
+    table: str | None = None,
+    batch_id: str | None = None,
+    id_column: str | None = None,
+    progress: bool = False,
+    chunk_rows: int = 50_000,
+):
     """Score the Dask DataFrame ``frame`` on ``client``'s cluster and write it as one batch.
 
     Parameters as in ``batch.predict_batch``; ``scorer`` (from ``scoring.load`` in the driver)
@@ -95,15 +114,16 @@ def predict_partitions(scorer: scoring.Scorer, frame: Any, client: Any, output: 
     if id_column is not None and id_column not in frame.columns:
         raise BatchError(f"the input has no id column '{id_column}'; give the column that identifies rows")
     kind, target, table = core.output_target(output, table)
-    started, scored_at = time.perf_counter(), datetime.now(timezone.utc)
+    started, scored_at = time.perf_counter(), datetime.now(UTC)
     sample = frame.head(1, npartitions=1)  # reads the first partition only
     if sample.empty:  # then look further
         sample = frame.head(1, npartitions=-1)
     if sample.empty:
         raise BatchError(f"the input has no rows; nothing of batch '{batch_id}' was written")
     meta = core.scored(scorer, sample, "the first row", id_column, batch_id, scored_at).iloc[:0]
-    scored = frame.map_partitions(_score_partition, str(paths.MODELS), scorer.name,
-                                  scorer.version, id_column, batch_id, scored_at, meta=meta)
+    scored = frame.map_partitions(
+        _score_partition, str(paths.MODELS), scorer.name, scorer.version, id_column, batch_id, scored_at, meta=meta
+    )
     try:
         if kind == "parquet":
             rows = _write_parquet_folder(scored, Path(target), client, progress)
@@ -116,7 +136,7 @@ def predict_partitions(scorer: scoring.Scorer, frame: Any, client: Any, output: 
                 for number, part in enumerate(_in_order(scored, client), 1):
                     rows["n"] += len(part)
                     for start in range(0, len(part), chunk_rows):
-                        yield part.iloc[start:start + chunk_rows]
+                        yield part.iloc[start : start + chunk_rows]
                     if shown is not None:
                         shown.update(number)
 
@@ -125,10 +145,20 @@ def predict_partitions(scorer: scoring.Scorer, frame: Any, client: Any, output: 
     except BatchError as exc:
         raise BatchError(f"{exc}; nothing of batch '{batch_id}' was written") from None
     except (ValueError, TypeError, KeyError) as exc:
-        raise BatchError(f"the input cannot be scored ({reason(exc)}); nothing of batch '{batch_id}' "
-                         "was written") from None
-    return core.BatchResult(rows, frame.npartitions, batch_id, scorer.name, scorer.version, where, replaced,
-                             scored_at, time.perf_counter() - started)
+        raise BatchError(
+            f"the input cannot be scored ({reason(exc)}); nothing of batch '{batch_id}' was written"
+        ) from None
+    return core.BatchResult(
+        rows,
+        frame.npartitions,
+        batch_id,
+        scorer.name,
+        scorer.version,
+        where,
+        replaced,
+        scored_at,
+        time.perf_counter() - started,
+    )
 
 
 def run(args: Any, defaults: dict, settings: Any):
@@ -144,11 +174,22 @@ def run(args: Any, defaults: dict, settings: Any):
         id_column = args.id_column or defaults.get("id_column")
         if id_column not in frame.columns:
             if args.id_column:
-                raise BatchError(f"--id-column '{args.id_column}' is not a column of '{args.input}' "
-                                 f"(columns: {', '.join(map(str, frame.columns[:20]))})")
+                raise BatchError(
+                    f"--id-column '{args.id_column}' is not a column of '{args.input}' "
+                    f"(columns: {', '.join(map(str, frame.columns[:20]))})"
+                )
             id_column = None
-        return predict_partitions(scorer, frame, client, args.output, args.table, batch_id, id_column, progress=True,
-                                  chunk_rows=args.chunk_rows)
+        return predict_partitions(
+            scorer,
+            frame,
+            client,
+            args.output,
+            args.table,
+            batch_id,
+            id_column,
+            progress=True,
+            chunk_rows=args.chunk_rows,
+        )
 
 
 def folder_batch_id(folder: Path) -> str:
@@ -210,4 +251,3 @@ def files_rows(folder: Path) -> list[int]:
     import pyarrow.parquet as pq
 
     return [pq.ParquetFile(f).metadata.num_rows for f in sorted(folder.glob("*.parquet"))]
-

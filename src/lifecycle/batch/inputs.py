@@ -43,8 +43,10 @@ def default_batch_id(input: str | Path) -> str:
     """``<file name>-<first 12 hex digits of its SHA-256>``: the same bytes, the same batch."""
     text = str(input)
     if text.startswith(SQL):
-        raise BatchError("SQL input needs --batch-id: a query's rows change over time, so its text does not "
-                         "identify a batch (e.g. --batch-id 2025-06-01)")
+        raise BatchError(
+            "SQL input needs --batch-id: a query's rows change over time, so its text does not "
+            "identify a batch (e.g. --batch-id 2025-06-01)"
+        )
     path, _ = _input_file(text)
     return f"{re.sub(r'[^A-Za-z0-9_.-]+', '-', table_formats.stem(path))}-{files.sha256(path)[:12]}"
 
@@ -75,8 +77,10 @@ def _as_batch_errors(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
 def _input_file(text: str) -> tuple[Path, TableFormat]:
     path, found = Path(text), table_formats.format_of(text)
     if found is None:
-        raise BatchError(f"--input '{text}': cannot tell its format; give a {table_formats.endings()} file, "
-                         "or sql:<SQLAlchemy URL>::<query or table name>")
+        raise BatchError(
+            f"--input '{text}': cannot tell its format; give a {table_formats.endings()} file, "
+            "or sql:<SQLAlchemy URL>::<query or table name>"
+        )
     if not path.is_file():
         raise BatchError(f"--input '{text}' does not exist (relative paths are under {Path.cwd()})")
     return path, found

@@ -69,15 +69,20 @@ def _target(connection: sa.Connection, name: str, schema: str | None, shown: str
     target = sa.Table(name, sa.MetaData(schema=schema), autoload_with=connection)
     connection.commit()
     if "batch_id" not in target.c:
-        raise BatchError(f"table '{shown}' has no batch_id column, so it does not hold batch predictions; "
-                         "choose another --table")
+        raise BatchError(
+            f"table '{shown}' has no batch_id column, so it does not hold batch predictions; choose another --table"
+        )
     return target
 
 
 def _staging(connection: sa.Connection, target: sa.Table) -> sa.Table:
     """An empty temporary table with the target's columns."""
-    staging = sa.Table(f"{STAGING}_{uuid.uuid4().hex[:8]}", sa.MetaData(),
-                       *(sa.Column(column.name, column.type) for column in target.c), prefixes=["TEMPORARY"])
+    staging = sa.Table(
+        f"{STAGING}_{uuid.uuid4().hex[:8]}",
+        sa.MetaData(),
+        *(sa.Column(column.name, column.type) for column in target.c),
+        prefixes=["TEMPORARY"],
+    )
     staging.create(connection)
     connection.commit()
     return staging
@@ -86,8 +91,10 @@ def _staging(connection: sa.Connection, target: sa.Table) -> sa.Table:
 def _check_columns(frame: pd.DataFrame, target: sa.Table, shown: str) -> None:
     unknown = [str(c) for c in frame.columns if c not in target.c]
     if unknown:
-        raise BatchError(f"table '{shown}' has no column(s) {', '.join(unknown)}: it holds batches of another "
-                         "model or input; write to another --table")
+        raise BatchError(
+            f"table '{shown}' has no column(s) {', '.join(unknown)}: it holds batches of another "
+            "model or input; write to another --table"
+        )
 
 
 def _replace(connection: sa.Connection, target: sa.Table, staging: sa.Table, batch_id: str) -> int:

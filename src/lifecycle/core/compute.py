@@ -32,8 +32,9 @@ class ComputeError(RuntimeError):
 
 
 @contextmanager
-def session(compute: Compute, show: Callable[[str], Any] | None = print,
-            dashboard_address: str | None = ":8787") -> Iterator[Any]:
+def session(
+    compute: Compute, show: Callable[[str], Any] | None = print, dashboard_address: str | None = ":8787"
+) -> Iterator[Any]:
     """A Dask client for ``compute`` (None for ``engine: local``), closed on exit.
 
     Parameters
@@ -50,10 +51,14 @@ def session(compute: Compute, show: Callable[[str], Any] | None = print,
     if compute.scheduler == "local":
         with warnings.catch_warnings():  # a busy dashboard port: another is taken, and the line below names it
             warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
-            cluster = LocalCluster(n_workers=compute.workers, threads_per_worker=compute.threads_per_worker,
-                                   memory_limit=compute.memory_limit if compute.processes else None,
-                                   processes=compute.processes,
-                                   dashboard_address=dashboard_address, silence_logs=logging.ERROR)
+            cluster = LocalCluster(
+                n_workers=compute.workers,
+                threads_per_worker=compute.threads_per_worker,
+                memory_limit=compute.memory_limit if compute.processes else None,
+                processes=compute.processes,
+                dashboard_address=dashboard_address,
+                silence_logs=logging.ERROR,
+            )
         with cluster, Client(cluster, timeout=f"{compute.timeout_s}s") as client:
             _show(show, client, f"a local Dask cluster of {compute.workers} worker(s)")
             yield client
@@ -68,7 +73,6 @@ def from_params() -> Compute:
     """The ``compute`` block of params/project.yaml, validated (a ``ParamsError`` naming the key)."""
     from pydantic import ValidationError
 
-
     try:
         return Compute.model_validate(read_yaml(paths.PARAMS / PROJECT_FILE).get("compute") or {})
     except ValidationError as exc:
@@ -82,9 +86,11 @@ def connect(address: str, timeout_s: float) -> Any:
     try:
         return Client(address, timeout=f"{timeout_s}s")
     except (OSError, TimeoutError) as exc:
-        raise ComputeError(f"cannot reach the Dask scheduler at {address} within {timeout_s:g} s "
-                           f"({type(exc).__name__}); start it (dask scheduler) or fix compute.scheduler "
-                           f"in {PARAMS_FILE}") from None
+        raise ComputeError(
+            f"cannot reach the Dask scheduler at {address} within {timeout_s:g} s "
+            f"({type(exc).__name__}); start it (dask scheduler) or fix compute.scheduler "
+            f"in {PARAMS_FILE}"
+        ) from None
 
 
 def say(line: str) -> None:
@@ -97,8 +103,7 @@ class Progress:
     (or ``what: 8 tasks done`` at each power of two when the total is not known). No timings:
     the same job prints the same lines, in a terminal or a notebook's stored output."""
 
-    def __init__(self, what: str, total: int | None = None, unit: str = "tasks",
-                 show: Callable[[str], Any] = say):
+    def __init__(self, what: str, total: int | None = None, unit: str = "tasks", show: Callable[[str], Any] = say):
         self.what, self.total, self.unit, self.show = what, total, unit, show
         self.shown = 0  # quarters shown, or the last power of two shown
 
@@ -167,8 +172,10 @@ def _show(show: Callable[[str], Any] | None, client: Any, what: str) -> None:
     if client.run_on_scheduler(_has_bokeh):
         show(f"Running on {what}; dashboard: {client.dashboard_link}")
     else:
-        show(f"Running on {what}; dashboard: none, it needs bokeh beside the scheduler "
-             "(pip install 'lifecycle[dask]' there)")
+        show(
+            f"Running on {what}; dashboard: none, it needs bokeh beside the scheduler "
+            "(pip install 'lifecycle[dask]' there)"
+        )
 
 
 def _has_bokeh() -> bool:
@@ -179,6 +186,8 @@ def _distributed() -> tuple[type, type]:
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise ComputeError(f"compute.engine is 'dask' in {PARAMS_FILE} but Dask is not installed: "
-                           "pip install 'lifecycle[dask]', or set compute.engine: local") from None
+        raise ComputeError(
+            f"compute.engine is 'dask' in {PARAMS_FILE} but Dask is not installed: "
+            "pip install 'lifecycle[dask]', or set compute.engine: local"
+        ) from None
     return Client, LocalCluster

@@ -36,8 +36,10 @@ def expand(text: str) -> str:
     """``text`` with each ``${VAR}`` replaced by the variable's value; ``UnsetVariable`` names a missing one."""
     missing = unset(text)
     if missing:
-        raise UnsetVariable(f"environment variable {missing[0]} is not set: export it before running "
-                            f"(e.g. export {missing[0]}=...), or write the value in its place")
+        raise UnsetVariable(
+            f"environment variable {missing[0]} is not set: export it before running "
+            f"(e.g. export {missing[0]}=...), or write the value in its place"
+        )
     return REFERENCE.sub(lambda found: os.environ[found[1]], text)
 
 
@@ -67,8 +69,10 @@ def parse(text: str) -> URL:
         except (ArgumentError, ValueError):
             raise ArgumentError(f"cannot read {shown(text)!r} as a SQLAlchemy URL") from None
     parts = {part: expand(getattr(written, part)) for part in PARTS if getattr(written, part)}
-    query = {key: tuple(map(expand, value)) if isinstance(value, tuple) else expand(value)
-             for key, value in written.query.items()}
+    query = {
+        key: tuple(map(expand, value)) if isinstance(value, tuple) else expand(value)
+        for key, value in written.query.items()
+    }
     return written.set(**parts, query=query)
 
 

@@ -49,6 +49,7 @@ def recorded() -> str:
     folders (a version built aside before it is renamed into place) are left out: what
     counts is where they end up, which their writer records.
     """
+
     def shown(found: set[str]) -> list[str]:
         kept = []
         for name in found:
@@ -124,7 +125,10 @@ def read_json(path: Path, what: str = "file", made_by: str | None = None) -> Any
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{what} at {path.name} is not valid JSON ({exc.msg}, line {exc.lineno}); re-run {made_by or 'the phase that writes it'}") from None
+        raise ValueError(
+            f"{what} at {path.name} is not valid JSON ({exc.msg}, line {exc.lineno}); "
+            f"re-run {made_by or 'the phase that writes it'}"
+        ) from None
 
 
 def write_parquet(path: Path, table) -> Path:

@@ -22,8 +22,12 @@ METRICS: dict[str, Metric] = {
         ("binary", "multiclass"), True, "balanced_accuracy", None, "recall averaged over classes"
     ),
     "f1_macro": Metric(("multiclass",), True, "f1_macro", None, "F1 averaged over classes, each weighing the same"),
-    "roc_auc_ovr": Metric(("multiclass",), True, "roc_auc_ovr", 0.5, "one-vs-rest ranking quality averaged over classes"),
-    "log_loss": Metric(("binary", "multiclass"), False, "neg_log_loss", None, "how well calibrated the probabilities are"),
+    "roc_auc_ovr": Metric(
+        ("multiclass",), True, "roc_auc_ovr", 0.5, "one-vs-rest ranking quality averaged over classes"
+    ),
+    "log_loss": Metric(
+        ("binary", "multiclass"), False, "neg_log_loss", None, "how well calibrated the probabilities are"
+    ),
     "r2": Metric(("regression",), True, "r2", 0.0, "the share of the target's variance explained"),
     "mae": Metric(("regression",), False, "neg_mean_absolute_error", None, "the mean absolute error, in target units"),
     "rmse": Metric(("regression",), False, "neg_root_mean_squared_error", None, "the root mean squared error"),

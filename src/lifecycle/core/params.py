@@ -56,8 +56,9 @@ def parse_set(expression: str) -> dict[str, Any]:
     return value
 
 
-def deep_merge(base: dict, layer: Mapping, origin: dict, name: str, prefix: tuple = (),
-               whole: Iterable[str] = ()) -> dict:
+def deep_merge(
+    base: dict, layer: Mapping, origin: dict, name: str, prefix: tuple = (), whole: Iterable[str] = ()
+) -> dict:
     """Merge ``layer`` into ``base`` in place; record ``name`` as the origin of each leaf.
 
     Sections merge key by key; the top-level keys in ``whole`` hold a mapping of data

@@ -37,8 +37,9 @@ def save(fig: Figure | None, name: str) -> Figure | None:
     """Write ``reports/figures/<name>.png`` (no timestamp inside: same figure, same bytes)."""
     if fig is None:
         return None
-    files.write_atomic(paths.FIGURES / f"{name}.png",
-                       lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
+    files.write_atomic(
+        paths.FIGURES / f"{name}.png", lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None})
+    )
     return fig
 
 
@@ -62,7 +63,7 @@ def distributions(table: pd.DataFrame, columns: list[str]) -> Figure:
             counts = values.astype("string").value_counts().head(10)
             ax.barh(counts.index[::-1], counts.to_numpy()[::-1])
         ax.set_title(column)
-    for ax in axes[len(columns):]:
+    for ax in axes[len(columns) :]:
         ax.set_visible(False)
     return fig
 
@@ -97,7 +98,7 @@ def target_relations(table: pd.DataFrame, target: str, features: list[str], bins
             ax.barh(means.index, means.to_numpy())
         ax.set_title(column)
         ax.set_ylabel(label if ax.get_subplotspec().is_first_col() else "")
-    for ax in axes[len(features):]:
+    for ax in axes[len(features) :]:
         ax.set_visible(False)
     return fig
 

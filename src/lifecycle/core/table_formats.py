@@ -50,7 +50,7 @@ class TableFormat:
         if self.chunks is not None:
             return self.chunks(path, rows)
         table = self.read(path)
-        return (table.iloc[start:start + rows] for start in range(0, len(table), rows))
+        return (table.iloc[start : start + rows] for start in range(0, len(table), rows))
 
     def read_partitions(self, path: str, blocksize: str) -> Any:
         """The table as a Dask DataFrame of partitions of about ``blocksize`` (default: one per file)."""
@@ -92,6 +92,7 @@ def endings(leave_out: Iterable[str] = ()) -> str:
 
 
 # --- the built-in formats: pandas and pyarrow are imported when a file is read (see above) -------
+
 
 def _read_csv(path: Path) -> pd.DataFrame:
     import pandas as pd
@@ -146,8 +147,20 @@ def _parquet_partitions(path: str, blocksize: str) -> Any:
     return dd.read_parquet(path, blocksize=blocksize)  # a large file is split by row groups
 
 
-CSV = TableFormat("csv", (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".csv.zst"), _read_csv,
-                  title="CSV", chunks=_csv_chunks, partitions=_csv_partitions)
-PARQUET = TableFormat("parquet", (".parquet", ".pq"), _read_parquet, title="Parquet", chunks=_parquet_chunks,
-                      partitions=_parquet_partitions)
+CSV = TableFormat(
+    "csv",
+    (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".csv.zst"),
+    _read_csv,
+    title="CSV",
+    chunks=_csv_chunks,
+    partitions=_csv_partitions,
+)
+PARQUET = TableFormat(
+    "parquet",
+    (".parquet", ".pq"),
+    _read_parquet,
+    title="Parquet",
+    chunks=_parquet_chunks,
+    partitions=_parquet_partitions,
+)
 FORMATS: dict[str, TableFormat] = {CSV.name: CSV, PARQUET.name: PARQUET}

@@ -1,1 +1,2 @@
-"""From a source to features: reading sources, collecting, preparing, exploring, events, features, splits and the problem's definition."""
+"""From a source to features: reading tables and sources, collecting, preparing, exploring, events,
+features, splits and the problem's definition."""

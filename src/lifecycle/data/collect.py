@@ -87,8 +87,15 @@ def lineage(params: ProjectParams, dataset: Dataset, version: str) -> dict:
         "rows": {name: int(len(frame)) for name, frame in zip(TABLES, dataset) if frame is not None},
         "columns": {name: [str(c) for c in frame.columns] for name, frame in zip(TABLES, dataset) if frame is not None},
         "parameters": params.model_dump(mode="json"),
-        "made_id": ({"column": params.id_column, "how": "a hash of each row's values but the target; repeated "
-                     "rows numbered -2, -3, ...", "feature": False} if params.source.make_id else None),
+        "made_id": (
+            {
+                "column": params.id_column,
+                "how": "a hash of each row's values but the target; repeated rows numbered -2, -3, ...",
+                "feature": False,
+            }
+            if params.source.make_id
+            else None
+        ),
     }
 
 
@@ -115,7 +122,9 @@ def snapshot(dataset: Dataset, version: str, table_schema: pd.DataFrame, record:
 
 
 def _schema_records(table_schema: pd.DataFrame) -> dict:
-    return {column: dict(row) for column, row in table_schema.astype(object).where(table_schema.notna(), None).iterrows()}
+    return {
+        column: dict(row) for column, row in table_schema.astype(object).where(table_schema.notna(), None).iterrows()
+    }
 
 
 def read_raw() -> tuple[Dataset, dict]:

@@ -45,8 +45,9 @@ class Plan(NamedTuple):
         """Columns that add up across parts of the events (counts and sums)."""
         names = [f"events_{w}d" for w in self.windows]
         names += [f"{t}_{w}d" for w in self.windows for t in self.types]
-        names += [f"{sanitise(c)}_{v}_{w}d" for c, values in self.breakdowns.items() for w in self.windows
-                  for v in values]
+        names += [
+            f"{sanitise(c)}_{v}_{w}d" for c, values in self.breakdowns.items() for w in self.windows for v in values
+        ]
         return names + [f"{sanitise(c)}_sum_{w}d" for c in self.sums for w in self.windows]
 
     def earliest(self) -> list[str]:
@@ -55,8 +56,11 @@ class Plan(NamedTuple):
 
     def partial(self) -> dict[str, str]:
         """Every partial column and how parts combine: ``sum``, ``min`` or ``max``."""
-        return {**dict.fromkeys(self.counted(), "sum"), **dict.fromkeys(self.earliest(), "min"),
-                "days_since_first_event": "max"}
+        return {
+            **dict.fromkeys(self.counted(), "sum"),
+            **dict.fromkeys(self.earliest(), "min"),
+            "days_since_first_event": "max",
+        }
 
     def columns(self) -> list[str]:
         """The output columns, in order."""
@@ -67,9 +71,19 @@ class Plan(NamedTuple):
         return names + ([f"{t}_share_{w[-1]}d" for t in self.types] if w else [])
 
 
-def aggregate_events(events: pd.DataFrame, ids: pd.Index, *, id_column: str, time_column: str, type_column: str,
-                     cutoff: pd.Timestamp, windows: list[int], breakdowns: list[str] = (), sums: list[str] = (),
-                     max_values: int = 20) -> pd.DataFrame:
+def aggregate_events(
+    events: pd.DataFrame,
+    ids: pd.Index,
+    *,
+    id_column: str,
+    time_column: str,
+    type_column: str,
+    cutoff: pd.Timestamp,
+    windows: list[int],
+    breakdowns: list[str] = (),
+    sums: list[str] = (),
+    max_values: int = 20,
+) -> pd.DataFrame:
     """Counts, sums, recency and ratios of each id's events before ``cutoff``.
 
     Window ``w`` holds the events with ``cutoff - w days <= time < cutoff``. Columns:
@@ -102,36 +116,57 @@ def aggregate_events(events: pd.DataFrame, ids: pd.Index, *, id_column: str, tim
     before = (when < cutoff).to_numpy()  # NaT compares False: undated events never count
     keep = before & (position >= 0)
     if before.any() and len(unique) and not keep.any() and events[id_column].dtype != ids.dtype:
-        raise ValueError(f"no event matches an id: the events' '{id_column}' holds {events[id_column].dtype} "
-                         f"values and the table's holds {ids.dtype}; give both the same type")
+        raise ValueError(
+            f"no event matches an id: the events' '{id_column}' holds {events[id_column].dtype} "
+            f"values and the table's holds {ids.dtype}; give both the same type"
+        )
     kept = events.loc[keep]
     types, type_names = _codes(kept[type_column], max_values)
     values = {column: _codes(kept[column], max_values) for column in breakdowns}
     plan = Plan(sorted(set(windows)), type_names, {c: names for c, (_, names) in values.items()}, list(sums))
     refuse_clashes(plan)
-    columns = partials(plan, position[keep], ages(when[keep], cutoff), types,
-                       {c: codes for c, (codes, _) in values.items()},
-                       {c: kept[c].to_numpy(dtype="float64", na_value=np.nan) for c in sums}, len(unique))
+    columns = partials(
+        plan,
+        position[keep],
+        ages(when[keep], cutoff),
+        types,
+        {c: codes for c, (codes, _) in values.items()},
+        {c: kept[c].to_numpy(dtype="float64", na_value=np.nan) for c in sums},
+        len(unique),
+    )
     result = finish(pd.DataFrame(columns), plan, unique)
     return result if ids.equals(unique) else result.reindex(ids)
 
 
 def check_columns(events: pd.DataFrame, id_column: str, time_column: str, type_column: str, breakdowns, sums) -> None:
     """Refuse an events table (or an empty frame of its schema) that lacks a column or has the wrong types."""
-    _require(events, [id_column, time_column, type_column], "is not a column of the events table",
-             f"fix events.time_column / events.type_column / id_column in {ROLES_FILE}")
-    _require(events, breakdowns, "is in event_breakdowns but not in the events table",
-             f"remove it from event_breakdowns in {FEATURES_FILE}")
-    _require(events, sums, "is in event_sums but not in the events table",
-             f"remove it from event_sums in {FEATURES_FILE}")
+    _require(
+        events,
+        [id_column, time_column, type_column],
+        "is not a column of the events table",
+        f"fix events.time_column / events.type_column / id_column in {ROLES_FILE}",
+    )
+    _require(
+        events,
+        breakdowns,
+        "is in event_breakdowns but not in the events table",
+        f"remove it from event_breakdowns in {FEATURES_FILE}",
+    )
+    _require(
+        events, sums, "is in event_sums but not in the events table", f"remove it from event_sums in {FEATURES_FILE}"
+    )
     for column in sums:
         if not pd.api.types.is_numeric_dtype(events[column]) or pd.api.types.is_bool_dtype(events[column]):
-            raise ValueError(f"event_sums column '{column}' holds {events[column].dtype} values, not numbers; "
-                             f"remove it from event_sums in {FEATURES_FILE} or list it in event_breakdowns")
+            raise ValueError(
+                f"event_sums column '{column}' holds {events[column].dtype} values, not numbers; "
+                f"remove it from event_sums in {FEATURES_FILE} or list it in event_breakdowns"
+            )
     when = naive_times(events[time_column])
     if not pd.api.types.is_datetime64_any_dtype(when):
-        raise ValueError(f"events column '{time_column}' holds {when.dtype} values, not dates; "
-                         "02_data_preparation parses it: prepare the events before building features")
+        raise ValueError(
+            f"events column '{time_column}' holds {when.dtype} values, not dates; "
+            "02_data_preparation parses it: prepare the events before building features"
+        )
 
 
 def ages(when: pd.Series, cutoff: pd.Timestamp) -> np.ndarray:
@@ -139,8 +174,15 @@ def ages(when: pd.Series, cutoff: pd.Timestamp) -> np.ndarray:
     return ((cutoff - when) / pd.Timedelta(days=1)).to_numpy(dtype="float64")
 
 
-def partials(plan: Plan, position: np.ndarray, age: np.ndarray, types: np.ndarray, values: dict[str, np.ndarray],
-             amounts: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+def partials(
+    plan: Plan,
+    position: np.ndarray,
+    age: np.ndarray,
+    types: np.ndarray,
+    values: dict[str, np.ndarray],
+    amounts: dict[str, np.ndarray],
+    n: int,
+) -> dict[str, np.ndarray]:
     """The ``plan.partial()`` columns for ids ``0..n-1`` from their kept events (NaN recency when none).
 
     ``types`` and each ``values[column]`` are codes into the plan's names (-1: missing).
@@ -161,8 +203,9 @@ def partials(plan: Plan, position: np.ndarray, age: np.ndarray, types: np.ndarra
     for column in plan.sums:
         weights = np.nan_to_num(amounts[column])
         for w, inside in in_window.items():
-            columns[f"{sanitise(column)}_sum_{w}d"] = np.bincount(position[inside], weights=weights[inside],
-                                                                 minlength=n).astype("float64")
+            columns[f"{sanitise(column)}_sum_{w}d"] = np.bincount(
+                position[inside], weights=weights[inside], minlength=n
+            ).astype("float64")
     columns["days_since_last_event"] = _extreme(np.minimum, position, age, n)
     columns["days_since_first_event"] = _extreme(np.maximum, position, age, n)
     k = len(plan.types)
@@ -245,5 +288,7 @@ def refuse_clashes(plan: Plan) -> None:
     counts = pd.Series(plan.columns()).value_counts()
     clashes = sorted(counts.index[counts > 1])
     if clashes:
-        raise ValueError(f"two event aggregates would share the name(s) {', '.join(clashes)}: an event type or "
-                         "value is spelled like another aggregate; rename it in the events table")
+        raise ValueError(
+            f"two event aggregates would share the name(s) {', '.join(clashes)}: an event type or "
+            "value is spelled like another aggregate; rename it in the events table"
+        )

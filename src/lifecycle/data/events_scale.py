@@ -62,9 +62,21 @@ def count_events(path: str | Path) -> int:
     return sum(pq.ParquetFile(f).metadata.num_rows for f in parts)
 
 
-def aggregate_parquet(path: str | Path, ids: pd.Index, *, engine: str, id_column: str, time_column: str,
-                      type_column: str, cutoff: pd.Timestamp, windows: list[int], breakdowns: list[str] = (),
-                      sums: list[str] = (), max_values: int = 20, client: Any = None) -> pd.DataFrame:
+def aggregate_parquet(
+    path: str | Path,
+    ids: pd.Index,
+    *,
+    engine: str,
+    id_column: str,
+    time_column: str,
+    type_column: str,
+    cutoff: pd.Timestamp,
+    windows: list[int],
+    breakdowns: list[str] = (),
+    sums: list[str] = (),
+    max_values: int = 20,
+    client: Any = None,
+) -> pd.DataFrame:
     """``aggregate_events`` over the events in ``path`` (a Parquet file or a folder of them).
 
     Parameters
@@ -80,12 +92,20 @@ def aggregate_parquet(path: str | Path, ids: pd.Index, *, engine: str, id_column
         raise FileNotFoundError(f"no Parquet events at '{path}'")
     for part in files:  # the engines read them themselves: note them as this phase's inputs
         record_read(part)
-    check_columns(pq.read_schema(files[0]).empty_table().to_pandas(), id_column, time_column, type_column,
-                  breakdowns, sums)
+    check_columns(
+        pq.read_schema(files[0]).empty_table().to_pandas(), id_column, time_column, type_column, breakdowns, sums
+    )
     needed = list(dict.fromkeys([id_column, time_column, type_column, *breakdowns, *sums]))
-    options = dict(id_column=id_column, time_column=time_column, type_column=type_column,
-                   cutoff=pd.Timestamp(cutoff), windows=sorted(set(windows)), breakdowns=list(breakdowns),
-                   sums=list(sums), max_values=max_values)
+    options = dict(
+        id_column=id_column,
+        time_column=time_column,
+        type_column=type_column,
+        cutoff=pd.Timestamp(cutoff),
+        windows=sorted(set(windows)),
+        breakdowns=list(breakdowns),
+        sums=list(sums),
+        max_values=max_values,
+    )
     ids = pd.Index(ids)
     if engine == "pandas":
         import pyarrow.dataset as ds
@@ -112,8 +132,9 @@ def _plan(counts: dict[str, pd.Series], options: dict) -> tuple[Plan, dict[str, 
         seen = seen[seen > 0]
         lookup, names[column] = vocabulary(seen.index, seen.to_numpy(), options["max_values"])
         codes[column] = pd.Series(lookup, index=seen.index)
-    plan = Plan(options["windows"], names[options["type_column"]],
-                {c: names[c] for c in options["breakdowns"]}, options["sums"])
+    plan = Plan(
+        options["windows"], names[options["type_column"]], {c: names[c] for c in options["breakdowns"]}, options["sums"]
+    )
     refuse_clashes(plan)
     return plan, codes
 
@@ -135,12 +156,16 @@ def _duckdb(files: list[Path], needed: list[str], unique: pd.Index, *, client: A
         con.register("ids", pd.DataFrame({"id": unique, "position": np.arange(len(unique))}))
         # Kept events: before the cutoff and of a listed id; age in days as in ages().
         con.execute(f"""CREATE TEMP VIEW kept AS SELECT ids.position,
-                            epoch_us({cutoff} - e.{q[options['time_column']]}) / 86400000000.0 AS age,
-                            {', '.join(f'e.{q[c]}' for c in needed if c not in roles)}
-                        FROM read_parquet([{listed}]) AS e JOIN ids ON e.{q[options['id_column']]} = ids.id
-                        WHERE e.{q[options['time_column']]} < {cutoff}""")
-        counts = {c: con.execute(f"SELECT {q[c]} AS raw, count(*) AS n FROM kept WHERE {q[c]} IS NOT NULL "
-                                 "GROUP BY 1").df().set_index("raw")["n"] for c in coded}
+                            epoch_us({cutoff} - e.{q[options["time_column"]]}) / 86400000000.0 AS age,
+                            {", ".join(f"e.{q[c]}" for c in needed if c not in roles)}
+                        FROM read_parquet([{listed}]) AS e JOIN ids ON e.{q[options["id_column"]]} = ids.id
+                        WHERE e.{q[options["time_column"]]} < {cutoff}""")
+        counts = {
+            c: con.execute(f"SELECT {q[c]} AS raw, count(*) AS n FROM kept WHERE {q[c]} IS NOT NULL GROUP BY 1")
+            .df()
+            .set_index("raw")["n"]
+            for c in coded
+        }
         plan, codes = _plan(counts, options)
         joins, code_of = [], {}
         for number, column in enumerate(coded):
@@ -148,8 +173,9 @@ def _duckdb(files: list[Path], needed: list[str], unique: pd.Index, *, client: A
             joins.append(f"LEFT JOIN codes{number} AS c{number} ON kept.{q[column]} = c{number}.raw")
             code_of[column] = f"c{number}.code"
         parts = _duckdb_aggregates(plan, code_of, options, q)
-        frame = con.execute(f"SELECT kept.position, {', '.join(parts)} FROM kept {' '.join(joins)} "
-                            "GROUP BY kept.position").df()
+        frame = con.execute(
+            f"SELECT kept.position, {', '.join(parts)} FROM kept {' '.join(joins)} GROUP BY kept.position"
+        ).df()
     finally:
         con.close()
     return finish(frame.set_index("position").sort_index(), plan, unique)
@@ -188,17 +214,29 @@ def _dask(files: list[Path], needed: list[str], unique: pd.Index, *, client: Any
     events = dd.read_parquet([str(f) for f in files], columns=needed)
     # The ids go to the workers once, not into every task.
     ids = dask.delayed(client.scatter(unique, broadcast=True) if client is not None else unique)
-    meta = pd.DataFrame({"column": pd.Series(dtype=object), "raw": pd.Series(dtype=object),
-                         "n": pd.Series(dtype="int64")})
+    meta = pd.DataFrame(
+        {"column": pd.Series(dtype=object), "raw": pd.Series(dtype=object), "n": pd.Series(dtype="int64")}
+    )
     seen = events.map_partitions(_partition_counts, ids, coded, options, meta=meta)
     seen = _computed(seen, client, "counting event values on the cluster")
     counts = seen.groupby(["column", "raw"], sort=False)["n"].sum()
-    plan, codes = _plan({c: counts.xs(c, level="column") if c in counts.index.get_level_values(0)
-                         else pd.Series(dtype="int64") for c in coded}, options)
+    plan, codes = _plan(
+        {
+            c: counts.xs(c, level="column") if c in counts.index.get_level_values(0) else pd.Series(dtype="int64")
+            for c in coded
+        },
+        options,
+    )
     how = plan.partial()
-    meta = pd.DataFrame({"position": pd.Series(dtype="int64"),
-                         **{name: pd.Series(dtype="int64" if how[name] == "sum" and "_sum_" not in name else "float64")
-                            for name in how}})
+    meta = pd.DataFrame(
+        {
+            "position": pd.Series(dtype="int64"),
+            **{
+                name: pd.Series(dtype="int64" if how[name] == "sum" and "_sum_" not in name else "float64")
+                for name in how
+            },
+        }
+    )
     parts = events.map_partitions(_partition_partials, ids, plan, codes, options, meta=meta)
     combined = parts.groupby("position").agg(how)
     return finish(_computed(combined, client, "aggregating events on the cluster").sort_index(), plan, unique)
@@ -226,8 +264,9 @@ def _partition_counts(part: pd.DataFrame, unique: pd.Index, coded: list[str], op
     return pd.concat(frames, ignore_index=True).astype({"column": object, "raw": object, "n": "int64"})
 
 
-def _partition_partials(part: pd.DataFrame, unique: pd.Index, plan: Plan, codes: dict[str, pd.Series],
-                        options: dict) -> pd.DataFrame:
+def _partition_partials(
+    part: pd.DataFrame, unique: pd.Index, plan: Plan, codes: dict[str, pd.Series], options: dict
+) -> pd.DataFrame:
     """One partition's partial aggregates, one row per id it has events of."""
     kept, position = _kept(part, unique, options)
     present, local = np.unique(position, return_inverse=True)
@@ -237,7 +276,13 @@ def _partition_partials(part: pd.DataFrame, unique: pd.Index, plan: Plan, codes:
         found = pd.Index(lookup.index).get_indexer(kept[column].astype(object))
         return np.where(found >= 0, lookup.to_numpy()[found], -1)
 
-    columns = partials(plan, local, ages(naive_times(kept[options["time_column"]]), options["cutoff"]),
-                       coded(options["type_column"]), {c: coded(c) for c in plan.breakdowns},
-                       {c: kept[c].to_numpy(dtype="float64", na_value=np.nan) for c in plan.sums}, len(present))
+    columns = partials(
+        plan,
+        local,
+        ages(naive_times(kept[options["time_column"]]), options["cutoff"]),
+        coded(options["type_column"]),
+        {c: coded(c) for c in plan.breakdowns},
+        {c: kept[c].to_numpy(dtype="float64", na_value=np.nan) for c in plan.sums},
+        len(present),
+    )
     return pd.DataFrame({"position": present.astype("int64"), **{name: columns[name] for name in plan.partial()}})

@@ -22,15 +22,24 @@ def summary(table: pd.DataFrame, params: ProjectParams) -> pd.DataFrame:
         values = table[column]
         numeric = pd.api.types.is_numeric_dtype(values)
         top = values.value_counts()
-        rows.append({
-            "column": column,
-            "kind": "numeric" if numeric else "categorical",
-            "missing %": round(100 * values.isna().mean(), 1),
-            "distinct": int(values.nunique()),
-            "median / top": round(float(values.median()), 2) if numeric else (str(top.index[0]) if len(top) else "-"),
-            "IQR / top %": (round(float(values.quantile(0.75) - values.quantile(0.25)), 2) if numeric
-                            else round(100 * top.iloc[0] / max(values.notna().sum(), 1), 1) if len(top) else 0.0),
-        })
+        rows.append(
+            {
+                "column": column,
+                "kind": "numeric" if numeric else "categorical",
+                "missing %": round(100 * values.isna().mean(), 1),
+                "distinct": int(values.nunique()),
+                "median / top": round(float(values.median()), 2)
+                if numeric
+                else (str(top.index[0]) if len(top) else "-"),
+                "IQR / top %": (
+                    round(float(values.quantile(0.75) - values.quantile(0.25)), 2)
+                    if numeric
+                    else round(100 * top.iloc[0] / max(values.notna().sum(), 1), 1)
+                    if len(top)
+                    else 0.0
+                ),
+            }
+        )
     return pd.DataFrame(rows).set_index("column")
 
 
@@ -88,8 +97,12 @@ def event_summary(events: pd.DataFrame | None, params: ProjectParams) -> pd.Data
         return "No events table: only the main table's columns describe each row."
     roles = params.events
     grouped = events.groupby(roles.type_column, observed=True)
-    result = grouped.agg(events=(roles.time_column, "size"), ids=(params.id_column, "nunique"),
-                         first=(roles.time_column, "min"), last=(roles.time_column, "max"))
+    result = grouped.agg(
+        events=(roles.time_column, "size"),
+        ids=(params.id_column, "nunique"),
+        first=(roles.time_column, "min"),
+        last=(roles.time_column, "max"),
+    )
     result["first"], result["last"] = result["first"].dt.date, result["last"].dt.date
     return result.sort_values("events", ascending=False, kind="stable")
 
@@ -115,14 +128,17 @@ def anomalies(table: pd.DataFrame, params: ProjectParams, fence: float = 3.0) ->
     return pd.DataFrame(rows, columns=["column", "finding", "count", "detail"]).set_index("column")
 
 
-def findings(table: pd.DataFrame, params: ProjectParams, relations: pd.DataFrame,
-             trend_table: pd.DataFrame | None) -> list[str]:
+def findings(
+    table: pd.DataFrame, params: ProjectParams, relations: pd.DataFrame, trend_table: pd.DataFrame | None
+) -> list[str]:
     """The few sentences a reader should take away, each computed from the data."""
     lines = [f"{len(table):,} rows and {len(feature_columns(table, params))} features."]
     if params.task != "regression":
         shares = table[params.target].value_counts(normalize=True)
-        lines.append(f"The rarest class of {params.target} ({shares.idxmin()}) is {100 * shares.min():.1f}% of rows"
-                     + (": imbalanced, so accuracy would mislead." if shares.min() < 0.3 else "."))
+        lines.append(
+            f"The rarest class of {params.target} ({shares.idxmin()}) is {100 * shares.min():.1f}% of rows"
+            + (": imbalanced, so accuracy would mislead." if shares.min() < 0.3 else ".")
+        )
     missing = table[feature_columns(table, params)].isna().mean().sort_values(ascending=False, kind="stable")
     if missing.iloc[0] > 0:
         lines.append(f"{missing.index[0]} has the most gaps ({100 * missing.iloc[0]:.1f}% missing).")
@@ -132,6 +148,8 @@ def findings(table: pd.DataFrame, params: ProjectParams, relations: pd.DataFrame
         column = trend_table[f"{params.target} mean"]
         half = len(column) // 2
         early, late = column.iloc[:half].mean(), column.iloc[half:].mean()
-        lines.append(f"Mean {params.target} moves from {early:.3f} in the earlier half of {params.time_column} "
-                     f"periods to {late:.3f} in the later half.")
+        lines.append(
+            f"Mean {params.target} moves from {early:.3f} in the earlier half of {params.time_column} "
+            f"periods to {late:.3f} in the later half."
+        )
     return lines

@@ -24,26 +24,36 @@ from lifecycle.core.settings import FeatureEngineering, ProjectParams
 from lifecycle.data.events import FEATURES_FILE, aggregate_events, naive_times, sanitise
 from lifecycle.data.events_scale import aggregate_with
 
-__all__ = ["aggregate_events", "build_features", "describe_preprocessor", "expand_dates", "feature_schema",
-           "preprocessor", "align"]
+__all__ = [
+    "aggregate_events",
+    "build_features",
+    "describe_preprocessor",
+    "expand_dates",
+    "feature_schema",
+    "preprocessor",
+    "align",
+]
 
 KINDS = ("numeric", "boolean", "categorical", "high_cardinality")
 MISSING = "(missing)"
 MIN_CATEGORY_SHARE = 0.01  # rarer categories share one "infrequent" one-hot column
-NEAR_UNIQUE_SHARE = 0.5  # a text column with a distinct value on at least this share of its rows is a name, not a category
+NEAR_UNIQUE_SHARE = (
+    0.5  # a text column with a distinct value on at least this share of its rows is a name, not a category
+)
 TARGET_TYPES = {"binary": "binary", "multiclass": "multiclass", "regression": "continuous"}
 STEPS = {
     "numeric": "median imputation + missing indicator, then standard scaling",
     "boolean": "most frequent imputation + missing indicator, as 0/1",
     "categorical": f"'{MISSING}' for missing, then one-hot (categories under {MIN_CATEGORY_SHARE:.0%} "
-                   "of rows and unseen ones share an 'infrequent' column)",
+    "of rows and unseen ones share an 'infrequent' column)",
     "high_cardinality": f"'{MISSING}' for missing, then target encoding (cross-fitted on train; "
-                        "unseen categories get the target mean)",
+    "unseen categories get the target mean)",
 }
 
 
-def expand_dates(table: pd.DataFrame, columns: list[str], reference: pd.Timestamp,
-                 holiday_country: str | None) -> pd.DataFrame:
+def expand_dates(
+    table: pd.DataFrame, columns: list[str], reference: pd.Timestamp, holiday_country: str | None
+) -> pd.DataFrame:
     """Calendar parts and ages of date columns, as of ``reference``.
 
     For each column ``c``: ``c_year``, ``c_month``, ``c_day_of_week`` (Monday = 0) and
@@ -88,9 +98,11 @@ def _holidays(country: str, table: pd.DataFrame, columns: list[str]) -> np.ndarr
     try:
         days = holidays.country_holidays(country.upper(), years=sorted(years))
     except NotImplementedError:
-        raise ValueError(f"holiday_country '{country}' is not a country the holidays package knows; set it in "
-                         f"{FEATURES_FILE} to a two-letter ISO code such as US, GB or DE, or to null to skip "
-                         "holiday features") from None
+        raise ValueError(
+            f"holiday_country '{country}' is not a country the holidays package knows; set it in "
+            f"{FEATURES_FILE} to a two-letter ISO code such as US, GB or DE, or to null to skip "
+            "holiday features"
+        ) from None
     return np.array(sorted(days), dtype="datetime64[D]")
 
 
@@ -109,16 +121,21 @@ def built(feature_table: pd.DataFrame, schema: pd.DataFrame, table: pd.DataFrame
     said = f"{len(feature_table):,} rows, {len(schema)} model inputs built from {table.shape[1]} prepared columns."
     names = feature_table.attrs.get("near_unique") or []
     if names:
-        said += (f" Left out of the features: {', '.join(names)} (a distinct text on most rows, like a name: "
-                 "neither an id nor a category a model can learn from).")
+        said += (
+            f" Left out of the features: {', '.join(names)} (a distinct text on most rows, like a name: "
+            "neither an id nor a category a model can learn from)."
+        )
     if events is None:
-        said += (" No events table (source.events_path), so no event aggregates: windows_days, event_breakdowns "
-                 "and event_sums do not apply.")
+        said += (
+            " No events table (source.events_path), so no event aggregates: windows_days, event_breakdowns "
+            "and event_sums do not apply."
+        )
     return said
 
 
-def build_features(table: pd.DataFrame, events: pd.DataFrame | str | Path | None,
-                   params: FeatureEngineering) -> pd.DataFrame:
+def build_features(
+    table: pd.DataFrame, events: pd.DataFrame | str | Path | None, params: FeatureEngineering
+) -> pd.DataFrame:
     """The feature table: one row per row of ``table``, as of ``params.labels.cutoff``.
 
     Keeps the id, target and raw time column (the out-of-time split needs it) and the
@@ -131,8 +148,10 @@ def build_features(table: pd.DataFrame, events: pd.DataFrame | str | Path | None
     roles = [c for c in (params.id_column, params.target, params.time_column) if c]
     for column in roles:
         if column not in table.columns:
-            raise ValueError(f"column '{column}' (a role in params/project.yaml) is not in the table; "
-                             "build features from the table 02_data_preparation wrote")
+            raise ValueError(
+                f"column '{column}' (a role in params/project.yaml) is not in the table; "
+                "build features from the table 02_data_preparation wrote"
+            )
     keys = {params.id_column, params.target}
     as_dates = {c: pd.to_datetime(table[c]) for c in table.columns if c not in keys and _holds_dates(table[c])}
     table = table.assign(**as_dates)
@@ -146,9 +165,15 @@ def build_features(table: pd.DataFrame, events: pd.DataFrame | str | Path | None
     if events is not None:
         if not params.id_column:
             raise ValueError("an events table needs id_column in params/project.yaml to join it to the table")
-        options = dict(id_column=params.id_column, time_column=params.events.time_column,
-                       type_column=params.events.type_column, cutoff=pd.Timestamp(params.labels.cutoff),
-                       windows=params.windows_days, breakdowns=params.event_breakdowns, sums=params.event_sums)
+        options = dict(
+            id_column=params.id_column,
+            time_column=params.events.time_column,
+            type_column=params.events.type_column,
+            cutoff=pd.Timestamp(params.labels.cutoff),
+            windows=params.windows_days,
+            breakdowns=params.event_breakdowns,
+            sums=params.event_sums,
+        )
         ids = pd.Index(table[params.id_column])
         if isinstance(events, pd.DataFrame):
             aggregates = aggregate_events(events, ids, **options)
@@ -159,8 +184,10 @@ def build_features(table: pd.DataFrame, events: pd.DataFrame | str | Path | None
     features.attrs["near_unique"] = names
     clashes = sorted(set(features.columns[features.columns.duplicated()].map(str)))
     if clashes:
-        raise ValueError(f"the table already has column(s) named like generated features: {', '.join(clashes)}; "
-                         "rename them in the source table")
+        raise ValueError(
+            f"the table already has column(s) named like generated features: {', '.join(clashes)}; "
+            "rename them in the source table"
+        )
     return features
 
 
@@ -170,8 +197,9 @@ def near_unique(table: pd.DataFrame, skip: set[str]) -> list[str]:
     found = []
     for column in table.columns:
         values = table[column].dropna()
-        text = (pd.api.types.is_string_dtype(values) or isinstance(values.dtype, pd.CategoricalDtype)) \
-            and not _holds_dates(values)
+        text = (
+            pd.api.types.is_string_dtype(values) or isinstance(values.dtype, pd.CategoricalDtype)
+        ) and not _holds_dates(values)
         if column not in skip and text and len(values) >= 20 and values.nunique() >= NEAR_UNIQUE_SHARE * len(values):
             found.append(column)
     return found
@@ -212,8 +240,9 @@ def feature_schema(features: pd.DataFrame, params: FeatureEngineering) -> pd.Dat
     for column in [c for c in features.columns if c not in _roles(params)]:
         values = features[column]
         if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
-            raise ValueError(f"column '{column}' is a date or duration; pass the output of build_features, "
-                             "which expands them")
+            raise ValueError(
+                f"column '{column}' is a date or duration; pass the output of build_features, which expands them"
+            )
         n_unique = int(values.nunique())
         if pd.api.types.is_bool_dtype(values):
             kind = "boolean"
@@ -240,7 +269,8 @@ def align(frame: pd.DataFrame, schema: pd.DataFrame) -> pd.DataFrame:
     Any other absent column is an error naming it.
     """
     if frame.columns.equals(schema.index) and all(
-            frame[c].dtype == "boolean" for c in schema.index[schema["kind"].to_numpy() == "boolean"]):
+        frame[c].dtype == "boolean" for c in schema.index[schema["kind"].to_numpy() == "boolean"]
+    ):
         return frame  # already laid out (the service's frames are)
     kinds = schema["kind"].to_dict()
     flags = [c for c, kind in kinds.items() if kind == "boolean"]
@@ -248,8 +278,10 @@ def align(frame: pd.DataFrame, schema: pd.DataFrame) -> pd.DataFrame:
     filled = {c: _no_event_value(c) for c in missing if kinds[c] == "numeric"}
     absent = [c for c in missing if c not in filled or filled[c] is None]
     if absent:
-        raise ValueError(f"the data lacks {len(absent)} model input(s): {', '.join(absent[:10])}; "
-                         "it must have every column the model was trained on")
+        raise ValueError(
+            f"the data lacks {len(absent)} model input(s): {', '.join(absent[:10])}; "
+            "it must have every column the model was trained on"
+        )
     aligned = (frame.assign(**filled) if filled else frame)[list(kinds)]
     return aligned.astype({c: "boolean" for c in flags}) if flags else aligned
 
@@ -275,21 +307,33 @@ def preprocessor(schema: pd.DataFrame, task: str, seed: int) -> ColumnTransforme
     folds = (KFold if task == "regression" else StratifiedKFold)(5, shuffle=True, random_state=seed)
     fill = SimpleImputer(strategy="constant", fill_value=MISSING, keep_empty_features=True)
     steps = {
-        "numeric": [("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
-                    ("scale", StandardScaler())],
-        "boolean": [("impute", SimpleImputer(strategy="most_frequent", add_indicator=True,
-                                             keep_empty_features=True))],
-        "categorical": [("impute", clone(fill)),
-                        ("encode", OneHotEncoder(handle_unknown="infrequent_if_exist",
-                                                 min_frequency=MIN_CATEGORY_SHARE, sparse_output=False))],
-        "high_cardinality": [("impute", clone(fill)),
-                             ("encode", TargetEncoder(target_type=TARGET_TYPES[task], cv=folds))],
+        "numeric": [
+            ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+            ("scale", StandardScaler()),
+        ],
+        "boolean": [("impute", SimpleImputer(strategy="most_frequent", add_indicator=True, keep_empty_features=True))],
+        "categorical": [
+            ("impute", clone(fill)),
+            (
+                "encode",
+                OneHotEncoder(
+                    handle_unknown="infrequent_if_exist", min_frequency=MIN_CATEGORY_SHARE, sparse_output=False
+                ),
+            ),
+        ],
+        "high_cardinality": [
+            ("impute", clone(fill)),
+            ("encode", TargetEncoder(target_type=TARGET_TYPES[task], cv=folds)),
+        ],
     }
     unknown = sorted(set(schema["kind"]) - set(KINDS))
     if unknown:
         raise ValueError(f"the schema has unknown kind(s) {', '.join(unknown)}; kinds are {', '.join(KINDS)}")
-    branches = [(kind, Pipeline(steps[kind]), schema.index[schema["kind"] == kind].tolist())
-                for kind in KINDS if (schema["kind"] == kind).any()]
+    branches = [
+        (kind, Pipeline(steps[kind]), schema.index[schema["kind"] == kind].tolist())
+        for kind in KINDS
+        if (schema["kind"] == kind).any()
+    ]
     return ColumnTransformer(branches, remainder="drop").set_output(transform="pandas")
 
 

@@ -25,7 +25,9 @@ REPORT = paths.REPORTS / "preparation.json"
 _NUMBER_TEXT = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
 # a date written with digits (2024-05-01, 1/5/2024, 2024.05.01), with an optional time and zone; words such as
 # "March" are never taken for dates (the parser would fill in today's year)
-_DATE_TEXT = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$")
+_DATE_TEXT = re.compile(
+    r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$"
+)
 DATE_SHARE = 0.9  # a text column reads as dates when this share of its values do
 
 
@@ -60,8 +62,12 @@ def make_labels(dataset: Dataset, params: ProjectParams) -> pd.Series:
     return pd.Series(ids.isin(hits.unique()).astype("int64"), index=ids, name=params.target)
 
 
-def prepare(dataset: Dataset, params: ProjectParams, valid_ranges: dict[str, tuple[float, float]],
-            numeric_text_share: float = 0.9) -> Prepared:
+def prepare(
+    dataset: Dataset,
+    params: ProjectParams,
+    valid_ranges: dict[str, tuple[float, float]],
+    numeric_text_share: float = 0.9,
+) -> Prepared:
     """Clean the main table and the events; return them with the rejected rows and a report."""
     table, events = dataset
     notes: list[tuple[str, str, int, str]] = []
@@ -79,8 +85,10 @@ def prepare(dataset: Dataset, params: ProjectParams, valid_ranges: dict[str, tup
     notes.append(("duplicates", "(all)", removed, "exact duplicate rows removed"))
     for column, (low, high) in valid_ranges.items():
         if column not in table.columns:
-            raise SourceError(f"valid_ranges names column '{column}', which the table does not have; "
-                              "fix params/02_data_preparation.yaml")
+            raise SourceError(
+                f"valid_ranges names column '{column}', which the table does not have; "
+                "fix params/02_data_preparation.yaml"
+            )
         values = pd.to_numeric(table[column], errors="coerce")
         outside = values.notna() & ~values.between(low, high)
         table.loc[outside, column] = np.nan
@@ -89,9 +97,15 @@ def prepare(dataset: Dataset, params: ProjectParams, valid_ranges: dict[str, tup
     if params.target not in table.columns:
         labels = make_labels(Dataset(table, events), params)
         table = table.merge(labels.rename(params.target).reset_index(), on=params.id_column, how="left")
-        notes.append(("label", params.target, int(labels.sum()),
-                      f"positives made from '{params.labels.event_type}' events in the {params.labels.window_days} "
-                      "days after the cutoff"))
+        notes.append(
+            (
+                "label",
+                params.target,
+                int(labels.sum()),
+                f"positives made from '{params.labels.event_type}' events in the {params.labels.window_days} "
+                "days after the cutoff",
+            )
+        )
     table, rejected = _reject(table, params)
     counts = rejected["reason"].value_counts()
     for reason in REJECT_REASONS:
@@ -145,15 +159,24 @@ def _fix_column(values: pd.Series, name: str, is_time: bool, numeric_share: floa
         fixed = pd.Series(np.nan, index=values.index, dtype="float64")
         fixed[numbers.index] = numbers.astype("float64")
         unreadable = int((~looks_numeric).sum())
-        return fixed, ("types", name, int(len(present)), f"text converted to numbers; {unreadable} unreadable set to missing")
+        return fixed, (
+            "types",
+            name,
+            int(len(present)),
+            f"text converted to numbers; {unreadable} unreadable set to missing",
+        )
     canonical = _canonical_spellings(present)
     fixed = text.map(canonical)
     changed = int((fixed.dropna() != present).sum())
     if not changed:
         return values, None
     before, after = present.nunique(), fixed.dropna().nunique()
-    return fixed.astype("category"), ("categories", name, changed,
-                                      f"case and spacing unified: {before} spellings -> {after} categories")
+    return fixed.astype("category"), (
+        "categories",
+        name,
+        changed,
+        f"case and spacing unified: {before} spellings -> {after} categories",
+    )
 
 
 def _canonical_spellings(present: pd.Series) -> dict[str, str]:
@@ -161,8 +184,9 @@ def _canonical_spellings(present: pd.Series) -> dict[str, str]:
     counts = present.str.strip().str.replace(r"\s+", " ", regex=True).value_counts()
     keys = counts.index.str.casefold()
     best = pd.Series(counts.index, index=keys).groupby(level=0).first()  # value_counts sorts by frequency
-    return {spelling: best[_normalise_text(pd.Series([spelling], dtype="string")).iloc[0]]
-            for spelling in present.unique()}
+    return {
+        spelling: best[_normalise_text(pd.Series([spelling], dtype="string")).iloc[0]] for spelling in present.unique()
+    }
 
 
 def normalised_categories(values: pd.Series) -> pd.Series:
@@ -209,8 +233,9 @@ def _clean_events(events: pd.DataFrame, params: ProjectParams, ids: set):
     return events.reset_index(drop=True), notes
 
 
-def validate(prepared: Prepared, raw_schema: pd.DataFrame, params: ProjectParams,
-             valid_ranges: dict[str, tuple[float, float]]) -> pd.DataFrame:
+def validate(
+    prepared: Prepared, raw_schema: pd.DataFrame, params: ProjectParams, valid_ranges: dict[str, tuple[float, float]]
+) -> pd.DataFrame:
     """Check the prepared table against the raw schema and the parameters; one row per check."""
     table = prepared.table
     checks = [("every raw column kept", set(raw_schema.index) <= set(map(str, table.columns)), "")]
@@ -218,7 +243,9 @@ def validate(prepared: Prepared, raw_schema: pd.DataFrame, params: ProjectParams
         dupes = int(table[params.id_column].duplicated().sum())
         checks.append((f"{params.id_column} unique", dupes == 0, f"{dupes} duplicated"))
     target = table[params.target]
-    checks.append((f"{params.target} present on every row", bool(target.notna().all()), f"{int(target.isna().sum())} missing"))
+    checks.append(
+        (f"{params.target} present on every row", bool(target.notna().all()), f"{int(target.isna().sum())} missing")
+    )
     if params.task == "binary":
         checks.append((f"{params.target} has two classes", target.nunique() == 2, f"{target.nunique()} classes"))
     elif params.task == "regression":
@@ -227,7 +254,9 @@ def validate(prepared: Prepared, raw_schema: pd.DataFrame, params: ProjectParams
         values = table[column].dropna()
         checks.append((f"{column} within [{low:g}, {high:g}]", bool(values.between(low, high).all()), ""))
     if params.time_column:
-        checks.append((f"{params.time_column} is a date", pd.api.types.is_datetime64_any_dtype(table[params.time_column]), ""))
+        checks.append(
+            (f"{params.time_column} is a date", pd.api.types.is_datetime64_any_dtype(table[params.time_column]), "")
+        )
     empty = [str(c) for c in table.columns if table[c].isna().all()]
     checks.append(("no empty column", not empty, ", ".join(empty)))
     return pd.DataFrame(checks, columns=["check", "ok", "detail"]).set_index("check")
@@ -241,8 +270,10 @@ def require_valid(checks: pd.DataFrame) -> str:
     failing = checks[~checks["ok"].astype(bool)]
     if len(failing):
         listed = "; ".join(f"{name} ({row.detail})" if row.detail else name for name, row in failing.iterrows())
-        raise InvalidData(f"the prepared table fails {len(failing)} check(s): {listed}. "
-                          "Fix the source data or the rules in params/02_data_preparation.yaml.")
+        raise InvalidData(
+            f"the prepared table fails {len(failing)} check(s): {listed}. "
+            "Fix the source data or the rules in params/02_data_preparation.yaml."
+        )
     return f"Valid: all {len(checks)} checks pass."
 
 
@@ -255,13 +286,18 @@ def write(prepared: Prepared, checks: pd.DataFrame, lineage: dict, params) -> li
         written.append(files.write_parquet(EVENTS, prepared.events))
     else:
         EVENTS.unlink(missing_ok=True)
-    written.append(files.write_json(REPORT, {
-        "data_version": lineage["data_version"],
-        "rows": {"prepared": len(prepared.table), "rejected": len(prepared.rejected)},
-        "fixes": prepared.report.to_dict(orient="records"),
-        "checks": {name: {"ok": bool(row.ok), "detail": row.detail} for name, row in checks.iterrows()},
-        "rules": rules,
-    }))
+    written.append(
+        files.write_json(
+            REPORT,
+            {
+                "data_version": lineage["data_version"],
+                "rows": {"prepared": len(prepared.table), "rejected": len(prepared.rejected)},
+                "fixes": prepared.report.to_dict(orient="records"),
+                "checks": {name: {"ok": bool(row.ok), "detail": row.detail} for name, row in checks.iterrows()},
+                "rules": rules,
+            },
+        )
+    )
     return [paths.relative(p) for p in written]
 
 

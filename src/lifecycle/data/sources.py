@@ -52,12 +52,18 @@ def with_row_id(table: pd.DataFrame, id_column: str, target: str) -> pd.DataFram
     same values (survey answers, coarse measurements), so each is kept as an observation of its own. Ids
     depend on the values alone, never on the row's position, and rows appended later never change them."""
     if id_column in table.columns:
-        raise SourceError(f"source.make_id: the table already has a column '{id_column}'; use it as id_column "
-                          "and set source.make_id to false, or name the made id differently")
+        raise SourceError(
+            f"source.make_id: the table already has a column '{id_column}'; use it as id_column "
+            "and set source.make_id to false, or name the made id differently"
+        )
     digest = pd.util.hash_pandas_object(table.drop(columns=[target], errors="ignore"), index=False).to_numpy()
     n = pd.Series(digest).groupby(digest).cumcount().to_numpy()
-    ids = pd.Series([f"{v:016x}" + (f"-{k + 1}" if k else "") for v, k in zip(digest, n)],
-                    index=table.index, name=id_column, dtype="string")
+    ids = pd.Series(
+        [f"{v:016x}" + (f"-{k + 1}" if k else "") for v, k in zip(digest, n)],
+        index=table.index,
+        name=id_column,
+        dtype="string",
+    )
     return pd.concat([ids, table], axis=1)
 
 
@@ -75,10 +81,12 @@ def summary(dataset: Dataset, source: Source) -> str:
     table, events = dataset
     text = f"Read {describe(source)}: {len(table):,} rows x {table.shape[1]} columns"
     if source.make_id:
-        text += (f" (the first, '{table.columns[0]}', made here: the table has no id column, and monitoring and "
-                 "retraining join labels to predictions by id; a hash of each row's values, the target aside, "
-                 "so it is stable, and never a model input; rows that repeat another's values are numbered -2, -3, ... and "
-                 "kept, as nothing tells a copy from another observation)")
+        text += (
+            f" (the first, '{table.columns[0]}', made here: the table has no id column, and monitoring and "
+            "retraining join labels to predictions by id; a hash of each row's values, the target aside, "
+            "so it is stable, and never a model input; rows that repeat another's values are numbered -2, -3, ... and "
+            "kept, as nothing tells a copy from another observation)"
+        )
     if events is None:
         return text + "; no events table (event features and label-making are skipped)."
     return text + f", and {len(events):,} events."
@@ -117,9 +125,10 @@ def _read_sql(source: Source) -> Dataset:
         parsed = database_url.parse(url)  # ${VAR} read from the environment; postgresql:// is psycopg 3
     except database_url.UnsetVariable as exc:
         raise SourceError(f"source.url: {exc}") from None
-    except Exception:
-        raise SourceError(f"source.url: '{database_url.shown(url)}' is not a SQLAlchemy URL, "
-                          "e.g. sqlite:///data/shop.db") from None
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        raise SourceError(
+            f"source.url: '{database_url.shown(url)}' is not a SQLAlchemy URL, e.g. sqlite:///data/shop.db"
+        ) from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         database = Path(parsed.database)
         database = database if database.is_absolute() else paths.ROOT / database

@@ -28,8 +28,10 @@ def write(splits: dict[str, pd.DataFrame], schema: pd.DataFrame, settings: Proje
 
 def schema_records(schema: pd.DataFrame) -> dict:
     """The feature schema as plain JSON-ready records (missing values as None)."""
-    return {column: {k: (None if not isinstance(v, list) and pd.isna(v) else v) for k, v in row.items()}
-            for column, row in schema.astype(object).to_dict(orient="index").items()}
+    return {
+        column: {k: (None if not isinstance(v, list) and pd.isna(v) else v) for k, v in row.items()}
+        for column, row in schema.astype(object).to_dict(orient="index").items()
+    }
 
 
 def read(name: str) -> pd.DataFrame:
@@ -48,7 +50,9 @@ def held_out() -> tuple[pd.DataFrame, str]:
 
 
 def read_schema() -> pd.DataFrame:
-    return pd.DataFrame.from_dict(files.read_json(SCHEMA, "the feature schema", "04_feature_engineering"), orient="index")
+    return pd.DataFrame.from_dict(
+        files.read_json(SCHEMA, "the feature schema", "04_feature_engineering"), orient="index"
+    )
 
 
 def inputs(frame: pd.DataFrame, params: ProjectParams, schema: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
@@ -73,16 +77,20 @@ def make(features: pd.DataFrame, params: FeatureEngineering) -> dict[str, pd.Dat
     """
     target = features[params.target]
     if target.isna().any():
-        raise ValueError(f"target '{params.target}' is missing on {int(target.isna().sum())} rows; "
-                         "02_data_preparation sets such rows aside: build features from its table")
+        raise ValueError(
+            f"target '{params.target}' is missing on {int(target.isna().sum())} rows; "
+            "02_data_preparation sets such rows aside: build features from its table"
+        )
     position = np.arange(len(features))
     late = np.zeros(len(features), dtype=bool)
     if params.time_column and params.out_of_time_share > 0:
         late = _latest(features[params.time_column], params.out_of_time_share)
     in_time = position[~late]
     if len(in_time) < 3:
-        raise ValueError(f"only {len(in_time)} rows are left in time, too few for train, validation and test; "
-                         f"lower out_of_time_share in {FEATURES_FILE} or add data")
+        raise ValueError(
+            f"only {len(in_time)} rows are left in time, too few for train, validation and test; "
+            f"lower out_of_time_share in {FEATURES_FILE} or add data"
+        )
     labels = target.to_numpy()[in_time] if params.task != "regression" else None
     try:
         parts = _in_time_split(in_time, labels, params)
@@ -90,8 +98,11 @@ def make(features: pd.DataFrame, params: FeatureEngineering) -> dict[str, pd.Dat
         if labels is None:
             raise
         smallest = target.iloc[in_time].value_counts()
-        warnings.warn(f"split: not stratified by '{params.target}': class {smallest.idxmin()!r} has "
-                      f"{smallest.min()} in-time rows, too few to reach every split ({exc})", stacklevel=2)
+        warnings.warn(
+            f"split: not stratified by '{params.target}': class {smallest.idxmin()!r} has "
+            f"{smallest.min()} in-time rows, too few to reach every split ({exc})",
+            stacklevel=2,
+        )
         parts = _in_time_split(in_time, None, params)
     parts["out_of_time"] = position[late]
     # Without a time column the rows keep the shuffled order: a table sorted by group (all of one class, then
@@ -111,12 +122,13 @@ def _latest(times: pd.Series, share: float) -> np.ndarray:
 
 
 def _in_time_split(rows: np.ndarray, labels: np.ndarray | None, params: FeatureEngineering) -> dict[str, np.ndarray]:
-    rest, test, rest_labels, _ = train_test_split(rows, rows if labels is None else labels,
-                                                  test_size=params.test_size, random_state=params.seed,
-                                                  stratify=labels)
+    rest, test, rest_labels, _ = train_test_split(
+        rows, rows if labels is None else labels, test_size=params.test_size, random_state=params.seed, stratify=labels
+    )
     share = params.validation_size / (1 - params.test_size)
-    train, validation = train_test_split(rest, test_size=share, random_state=params.seed,
-                                         stratify=None if labels is None else rest_labels)
+    train, validation = train_test_split(
+        rest, test_size=share, random_state=params.seed, stratify=None if labels is None else rest_labels
+    )
     return {"train": train, "validation": validation, "test": test}
 
 

@@ -55,10 +55,12 @@ def read_sql(text: str) -> pd.DataFrame:
 
 def split_sql(text: str) -> tuple[str, str]:
     """``sql:<URL>::<query or table>`` as (URL, query or table)."""
-    found = SQL_INPUT.fullmatch(text[len(SQL):]) if text.startswith(SQL) else None
+    found = SQL_INPUT.fullmatch(text[len(SQL) :]) if text.startswith(SQL) else None
     if not found or not found.group(2).strip():
-        raise TableError(f"--input '{text[:60]}' must be sql:<SQLAlchemy URL>::<query or table name>, "
-                         "e.g. sql:sqlite:///data/shop.db::new_users")
+        raise TableError(
+            f"--input '{text[:60]}' must be sql:<SQLAlchemy URL>::<query or table name>, "
+            "e.g. sql:sqlite:///data/shop.db::new_users"
+        )
     return found.group(1), found.group(2).strip()
 
 
@@ -86,8 +88,9 @@ def engine(url: str, reading: bool = False, lock_wait_s: float | None = None) ->
     except database_url.UnsetVariable as exc:
         raise TableError(f"{database_url.shown(url)}: {exc}") from None
     except (sa.exc.ArgumentError, ValueError):
-        raise TableError(f"'{database_url.shown(url)}' is not a SQLAlchemy URL, "
-                         "e.g. sqlite:///data/predictions.db") from None
+        raise TableError(
+            f"'{database_url.shown(url)}' is not a SQLAlchemy URL, e.g. sqlite:///data/predictions.db"
+        ) from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         if reading and not Path(parsed.database).is_file():
             raise TableError(f"the SQLite file '{parsed.database}' does not exist")
@@ -113,8 +116,9 @@ def reason(exc: BaseException) -> str:
 def _sql_chunks(engine: sa.Engine, query: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     try:
         with engine.connect() as connection:
-            yield from pd.read_sql(statement(query), connection.execution_options(stream_results=True),
-                                   chunksize=chunk_rows)
+            yield from pd.read_sql(
+                statement(query), connection.execution_options(stream_results=True), chunksize=chunk_rows
+            )
     finally:
         engine.dispose()
 

@@ -24,10 +24,15 @@ def positive_scores(model, X: pd.DataFrame, positive) -> np.ndarray:
     """The probability of the positive class, whatever position it has in ``model.classes_``."""
     classes = list(model.classes_)
     if positive not in classes:
-        quote = (" (in quotes: YAML reads yes, no, on and off unquoted as true or false)"
-                 if isinstance(positive, bool) and all(isinstance(c, str) for c in classes) else "")
-        raise ValueError(f"positive_class {positive!r} is not a class the model learned ({classes}); "
-                         f"fix positive_class in params/00_problem_definition.yaml{quote}")
+        quote = (
+            " (in quotes: YAML reads yes, no, on and off unquoted as true or false)"
+            if isinstance(positive, bool) and all(isinstance(c, str) for c in classes)
+            else ""
+        )
+        raise ValueError(
+            f"positive_class {positive!r} is not a class the model learned ({classes}); "
+            f"fix positive_class in params/00_problem_definition.yaml{quote}"
+        )
     return model.predict_proba(X)[:, classes.index(positive)]
 
 
@@ -35,29 +40,42 @@ def headline(model, X: pd.DataFrame, y: pd.Series, task: str, positive=None, thr
     """The figures the task calls for, on one data set, rounded for display."""
     if task == "regression":
         predicted = model.predict(X)
-        values = {"mae": m.mean_absolute_error(y, predicted), "rmse": m.root_mean_squared_error(y, predicted),
-                  "r2": m.r2_score(y, predicted)}
+        values = {
+            "mae": m.mean_absolute_error(y, predicted),
+            "rmse": m.root_mean_squared_error(y, predicted),
+            "r2": m.r2_score(y, predicted),
+        }
     elif task == "binary":
         scores = positive_scores(model, X, positive)
         truth = (y == positive).to_numpy()
         decided = scores >= threshold
-        values = {"roc_auc": m.roc_auc_score(truth, scores), "average_precision": m.average_precision_score(truth, scores),
-                  "log_loss": m.log_loss(truth, scores, labels=[False, True]), "brier": m.brier_score_loss(truth, scores),
-                  "threshold": threshold, "precision": m.precision_score(truth, decided, zero_division=0),
-                  "recall": m.recall_score(truth, decided), "f1": m.f1_score(truth, decided),
-                  "accuracy": m.accuracy_score(truth, decided), "balanced_accuracy": m.balanced_accuracy_score(truth, decided)}
+        values = {
+            "roc_auc": m.roc_auc_score(truth, scores),
+            "average_precision": m.average_precision_score(truth, scores),
+            "log_loss": m.log_loss(truth, scores, labels=[False, True]),
+            "brier": m.brier_score_loss(truth, scores),
+            "threshold": threshold,
+            "precision": m.precision_score(truth, decided, zero_division=0),
+            "recall": m.recall_score(truth, decided),
+            "f1": m.f1_score(truth, decided),
+            "accuracy": m.accuracy_score(truth, decided),
+            "balanced_accuracy": m.balanced_accuracy_score(truth, decided),
+        }
     else:
         proba, predicted = model.predict_proba(X), model.predict(X)
-        values = {"accuracy": m.accuracy_score(y, predicted), "balanced_accuracy": m.balanced_accuracy_score(y, predicted),
-                  "f1_macro": m.f1_score(y, predicted, average="macro"),
-                  "f1_weighted": m.f1_score(y, predicted, average="weighted"),
-                  "roc_auc_ovr": m.roc_auc_score(y, proba, multi_class="ovr", labels=model.classes_),
-                  "log_loss": m.log_loss(y, proba, labels=model.classes_)}
+        values = {
+            "accuracy": m.accuracy_score(y, predicted),
+            "balanced_accuracy": m.balanced_accuracy_score(y, predicted),
+            "f1_macro": m.f1_score(y, predicted, average="macro"),
+            "f1_weighted": m.f1_score(y, predicted, average="weighted"),
+            "roc_auc_ovr": m.roc_auc_score(y, proba, multi_class="ovr", labels=model.classes_),
+            "log_loss": m.log_loss(y, proba, labels=model.classes_),
+        }
     return pd.Series(values, name="value").round(4)
 
 
 def truth_and_output(model, X: pd.DataFrame, y: pd.Series, task: str, positive=None) -> tuple[np.ndarray, np.ndarray]:
-    """What ``lifecycle.modeling.intervals`` scores: for binary, whether each row is positive and its positive score; for
+    """What ``modeling.intervals`` scores: for binary, whether each row is positive and its positive score; for
     multiclass, the labels and the class probabilities (columns in ``model.classes_`` order); for regression,
     the values and the predictions."""
     if task == "binary":
@@ -72,13 +90,31 @@ def truth(y: pd.Series, task: str, positive=None) -> np.ndarray:
     return y.to_numpy(dtype=float) if task == "regression" else y.to_numpy()
 
 
-def with_interval(model, X: pd.DataFrame, y: pd.Series, task: str, positive=None, threshold: float = 0.5, *,
-                  level: float = 0.95, resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+def with_interval(
+    model,
+    X: pd.DataFrame,
+    y: pd.Series,
+    task: str,
+    positive=None,
+    threshold: float = 0.5,
+    *,
+    level: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """The headline figures with a percentile-bootstrap interval each (rows resampled ``resamples`` times)."""
     figures = headline(model, X, y, task, positive, threshold)
     truth, output = truth_and_output(model, X, y, task, positive)
-    table = intervals.bootstrap(task, truth, output, threshold=threshold, classes=getattr(model, "classes_", None),
-                                level=level, resamples=resamples, seed=seed).reindex(figures.index)
+    table = intervals.bootstrap(
+        task,
+        truth,
+        output,
+        threshold=threshold,
+        classes=getattr(model, "classes_", None),
+        level=level,
+        resamples=resamples,
+        seed=seed,
+    ).reindex(figures.index)
     return interval_columns(table.assign(value=figures), level)  # the threshold is a setting: no interval
 
 
@@ -98,7 +134,9 @@ def decisions(model, X: pd.DataFrame, task: str, positive=None, threshold: float
 
 def per_class(model, X: pd.DataFrame, y: pd.Series, task: str, positive=None, threshold: float = 0.5) -> pd.DataFrame:
     """Precision, recall, F1 and support per class, with the macro and weighted averages."""
-    report = m.classification_report(y, decisions(model, X, task, positive, threshold), output_dict=True, zero_division=0)
+    report = m.classification_report(
+        y, decisions(model, X, task, positive, threshold), output_dict=True, zero_division=0
+    )
     report.pop("accuracy", None)
     return pd.DataFrame(report).T.round(3).rename_axis("class")
 
@@ -116,8 +154,15 @@ def threshold_costs(truth: np.ndarray, scores: np.ndarray, rule: Threshold) -> p
     for t in grid:
         decided = scores >= t
         fp, fn = int((decided & ~truth).sum()), int((~decided & truth).sum())
-        rows.append((t, fp, fn, fp * rule.cost_false_positive + fn * rule.cost_false_negative,
-                     m.f1_score(truth, decided, zero_division=0)))
+        rows.append(
+            (
+                t,
+                fp,
+                fn,
+                fp * rule.cost_false_positive + fn * rule.cost_false_negative,
+                m.f1_score(truth, decided, zero_division=0),
+            )
+        )
     return pd.DataFrame(rows, columns=["threshold", "false_positives", "false_negatives", "cost", "f1"])
 
 
@@ -132,7 +177,8 @@ def choose_threshold(model, X: pd.DataFrame, y: pd.Series, positive, rule: Thres
     row = table.loc[table["cost"].idxmin()]
     return float(row.threshold), (
         f"Threshold {row.threshold:.2f}: the lowest cost on validation ({row.cost:,.0f}, with a false positive "
-        f"costing {rule.cost_false_positive:g} and a false negative {rule.cost_false_negative:g}).")
+        f"costing {rule.cost_false_positive:g} and a false negative {rule.cost_false_negative:g})."
+    )
 
 
 def calibration(model, X: pd.DataFrame, y: pd.Series, positive, bins: int) -> pd.DataFrame:
@@ -142,10 +188,13 @@ def calibration(model, X: pd.DataFrame, y: pd.Series, positive, bins: int) -> pd
     return pd.DataFrame({"mean predicted": predicted, "observed rate": observed}).round(3)
 
 
-def importance(model, X: pd.DataFrame, y: pd.Series, metric: str, repeats: int, seed: int, n_jobs: int = 1) -> pd.DataFrame:
+def importance(
+    model, X: pd.DataFrame, y: pd.Series, metric: str, repeats: int, seed: int, n_jobs: int = 1
+) -> pd.DataFrame:
     """Permutation importance of each input column: how much the metric drops when it is shuffled."""
-    result = permutation_importance(model, X, y, scoring=METRICS[metric].scorer, n_repeats=repeats,
-                                    random_state=seed, n_jobs=n_jobs)
+    result = permutation_importance(
+        model, X, y, scoring=METRICS[metric].scorer, n_repeats=repeats, random_state=seed, n_jobs=n_jobs
+    )
     table = pd.DataFrame({"importance": result.importances_mean, "std": result.importances_std}, index=X.columns)
     return table.sort_values("importance", ascending=False, kind="stable").round(4).rename_axis("feature")
 
@@ -169,8 +218,16 @@ def numeric_top(importances: pd.DataFrame, X: pd.DataFrame, k: int) -> list[str]
     return numeric[:k]
 
 
-def segments(model, X: pd.DataFrame, y: pd.Series, task: str, positive=None, threshold: float = 0.5,
-             max_categories: int = 12, top: int = 10) -> pd.DataFrame:
+def segments(
+    model,
+    X: pd.DataFrame,
+    y: pd.Series,
+    task: str,
+    positive=None,
+    threshold: float = 0.5,
+    max_categories: int = 12,
+    top: int = 10,
+) -> pd.DataFrame:
     """Error by segment of each categorical input: where the model is worst, with row counts."""
     predicted = decisions(model, X, task, positive, threshold)
     error = np.abs(y.to_numpy() - predicted) if task == "regression" else (y.to_numpy() != predicted).astype(float)
@@ -181,8 +238,16 @@ def segments(model, X: pd.DataFrame, y: pd.Series, task: str, positive=None, thr
         if pd.api.types.is_numeric_dtype(values) or values.nunique() > max_categories:
             continue
         grouped = pd.Series(error, index=X.index).groupby(values.astype("string").fillna("(missing)").to_numpy())
-        frames.append(pd.DataFrame({"feature": column, "segment": grouped.mean().index,
-                                    "rows": grouped.size().to_numpy(), name: grouped.mean().to_numpy()}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "feature": column,
+                    "segment": grouped.mean().index,
+                    "rows": grouped.size().to_numpy(),
+                    name: grouped.mean().to_numpy(),
+                }
+            )
+        )
     overall = pd.DataFrame({"feature": ["(all)"], "segment": ["(all)"], "rows": [len(error)], name: [error.mean()]})
     table = pd.concat([overall, *frames], ignore_index=True)
     table = table[(table["rows"] >= 20) | (table["feature"] == "(all)")]

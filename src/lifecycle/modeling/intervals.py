@@ -25,12 +25,21 @@ import numpy as np
 import pandas as pd
 
 METRICS_BY_TASK = {
-    "binary": ("roc_auc", "average_precision", "log_loss", "brier", "precision", "recall", "f1", "accuracy",
-               "balanced_accuracy"),
+    "binary": (
+        "roc_auc",
+        "average_precision",
+        "log_loss",
+        "brier",
+        "precision",
+        "recall",
+        "f1",
+        "accuracy",
+        "balanced_accuracy",
+    ),
     "multiclass": ("accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr", "log_loss"),
     "regression": ("mae", "rmse", "r2"),
 }
-_BLOCK = 2 ** 21  # weights per block of resamples (resamples x rows): bounds the memory
+_BLOCK = 2**21  # weights per block of resamples (resamples x rows): bounds the memory
 
 
 class _Ranked(NamedTuple):
@@ -77,8 +86,17 @@ def compute(task: str, truth, output, *, threshold: float = 0.5, classes=None) -
     return {name: float(value) for name, value in zip(METRICS_BY_TASK[task], values[0])}
 
 
-def bootstrap(task: str, truth, output, *, threshold: float = 0.5, classes=None, level: float = 0.95,
-              resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+def bootstrap(
+    task: str,
+    truth,
+    output,
+    *,
+    threshold: float = 0.5,
+    classes=None,
+    level: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """Each metric's value on the sample and its percentile-bootstrap interval.
 
     Parameters
@@ -101,8 +119,17 @@ def bootstrap(task: str, truth, output, *, threshold: float = 0.5, classes=None,
     return _frame(task, [_prepare(task, truth, output, threshold, classes)], level, resamples, seed)
 
 
-def pooled(task: str, truth, outputs: list, *, threshold: float = 0.5, classes=None, level: float = 0.95,
-           resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+def pooled(
+    task: str,
+    truth,
+    outputs: list,
+    *,
+    threshold: float = 0.5,
+    classes=None,
+    level: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """The same for repeated cross-validation: metrics averaged over repeats of out-of-fold outputs.
 
     Parameters
@@ -139,8 +166,9 @@ def _frame(task: str, prepared: list[_Prepared], level: float, resamples: int, s
     value = mean_metrics(np.ones((1, n)))[0]
     draws = np.vstack([mean_metrics(weights) for weights in _weights(n, resamples, seed)])
     low, high = _percentiles(draws, level)
-    return pd.DataFrame({"value": value, "low": low, "high": high},
-                        index=pd.Index(METRICS_BY_TASK[task], name="metric"))
+    return pd.DataFrame(
+        {"value": value, "low": low, "high": high}, index=pd.Index(METRICS_BY_TASK[task], name="metric")
+    )
 
 
 def _weights(n: int, resamples: int, seed: int):
@@ -229,7 +257,7 @@ def _prepare_multiclass(truth: np.ndarray, output: np.ndarray, classes) -> _Prep
 def _prepare_regression(truth: np.ndarray, output: np.ndarray) -> _Prepared:
     """Per row: absolute error, squared error, centred truth and its square; and the ranked truth (ties)."""
     error, centred = output - truth, truth - truth.mean()
-    rows = np.column_stack([np.abs(error), error ** 2, centred, centred ** 2])
+    rows = np.column_stack([np.abs(error), error**2, centred, centred**2])
     return _Prepared(len(truth), rows, (_rank(truth, np.zeros(len(truth))),))
 
 
@@ -278,18 +306,26 @@ def _binary(sample: _Prepared, weights: np.ndarray) -> np.ndarray:
     recall, specificity = _ratio(tp, positives), _ratio(tn, negatives)
     present = (positives > 0).astype(float) + (negatives > 0)
     balanced = (np.nan_to_num(recall) + np.nan_to_num(specificity)) / present
-    return np.column_stack([
-        _auc(*grouped), _average_precision(*grouped), log_loss / n, brier / n,
-        _ratio(tp, predicted, 0.0), np.nan_to_num(recall), _ratio(2 * tp, positives + predicted, 0.0),
-        (tp + tn) / n, balanced,
-    ])
+    return np.column_stack(
+        [
+            _auc(*grouped),
+            _average_precision(*grouped),
+            log_loss / n,
+            brier / n,
+            _ratio(tp, predicted, 0.0),
+            np.nan_to_num(recall),
+            _ratio(2 * tp, positives + predicted, 0.0),
+            (tp + tn) / n,
+            balanced,
+        ]
+    )
 
 
 def _multiclass(sample: _Prepared, weights: np.ndarray) -> np.ndarray:
     """The multiclass metrics for each row of weights."""
     n, k = sample.n, len(sample.ranked)
     sums = weights @ sample.rows
-    support, predicted, tp = sums[:, :k], sums[:, k:2 * k], sums[:, 2 * k:3 * k]
+    support, predicted, tp = sums[:, :k], sums[:, k : 2 * k], sums[:, 2 * k : 3 * k]
     correct, log_loss = sums[:, 3 * k], sums[:, 3 * k + 1]
     recall = _ratio(tp, support)
     present = support > 0
@@ -308,7 +344,7 @@ def _regression(sample: _Prepared, weights: np.ndarray) -> np.ndarray:
     absolute, squared, centred, centred_squared = (weights @ sample.rows).T
     _, per_value = _grouped(sample.ranked[0], weights)  # weight of each distinct true value
     constant = per_value.max(axis=1) == n
-    total = np.where(constant, 0.0, centred_squared - centred ** 2 / n)
+    total = np.where(constant, 0.0, centred_squared - centred**2 / n)
     return np.column_stack([absolute / n, np.sqrt(squared / n), 1 - _ratio(squared, total)])
 
 

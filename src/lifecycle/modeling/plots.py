@@ -52,13 +52,19 @@ def performance(model, X: pd.DataFrame, y: pd.Series, task: str, positive=None, 
     fpr, tpr, _ = m.roc_curve(truth, scores)
     axes[0].plot(fpr, tpr)
     axes[0].plot([0, 1], [0, 1], linestyle="--", color="grey")
-    axes[0].set(title=f"ROC (AUC {m.roc_auc_score(truth, scores):.3f})", xlabel="false positive rate",
-                ylabel="true positive rate")
+    axes[0].set(
+        title=f"ROC (AUC {m.roc_auc_score(truth, scores):.3f})",
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+    )
     precision, recall, _ = m.precision_recall_curve(truth, scores)
     axes[1].plot(recall, precision)
     axes[1].axhline(truth.mean(), linestyle="--", color="grey")
-    axes[1].set(title=f"Precision-recall (AP {m.average_precision_score(truth, scores):.3f})", xlabel="recall",
-                ylabel="precision")
+    axes[1].set(
+        title=f"Precision-recall (AP {m.average_precision_score(truth, scores):.3f})",
+        xlabel="recall",
+        ylabel="precision",
+    )
     _confusion(axes[2], matrix)
     axes[2].set_title(f"Confusion at threshold {threshold:.2f}")
     return fig

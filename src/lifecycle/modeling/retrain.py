@@ -60,22 +60,28 @@ def split_fresh(labelled: pd.DataFrame, target: str, fresh_windows: int, holdout
     if len(names) < holdout_windows + 1:
         parts = fresh_windows + holdout_windows
         if len(rows) < 2 * parts:
-            raise RetrainError(f"only {len(names)} labelled window(s) of {len(rows):,} rows; retraining needs at "
-                               f"least {holdout_windows + 1} windows (holdout_windows plus one to train on)")
-        note = (f" Only {len(names)} labelled window(s) ({', '.join(map(str, names))}), so the rows, in logged "
-                f"order, were cut into {parts} equal parts standing in for windows.")
+            raise RetrainError(
+                f"only {len(names)} labelled window(s) of {len(rows):,} rows; retraining needs at "
+                f"least {holdout_windows + 1} windows (holdout_windows plus one to train on)"
+            )
+        note = (
+            f" Only {len(names)} labelled window(s) ({', '.join(map(str, names))}), so the rows, in logged "
+            f"order, were cut into {parts} equal parts standing in for windows."
+        )
         names = [f"part {k} of {parts}" for k in range(1, parts + 1)]
         rows = rows.assign(window=np.array(names)[np.arange(len(rows)) * parts // len(rows)])
     window = rows["window"]
     holdout = names[-holdout_windows:]
-    train = names[-holdout_windows - fresh_windows:-holdout_windows]
+    train = names[-holdout_windows - fresh_windows : -holdout_windows]
     return Fresh(rows[window.isin(train)], rows[window.isin(holdout)], train, holdout, note)
 
 
 def describe(fresh: Fresh) -> str:
     """What the challenger learns from and what it is judged on, in a sentence."""
-    return (f"Train on {len(fresh.train):,} labelled rows from the windows of {', '.join(fresh.train_windows)}; "
-            f"hold out {len(fresh.holdout):,} rows from {', '.join(fresh.holdout_windows)}.{fresh.note}")
+    return (
+        f"Train on {len(fresh.train):,} labelled rows from the windows of {', '.join(fresh.train_windows)}; "
+        f"hold out {len(fresh.holdout):,} rows from {', '.join(fresh.holdout_windows)}.{fresh.note}"
+    )
 
 
 def data_version(frame: pd.DataFrame) -> str:
@@ -85,8 +91,9 @@ def data_version(frame: pd.DataFrame) -> str:
     return digest.hexdigest()[:12]
 
 
-def train_challenger(champion, schema: pd.DataFrame, fresh: pd.DataFrame, target: str,
-                     include_training_data: bool = False):
+def train_challenger(
+    champion, schema: pd.DataFrame, fresh: pd.DataFrame, target: str, include_training_data: bool = False
+):
     """The champion's recipe (unfitted clone) fitted on the fresh rows (and the original training
     split, when asked); and the number of rows it saw."""
     frames = [fresh]
@@ -104,8 +111,12 @@ def compare(models: dict, holdout: pd.DataFrame, schema: pd.DataFrame, card, thr
     X, y = align(holdout, schema), holdout[card.target]
     if pd.api.types.is_float_dtype(y) and (y % 1 == 0).all():
         y = y.astype("int64")
-    return pd.DataFrame({name: evaluate.headline(model, X, y, card.task, card.positive_class, threshold)
-                         for name, model in models.items()})
+    return pd.DataFrame(
+        {
+            name: evaluate.headline(model, X, y, card.task, card.positive_class, threshold)
+            for name, model in models.items()
+        }
+    )
 
 
 def decide(table: pd.DataFrame, card, margin: float, go: bool) -> tuple[bool, str]:
@@ -116,8 +127,10 @@ def decide(table: pd.DataFrame, card, margin: float, go: bool) -> tuple[bool, st
     champion, challenger = table.loc[metric, "champion"], table.loc[metric, "challenger"]
     gain = sign * (challenger - champion)
     clears = sign * (challenger - card.metric_bar) >= 0
-    figures = (f"challenger {metric} {challenger:.3f} against champion {champion:.3f} on the hold-out "
-               f"(gain {gain:+.3f}, margin {margin:g}; bar {card.metric_bar:g})")
+    figures = (
+        f"challenger {metric} {challenger:.3f} against champion {champion:.3f} on the hold-out "
+        f"(gain {gain:+.3f}, margin {margin:g}; bar {card.metric_bar:g})"
+    )
     if not go:
         return False, f"Keep the champion: retraining was not triggered; for information, {figures}."
     if gain < margin:
@@ -133,8 +146,17 @@ def _data(frame: pd.DataFrame, metadata: dict) -> pd.DataFrame:
     return frame[columns] if columns else frame
 
 
-def register(challenger, name: str, champion_metadata: dict, table: pd.DataFrame, fresh: Fresh, rows: int,
-             include_training_data: bool, go: bool, promote: bool) -> tuple[str, pd.Series]:
+def register(
+    challenger,
+    name: str,
+    champion_metadata: dict,
+    table: pd.DataFrame,
+    fresh: Fresh,
+    rows: int,
+    include_training_data: bool,
+    go: bool,
+    promote: bool,
+) -> tuple[str, pd.Series]:
     """Register the challenger with its lineage (when retraining was triggered); promote it when decided.
     The champion stays in the registry. Returns a sentence and the lineage (without version numbers,
     which grow with every run)."""
@@ -148,17 +170,26 @@ def register(challenger, name: str, champion_metadata: dict, table: pd.DataFrame
         "rows": rows,
         "includes_parent_training_data": include_training_data,
     }
-    metadata = {**{k: champion_metadata[k] for k in keep if k in champion_metadata},
-                "data_version": lineage["fresh_data_version"], "lineage": lineage, "retrained": True,
-                "metrics": {"holdout": table["challenger"].to_dict()},
-                "parent_metrics": {"holdout": table["champion"].to_dict()}}
-    shown = pd.Series({k: (", ".join(v) if isinstance(v, list) else v) for k, v in lineage.items()
-                       if k != "parent_version"}, name="lineage", dtype=object)
+    metadata = {
+        **{k: champion_metadata[k] for k in keep if k in champion_metadata},
+        "data_version": lineage["fresh_data_version"],
+        "lineage": lineage,
+        "retrained": True,
+        "metrics": {"holdout": table["challenger"].to_dict()},
+        "parent_metrics": {"holdout": table["champion"].to_dict()},
+    }
+    shown = pd.Series(
+        {k: (", ".join(v) if isinstance(v, list) else v) for k, v in lineage.items() if k != "parent_version"},
+        name="lineage",
+        dtype=object,
+    )
     if not go:
         return "Nothing registered: retraining was not triggered.", shown
     version = registry.register(challenger, name, metadata)
     if promote:
         registry.promote(name, version, "production")
-        return (f"Registered the challenger as a new version of {name}, its parent recorded, and promoted it; "
-                "the champion is archived, not deleted."), shown
+        return (
+            f"Registered the challenger as a new version of {name}, its parent recorded, and promoted it; "
+            "the champion is archived, not deleted."
+        ), shown
     return f"Registered the challenger as a new {name} candidate; the champion is unchanged.", shown

@@ -40,11 +40,20 @@ def load(name: str, version: int | str | None = None, stage: str | None = None) 
     if missing:
         raise registry.RegistryError(
             f"models/{name}/{metadata.get('version')} is incompatible with scoring: its metadata lacks "
-            f"{', '.join(missing)}; register it with 09_model_testing")
+            f"{', '.join(missing)}; register it with 09_model_testing"
+        )
     schema = pd.DataFrame.from_dict(metadata["feature_schema"], orient="index")
     row_stable(lean(pipeline)[-1] if hasattr(pipeline, "steps") else pipeline)
-    return Scorer(name, int(metadata["version"]), pipeline, metadata, schema, metadata["task"],
-                  metadata.get("positive_class"), float(metadata["threshold"]))
+    return Scorer(
+        name,
+        int(metadata["version"]),
+        pipeline,
+        metadata,
+        schema,
+        metadata["task"],
+        metadata.get("positive_class"),
+        float(metadata["threshold"]),
+    )
 
 
 class Champion(NamedTuple):
@@ -60,19 +69,29 @@ def champion(name: str) -> Champion:
     if stages["production"] is not None:
         scorer = load(name, version=stages["production"])
         return Champion(scorer, False, f"{name}: the production version.")  # no number: it grows run by run
-    tested = [n for n in registry.existing(name)
-              if {"passed"} <= set(meta := registry.show(name, version=n)) and not meta.get("challenger")
-              and not meta.get("retrained")]
+    tested = [
+        n
+        for n in registry.existing(name)
+        if {"passed"} <= set(meta := registry.show(name, version=n))
+        and not meta.get("challenger")
+        and not meta.get("retrained")
+    ]
     if not tested:
-        raise registry.RegistryError(f"model '{name}' has no production version and no version 09_model_testing "
-                                     "registered: run 09 first")
+        raise registry.RegistryError(
+            f"model '{name}' has no production version and no version 09_model_testing registered: run 09 first"
+        )
     scorer = load(name, version=tested[-1])
-    return Champion(scorer, True, (
-        f"REHEARSAL: {name} has no production version (09 kept version {scorer.version} a candidate: it did not "
-        "clear the problem card's bar, or promote_if_pass is off). This phase shows what it would do with that "
-        "candidate; nothing it does puts a model in production. Improve the model or set a bar you can defend "
-        f"(params/00_problem_definition.yaml), or promote it by hand: lifecycle models promote {name} "
-        f"{scorer.version} --stage production."))
+    return Champion(
+        scorer,
+        True,
+        (
+            f"REHEARSAL: {name} has no production version (09 kept version {scorer.version} a candidate: it did not "
+            "clear the problem card's bar, or promote_if_pass is off). This phase shows what it would do with that "
+            "candidate; nothing it does puts a model in production. Improve the model or set a bar you can defend "
+            f"(params/00_problem_definition.yaml), or promote it by hand: lifecycle models promote {name} "
+            f"{scorer.version} --stage production."
+        ),
+    )
 
 
 def score(scorer: Scorer, frame: pd.DataFrame) -> pd.DataFrame:
@@ -164,8 +183,11 @@ def direct(pipeline: Any, probe: pd.DataFrame) -> str | None:
     for _, transformer, columns in first.transformers_:
         if isinstance(transformer, str) and transformer == "drop":
             continue
-        if (isinstance(transformer, str) or not isinstance(columns, list)
-                or not all(isinstance(c, str) and c in layout for c in columns)):
+        if (
+            isinstance(transformer, str)
+            or not isinstance(columns, list)
+            or not all(isinstance(c, str) and c in layout for c in columns)
+        ):
             return None
         kinds = {probe[c].dtype.kind for c in columns}
         dtype = float if kinds <= {"f", "i", "u"} else object if kinds == {"O"} else None
@@ -182,13 +204,18 @@ def direct(pipeline: Any, probe: pd.DataFrame) -> str | None:
             values = X.to_numpy(dtype=object)
         else:
             return ColumnTransformer.transform(first, X)
-        return np.hstack([transformer.transform(X[columns] if dtype is None else values[:, at].astype(dtype))
-                          for transformer, columns, at, dtype in branches])
+        return np.hstack(
+            [
+                transformer.transform(X[columns] if dtype is None else values[:, at].astype(dtype))
+                for transformer, columns, at, dtype in branches
+            ]
+        )
 
     expected = first.transform(probe)
     try:
         same = np.array_equal(transform(probe), expected, equal_nan=True) and (
-            not rows or np.array_equal(transform(probe.to_numpy(dtype=object)), expected, equal_nan=True))
+            not rows or np.array_equal(transform(probe.to_numpy(dtype=object)), expected, equal_nan=True)
+        )
     except Exception:  # noqa: BLE001  (any failure: keep the column transformer's own path)
         same = False
     if not same:
@@ -220,7 +247,8 @@ def row_stable(model: Any) -> Any:
     record can differ in the last bit alone and in a batch (so can numpy's own sums, whose
     order depends on the array's shape). The service scores concurrent requests together
     and promises each caller the answer it would get alone, so the product is summed
-    column by column, elementwise: the same additions in the same order for every row. Every other scikit-learn step already treats rows apart.
+    column by column, elementwise: the same additions in the same order for every row. Every other
+    scikit-learn step already treats rows apart.
     Replaces the model's own ``decision_function`` (classifiers) or
     ``_decision_function`` (regressors) on this instance only (it still pickles: the
     service hands it to its scoring process); returns the model.

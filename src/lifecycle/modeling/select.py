@@ -46,8 +46,9 @@ def estimator(family: str, task: str, settings: dict | None = None, seed: int = 
     chosen = {**DEFAULTS.get(cls, {}), **(settings or {})}
     unknown = set(chosen) - set(cls().get_params())
     if unknown:
-        raise ValueError(f"{family}: {cls.__name__} has no setting {', '.join(sorted(unknown))}; "
-                         f"see its scikit-learn documentation")
+        raise ValueError(
+            f"{family}: {cls.__name__} has no setting {', '.join(sorted(unknown))}; see its scikit-learn documentation"
+        )
     if "random_state" in cls().get_params():
         chosen.setdefault("random_state", seed)
     return cls(**chosen)
@@ -89,8 +90,17 @@ def metric_sign(metric: str) -> int:
     return 1 if METRICS[metric].greater_is_better else -1
 
 
-def compare(candidates: dict[str, dict], schema: pd.DataFrame, X: pd.DataFrame, y: pd.Series, task: str,
-            metric: str, cv_folds: int, seed: int, n_jobs: int = 1) -> pd.DataFrame:
+def compare(
+    candidates: dict[str, dict],
+    schema: pd.DataFrame,
+    X: pd.DataFrame,
+    y: pd.Series,
+    task: str,
+    metric: str,
+    cv_folds: int,
+    seed: int,
+    n_jobs: int = 1,
+) -> pd.DataFrame:
     """Cross-validate every candidate plus the dummy baseline on the same folds.
 
     Returns one row per candidate, in the order given (dummy first): the metric per fold,
@@ -102,8 +112,12 @@ def compare(candidates: dict[str, dict], schema: pd.DataFrame, X: pd.DataFrame, 
         model = pipeline(preprocessor(schema, task, seed), estimator(family, task, settings, seed))
         result = cross_validate(model, X, y, cv=cv, scoring=METRICS[metric].scorer, n_jobs=n_jobs)
         scores = metric_sign(metric) * result["test_score"]
-        rows[family] = {**{f"fold {i + 1}": s for i, s in enumerate(scores)}, "mean": scores.mean(),
-                        "std": scores.std(ddof=1), "sem": scores.std(ddof=1) / np.sqrt(len(scores))}
+        rows[family] = {
+            **{f"fold {i + 1}": s for i, s in enumerate(scores)},
+            "mean": scores.mean(),
+            "std": scores.std(ddof=1),
+            "sem": scores.std(ddof=1) / np.sqrt(len(scores)),
+        }
     table = pd.DataFrame(rows).T.rename_axis("candidate").round(4)
     table.attrs["folds"] = cv_folds  # per repeat: the paired rule's correction needs it
     return table
@@ -112,7 +126,7 @@ def compare(candidates: dict[str, dict], schema: pd.DataFrame, X: pd.DataFrame, 
 RULES = {
     "best_mean": "the candidate with the best mean cross-validated {metric}",
     "one_standard_error": "the simplest candidate (earliest in params) whose mean {metric} is within one standard "
-                          "error of the best, the error of their difference on the same folds",
+    "error of the best, the error of their difference on the same folds",
 }
 
 
@@ -140,20 +154,32 @@ def choose(scores: pd.DataFrame, rule: str, metric: str) -> tuple[str, str]:
     chosen = best
     if rule == "one_standard_error":
         sign = 1 if better else -1
-        close = [name for name in contenders.index
-                 if sign * (contenders.loc[best, "mean"] - contenders.loc[name, "mean"])
-                 <= paired_error(scores, best, name) + 1e-12]  # within it, rounding aside
+        close = [
+            name
+            for name in contenders.index
+            if sign * (contenders.loc[best, "mean"] - contenders.loc[name, "mean"])
+            <= paired_error(scores, best, name) + 1e-12
+        ]  # within it, rounding aside
         chosen = close[0]
     baseline = scores.loc["dummy", "mean"]
-    reason = (f"Rule: {RULES[rule].format(metric=metric)}. Chosen: {chosen} "
-              f"({metric} {scores.loc[chosen, 'mean']:.3f} ± {scores.loc[chosen, 'std']:.3f}; best {best} "
-              f"{scores.loc[best, 'mean']:.3f}; dummy baseline {baseline:.3f}).")
+    reason = (
+        f"Rule: {RULES[rule].format(metric=metric)}. Chosen: {chosen} "
+        f"({metric} {scores.loc[chosen, 'mean']:.3f} ± {scores.loc[chosen, 'std']:.3f}; best {best} "
+        f"{scores.loc[best, 'mean']:.3f}; dummy baseline {baseline:.3f})."
+    )
     return chosen, reason
 
 
 def write_choice(family: str, candidates: dict[str, dict], scores: pd.DataFrame, reason: str) -> str:
-    files.write_json(CHOICE, {"family": family, "settings": candidates.get(family, {}), "reason": reason,
-                              "scores": scores[["mean", "std"]].to_dict(orient="index")})
+    files.write_json(
+        CHOICE,
+        {
+            "family": family,
+            "settings": candidates.get(family, {}),
+            "reason": reason,
+            "scores": scores[["mean", "std"]].to_dict(orient="index"),
+        },
+    )
     return paths.relative(CHOICE)
 
 

@@ -18,16 +18,31 @@ from lifecycle.registry.trust import load_file
 TRAINING = paths.DATA / "training"
 
 
-def learning(model, X: pd.DataFrame, y: pd.Series, task: str, metric: str, cv_folds: int, points: int,
-             seed: int, n_jobs: int = 1) -> pd.DataFrame:
+def learning(
+    model, X: pd.DataFrame, y: pd.Series, task: str, metric: str, cv_folds: int, points: int, seed: int, n_jobs: int = 1
+) -> pd.DataFrame:
     """Training and validation scores as the training set grows, in the metric's own units."""
     sizes, train, validation = learning_curve(
-        model, X, y, cv=folds(task, cv_folds, seed), scoring=METRICS[metric].scorer,
-        train_sizes=np.linspace(0.1, 1.0, points), n_jobs=n_jobs, shuffle=True, random_state=seed)
+        model,
+        X,
+        y,
+        cv=folds(task, cv_folds, seed),
+        scoring=METRICS[metric].scorer,
+        train_sizes=np.linspace(0.1, 1.0, points),
+        n_jobs=n_jobs,
+        shuffle=True,
+        random_state=seed,
+    )
     sign = metric_sign(metric)
-    table = pd.DataFrame({"train mean": sign * train.mean(axis=1), "train std": train.std(axis=1),
-                          "validation mean": sign * validation.mean(axis=1), "validation std": validation.std(axis=1)},
-                         index=pd.Index(sizes, name="training rows"))
+    table = pd.DataFrame(
+        {
+            "train mean": sign * train.mean(axis=1),
+            "train std": train.std(axis=1),
+            "validation mean": sign * validation.mean(axis=1),
+            "validation std": validation.std(axis=1),
+        },
+        index=pd.Index(sizes, name="training rows"),
+    )
     return table.round(4)
 
 
@@ -36,10 +51,14 @@ def learning_verdict(curve: pd.DataFrame, metric: str) -> str:
     last, before = curve["validation mean"].iloc[-1], curve["validation mean"].iloc[-2]
     gain = (last - before) * (1 if METRICS[metric].greater_is_better else -1)
     gap = abs(curve["train mean"].iloc[-1] - last)
-    trend = "still improving: more data would likely help" if gain > curve["validation std"].iloc[-1] else \
-        "flat at the end: more data of the same kind would help little"
-    return (f"Validation {metric} {last:.3f} at {curve.index[-1]:,} rows, {trend}; "
-            f"the train-validation gap is {gap:.3f}.")
+    trend = (
+        "still improving: more data would likely help"
+        if gain > curve["validation std"].iloc[-1]
+        else "flat at the end: more data of the same kind would help little"
+    )
+    return (
+        f"Validation {metric} {last:.3f} at {curve.index[-1]:,} rows, {trend}; the train-validation gap is {gap:.3f}."
+    )
 
 
 def save(model, name: str, info: dict) -> list[str]:

@@ -32,8 +32,20 @@ def space(spec: dict) -> dict:
     return result
 
 
-def search(pipeline, spec: dict, X: pd.DataFrame, y: pd.Series, task: str, metric: str, method: str,
-           n_iter: int, cv_folds: int, seed: int, n_jobs: int = 1, compute=None):
+def search(
+    pipeline,
+    spec: dict,
+    X: pd.DataFrame,
+    y: pd.Series,
+    task: str,
+    metric: str,
+    method: str,
+    n_iter: int,
+    cv_folds: int,
+    seed: int,
+    n_jobs: int = 1,
+    compute=None,
+):
     """Run the search (randomised, or successive halving) and return the fitted search.
 
     With ``compute`` (the ``compute`` parameters) set to ``engine: dask``, the fits run on that
@@ -49,8 +61,9 @@ def search(pipeline, spec: dict, X: pd.DataFrame, y: pd.Series, task: str, metri
         return tune_dask.fit(found, X, y, client)
 
 
-def searcher(pipeline, spec: dict, task: str, metric: str, method: str, n_iter: int, cv_folds: int, seed: int,
-             n_jobs: int = 1):
+def searcher(
+    pipeline, spec: dict, task: str, metric: str, method: str, n_iter: int, cv_folds: int, seed: int, n_jobs: int = 1
+):
     """The unfitted search of ``search``."""
     if not spec:
         raise ValueError("no search space for this model family in params/08_model_tuning.yaml spaces; add one")
@@ -68,12 +81,15 @@ def _for_model(spec: dict, model) -> dict:
     known = set().union(*(cls().get_params() for cls in variants))
     unknown = sorted(set(spec) - known)
     if unknown:
-        raise ValueError(f"params/08_model_tuning.yaml spaces: {type(model).__name__} has no setting "
-                         f"{', '.join(unknown)}")
+        raise ValueError(
+            f"params/08_model_tuning.yaml spaces: {type(model).__name__} has no setting {', '.join(unknown)}"
+        )
     own = {k: v for k, v in spec.items() if k in model.get_params()}
     if not own:
-        raise ValueError(f"params/08_model_tuning.yaml spaces: nothing to tune for {type(model).__name__}; "
-                         f"name some of its settings ({', '.join(sorted(model.get_params())[:8])}, ...)")
+        raise ValueError(
+            f"params/08_model_tuning.yaml spaces: nothing to tune for {type(model).__name__}; "
+            f"name some of its settings ({', '.join(sorted(model.get_params())[:8])}, ...)"
+        )
     return own
 
 
@@ -90,26 +106,35 @@ def trials(searcher, metric: str, top: int = 8) -> pd.DataFrame:
     return table.map(lambda v: round(v, 4) if isinstance(v, float) else v)
 
 
-def against_untuned(untuned, tuned, X: pd.DataFrame, y: pd.Series, task: str, metric: str, cv_folds: int,
-                    seed: int, n_jobs: int = 1) -> pd.DataFrame:
+def against_untuned(
+    untuned, tuned, X: pd.DataFrame, y: pd.Series, task: str, metric: str, cv_folds: int, seed: int, n_jobs: int = 1
+) -> pd.DataFrame:
     """Both pipelines cross-validated on exactly the same folds (repeated on a small table: ``select.folds``;
     the search itself runs on one set of folds, this comparison decides)."""
     cv = folds(task, cv_folds, seed, len(X))
-    scores = {name: metric_sign(metric) * cross_val_score(clone(model), X, y, cv=cv, scoring=METRICS[metric].scorer,
-                                                         n_jobs=n_jobs)
-              for name, model in (("untuned", untuned), ("tuned", tuned))}
+    scores = {
+        name: metric_sign(metric)
+        * cross_val_score(clone(model), X, y, cv=cv, scoring=METRICS[metric].scorer, n_jobs=n_jobs)
+        for name, model in (("untuned", untuned), ("tuned", tuned))
+    }
     table = pd.DataFrame(scores, index=pd.Index(range(1, cv.get_n_splits() + 1), name="fold"))
     return table.round(4)
 
 
 def decide(comparison: pd.DataFrame, metric: str) -> tuple[bool, str]:
     """Keep the tuned model only if its mean is better on the same folds."""
-    gain = (comparison["tuned"].mean() - comparison["untuned"].mean()) * (1 if METRICS[metric].greater_is_better else -1)
-    wins = int(((comparison["tuned"] - comparison["untuned"]) * (1 if METRICS[metric].greater_is_better else -1) > 0).sum())
+    gain = (comparison["tuned"].mean() - comparison["untuned"].mean()) * (
+        1 if METRICS[metric].greater_is_better else -1
+    )
+    wins = int(
+        ((comparison["tuned"] - comparison["untuned"]) * (1 if METRICS[metric].greater_is_better else -1) > 0).sum()
+    )
     keep = bool(gain > 0)
     verdict = "keep the tuned model" if keep else "keep the untuned model: tuning did not help"
-    return keep, (f"Tuned {metric} {comparison['tuned'].mean():.4f} against untuned {comparison['untuned'].mean():.4f} "
-                  f"(better on {wins} of {len(comparison)} folds): {verdict}.")
+    return keep, (
+        f"Tuned {metric} {comparison['tuned'].mean():.4f} against untuned {comparison['untuned'].mean():.4f} "
+        f"(better on {wins} of {len(comparison)} folds): {verdict}."
+    )
 
 
 def write_final(untuned, searcher, keep_tuned: bool, info: dict) -> list[str]:

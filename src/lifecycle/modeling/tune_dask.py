@@ -44,9 +44,14 @@ class FitsOnCluster(ParallelBackendBase):
 
     def submit(self, func, callback=None):
         # Dicts, not (function, args) tuples, which Dask would take for tasks of its own graph.
-        calls = [{"function": function, "args": [self._shared.get(id(a), a) for a in args],
-                  "kwargs": {k: self._shared.get(id(v), v) for k, v in kwargs.items()}}
-                 for function, args, kwargs in func.items]
+        calls = [
+            {
+                "function": function,
+                "args": [self._shared.get(id(a), a) for a in args],
+                "kwargs": {k: self._shared.get(id(v), v) for k, v in kwargs.items()},
+            }
+            for function, args, kwargs in func.items
+        ]
         future = self.client.submit(_run, calls, key=f"fit-and-score-{uuid4().hex}", pure=False)
         with self._lock:
             self._pending.add(future)
@@ -89,8 +94,9 @@ def fit(searcher, X, y, client: Any, show=say):
 
     total = None
     if isinstance(searcher, RandomizedSearchCV):  # halving: each round's size depends on the last's scores
-        candidates = len(ParameterSampler(searcher.param_distributions, searcher.n_iter,
-                                          random_state=searcher.random_state))
+        candidates = len(
+            ParameterSampler(searcher.param_distributions, searcher.n_iter, random_state=searcher.random_state)
+        )
         total = candidates * check_cv(searcher.cv, y, classifier=is_classifier(searcher.estimator)).get_n_splits(X, y)
     progress = None if show is None else Progress("tuning on the cluster", total, "fits", show)
     n_jobs, refit = searcher.n_jobs, searcher.refit

@@ -14,10 +14,16 @@ PREDICTION = "(model score)"
 
 def kind_of(feature: pd.Series) -> np.ndarray:
     """Each record's kind of check: feature, multivariate or prediction drift, or performance."""
-    return np.select([feature == PREDICTION, feature == MULTIVARIATE,
-                      feature.str.startswith("performance"), feature.str.startswith("estimated")],
-                     ["prediction drift", "multivariate drift", "performance", "estimated performance"],
-                     "feature drift")
+    return np.select(
+        [
+            feature == PREDICTION,
+            feature == MULTIVARIATE,
+            feature.str.startswith("performance"),
+            feature.str.startswith("estimated"),
+        ],
+        ["prediction drift", "multivariate drift", "performance", "estimated performance"],
+        "feature drift",
+    )
 
 
 def alerts(results: pd.DataFrame) -> pd.DataFrame:
@@ -29,8 +35,18 @@ def alerts(results: pd.DataFrame) -> pd.DataFrame:
 def alert_table(results: pd.DataFrame) -> pd.DataFrame:
     """One row per alert, consecutive windows of the same (feature, statistic) merged into one,
     ranked by effect size (the peak value as a multiple of its threshold), largest first."""
-    columns = ["kind", "feature", "statistic", "first window", "last window", "windows", "peak", "threshold",
-               "times threshold", "note"]
+    columns = [
+        "kind",
+        "feature",
+        "statistic",
+        "first window",
+        "last window",
+        "windows",
+        "peak",
+        "threshold",
+        "times threshold",
+        "note",
+    ]
     # Consecutive time windows merge; a batch is a window of its own, never consecutive with another.
     names = sorted(results["window"].unique())
     order = {w: k if not w.startswith("batch ") else 2 * (len(names) + k) for k, w in enumerate(names)}
@@ -42,12 +58,24 @@ def alert_table(results: pd.DataFrame) -> pd.DataFrame:
             lower_is_worse = statistic in METRICS and METRICS[statistic].greater_is_better
             peak = part.loc[part["value"].idxmin() if lower_is_worse else part["value"].idxmax()]
             ratio = _times(peak["value"], peak["threshold"], lower_is_worse)
-            rows.append((kind_of(pd.Series([feature]))[0], feature, statistic, part["window"].iloc[0],
-                         part["window"].iloc[-1], len(part), peak["value"], peak["threshold"], round(ratio, 2),
-                         peak["note"]))
+            rows.append(
+                (
+                    kind_of(pd.Series([feature]))[0],
+                    feature,
+                    statistic,
+                    part["window"].iloc[0],
+                    part["window"].iloc[-1],
+                    len(part),
+                    peak["value"],
+                    peak["threshold"],
+                    round(ratio, 2),
+                    peak["note"],
+                )
+            )
     table = pd.DataFrame(rows, columns=columns)
-    return table.sort_values(["times threshold", "first window"], ascending=[False, True],
-                             kind="stable").reset_index(drop=True)
+    return table.sort_values(["times threshold", "first window"], ascending=[False, True], kind="stable").reset_index(
+        drop=True
+    )
 
 
 def _times(value: float, threshold: float, lower_is_worse: bool) -> float:
@@ -59,8 +87,11 @@ def _times(value: float, threshold: float, lower_is_worse: bool) -> float:
 def overview(results: pd.DataFrame) -> pd.DataFrame:
     """Per window: rows, alerts of each kind, and the metric once labels have arrived."""
     kinds = ["feature drift", "multivariate drift", "prediction drift", "performance", "estimated performance"]
-    counts = pd.crosstab(results["window"], kind_of(results["feature"]), values=results["alert"],
-                         aggfunc="sum").fillna(0).astype(int)
+    counts = (
+        pd.crosstab(results["window"], kind_of(results["feature"]), values=results["alert"], aggfunc="sum")
+        .fillna(0)
+        .astype(int)
+    )
     counts = counts.reindex(columns=kinds, fill_value=0)
     counts.columns = [f"{c} alerts" for c in counts.columns]
     table = results.groupby("window")["rows"].max().to_frame("rows").join(counts)
@@ -75,10 +106,15 @@ def verdict(results: pd.DataFrame) -> str:
     """One sentence: is everything within its thresholds, and if not, what moved first."""
     found = alerts(results)
     if found.empty:
-        return f"No alerts: all {len(results):,} checks over {results['window'].nunique()} windows are within their thresholds."
+        return (
+            f"No alerts: all {len(results):,} checks over {results['window'].nunique()} windows are within "
+            "their thresholds."
+        )
     first = found["window"].min()
     names = sorted(found.loc[found["window"] == first, "feature"].unique())
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    return (f"{len(found):,} alerts in {found['window'].nunique()} of {results['window'].nunique()} windows "
-            f"({len(alert_table(results)):,} once consecutive windows are merged); the first, in the window of "
-            f"{first}, on {shown}.")
+    return (
+        f"{len(found):,} alerts in {found['window'].nunique()} of {results['window'].nunique()} windows "
+        f"({len(alert_table(results)):,} once consecutive windows are merged); the first, in the window of "
+        f"{first}, on {shown}."
+    )

@@ -82,8 +82,9 @@ def f1(predicted: np.ndarray, p: np.ndarray, gradient: bool = True) -> tuple[np.
     return value, 2 * (predicted * denominator - tp) / denominator**2
 
 
-def expected(ranks: list[Ranking], p: np.ndarray, predicted: np.ndarray, scored: list[int],
-             gradient: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+def expected(
+    ranks: list[Ranking], p: np.ndarray, predicted: np.ndarray, scored: list[int], gradient: bool = True
+) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     """ROC AUC and F1 averaged over the classes ``scored`` (one-vs-rest), and accuracy, with gradients.
 
     Parameters
@@ -95,8 +96,10 @@ def expected(ranks: list[Ranking], p: np.ndarray, predicted: np.ndarray, scored:
     gradient : also each metric's gradient in the labels (rows x classes; one set of ``p`` only).
     """
     found = {}
-    for name, function in (("roc_auc", lambda c, g: auc(ranks[c], p[..., c], g)),
-                           ("f1", lambda c, g: f1(predicted[:, c], p[..., c], g))):
+    for name, function in (
+        ("roc_auc", lambda c, g: auc(ranks[c], p[..., c], g)),
+        ("f1", lambda c, g: f1(predicted[:, c], p[..., c], g)),
+    ):
         values, grad = [], np.zeros_like(p) if gradient else None
         for c in scored:
             value, g = function(c, gradient)

@@ -46,8 +46,9 @@ def read_log(path: str) -> pd.DataFrame:
     try:
         return found.read(full)
     except Exception as exc:  # noqa: BLE001  (pandas and pyarrow raise many types for a bad file)
-        raise ExperimentError(f"cannot read the experiment log '{path}' as {found.title} ({tables.reason(exc)}); "
-                              "check the file") from None
+        raise ExperimentError(
+            f"cannot read the experiment log '{path}' as {found.title} ({tables.reason(exc)}); check the file"
+        ) from None
 
 
 def log_for(params) -> tuple[pd.DataFrame, str]:
@@ -60,17 +61,21 @@ def log_for(params) -> tuple[pd.DataFrame, str]:
     if params.source.kind != "simulated":
         log = example_log(params, EXAMPLE_UNITS)
         files.write_parquet(EXAMPLE_LOG, log)
-        return log, (f"No experiment log yet: set log_path in params/11_experimentation.yaml to yours (CSV or "
-                     f"Parquet, one row per unit: {params.unit_column}, {params.arm_column} holding "
-                     f"'{params.control}' or '{params.treatment}', and {params.outcome_column}). Until then this "
-                     f"notebook analyses a made-up EXAMPLE log of {len(log):,} units with no true effect, to show "
-                     f"what you will get; nothing below is about your data.")
+        return log, (
+            f"No experiment log yet: set log_path in params/11_experimentation.yaml to yours (CSV or "
+            f"Parquet, one row per unit: {params.unit_column}, {params.arm_column} holding "
+            f"'{params.control}' or '{params.treatment}', and {params.outcome_column}). Until then this "
+            f"notebook analyses a made-up EXAMPLE log of {len(log):,} units with no true effect, to show "
+            f"what you will get; nothing below is about your data."
+        )
 
     scorer = scoring.load(params.serving.model, stage="production")
     log, true_lift = production.ab_test(params, scorer, params.simulated_users, params.treatment_share)
     files.write_parquet(SIMULATED_LOG, log)
-    return log, (f"Simulated experiment: {len(log):,} users; the true effect on the treatment arm's "
-                 f"{params.target} rate is {true_lift:+.4f} (written to {paths.relative(SIMULATED_LOG)}).")
+    return log, (
+        f"Simulated experiment: {len(log):,} users; the true effect on the treatment arm's "
+        f"{params.target} rate is {true_lift:+.4f} (written to {paths.relative(SIMULATED_LOG)})."
+    )
 
 
 def example_log(params, units: int) -> pd.DataFrame:
@@ -79,34 +84,44 @@ def example_log(params, units: int) -> pd.DataFrame:
     rng = np.random.default_rng(params.seed)
     in_treatment = rng.random(units) < params.treatment_share
     outcome = (rng.random(units) < 0.2).astype(int) if params.outcome == "proportion" else rng.normal(100, 15, units)
-    return pd.DataFrame({params.unit_column: np.arange(1, units + 1),
-                         params.arm_column: np.where(in_treatment, params.treatment, params.control),
-                         params.outcome_column: outcome})
+    return pd.DataFrame(
+        {
+            params.unit_column: np.arange(1, units + 1),
+            params.arm_column: np.where(in_treatment, params.treatment, params.control),
+            params.outcome_column: outcome,
+        }
+    )
 
 
-def arms(log: pd.DataFrame, unit: str, arm: str, outcome: str, control: str, treatment: str,
-         kind: str) -> Arms:
+def arms(log: pd.DataFrame, unit: str, arm: str, outcome: str, control: str, treatment: str, kind: str) -> Arms:
     """The outcomes of each arm, after checking the log: columns present, one row per unit,
     known arm names, outcomes present (and 0/1 for a proportion)."""
     missing = [c for c in (unit, arm, outcome) if c not in log.columns]
     if missing:
-        raise ExperimentError(f"the experiment log lacks column(s) {', '.join(missing)} (it has "
-                              f"{', '.join(map(str, log.columns[:10]))}); set unit_column, arm_column and "
-                              "outcome_column in params/11_experimentation.yaml")
+        raise ExperimentError(
+            f"the experiment log lacks column(s) {', '.join(missing)} (it has "
+            f"{', '.join(map(str, log.columns[:10]))}); set unit_column, arm_column and "
+            "outcome_column in params/11_experimentation.yaml"
+        )
     if log[unit].duplicated().any():
-        raise ExperimentError(f"{int(log[unit].duplicated().sum())} unit(s) appear more than once in '{unit}'; "
-                              "the log needs one row per unit randomised")
+        raise ExperimentError(
+            f"{int(log[unit].duplicated().sum())} unit(s) appear more than once in '{unit}'; "
+            "the log needs one row per unit randomised"
+        )
     names = set(log[arm].astype(str).unique())
     unknown = sorted(names - {control, treatment})
     if unknown or not {control, treatment} <= names:
-        raise ExperimentError(f"arm_column '{arm}' holds {', '.join(sorted(names))}; expected exactly "
-                              f"'{control}' (control) and '{treatment}' (treatment)")
+        raise ExperimentError(
+            f"arm_column '{arm}' holds {', '.join(sorted(names))}; expected exactly "
+            f"'{control}' (control) and '{treatment}' (treatment)"
+        )
     values = pd.to_numeric(log[outcome], errors="coerce")
     if values.isna().any():
         raise ExperimentError(f"outcome '{outcome}' is missing or not a number on {int(values.isna().sum())} rows")
     if kind == "proportion" and not values.isin([0, 1]).all():
-        raise ExperimentError(f"outcome '{outcome}' must be 0 or 1 for a proportion; use outcome: continuous "
-                              "for other values")
+        raise ExperimentError(
+            f"outcome '{outcome}' must be 0 or 1 for a proportion; use outcome: continuous for other values"
+        )
     groups = log[arm].astype(str)
     return Arms(values[groups == control].to_numpy(float), values[groups == treatment].to_numpy(float))
 
@@ -135,8 +150,9 @@ def two_proportions(control: np.ndarray, treatment: np.ndarray, alpha: float = 0
     z = (p2 - p1) / se0 if se0 > 0 else 0.0
     p_value = 2 * stats.norm.sf(abs(z))
     se = np.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
-    relative = _relative(p1, p2, np.sqrt((1 - p1) / (n1 * p1) + (1 - p2) / (n2 * p2)) if p1 > 0 and p2 > 0 else np.inf,
-                         alpha)
+    relative = _relative(
+        p1, p2, np.sqrt((1 - p1) / (n1 * p1) + (1 - p2) / (n2 * p2)) if p1 > 0 and p2 > 0 else np.inf, alpha
+    )
     return _analysis("two-proportion z-test", p1, p2, se, alpha, relative, z, p_value)
 
 
@@ -146,11 +162,11 @@ def welch(control: np.ndarray, treatment: np.ndarray, alpha: float = 0.05) -> An
     m1, m2 = control.mean(), treatment.mean()
     v1, v2 = control.var(ddof=1) / n1, treatment.var(ddof=1) / n2
     se = np.sqrt(v1 + v2)
-    df = (v1 + v2) ** 2 / (v1 ** 2 / (n1 - 1) + v2 ** 2 / (n2 - 1)) if se > 0 else n1 + n2 - 2
+    df = (v1 + v2) ** 2 / (v1**2 / (n1 - 1) + v2**2 / (n2 - 1)) if se > 0 else n1 + n2 - 2
     t = (m2 - m1) / se if se > 0 else 0.0
     p_value = 2 * stats.t.sf(abs(t), df)
     critical = stats.t.ppf(1 - alpha / 2, df)
-    log_se = np.sqrt(v1 / m1 ** 2 + v2 / m2 ** 2) if m1 > 0 and m2 > 0 else np.inf
+    log_se = np.sqrt(v1 / m1**2 + v2 / m2**2) if m1 > 0 and m2 > 0 else np.inf
     result = _analysis("Welch's t-test", m1, m2, se, alpha, _relative(m1, m2, log_se, alpha), t, p_value)
     return result._replace(lift_low=m2 - m1 - critical * se, lift_high=m2 - m1 + critical * se)
 
@@ -166,8 +182,17 @@ def _relative(control: float, treatment: float, log_se: float, alpha: float) -> 
 def _analysis(test, control, treatment, se, alpha, relative, statistic, p_value) -> Analysis:
     z = stats.norm.ppf(1 - alpha / 2)
     lift = treatment - control
-    return Analysis(test, float(control), float(treatment), float(lift), float(lift - z * se), float(lift + z * se),
-                    *map(float, relative), float(statistic), float(p_value))
+    return Analysis(
+        test,
+        float(control),
+        float(treatment),
+        float(lift),
+        float(lift - z * se),
+        float(lift + z * se),
+        *map(float, relative),
+        float(statistic),
+        float(p_value),
+    )
 
 
 def analyse(outcomes: Arms, kind: str, alpha: float) -> Analysis:
@@ -183,24 +208,31 @@ def sample_ratio(n_control: int, n_treatment: int, treatment_share: float, srm_a
     expected = [total * (1 - treatment_share), total * treatment_share]
     p_value = float(stats.chisquare([n_control, n_treatment], expected).pvalue)
     mismatch = p_value < srm_alpha
-    text = (f"Sample ratio: {n_treatment:,} of {total:,} units in treatment ({n_treatment / total:.1%}, planned "
-            f"{treatment_share:.0%}); chi-square p = {p_value:.3g}: "
-            + ("MISMATCH -- the assignment or the logging is broken; do not trust the result." if mismatch
-               else "no sign of a mismatch."))
+    text = (
+        f"Sample ratio: {n_treatment:,} of {total:,} units in treatment ({n_treatment / total:.1%}, planned "
+        f"{treatment_share:.0%}); chi-square p = {p_value:.3g}: "
+        + (
+            "MISMATCH -- the assignment or the logging is broken; do not trust the result."
+            if mismatch
+            else "no sign of a mismatch."
+        )
+    )
     return p_value, mismatch, text
 
 
-def minimum_detectable_effect(n_control: int, n_treatment: int, sd_control: float, sd_treatment: float,
-                              alpha: float, power: float) -> float:
+def minimum_detectable_effect(
+    n_control: int, n_treatment: int, sd_control: float, sd_treatment: float, alpha: float, power: float
+) -> float:
     """The smallest absolute difference the test detects with ``power`` at level ``alpha`` (two-sided)."""
-    se = np.sqrt(sd_control ** 2 / n_control + sd_treatment ** 2 / n_treatment)
+    se = np.sqrt(sd_control**2 / n_control + sd_treatment**2 / n_treatment)
     return float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * se)
 
 
-def achieved_power(effect: float, n_control: int, n_treatment: int, sd_control: float, sd_treatment: float,
-                   alpha: float) -> float:
+def achieved_power(
+    effect: float, n_control: int, n_treatment: int, sd_control: float, sd_treatment: float, alpha: float
+) -> float:
     """The chance a two-sided test at level ``alpha`` detects a true difference ``effect``."""
-    se = np.sqrt(sd_control ** 2 / n_control + sd_treatment ** 2 / n_treatment)
+    se = np.sqrt(sd_control**2 / n_control + sd_treatment**2 / n_treatment)
     if se == 0:
         return 1.0
     z = stats.norm.ppf(1 - alpha / 2)
@@ -213,27 +245,36 @@ def power_table(outcomes: Arms, result: Analysis, alpha: float, power: float) ->
     n1, n2 = len(outcomes.control), len(outcomes.treatment)
     sd1, sd2 = outcomes.control.std(ddof=1), outcomes.treatment.std(ddof=1)
     mde = minimum_detectable_effect(n1, n2, sd1, sd2, alpha, power)
-    return pd.Series({
-        f"minimum detectable effect (power {power:.0%}, alpha {alpha:g})": round(mde, 4),
-        "minimum detectable effect, relative to control": round(mde / result.control_mean, 4)
-        if result.control_mean else 0.0,
-        "power to detect the observed lift": round(achieved_power(result.lift, n1, n2, sd1, sd2, alpha), 3),
-    }, name="value")
+    return pd.Series(
+        {
+            f"minimum detectable effect (power {power:.0%}, alpha {alpha:g})": round(mde, 4),
+            "minimum detectable effect, relative to control": round(mde / result.control_mean, 4)
+            if result.control_mean
+            else 0.0,
+            "power to detect the observed lift": round(achieved_power(result.lift, n1, n2, sd1, sd2, alpha), 3),
+        },
+        name="value",
+    )
 
 
 def per_arm(outcomes: Arms, outcome: str) -> pd.DataFrame:
-    rows = {name: {"units": len(values), f"mean {outcome}": round(values.mean(), 4),
-                   "std": round(values.std(ddof=1), 4)} for name, values in outcomes._asdict().items()}
+    rows = {
+        name: {"units": len(values), f"mean {outcome}": round(values.mean(), 4), "std": round(values.std(ddof=1), 4)}
+        for name, values in outcomes._asdict().items()
+    }
     return pd.DataFrame(rows).T.astype({"units": int}).rename_axis("arm")
 
 
 def lift_table(result: Analysis, alpha: float) -> pd.DataFrame:
     level = f"{1 - alpha:.0%} interval"
-    return pd.DataFrame({
-        "estimate": [result.lift, result.relative],
-        f"{level} low": [result.lift_low, result.relative_low],
-        f"{level} high": [result.lift_high, result.relative_high],
-    }, index=pd.Index(["absolute lift (treatment - control)", "relative lift"], name="lift")).round(4)
+    return pd.DataFrame(
+        {
+            "estimate": [result.lift, result.relative],
+            f"{level} low": [result.lift_low, result.relative_low],
+            f"{level} high": [result.lift_high, result.relative_high],
+        },
+        index=pd.Index(["absolute lift (treatment - control)", "relative lift"], name="lift"),
+    ).round(4)
 
 
 def verdict(result: Analysis, alpha: float, lower_is_better: bool, mismatch: bool, outcome: str) -> str:
@@ -243,16 +284,27 @@ def verdict(result: Analysis, alpha: float, lower_is_better: bool, mismatch: boo
     level = f"{1 - alpha:.0%}"
     interval = f"{result.lift:+.4f} ({level} interval {result.lift_low:+.4f} to {result.lift_high:+.4f})"
     if result.p_value >= alpha:
-        return (f"Not conclusive: treatment changes {outcome} by {interval}, p = {result.p_value:.3g}; the interval "
-                "holds no effect. Keep the current way or run the test longer.")
+        return (
+            f"Not conclusive: treatment changes {outcome} by {interval}, p = {result.p_value:.3g}; the interval "
+            "holds no effect. Keep the current way or run the test longer."
+        )
     good = (result.lift < 0) == lower_is_better
     word = "better" if good else "worse"
     action = "Roll out the treatment." if good else "Do not roll it out."
-    return (f"Treatment is {word}: it changes {outcome} by {interval}, {result.relative:+.1%} relative, "
-            f"{result.test} p = {result.p_value:.3g}. {action}")
+    return (
+        f"Treatment is {word}: it changes {outcome} by {interval}, {result.relative:+.1%} relative, "
+        f"{result.test} p = {result.p_value:.3g}. {action}"
+    )
 
 
 def write(result: Analysis, srm_p: float, power: pd.Series, verdict_text: str) -> str:
-    files.write_json(REPORT, {"analysis": result._asdict(), "sample_ratio_p_value": srm_p,
-                              "power": power.to_dict(), "verdict": verdict_text})
+    files.write_json(
+        REPORT,
+        {
+            "analysis": result._asdict(),
+            "sample_ratio_p_value": srm_p,
+            "power": power.to_dict(),
+            "verdict": verdict_text,
+        },
+    )
     return paths.relative(REPORT)

@@ -49,15 +49,17 @@ def metric_value(metric: str, truth: pd.Series, frame: pd.DataFrame, task: str, 
     if task == "regression":
         predicted = frame["output_prediction"].astype(float)
         value = {"r2": m.r2_score, "mae": m.mean_absolute_error, "rmse": m.root_mean_squared_error}[metric](
-            truth.astype(float), predicted)
+            truth.astype(float), predicted
+        )
         return float(value), ""
     if truth.nunique() < 2:
         return 0.0, "one class only: not measurable"
     if task == "binary" and metric in ("roc_auc", "average_precision", "log_loss"):
         positive = is_positive(truth, positive_class)
         score = frame[f"output_probability_{positive_class}"].astype(float).to_numpy()
-        function = {"roc_auc": m.roc_auc_score, "average_precision": m.average_precision_score,
-                    "log_loss": m.log_loss}[metric]
+        function = {"roc_auc": m.roc_auc_score, "average_precision": m.average_precision_score, "log_loss": m.log_loss}[
+            metric
+        ]
         return float(function(positive, score)), ""
     if metric in ("roc_auc_ovr", "log_loss"):
         columns = [c for c in frame.columns if c.startswith("output_probability_")]
@@ -67,9 +69,12 @@ def metric_value(metric: str, truth: pd.Series, frame: pd.DataFrame, task: str, 
             return float(m.log_loss(truth.astype(str), proba, labels=classes)), ""
         return float(m.roc_auc_score(truth.astype(str), proba, multi_class="ovr", labels=classes)), ""
     predicted = frame["output_prediction"].astype(str)
-    function = {"accuracy": m.accuracy_score, "balanced_accuracy": m.balanced_accuracy_score,
-                "f1": lambda t, p: m.f1_score(t, p, pos_label=str(positive_class)),
-                "f1_macro": lambda t, p: m.f1_score(t, p, average="macro")}[metric]
+    function = {
+        "accuracy": m.accuracy_score,
+        "balanced_accuracy": m.balanced_accuracy_score,
+        "f1": lambda t, p: m.f1_score(t, p, pos_label=str(positive_class)),
+        "f1_macro": lambda t, p: m.f1_score(t, p, average="macro"),
+    }[metric]
     return float(function(truth.astype(str), predicted)), ""
 
 
@@ -89,8 +94,9 @@ class Reference(NamedTuple):
     multivariate: drift_multivariate.Multivariate | None  # None with fewer than two features
 
 
-def fit(reference: pd.DataFrame, reference_scores: pd.Series, settings, seed: int, min_rows: int,
-        exclude: list[str] = ()) -> Reference:
+def fit(
+    reference: pd.DataFrame, reference_scores: pd.Series, settings, seed: int, min_rows: int, exclude: list[str] = ()
+) -> Reference:
     """Learn every threshold from the reference (``settings``: ``DriftSettings`` from params).
 
     Raises ``MonitorError`` for a reference too small to learn from, with what to change.
@@ -101,10 +107,19 @@ def fit(reference: pd.DataFrame, reference_scores: pd.Series, settings, seed: in
     try:
         columns = drift_thresholds.fit(features, settings.statistics, settings.chunks, settings.k, seed, min_rows)
         numeric = [s for s in settings.statistics if s != "new_categories"]
-        score = drift_thresholds.fit(reference_scores.reset_index(drop=True).to_frame(PREDICTION), numeric,
-                                     settings.chunks, settings.k, seed, min_rows)
-        multivariate = (drift_multivariate.fit(features, settings.variance_share, settings.chunks, settings.k, seed,
-                                               min_rows) if features.shape[1] > 1 else None)
+        score = drift_thresholds.fit(
+            reference_scores.reset_index(drop=True).to_frame(PREDICTION),
+            numeric,
+            settings.chunks,
+            settings.k,
+            seed,
+            min_rows,
+        )
+        multivariate = (
+            drift_multivariate.fit(features, settings.variance_share, settings.chunks, settings.k, seed, min_rows)
+            if features.shape[1] > 1
+            else None
+        )
     except drift_thresholds.CalibrationError as exc:
         raise MonitorError(str(exc)) from None
     return Reference(columns, score, multivariate)
@@ -115,13 +130,25 @@ def thresholds_table(reference: Reference) -> pd.DataFrame:
     rows = [reference.features.thresholds, reference.score.thresholds]
     if reference.multivariate is not None:
         mv = reference.multivariate
-        rows.append(pd.DataFrame([(drift_multivariate.FEATURE, drift_multivariate.STATISTIC, "all", mv.mean, mv.sd,
-                                   mv.threshold)], columns=rows[0].columns))
+        rows.append(
+            pd.DataFrame(
+                [(drift_multivariate.FEATURE, drift_multivariate.STATISTIC, "all", mv.mean, mv.sd, mv.threshold)],
+                columns=rows[0].columns,
+            )
+        )
     return pd.concat(rows, ignore_index=True).round(4)
 
 
-def check(production: pd.DataFrame, reference: Reference, card, performance_drop: float, reference_metric: float,
-          period: str, min_rows: int, batches: pd.DataFrame | None = None) -> pd.DataFrame:
+def check(
+    production: pd.DataFrame,
+    reference: Reference,
+    card,
+    performance_drop: float,
+    reference_metric: float,
+    period: str,
+    min_rows: int,
+    batches: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """All checks, window by window: one row per (feature, window, statistic).
 
     Parameters
@@ -136,9 +163,11 @@ def check(production: pd.DataFrame, reference: Reference, card, performance_drop
     features = [c for c in reference.features.reference.columns if c in production.columns]
     if not features:
         columns = reference.features.reference.columns
-        raise MonitorError(f"the reference and production share no columns (reference: "
-                           f"{', '.join(map(str, columns[:5]))}, ...; production: "
-                           f"{', '.join(map(str, production.columns[:5]))}, ...): compare inputs of the same model")
+        raise MonitorError(
+            f"the reference and production share no columns (reference: "
+            f"{', '.join(map(str, columns[:5]))}, ...; production: "
+            f"{', '.join(map(str, production.columns[:5]))}, ...): compare inputs of the same model"
+        )
     if production.empty:
         raise MonitorError("the production window is empty: no predictions in the period monitored")
     score = score_column(production, card.task, card.positive_class)
@@ -149,8 +178,9 @@ def check(production: pd.DataFrame, reference: Reference, card, performance_drop
     codes, names = pd.factorize(window_of, sort=True)
     # Univariate drift of every window in one pass per column (``drift_windows``), then window by window.
     drifted = drift_thresholds.measure_windows(reference.features, production[features], codes, list(names), min_rows)
-    scored = drift_thresholds.measure_windows(reference.score, production[[score]].set_axis([PREDICTION], axis=1),
-                                              codes, list(names), min_rows)
+    scored = drift_thresholds.measure_windows(
+        reference.score, production[[score]].set_axis([PREDICTION], axis=1), codes, list(names), min_rows
+    )
     for number, (window, rows) in enumerate(production.groupby(window_of, sort=True)):
         results += drifted[number]
         if reference.multivariate is not None and len(features) == len(reference.features.reference.columns):
@@ -161,32 +191,50 @@ def check(production: pd.DataFrame, reference: Reference, card, performance_drop
             value, note = metric_value(card.metric, labelled[card.target], labelled, card.task, card.positive_class)
             few = len(labelled) < min_rows or bool(note)
             worse = value < floor if better else value > floor
-            results.append(Result(f"performance ({card.metric})", window, card.metric, round(value, 4),
-                                  round(floor, 4), not few and worse, len(labelled),
-                                  note or ("too few labelled rows" if len(labelled) < min_rows else "")))
+            results.append(
+                Result(
+                    f"performance ({card.metric})",
+                    window,
+                    card.metric,
+                    round(value, 4),
+                    round(floor, 4),
+                    not few and worse,
+                    len(labelled),
+                    note or ("too few labelled rows" if len(labelled) < min_rows else ""),
+                )
+            )
     if batches is not None and batches["batch_id"].notna().any():
         batches = batches[batches["batch_id"].notna()]
         codes, names = pd.factorize(batches["batch_id"], sort=True)
-        for found in drift_thresholds.measure_windows(reference.score, batches[[score]].set_axis([PREDICTION], axis=1),
-                                                      codes, [f"batch {b}" for b in names], min_rows):
+        for found in drift_thresholds.measure_windows(
+            reference.score,
+            batches[[score]].set_axis([PREDICTION], axis=1),
+            codes,
+            [f"batch {b}" for b in names],
+            min_rows,
+        ):
             results += found
     return drift.table(results)
 
 
 def performance_floor(metric: str, accepted: float, performance_drop: float) -> float:
-    """The value beyond which a labelled window alerts: ``performance_drop`` below ``accepted`` (above, for an error)."""
+    """The value beyond which a labelled window alerts: ``performance_drop`` below ``accepted`` (above, for
+    an error)."""
     return accepted - performance_drop if METRICS[metric].greater_is_better else accepted + performance_drop
 
 
 def floor_sentence(metric: str, accepted: float, performance_drop: float) -> str:
     """What the model was accepted with and where a labelled window alerts, in a sentence."""
     side = "below" if METRICS[metric].greater_is_better else "above (an error: lower is better)"
-    return (f"The model was accepted with {metric} {accepted:.3f}; a labelled window alerts "
-            f"{side} {performance_floor(metric, accepted, performance_drop):.3f}.")
+    return (
+        f"The model was accepted with {metric} {accepted:.3f}; a labelled window alerts "
+        f"{side} {performance_floor(metric, accepted, performance_drop):.3f}."
+    )
 
 
-def with_estimates(results: pd.DataFrame, estimates: pd.DataFrame, card, accepted: float,
-                   performance_drop: float) -> pd.DataFrame:
+def with_estimates(
+    results: pd.DataFrame, estimates: pd.DataFrame, card, accepted: float, performance_drop: float
+) -> pd.DataFrame:
     """``results`` with ``estimated``'s estimate of the card's metric per window: an alert when its
     whole interval is beyond the performance floor."""
     better = METRICS[card.metric].greater_is_better
@@ -196,8 +244,15 @@ def with_estimates(results: pd.DataFrame, estimates: pd.DataFrame, card, accepte
 
 def estimated(data, card, params) -> tuple[pd.DataFrame, str]:
     """The label-free estimates per window (``performance_estimate.for_production``) and how they were made."""
-    truth = (is_positive(data.validation_truth, card.positive_class) if card.task == "binary" else
-             data.validation_truth)
-    return pe.for_production(data.production, windows(data.production["timestamp"], params.window), card.task,
-                             card.positive_class, data.validation_scores, truth, params.estimate, params.seed,
-                             params.min_rows)
+    truth = is_positive(data.validation_truth, card.positive_class) if card.task == "binary" else data.validation_truth
+    return pe.for_production(
+        data.production,
+        windows(data.production["timestamp"], params.window),
+        card.task,
+        card.positive_class,
+        data.validation_scores,
+        truth,
+        params.estimate,
+        params.seed,
+        params.min_rows,
+    )

@@ -34,9 +34,11 @@ from lifecycle.monitoring.drift import Result
 METRICS = {"binary": ("roc_auc", "f1", "accuracy"), "multiclass": ("roc_auc_ovr", "f1_macro", "accuracy")}
 FOLDS = 5  # "auto" calibrates when isotonic regression lowers the Brier score out of fold
 COLUMNS = ["window", "metric", "rows", "estimate", "low", "high", "note"]
-REGRESSION = ("No label-free estimate for regression: the model gives one number per row, not a distribution "
-              "of the target, so nothing in its outputs says how wrong it is; its error is known once labels "
-              "arrive (performance as labels arrive, above).")
+REGRESSION = (
+    "No label-free estimate for regression: the model gives one number per row, not a distribution "
+    "of the target, so nothing in its outputs says how wrong it is; its error is known once labels "
+    "arrive (performance as labels arrive, above)."
+)
 
 
 class Calibration(NamedTuple):
@@ -59,8 +61,9 @@ def calibration_error(scores: np.ndarray, positive: np.ndarray, bins: int = 10) 
     edges = np.unique(np.quantile(scores, np.linspace(0, 1, bins + 1)[1:-1]))
     groups = np.searchsorted(edges, scores, side="right")
     rows = np.bincount(groups, minlength=edges.size + 1)
-    gaps = np.abs(np.bincount(groups, scores, edges.size + 1) - np.bincount(groups, positive.astype(float),
-                                                                            edges.size + 1))
+    gaps = np.abs(
+        np.bincount(groups, scores, edges.size + 1) - np.bincount(groups, positive.astype(float), edges.size + 1)
+    )
     return float(gaps[rows > 0].sum() / len(scores))
 
 
@@ -93,17 +96,30 @@ def calibrate(scores: np.ndarray, positive: np.ndarray, rule: str, resamples: in
     before = calibration_error(scores, positive)
     helps, out_before, out_after = needs_calibration(scores, positive, seed) if rule == "auto" else (True, 0, 0)
     if rule == "never" or not helps:
-        why = "" if rule == "never" else (f"; isotonic regression would not lower the Brier score out of fold: "
-                                          f"{out_after:.4f} against {out_before:.4f}")
-        return Calibration(None, before, f"The model's probabilities are used as they are (calibration error "
-                                         f"{before:.3f} on {len(scores):,} validation rows{why}).")
+        why = (
+            ""
+            if rule == "never"
+            else (
+                f"; isotonic regression would not lower the Brier score out of fold: "
+                f"{out_after:.4f} against {out_before:.4f}"
+            )
+        )
+        return Calibration(
+            None,
+            before,
+            f"The model's probabilities are used as they are (calibration error "
+            f"{before:.3f} on {len(scores):,} validation rows{why}).",
+        )
     rng = np.random.default_rng(seed)
     samples = [rng.integers(0, len(scores), len(scores)) for _ in range(resamples)]
-    return Calibration(_isotonic(scores, positive), before,
-                       f"The model's probabilities are calibrated by isotonic regression on {len(scores):,} "
-                       f"validation rows (calibration error {before:.3f} before); the interval carries the "
-                       f"calibration's own uncertainty ({resamples} bootstrap fits).",
-                       tuple(_isotonic(scores[k], positive[k]) for k in samples))
+    return Calibration(
+        _isotonic(scores, positive),
+        before,
+        f"The model's probabilities are calibrated by isotonic regression on {len(scores):,} "
+        f"validation rows (calibration error {before:.3f} before); the interval carries the "
+        f"calibration's own uncertainty ({resamples} bootstrap fits).",
+        tuple(_isotonic(scores[k], positive[k]) for k in samples),
+    )
 
 
 def calibrate_classes(probabilities: pd.DataFrame, truth: pd.Series, rule: str, seed: int = 0) -> list[Calibration]:
@@ -111,19 +127,27 @@ def calibrate_classes(probabilities: pd.DataFrame, truth: pd.Series, rule: str, 
     bootstrap samples; the first's sentence says what was done for them all."""
     classes = [str(c) for c in probabilities.columns]
     truth = truth.astype(str).to_numpy()
-    found = [calibrate(probabilities[column].to_numpy(float), truth == name, rule, seed=seed)
-             for column, name in zip(probabilities.columns, classes)]
+    found = [
+        calibrate(probabilities[column].to_numpy(float), truth == name, rule, seed=seed)
+        for column, name in zip(probabilities.columns, classes)
+    ]
     done = [name for name, c in zip(classes, found) if c.isotonic is not None]
     errors = ", ".join(f"{name} {c.error_before:.3f}" for name, c in zip(classes, found))
-    how = (f"calibrated one-vs-rest by isotonic regression for {', '.join(done)}" if done else "used as they are")
-    sentence = (f"The model's probabilities of each class are {how} on {len(truth):,} validation rows and "
-                f"renormalized to sum to one per row (calibration error before: {errors})"
-                + ("; the interval carries the calibration's own uncertainty (bootstrap fits)." if done else "."))
+    how = f"calibrated one-vs-rest by isotonic regression for {', '.join(done)}" if done else "used as they are"
+    sentence = (
+        f"The model's probabilities of each class are {how} on {len(truth):,} validation rows and "
+        f"renormalized to sum to one per row (calibration error before: {errors})"
+        + ("; the interval carries the calibration's own uncertainty (bootstrap fits)." if done else ".")
+    )
     return [found[0]._replace(sentence=sentence), *found[1:]]
 
 
-def _probabilities(calibrations: list[Calibration], scores: np.ndarray, ranks: list[expected_metrics.Ranking],
-                   resample: int | None = None) -> np.ndarray:
+def _probabilities(
+    calibrations: list[Calibration],
+    scores: np.ndarray,
+    ranks: list[expected_metrics.Ranking],
+    resample: int | None = None,
+) -> np.ndarray:
     """Calibrated probabilities, rows x classes: a binary model's [negative, positive] from its positive
     score, a multiclass model's each class calibrated, then renormalized (uniform where all are zero).
     Each column is calibrated in the order of its ``ranks`` (interpolation is fastest on sorted scores)."""
@@ -136,8 +160,9 @@ def _probabilities(calibrations: list[Calibration], scores: np.ndarray, ranks: l
     return np.divide(p, total, out=np.full_like(p, 1 / p.shape[1]), where=total > 0)
 
 
-def estimate_classes(scores: np.ndarray, predicted: np.ndarray, calibrations: list[Calibration],
-                     interval: float) -> dict[str, tuple[float, float, float]]:
+def estimate_classes(
+    scores: np.ndarray, predicted: np.ndarray, calibrations: list[Calibration], interval: float
+) -> dict[str, tuple[float, float, float]]:
     """Estimated ROC AUC, F1 and accuracy of one window: ``{metric: (estimate, low, high)}``.
 
     Parameters
@@ -156,9 +181,17 @@ def estimate_classes(scores: np.ndarray, predicted: np.ndarray, calibrations: li
     scored = [1] if binary else list(range(p.shape[1]))
     found = expected_metrics.expected(ranks, p, onehot, scored)
     resamples = max(len(c.resampled) for c in calibrations)
-    again = (expected_metrics.expected(ranks, np.stack([_probabilities(calibrations, scores, ranks, b)
-                                                        for b in range(resamples)]), onehot, scored, False)
-             if resamples > 1 else {})
+    again = (
+        expected_metrics.expected(
+            ranks,
+            np.stack([_probabilities(calibrations, scores, ranks, b) for b in range(resamples)]),
+            onehot,
+            scored,
+            False,
+        )
+        if resamples > 1
+        else {}
+    )
     z = NormalDist().inv_cdf(0.5 + interval / 2)
     result = {}
     for name, (metric, (value, gradient)) in zip(METRICS["binary" if binary else "multiclass"], found.items()):
@@ -172,15 +205,25 @@ def estimate_classes(scores: np.ndarray, predicted: np.ndarray, calibrations: li
     return result
 
 
-def estimate(scores: np.ndarray, predicted: np.ndarray, calibration: Calibration,
-             interval: float) -> dict[str, tuple[float, float, float]]:
+def estimate(
+    scores: np.ndarray, predicted: np.ndarray, calibration: Calibration, interval: float
+) -> dict[str, tuple[float, float, float]]:
     """``estimate_classes`` of a binary model: ``scores`` the positive class's, ``predicted`` whether positive."""
-    return estimate_classes(np.asarray(scores, float)[:, None], np.asarray(predicted, bool).astype(int),
-                            [calibration], interval)
+    return estimate_classes(
+        np.asarray(scores, float)[:, None], np.asarray(predicted, bool).astype(int), [calibration], interval
+    )
 
 
-def by_window(frame: pd.DataFrame, window: pd.Series, scores: list[str], prediction: str, classes: list,
-              calibrations: list[Calibration], interval: float, min_rows: int) -> pd.DataFrame:
+def by_window(
+    frame: pd.DataFrame,
+    window: pd.Series,
+    scores: list[str],
+    prediction: str,
+    classes: list,
+    calibrations: list[Calibration],
+    interval: float,
+    min_rows: int,
+) -> pd.DataFrame:
     """``estimate_classes`` for each window with at least ``min_rows`` rows: one row per (window, metric).
 
     ``scores`` are the columns of the classes ``classes`` (a binary model: the positive class's alone),
@@ -188,8 +231,11 @@ def by_window(frame: pd.DataFrame, window: pd.Series, scores: list[str], predict
     """
     names = [str(c) for c in classes]
     said = frame[prediction].astype(str).to_numpy()
-    predicted = (said == names[0]).astype(int) if len(names) == 1 else np.select(
-        [said == c for c in names], range(len(names)), -1)
+    predicted = (
+        (said == names[0]).astype(int)
+        if len(names) == 1
+        else np.select([said == c for c in names], range(len(names)), -1)
+    )
     matrix = frame[scores].to_numpy(float)
     codes, windows = pd.factorize(window, sort=True)
     counts = np.bincount(codes, minlength=len(windows))
@@ -200,8 +246,16 @@ def by_window(frame: pd.DataFrame, window: pd.Series, scores: list[str], predict
         if len(part) < min_rows:
             continue
         found = estimate_classes(matrix[part], predicted[part], calibrations, interval)
-        rows += [(name, metric, len(part), *values, "" if np.isfinite(values[0]) else
-                  "not measurable: one class expected in this window") for metric, values in found.items()]
+        rows += [
+            (
+                name,
+                metric,
+                len(part),
+                *values,
+                "" if np.isfinite(values[0]) else "not measurable: one class expected in this window",
+            )
+            for metric, values in found.items()
+        ]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -209,10 +263,20 @@ def alerts(estimates: pd.DataFrame, metric: str, floor: float, greater_is_better
     """The card's metric estimated per window as ``drift.Result`` records: an alert when the whole
     interval lies beyond the floor (confidently worse), none for a metric not estimated here."""
     rows = estimates[estimates["metric"] == metric]
-    return [Result(f"estimated performance ({metric})", r.window, metric, round(r.estimate, 4), round(floor, 4),
-                   bool(r.high < floor if greater_is_better else r.low > floor), int(r.rows),
-                   r.note or f"interval {r.low:.3f} to {r.high:.3f}")
-            for r in rows.itertuples() if np.isfinite(r.estimate)]
+    return [
+        Result(
+            f"estimated performance ({metric})",
+            r.window,
+            metric,
+            round(r.estimate, 4),
+            round(floor, 4),
+            bool(r.high < floor if greater_is_better else r.low > floor),
+            int(r.rows),
+            r.note or f"interval {r.low:.3f} to {r.high:.3f}",
+        )
+        for r in rows.itertuples()
+        if np.isfinite(r.estimate)
+    ]
 
 
 def against_realized(estimates: pd.DataFrame, results: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -224,12 +288,22 @@ def against_realized(estimates: pd.DataFrame, results: pd.DataFrame, metric: str
     table["realized"] = realized["value"].reindex(table.index)
     table["error"] = (table["estimate"] - table["realized"]).round(4)
     table["held"] = ((table["low"] <= table["realized"]) & (table["realized"] <= table["high"])).where(
-        table["realized"].notna(), None)
+        table["realized"].notna(), None
+    )
     return table.round(4)
 
 
-def for_production(production: pd.DataFrame, window: pd.Series, task: str, positive_class, validation_scores,
-                   validation_truth, settings, seed: int, min_rows: int) -> tuple[pd.DataFrame, str]:
+def for_production(
+    production: pd.DataFrame,
+    window: pd.Series,
+    task: str,
+    positive_class,
+    validation_scores,
+    validation_truth,
+    settings,
+    seed: int,
+    min_rows: int,
+) -> tuple[pd.DataFrame, str]:
     """The estimate for each window of ``production`` (``read_log`` rows), calibrated on the validation split
     (``settings``: ``Estimate`` from params), and how it was made; for regression, why there is none.
 
@@ -244,10 +318,12 @@ def for_production(production: pd.DataFrame, window: pd.Series, task: str, posit
     else:
         columns = [c for c in validation_scores.columns if c.startswith("output_probability_")]
         classes = [c.removeprefix("output_probability_") for c in columns]
-        calibrations = calibrate_classes(validation_scores[columns].set_axis(classes, axis=1), validation_truth,
-                                         settings.calibrate, seed=seed)
-    table = by_window(production, window, columns, "output_prediction", classes, calibrations, settings.interval,
-                      min_rows)
+        calibrations = calibrate_classes(
+            validation_scores[columns].set_axis(classes, axis=1), validation_truth, settings.calibrate, seed=seed
+        )
+    table = by_window(
+        production, window, columns, "output_prediction", classes, calibrations, settings.interval, min_rows
+    )
     return table, calibrations[0].sentence
 
 
@@ -255,20 +331,30 @@ def verdict(table: pd.DataFrame, metric: str) -> str:
     """One sentence on ``against_realized``: how often the interval held the realized value, the largest miss."""
     if table.empty:
         estimated = sorted({m for names in METRICS.values() for m in names})
-        why = ("why: above" if metric in ("mae", "rmse", "r2") else "no window had enough rows" if metric in estimated
-               else f"it is estimated for {', '.join(estimated)}")
-        return (f"No label-free estimate of {metric} for this model ({why}); its performance is known once labels "
-                "arrive.")
+        why = (
+            "why: above"
+            if metric in ("mae", "rmse", "r2")
+            else "no window had enough rows"
+            if metric in estimated
+            else f"it is estimated for {', '.join(estimated)}"
+        )
+        return (
+            f"No label-free estimate of {metric} for this model ({why}); its performance is known once labels arrive."
+        )
     known = table[table["realized"].notna()]
     if known.empty:
         return f"No labels yet: the estimated {metric} is all there is until they arrive."
     held = known["held"].astype(bool)
-    sentence = (f"The interval held the realized {metric} in {int(held.sum())} of {len(known)} labelled windows "
-                f"(mean absolute error {known['error'].abs().mean():.3f}).")
+    sentence = (
+        f"The interval held the realized {metric} in {int(held.sum())} of {len(known)} labelled windows "
+        f"(mean absolute error {known['error'].abs().mean():.3f})."
+    )
     if held.all():
         return sentence
     missed = known[~held.to_numpy()]
     shown = ", ".join(f"{w} ({e:+.3f})" for w, e in missed["error"].head(6).items())
-    return (f"{sentence} It missed in {len(missed)}: {shown}{', ...' if len(missed) > 6 else ''}. A miss beyond the "
-            "interval means the model's confidence no longer matches what happens -- concept drift, which an "
-            "estimate made from the model's own scores cannot see; only labels reveal it.")
+    return (
+        f"{sentence} It missed in {len(missed)}: {shown}{', ...' if len(missed) > 6 else ''}. A miss beyond the "
+        "interval means the model's confidence no longer matches what happens -- concept drift, which an "
+        "estimate made from the model's own scores cannot see; only labels reveal it."
+    )

@@ -43,31 +43,38 @@ def read_log(url: str, table: str, model: str, version: int) -> pd.DataFrame:
         raise MonitorError(str(exc)) from None
     log = log[(log["role"] == "production") & (log["model"] == model)]
     if log.empty:
-        raise MonitorError(f"the prediction log (table '{table}') holds no production predictions of model "
-                           f"'{model}': serve or batch-score the model first, or point log_table at the table "
-                           "your service writes")
+        raise MonitorError(
+            f"the prediction log (table '{table}') holds no production predictions of model "
+            f"'{model}': serve or batch-score the model first, or point log_table at the table "
+            "your service writes"
+        )
     logged = sorted(log["version"].unique())
     log = log[log["version"] == version]
     if log.empty:
-        raise MonitorError(f"the prediction log (table '{table}') holds no predictions of {model} version {version}, "
-                           f"the production version, yet (it holds version(s) {', '.join(map(str, logged))}); "
-                           "monitor once it has served")
+        raise MonitorError(
+            f"the prediction log (table '{table}') holds no predictions of {model} version {version}, "
+            f"the production version, yet (it holds version(s) {', '.join(map(str, logged))}); "
+            "monitor once it has served"
+        )
     inputs = pd.DataFrame(log["inputs"].map(json.loads).tolist())
     outputs = pd.DataFrame(log["outputs"].map(json.loads).tolist())
-    return pd.concat([inputs, outputs.add_prefix("output_"), log[["timestamp", "version"]].reset_index(drop=True)],
-                     axis=1)
+    return pd.concat(
+        [inputs, outputs.add_prefix("output_"), log[["timestamp", "version"]].reset_index(drop=True)], axis=1
+    )
 
 
-def attach_labels(frame: pd.DataFrame, labels: pd.DataFrame, id_column: str, target: str,
-                  as_of: pd.Timestamp) -> pd.DataFrame:
+def attach_labels(
+    frame: pd.DataFrame, labels: pd.DataFrame, id_column: str, target: str, as_of: pd.Timestamp
+) -> pd.DataFrame:
     """Add ``target`` where the label was known by ``as_of`` (missing otherwise)."""
     wanted = [id_column, target, *LABEL_COLUMNS]
     missing = [c for c in wanted if c not in labels.columns]
     if missing:
         raise MonitorError(f"the label feed lacks column(s) {', '.join(missing)}; it needs {', '.join(wanted)}")
     if id_column not in frame.columns:
-        raise MonitorError(f"the logged inputs have no id column '{id_column}', so labels cannot be joined; "
-                           "log it with each record")
+        raise MonitorError(
+            f"the logged inputs have no id column '{id_column}', so labels cannot be joined; log it with each record"
+        )
     known = labels.loc[pd.to_datetime(labels["labelled_at"], utc=True) <= as_of, [id_column, target]]
     frame = frame.drop(columns=[target], errors="ignore")
     return frame.merge(known.drop_duplicates(id_column, keep="last"), on=id_column, how="left")
@@ -85,9 +92,15 @@ def write(results: pd.DataFrame, production: pd.DataFrame, summary: str, period:
     """The monitoring report (JSON) and the production rows with their window and the labels known
     (for 13_feedback_retraining)."""
     found = alerts(results)
-    report = {"verdict": summary, "alert": bool(len(found)), "windows": sorted(results["window"].unique()),
-              "alerts": found.to_dict(orient="records"), "alert_table": alert_table(results).to_dict(orient="records"),
-              "checks": len(results), "period": period}
+    report = {
+        "verdict": summary,
+        "alert": bool(len(found)),
+        "windows": sorted(results["window"].unique()),
+        "alerts": found.to_dict(orient="records"),
+        "alert_table": alert_table(results).to_dict(orient="records"),
+        "checks": len(results),
+        "period": period,
+    }
     files.write_json(REPORT, report)
     files.write_parquet(LABELLED, production.assign(window=windows(production["timestamp"], period)))
     return [paths.relative(REPORT), paths.relative(LABELLED)]
@@ -112,17 +125,22 @@ def read_labels(path: str) -> pd.DataFrame:
             raise MonitorError(f"cannot read the label feed (labels_path, params/12_monitoring.yaml): {exc}") from None
     full, found = paths.ROOT / path, table_formats.format_of(path)
     if found is None:
-        raise MonitorError(f"the label feed '{path}': cannot tell its format; give a {table_formats.endings()} "
-                           "file, or sql:<URL>::<table or query>, as labels_path in params/12_monitoring.yaml")
+        raise MonitorError(
+            f"the label feed '{path}': cannot tell its format; give a {table_formats.endings()} "
+            "file, or sql:<URL>::<table or query>, as labels_path in params/12_monitoring.yaml"
+        )
     if not full.is_file():
-        raise MonitorError(f"the label feed '{path}' does not exist; set labels_path in params/12_monitoring.yaml "
-                           "(with simulate: true, 12_monitoring writes it)")
+        raise MonitorError(
+            f"the label feed '{path}' does not exist; set labels_path in params/12_monitoring.yaml "
+            "(with simulate: true, 12_monitoring writes it)"
+        )
     files.record_read(full)
     try:
         return found.read(full)
     except Exception as exc:  # noqa: BLE001  (pandas and pyarrow raise many types for a bad file)
-        raise MonitorError(f"cannot read the label feed '{path}' as {found.title} ({tables.reason(exc)}); "
-                           "check the file") from None
+        raise MonitorError(
+            f"cannot read the label feed '{path}' as {found.title} ({tables.reason(exc)}); check the file"
+        ) from None
 
 
 def write_labels(labels: pd.DataFrame, path: str) -> None:
@@ -133,8 +151,10 @@ def write_labels(labels: pd.DataFrame, path: str) -> None:
     try:
         url, table = tables.split_sql(path)
         if not tables.TABLE_NAME.fullmatch(table):
-            raise MonitorError(f"labels_path: the label feed is written to a table, not a query ({table[:40]!r}); "
-                               "give sql:<URL>::<table name>, e.g. sql:${STORE_URL}::labels")
+            raise MonitorError(
+                f"labels_path: the label feed is written to a table, not a query ({table[:40]!r}); "
+                "give sql:<URL>::<table name>, e.g. sql:${STORE_URL}::labels"
+            )
         engine = tables.engine(url)
     except tables.TableError as exc:
         raise MonitorError(f"cannot write the label feed (labels_path, params/12_monitoring.yaml): {exc}") from None
@@ -152,8 +172,9 @@ def accepted_metric(metadata: dict, metric: str) -> float:
         value = (metadata.get("metrics") or {}).get(part, {}).get(metric)
         if isinstance(value, (int, float)):
             return float(value)
-    raise MonitorError(f"the production model's metadata records no test or hold-out {metric}; register it "
-                       "with 09_model_testing")
+    raise MonitorError(
+        f"the production model's metadata records no test or hold-out {metric}; register it with 09_model_testing"
+    )
 
 
 class Gathered(NamedTuple):
@@ -181,16 +202,29 @@ def gather(params, card, scorer) -> Gathered:
     scores = scoring.score(scorer, rows).add_prefix("output_")[score_column(production, card.task, card.positive_class)]
     window = windows(production["timestamp"], params.window)
     split = "every split" if params.reference_split == "all" else f"the {params.reference_split} split"
-    sentence = (f"Production: {len(production):,} logged predictions in {window.nunique()} windows "
-                f"({window.min()} to {window.max()}); labels known for "
-                f"{int(production[params.target].notna().sum()):,} of them. Batch job: {len(batches):,} predictions "
-                f"in {batches['batch_id'].nunique()} batch(es). Reference: {split}, {len(rows):,} rows.")
+    sentence = (
+        f"Production: {len(production):,} logged predictions in {window.nunique()} windows "
+        f"({window.min()} to {window.max()}); labels known for "
+        f"{int(production[params.target].notna().sum()):,} of them. Batch job: {len(batches):,} predictions "
+        f"in {batches['batch_id'].nunique()} batch(es). Reference: {split}, {len(rows):,} rows."
+    )
     validation = splits.read("validation")
     outputs = scoring.score(scorer, validation).add_prefix("output_").reset_index(drop=True)
-    validation_scores = (outputs.filter(like="output_probability_") if card.task == "multiclass" else
-                         outputs[score_column(production, card.task, card.positive_class)])
-    return Gathered(production, inputs, scores, accepted_metric(scorer.metadata, card.metric), batches,
-                    validation_scores, validation[card.target].reset_index(drop=True), sentence)
+    validation_scores = (
+        outputs.filter(like="output_probability_")
+        if card.task == "multiclass"
+        else outputs[score_column(production, card.task, card.positive_class)]
+    )
+    return Gathered(
+        production,
+        inputs,
+        scores,
+        accepted_metric(scorer.metadata, card.metric),
+        batches,
+        validation_scores,
+        validation[card.target].reset_index(drop=True),
+        sentence,
+    )
 
 
 def stored_batches(store: Store, model: str, version: int) -> pd.DataFrame:
@@ -218,8 +252,11 @@ def read_batches(url: str, table: str, model: str, version: int) -> pd.DataFrame
         with store.connect() as connection:
             if not sa.inspect(connection).has_table(table):
                 return none
-            frame = pd.read_sql(sa.text(f'SELECT * FROM "{table}" WHERE model_name = :model AND model_version = :v'),
-                                connection, params={"model": model, "v": int(version)})
+            frame = pd.read_sql(
+                sa.text(f'SELECT * FROM "{table}" WHERE model_name = :model AND model_version = :v'),
+                connection,
+                params={"model": model, "v": int(version)},
+            )
     except sa.exc.SQLAlchemyError as exc:
         raise MonitorError(f"cannot read the batch table '{table}': {str(exc).splitlines()[0]}") from None
     finally:

@@ -34,8 +34,15 @@ def drift_of(simulation: Simulation, concept_change: float = 0.0):
     return Drift(knobs.channel_shift, knobs.activity_change, knobs.new_category, concept_change)
 
 
-def cohort(params: ProjectParams, n_users: int, drift=None, cohort_number: int = 0, shift_days: int = 0,
-           treated: pd.Series | None = None, treatment_effect: float = 0.0) -> tuple[pd.DataFrame, pd.Timestamp]:
+def cohort(
+    params: ProjectParams,
+    n_users: int,
+    drift=None,
+    cohort_number: int = 0,
+    shift_days: int = 0,
+    treated: pd.Series | None = None,
+    treatment_effect: float = 0.0,
+) -> tuple[pd.DataFrame, pd.Timestamp]:
     """One cohort of production users: model inputs, id and label, and its prediction date.
 
     Parameters
@@ -49,9 +56,11 @@ def cohort(params: ProjectParams, n_users: int, drift=None, cohort_number: int =
         absolute effect on their churn probability; see ``simulate.simulate_product``.
     """
     if params.source.kind != "simulated":
-        raise ValueError(f"simulated production needs source.kind 'simulated' (it is '{params.source.kind}'); "
-                         "with your own data, set log_path in params/11_experimentation.yaml and simulate: false "
-                         "in params/12_monitoring.yaml")
+        raise ValueError(
+            f"simulated production needs source.kind 'simulated' (it is '{params.source.kind}'); "
+            "with your own data, set log_path in params/11_experimentation.yaml and simulate: false "
+            "in params/12_monitoring.yaml"
+        )
     sim, rule = params.simulation, params.labels
     shift = pd.Timedelta(days=shift_days)
     start, cutoff = pd.Timestamp(sim.start) + shift, pd.Timestamp(rule.cutoff) + shift
@@ -59,19 +68,32 @@ def cohort(params: ProjectParams, n_users: int, drift=None, cohort_number: int =
     offset = cohort_number * COHORT_IDS
     if treated is not None:
         treated = pd.Series(treated.to_numpy(bool), index=treated.index - offset)
-    product = simulate_product(n_users=n_users, start=start, cutoff=cutoff, label_window_days=rule.window_days,
-                               seed=params.seed + 7919 * cohort_number, period="production",
-                               drift=drift or Drift(), treatment_effect=treatment_effect, treated=treated)
+    product = simulate_product(
+        n_users=n_users,
+        start=start,
+        cutoff=cutoff,
+        label_window_days=rule.window_days,
+        seed=params.seed + 7919 * cohort_number,
+        period="production",
+        drift=drift or Drift(),
+        treatment_effect=treatment_effect,
+        treated=treated,
+    )
     users = product.users.assign(user_id=product.users["user_id"] + offset)
     events = product.events.assign(user_id=product.events["user_id"] + offset)
     if params.id_column != "user_id":
         users, events = (t.rename(columns={"user_id": params.id_column}) for t in (users, events))
     settings = splits.read_settings()
-    settings = settings.model_copy(update={"labels": settings.labels.model_copy(
-        update={"cutoff": prediction_date.date()})})
+    settings = settings.model_copy(
+        update={"labels": settings.labels.model_copy(update={"cutoff": prediction_date.date()})}
+    )
     rules = prepare.read_rules()
-    prepared = prepare.prepare(Dataset(users, events), settings,
-                               {k: tuple(v) for k, v in rules["valid_ranges"].items()}, rules["numeric_text_share"])
+    prepared = prepare.prepare(
+        Dataset(users, events),
+        settings,
+        {k: tuple(v) for k, v in rules["valid_ranges"].items()},
+        rules["numeric_text_share"],
+    )
     return build_features(prepared.table, prepared.events, settings), prediction_date
 
 
@@ -92,9 +114,18 @@ def _on(week: int, from_week: int | None) -> bool:
     return from_week is not None and week >= from_week
 
 
-def weeks(params: ProjectParams, n_weeks: int, users_per_week: int, drift_from_week: int | None,
-          drift=None, first_cohort: int = 1, concept_change: float = 0.0, concept_from_week: int | None = None,
-          correlation_change: float = 0.0, correlation_from_week: int | None = None) -> pd.DataFrame:
+def weeks(
+    params: ProjectParams,
+    n_weeks: int,
+    users_per_week: int,
+    drift_from_week: int | None,
+    drift=None,
+    first_cohort: int = 1,
+    concept_change: float = 0.0,
+    concept_from_week: int | None = None,
+    correlation_change: float = 0.0,
+    correlation_from_week: int | None = None,
+) -> pd.DataFrame:
     """``n_weeks`` weekly cohorts (one cohort scored per week). Each kind of drift from its week on
     (1-based; None: never): ``drift`` (a ``simulate.Drift``: who the users are), ``concept_change``
     (what their behaviour means), ``correlation_change`` (the share of users whose recency columns are
@@ -102,16 +133,21 @@ def weeks(params: ProjectParams, n_weeks: int, users_per_week: int, drift_from_w
     (1, 2, ...) and ``predicted_at`` (its prediction date)."""
     from dataclasses import replace
 
-
     frames = []
     for week in range(1, n_weeks + 1):
         knobs = (drift or Drift()) if _on(week, drift_from_week) else Drift()
         knobs = replace(knobs, concept_change=concept_change if _on(week, concept_from_week) else 0.0)
-        frame, when = cohort(params, users_per_week, knobs, cohort_number=first_cohort + week - 1,
-                             shift_days=7 * (week - 1))
+        frame, when = cohort(
+            params, users_per_week, knobs, cohort_number=first_cohort + week - 1, shift_days=7 * (week - 1)
+        )
         if _on(week, correlation_from_week) and correlation_change > 0:
-            frame = re_pair(frame, ACTIVITY, [c for c in frame.columns if c.startswith(RECENCY)],
-                            correlation_change, params.seed + week)
+            frame = re_pair(
+                frame,
+                ACTIVITY,
+                [c for c in frame.columns if c.startswith(RECENCY)],
+                correlation_change,
+                params.seed + week,
+            )
         frames.append(frame.assign(week=week, predicted_at=when))
     return pd.concat(frames, ignore_index=True)
 
@@ -124,30 +160,53 @@ def simulate_monitoring(params, scorer) -> str:
         return f"Reading the prediction log table '{params.log_table}' and the label feed as they are."
     if params.source.kind != "simulated":
         return replay_held_out(params, scorer)
-    frame = weeks(params, params.weeks, params.users_per_week, params.drift_from_week, drift_of(params.simulation),
-                  concept_change=params.concept_change, concept_from_week=params.concept_from_week,
-                  correlation_change=params.correlation_change, correlation_from_week=params.correlation_from_week)
-    said = replay(frame, scorer, params.store.url, params.log_table, params.id_column, params.target,
-                  params.labels.window_days, params.labels_path)
-    schedule = [(name, week) for name, week, on in (
-        ("covariate drift", params.drift_from_week, True), ("concept drift", params.concept_from_week,
-                                                            params.concept_change > 0),
-        ("correlation drift", params.correlation_from_week, params.correlation_change > 0))
-        if on and week is not None and week <= params.weeks]
+    frame = weeks(
+        params,
+        params.weeks,
+        params.users_per_week,
+        params.drift_from_week,
+        drift_of(params.simulation),
+        concept_change=params.concept_change,
+        concept_from_week=params.concept_from_week,
+        correlation_change=params.correlation_change,
+        correlation_from_week=params.correlation_from_week,
+    )
+    said = replay(
+        frame,
+        scorer,
+        params.store.url,
+        params.log_table,
+        params.id_column,
+        params.target,
+        params.labels.window_days,
+        params.labels_path,
+    )
+    schedule = [
+        (name, week)
+        for name, week, on in (
+            ("covariate drift", params.drift_from_week, True),
+            ("concept drift", params.concept_from_week, params.concept_change > 0),
+            ("correlation drift", params.correlation_from_week, params.correlation_change > 0),
+        )
+        if on and week is not None and week <= params.weeks
+    ]
     weeks_said = "; ".join(f"{name} from week {week}" for name, week in schedule)
     return f"{said} {weeks_said[:1].upper()}{weeks_said[1:]}." if schedule else f"{said} No drift switched on."
 
 
-def replay(frame: pd.DataFrame, scorer, url: str, table: str, id_column: str, target: str,
-           window_days: int, labels_path: str) -> str:
+def replay(
+    frame: pd.DataFrame, scorer, url: str, table: str, id_column: str, target: str, window_days: int, labels_path: str
+) -> str:
     """Score simulated weeks with ``scorer`` and log them as the service would (``prediction_log``
     rows stamped with each week's prediction date, the id among the inputs), replacing the table;
     write the label feed ``labels_path`` (``monitor_store.write_labels``; each label known
     ``window_days`` after its prediction date)."""
     _log(frame, frame["week"].map("simulated-week-{:02d}".format), scorer, url, table, id_column)
     _label_feed(frame, frame["predicted_at"] + pd.Timedelta(days=window_days), id_column, target, labels_path)
-    return (f"Replayed {len(frame):,} simulated predictions over {frame['week'].nunique()} weeks into table "
-            f"'{table}', and their labels into the label feed (each known {window_days} days after its prediction).")
+    return (
+        f"Replayed {len(frame):,} simulated predictions over {frame['week'].nunique()} weeks into table "
+        f"'{table}', and their labels into the label feed (each known {window_days} days after its prediction)."
+    )
 
 
 def replay_held_out(params, scorer) -> str:
@@ -155,8 +214,10 @@ def replay_held_out(params, scorer) -> str:
     into ``log_table`` as production, stamped with their ``time_column`` (without one, all at
     ``labels.cutoff``: one window), and their labels, which the table holds, go to the label feed at once."""
     if params.id_column is None:
-        raise ValueError("monitoring joins labels to predictions by id_column, and this table has none: add a "
-                         "column with a unique value per row, set id_column in params/project.yaml, and run again")
+        raise ValueError(
+            "monitoring joins labels to predictions by id_column, and this table has none: add a "
+            "column with a unique value per row, set id_column in params/project.yaml, and run again"
+        )
     frame, origin = splits.held_out()
     if params.time_column and params.time_column in frame.columns:
         when = pd.to_datetime(frame[params.time_column], utc=True).dt.tz_localize(None)
@@ -167,9 +228,11 @@ def replay_held_out(params, scorer) -> str:
     frame = frame.assign(predicted_at=when).sort_values("predicted_at", kind="stable").reset_index(drop=True)
     _log(frame, pd.Series("held-out", index=frame.index), scorer, params.store.url, params.log_table, params.id_column)
     _label_feed(frame, frame["predicted_at"], params.id_column, params.target, params.labels_path)
-    return (f"Your table has no production period: {origin.split(' (')[0]} stands in for it, compared with the "
-            f"training reference. Replayed its {len(frame):,} rows into table '{params.log_table}', {stamped}; "
-            "their labels (your table holds them) are known at once.")
+    return (
+        f"Your table has no production period: {origin.split(' (')[0]} stands in for it, compared with the "
+        f"training reference. Replayed its {len(frame):,} rows into table '{params.log_table}', {stamped}; "
+        "their labels (your table holds them) are known at once."
+    )
 
 
 def _log(frame: pd.DataFrame, requests: pd.Series, scorer, url: str, table: str, id_column: str) -> None:
@@ -177,13 +240,21 @@ def _log(frame: pd.DataFrame, requests: pd.Series, scorer, url: str, table: str,
     outputs = scoring.score(scorer, frame)
     inputs = frame[[id_column, *scorer.schema.index]].astype(object)
     inputs = inputs.where(inputs.notna(), None)
-    rows = [prediction_log.row(request, record, scorer.name, scorer.version, "production",
-                               {k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()},
-                               {k: (v.item() if hasattr(v, "item") else v) for k, v in answer.items()},
-                               timestamp=when.to_pydatetime().replace(tzinfo=UTC))
-            for record, (request, when, values, answer) in enumerate(zip(
-                requests, frame["predicted_at"], inputs.to_dict(orient="records"),
-                outputs.to_dict(orient="records")))]
+    rows = [
+        prediction_log.row(
+            request,
+            record,
+            scorer.name,
+            scorer.version,
+            "production",
+            {k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()},
+            {k: (v.item() if hasattr(v, "item") else v) for k, v in answer.items()},
+            timestamp=when.to_pydatetime().replace(tzinfo=UTC),
+        )
+        for record, (request, when, values, answer) in enumerate(
+            zip(requests, frame["predicted_at"], inputs.to_dict(orient="records"), outputs.to_dict(orient="records"))
+        )
+    ]
     store = prediction_log.engine(url)
     try:
         defined = prediction_log.predictions_table(table)
@@ -196,8 +267,9 @@ def _log(frame: pd.DataFrame, requests: pd.Series, scorer, url: str, table: str,
 
 
 def _label_feed(frame: pd.DataFrame, labelled_at: pd.Series, id_column: str, target: str, labels_path: str) -> None:
-    labels = pd.DataFrame({id_column: frame[id_column], target: frame[target],
-                           "labelled_at": labelled_at.dt.tz_localize("UTC")})
+    labels = pd.DataFrame(
+        {id_column: frame[id_column], target: frame[target], "labelled_at": labelled_at.dt.tz_localize("UTC")}
+    )
     monitor_store.write_labels(labels, labels_path)
 
 
@@ -214,16 +286,22 @@ def ab_test(params: ProjectParams, scorer, n_users: int, treatment_share: float 
     """
     import numpy as np
 
-
     features, _ = cohort(params, n_users, cohort_number=AB_COHORT)
     offer = (scoring.score(scorer, features)["prediction"] == scorer.positive_class).to_numpy()
     rng = np.random.default_rng([params.seed, AB_COHORT])
     in_treatment = rng.random(len(features)) < treatment_share
     ids = features[params.id_column]
     treated = pd.Series(in_treatment & offer, index=pd.Index(ids.to_numpy()))
-    outcome, _ = cohort(params, n_users, cohort_number=AB_COHORT, treated=treated,
-                        treatment_effect=params.simulation.treatment_effect)
+    outcome, _ = cohort(
+        params, n_users, cohort_number=AB_COHORT, treated=treated, treatment_effect=params.simulation.treatment_effect
+    )
     churned = outcome.set_index(params.id_column)[params.target].reindex(ids).to_numpy()
-    log = pd.DataFrame({params.id_column: ids.to_numpy(), "arm": np.where(in_treatment, "treatment", "control"),
-                        "offer": offer & in_treatment, params.target: churned})
+    log = pd.DataFrame(
+        {
+            params.id_column: ids.to_numpy(),
+            "arm": np.where(in_treatment, "treatment", "control"),
+            "offer": offer & in_treatment,
+            params.target: churned,
+        }
+    )
     return log, -params.simulation.treatment_effect * float(offer[in_treatment].mean())

@@ -31,8 +31,15 @@ from lifecycle.core.settings import Experimentation, Monitoring, Store, batch_st
 from lifecycle.run import lockfile
 from lifecycle.store import prediction_log
 
-DERIVED = ("data/interim", "data/processed", "data/training", "data/experiment/simulated_log.parquet",
-           "data/experiment/example_log.parquet", "data/monitoring/labelled_production.parquet", "reports")
+DERIVED = (
+    "data/interim",
+    "data/processed",
+    "data/training",
+    "data/experiment/simulated_log.parquet",
+    "data/experiment/example_log.parquet",
+    "data/monitoring/labelled_production.parquet",
+    "reports",
+)
 EVERYTHING = ("data", "models", "reports")
 
 
@@ -46,13 +53,18 @@ def named_in_params(root: Path) -> list[Path]:
     folder = root / "params"
     project = read_yaml(folder / PROJECT_FILE)
     source, store = project.get("source") or {}, project.get("store") or {}
-    experiment, monitoring = (read_yaml(folder / name) if (folder / name).is_file() else {}
-                              for name in ("11_experimentation.yaml", "12_monitoring.yaml"))
+    experiment, monitoring = (
+        read_yaml(folder / name) if (folder / name).is_file() else {}
+        for name in ("11_experimentation.yaml", "12_monitoring.yaml")
+    )
     url = store.get("url") or Store.model_fields["url"].default
     urls = [url, store.get("batch_url") or batch_store(url), source.get("url")]
-    files = [source.get("path"), source.get("events_path"),
-             experiment.get("log_path", Experimentation.model_fields["log_path"].default),
-             monitoring.get("labels_path", Monitoring.model_fields["labels_path"].default)]
+    files = [
+        source.get("path"),
+        source.get("events_path"),
+        experiment.get("log_path", Experimentation.model_fields["log_path"].default),
+        monitoring.get("labels_path", Monitoring.model_fields["labels_path"].default),
+    ]
     named = [root / name for name in files if isinstance(name, str) and name]
     return named + [root / path for path in (_sqlite_file(u) for u in urls if isinstance(u, str)) if path]
 
@@ -68,8 +80,10 @@ def derived(root: Path) -> tuple[list[Path], list[str]]:
             continue
         inside = [n for n in named if n == path.resolve() or path.resolve() in n.parents]
         if inside:
-            kept.append(f"kept {relative}: it holds {inside[0].relative_to(root.resolve()).as_posix()}, which "
-                        "params/ names; move that file out of it to clean it")
+            kept.append(
+                f"kept {relative}: it holds {inside[0].relative_to(root.resolve()).as_posix()}, which "
+                "params/ names; move that file out of it to clean it"
+            )
         else:
             found.append(path)
     return found, kept
@@ -105,20 +119,25 @@ def _confirmed(root: Path, yes: bool) -> bool:
     if yes:
         return True
     if not sys.stdin.isatty():
-        raise CleanError("--all deletes your tables under data/, the prediction store, the label feed and every "
-                         "registered model, and there is no terminal to confirm on; run `make clean-all "
-                         "CONFIRM=yes` (or `lifecycle clean --all --yes`)")
+        raise CleanError(
+            "--all deletes your tables under data/, the prediction store, the label feed and every "
+            "registered model, and there is no terminal to confirm on; run `make clean-all "
+            "CONFIRM=yes` (or `lifecycle clean --all --yes`)"
+        )
     shown = ", ".join(f"{name}/" for name in EVERYTHING if (root / name).exists())
-    answer = input(f"Delete {shown} in {root}: your tables, the prediction store, the label feed and every "
-                   "registered model, which `lifecycle run` cannot make again? Type yes to delete: ")
+    answer = input(
+        f"Delete {shown} in {root}: your tables, the prediction store, the label feed and every "
+        "registered model, which `lifecycle run` cannot make again? Type yes to delete: "
+    )
     return answer.strip().lower() == "yes"
 
 
 def main(argv: list[str] | None = None) -> int:
     """``lifecycle clean [--all] [--yes]``: 0 when done (or declined), 2 when it cannot or must not run."""
     parser = argparse.ArgumentParser(prog="lifecycle clean", description=__doc__.splitlines()[0])
-    parser.add_argument("--all", dest="everything", action="store_true",
-                        help="remove data/, models/ and reports/ whole (asks first)")
+    parser.add_argument(
+        "--all", dest="everything", action="store_true", help="remove data/, models/ and reports/ whole (asks first)"
+    )
     parser.add_argument("--yes", action="store_true", help="with --all: do not ask")
     args = parser.parse_args(argv)
     try:

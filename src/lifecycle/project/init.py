@@ -39,8 +39,10 @@ def read_table(data: str, query: str | None = None) -> tuple[pd.DataFrame, dict[
     path = path if path.is_absolute() else Path.cwd() / path
     found = table_formats.format_of(path)
     if found is None:
-        raise InitError(f"{data}: unsupported file type '{path.suffix or '(none)'}'; use a {table_formats.titles()} "
-                        "file, or a database URL with --query (export a spreadsheet as CSV first)")
+        raise InitError(
+            f"{data}: unsupported file type '{path.suffix or '(none)'}'; use a {table_formats.titles()} "
+            "file, or a database URL with --query (export a spreadsheet as CSV first)"
+        )
     if not path.is_file():
         raise InitError(f"{data}: no such file")
     try:
@@ -63,9 +65,11 @@ def _read_sql(url: str, query: str | None) -> tuple[pd.DataFrame, dict[str, Any]
     if not query:
         raise InitError(f"{database_url.shown(url)} is a database URL: name the table or give a query with --query")
     if database_url.literal_password(url):
-        raise InitError("--data: the URL holds a password, which params/ (kept in git) would keep: give it as "
-                        "${VAR} in single quotes, e.g. 'postgresql://app:${DB_PASSWORD}@db/shop' with DB_PASSWORD "
-                        "exported, or leave it out and export PGPASSWORD")
+        raise InitError(
+            "--data: the URL holds a password, which params/ (kept in git) would keep: give it as "
+            "${VAR} in single quotes, e.g. 'postgresql://app:${DB_PASSWORD}@db/shop' with DB_PASSWORD "
+            "exported, or leave it out and export PGPASSWORD"
+        )
     try:
         engine = sa.create_engine(database_url.parse(url))
         with engine.connect() as connection:
@@ -85,24 +89,39 @@ def copy_in(source: dict[str, Any], key: str = "path") -> tuple[Path, Path] | No
     if origin.resolve() == dest.resolve():
         return None
     if dest.exists() and not filecmp.cmp(origin, dest, shallow=False):
-        raise InitError(f"{paths.relative(dest)} already exists and differs from {origin}; rename one of them, "
-                        "or copy the table under data/ yourself")
+        raise InitError(
+            f"{paths.relative(dest)} already exists and differs from {origin}; rename one of them, "
+            "or copy the table under data/ yourself"
+        )
     if dest.exists():
         return None
     dest.parent.mkdir(parents=True, exist_ok=True)
     files.write_atomic(dest, lambda tmp: shutil.copyfile(origin, tmp))
     return origin, dest
 
+
 PROJECT_KEYS = ("project_name", "task", "target", "id_column", "time_column", "source")
 
-PHASE_KEYS = {"business_question": "00_problem_definition", "decision": "00_problem_definition",
-              "positive_class": "00_problem_definition", "metric": "00_problem_definition",
-              "metric_bar": "00_problem_definition", "valid_ranges": "02_data_preparation",
-              "model_name": "09_model_testing", "intended_use": "09_model_testing",
-              "limitations": "09_model_testing", "reference_split": "12_monitoring",
-              "exclude_features": "12_monitoring", "window": "12_monitoring", "drift": "12_monitoring",
-              "unit_column": "11_experimentation", "thresholds": "12_monitoring", "min_rows": "00_problem_definition",
-              "min_rows_per_class": "00_problem_definition", "threshold": "07_model_evaluation"}
+PHASE_KEYS = {
+    "business_question": "00_problem_definition",
+    "decision": "00_problem_definition",
+    "positive_class": "00_problem_definition",
+    "metric": "00_problem_definition",
+    "metric_bar": "00_problem_definition",
+    "valid_ranges": "02_data_preparation",
+    "model_name": "09_model_testing",
+    "intended_use": "09_model_testing",
+    "limitations": "09_model_testing",
+    "reference_split": "12_monitoring",
+    "exclude_features": "12_monitoring",
+    "window": "12_monitoring",
+    "drift": "12_monitoring",
+    "unit_column": "11_experimentation",
+    "thresholds": "12_monitoring",
+    "min_rows": "00_problem_definition",
+    "min_rows_per_class": "00_problem_definition",
+    "threshold": "07_model_evaluation",
+}
 
 SIMULATOR_PARAMS = paths.ROOT / "tests" / "simulator_params"  # what the unit tests of src/ are written for
 
@@ -136,8 +155,11 @@ def write(overlay: dict[str, Any]) -> list[Path]:
     changes: dict[Path, dict[str, Any]] = {}
     for key, value in overlay.items():
         phase, _, name = key.rpartition("/")
-        target = paths.PARAMS / PROJECT_FILE if key in PROJECT_KEYS or key == "serving" else \
-            phase_file(phase or PHASE_KEYS[key])
+        target = (
+            paths.PARAMS / PROJECT_FILE
+            if key in PROJECT_KEYS or key == "serving"
+            else phase_file(phase or PHASE_KEYS[key])
+        )
         changes.setdefault(target, {})[name] = value
     staged = [(path, _edited(path, values)) for path, values in changes.items()]
     kept = keep_simulator_params()
@@ -191,12 +213,17 @@ def _quoted(value: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lifecycle init", description="Write params/ for your own table.")
-    parser.add_argument("--data", required=True, metavar="PATH_OR_URL",
-                        help=f"a {table_formats.titles()} file under the project, or a SQLAlchemy URL (with --query)")
+    parser.add_argument(
+        "--data",
+        required=True,
+        metavar="PATH_OR_URL",
+        help=f"a {table_formats.titles()} file under the project, or a SQLAlchemy URL (with --query)",
+    )
     parser.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict")
     parser.add_argument("--query", metavar="SQL_OR_TABLE", help="for a database URL: a table name or a query")
-    parser.add_argument("--events", metavar="PATH",
-                        help=f"an optional events table ({table_formats.titles()}, same kind)")
+    parser.add_argument(
+        "--events", metavar="PATH", help=f"an optional events table ({table_formats.titles()}, same kind)"
+    )
     parser.add_argument("--task", choices=("binary", "multiclass", "regression"))
     parser.add_argument("--id", dest="id_column", metavar="COLUMN")
     parser.add_argument("--time", dest="time_column", metavar="COLUMN")
@@ -218,14 +245,19 @@ def main(argv: list[str] | None = None) -> int:
         copied.insert(0, copy_in(source) if source.get("from") else source.pop("from", None))
         named = table_formats.stem(source["path"]) if source.get("path") else Path(source["query"]).stem
         name = _slug(args.name or named)
-        overlay = {"project_name": name, "source": source, "model_name": name, "serving": {"model": name},
-                   "business_question": f"What {args.target} will each new row have? (Write the business question "
-                                        "here, and who acts on the answer.)",
-                   "decision": "Write the decision the predictions inform, and when it is made.",
-                   "intended_use": f"Predict {args.target} for new rows like those of {_named(args.data, args.query)}.",
-                   "limitations": ["Trained on one table; check it still describes the rows you score "
-                                   "(12_monitoring)."],
-                   **monitoring(table, choices.overlay["time_column"]), **choices.overlay}
+        overlay = {
+            "project_name": name,
+            "source": source,
+            "model_name": name,
+            "serving": {"model": name},
+            "business_question": f"What {args.target} will each new row have? (Write the business question "
+            "here, and who acts on the answer.)",
+            "decision": "Write the decision the predictions inform, and when it is made.",
+            "intended_use": f"Predict {args.target} for new rows like those of {_named(args.data, args.query)}.",
+            "limitations": ["Trained on one table; check it still describes the rows you score (12_monitoring)."],
+            **monitoring(table, choices.overlay["time_column"]),
+            **choices.overlay,
+        }
         overlay["unit_column"] = choices.overlay["id_column"]  # an experiment on this table randomises its rows
         written = write(overlay)
     except InitError as exc:
@@ -236,8 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     for origin, dest in filter(None, copied):
         print(f"copied {origin} to {paths.relative(dest)} (the project keeps its own copy; data/ is git-ignored)")
     where = f" at {database_url.shown(args.data)}" if source["kind"] == "sql" else ""
-    print(f"{len(table):,} rows x {table.shape[1]} columns from {_named(args.data, args.query)}{where}; "
-          f"target {args.target}")
+    print(
+        f"{len(table):,} rows x {table.shape[1]} columns from {_named(args.data, args.query)}{where}; "
+        f"target {args.target}"
+    )
     for sentence in choices.said:
         print(f"  inferred {sentence}")
     print("wrote " + ", ".join(paths.relative(p) for p in written) + "; next: lifecycle run (or make run)")

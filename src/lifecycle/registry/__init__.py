@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -41,13 +41,34 @@ from lifecycle.registry.store import (
 )
 from lifecycle.registry.trust import ALLOWED_TYPES, artifact_types, load_file
 
-__all__ = ["ALLOWED_TYPES", "STAGES", "RegistryError", "Version", "load", "load_file", "names", "promote",
-           "register", "show", "versions"]
+__all__ = [
+    "ALLOWED_TYPES",
+    "STAGES",
+    "RegistryError",
+    "Version",
+    "load",
+    "load_file",
+    "names",
+    "promote",
+    "register",
+    "show",
+    "versions",
+]
 
 ARTIFACT = "model.skops"
 METADATA = "metadata.json"
-RESERVED = ("name", "version", "created", "stage", "sha256", "artifact", "code", "environment", "types",
-            "registered_at")
+RESERVED = (
+    "name",
+    "version",
+    "created",
+    "stage",
+    "sha256",
+    "artifact",
+    "code",
+    "environment",
+    "types",
+    "registered_at",
+)
 
 
 class Version(NamedTuple):
@@ -74,8 +95,10 @@ def register(pipeline, name: str, metadata: dict | None = None) -> Version:
     record = _plain(metadata or {})
     clash = sorted(set(record) & set(RESERVED))
     if clash:
-        raise RegistryError(f"metadata key(s) {', '.join(clash)} are set by the registry; rename them "
-                            "(e.g. data_version for the version of the data)")
+        raise RegistryError(
+            f"metadata key(s) {', '.join(clash)} are set by the registry; rename them "
+            "(e.g. data_version for the version of the data)"
+        )
     try:
         check_is_fitted(pipeline)
     except (NotFittedError, TypeError) as exc:
@@ -91,9 +114,11 @@ def register(pipeline, name: str, metadata: dict | None = None) -> Version:
             files.write_skops(artifact, pipeline)
         except OSError:
             raise
-        except Exception as exc:  # noqa: BLE001  (skops names the object it cannot save)
-            raise RegistryError(f"skops cannot save this pipeline ({type(exc).__name__}: {exc}); "
-                                "use steps made of scikit-learn and numpy objects") from exc
+        except Exception as exc:
+            raise RegistryError(
+                f"skops cannot save this pipeline ({type(exc).__name__}: {exc}); "
+                "use steps made of scikit-learn and numpy objects"
+            ) from exc
         types = artifact_types(artifact)
         refused = sorted(set(types) - ALLOWED_TYPES)
         if refused:
@@ -102,9 +127,15 @@ def register(pipeline, name: str, metadata: dict | None = None) -> Version:
                 "would refuse to load; use allowed steps, or add the type to ALLOWED_TYPES in "
                 "src/lifecycle/registry/trust.py if it is safe to load"
             )
-        added = {"name": name, "artifact": ARTIFACT, "sha256": sha256(artifact), "code": code_version(),
-                 "environment": environment(), "types": types,
-                 "registered_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        added = {
+            "name": name,
+            "artifact": ARTIFACT,
+            "sha256": sha256(artifact),
+            "code": code_version(),
+            "environment": environment(),
+            "types": types,
+            "registered_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
 
         def write_metadata(number: int, created: int) -> None:
             files.write_json(built / METADATA, {**record, **added, "version": number, "created": created})
@@ -154,8 +185,10 @@ def load(name: str, version=None, stage: str | None = None) -> tuple[Any, dict]:
     if not artifact.is_file():
         raise RegistryError(f"{shown(artifact)} is missing; the version is damaged: register the model again")
     if sha256(artifact) != metadata.get("sha256"):
-        raise RegistryError(f"{shown(artifact)} does not match its recorded SHA-256: the file was changed "
-                            "or corrupted; re-register the model")
+        raise RegistryError(
+            f"{shown(artifact)} does not match its recorded SHA-256: the file was changed "
+            "or corrupted; re-register the model"
+        )
     return load_file(artifact, shown(artifact)), metadata
 
 
@@ -175,8 +208,15 @@ def versions(name: str) -> pd.DataFrame:
     rows = []
     for number in existing(name):
         metadata = _metadata(paths.MODELS / name / str(number))
-        rows.append({"version": number, "stage": stage_of(stages, number), "created": metadata.get("created"),
-                     **_main_metric(metadata), "data_version": metadata.get("data_version")})
+        rows.append(
+            {
+                "version": number,
+                "stage": stage_of(stages, number),
+                "created": metadata.get("created"),
+                **_main_metric(metadata),
+                "data_version": metadata.get("data_version"),
+            }
+        )
     table = pd.DataFrame(rows).set_index("version")
     metrics = [c for c in table.columns if c not in ("stage", "created", "data_version")]
     return table[["stage", "created", *metrics, "data_version"]]
@@ -195,8 +235,10 @@ def _pick(name: str, version, stage: str | None) -> int:
     matching = [n for n in found if stage_of(stages, n) == stage]
     if not matching:
         held = ", ".join(f"{n} {stage_of(stages, n)}" for n in found)
-        raise RegistryError(f"model '{name}' has no {stage} version (versions: {held}); "
-                            f"promote one with `lifecycle models promote {name} VERSION --stage {stage}`")
+        raise RegistryError(
+            f"model '{name}' has no {stage} version (versions: {held}); "
+            f"promote one with `lifecycle models promote {name} VERSION --stage {stage}`"
+        )
     return matching[-1]
 
 
@@ -207,8 +249,9 @@ def _metadata(folder: Path) -> dict:
     except (FileNotFoundError, ValueError):
         data = None
     if not isinstance(data, dict):
-        raise RegistryError(f"{shown(path)} is missing or not valid JSON; the version is damaged: "
-                            "register the model again")
+        raise RegistryError(
+            f"{shown(path)} is missing or not valid JSON; the version is damaged: register the model again"
+        )
     return data
 
 
@@ -220,8 +263,11 @@ def _main_metric(metadata: dict) -> dict:
     metric = metadata.get("metric") or next(iter(metrics))
     if isinstance(metrics.get(metric), (int, float)):
         return {metric: metrics[metric]}
-    return {f"{part} {metric}": values[metric] for part, values in metrics.items()
-            if isinstance(values, dict) and isinstance(values.get(metric), (int, float))}
+    return {
+        f"{part} {metric}": values[metric]
+        for part, values in metrics.items()
+        if isinstance(values, dict) and isinstance(values.get(metric), (int, float))
+    }
 
 
 def _plain(metadata: dict) -> dict:
@@ -245,5 +291,6 @@ def _plain(metadata: dict) -> dict:
     try:
         return json.loads(json.dumps(metadata, default=convert, allow_nan=True))
     except (TypeError, ValueError) as exc:
-        raise RegistryError(f"metadata cannot be stored as JSON ({exc}); pass plain values "
-                            "(numbers, strings, lists, dicts)") from None
+        raise RegistryError(
+            f"metadata cannot be stored as JSON ({exc}); pass plain values (numbers, strings, lists, dicts)"
+        ) from None

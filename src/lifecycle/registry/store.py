@@ -61,7 +61,9 @@ def numbers(name: str) -> list[int]:
     folder = paths.MODELS / name
     if not folder.is_dir():
         return []
-    return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit() and p.name == str(int(p.name)))
+    return sorted(
+        int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit() and p.name == str(int(p.name))
+    )
 
 
 def existing(name: str) -> list[int]:
@@ -84,9 +86,7 @@ def version_number(name: str, version) -> int:
     except (TypeError, ValueError):
         number = None
     if number not in found:
-        raise RegistryError(
-            f"model '{name}' has no version {version!r}; versions are {', '.join(map(str, found))}"
-        )
+        raise RegistryError(f"model '{name}' has no version {version!r}; versions are {', '.join(map(str, found))}")
     return number
 
 
@@ -111,7 +111,7 @@ def read_stages(name: str) -> dict:
         isinstance(archived, list) and all(type(v) is int for v in archived)
     ):
         raise RegistryError(
-            f"{shown(path)} should hold {{\"production\": <version or null>, \"archived\": [<versions>]}}; "
+            f'{shown(path)} should hold {{"production": <version or null>, "archived": [<versions>]}}; '
             "fix it or delete it (every version becomes a candidate)"
         )
     return {"production": production, "archived": sorted(set(archived))}
@@ -124,7 +124,9 @@ def stage_of(stages: dict, number: int) -> str:
 
 
 def write_stages(name: str, stages: dict) -> None:
-    files.write_json(stages_path(name), {"production": stages["production"], "archived": sorted(set(stages["archived"]))})
+    files.write_json(
+        stages_path(name), {"production": stages["production"], "archived": sorted(set(stages["archived"]))}
+    )
 
 
 # --- claiming versions -----------------------------------------------------------------
@@ -196,8 +198,9 @@ def code_version() -> dict | None:
     """The git commit of the project and whether the work tree differs from it; None without git."""
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(paths.ROOT), *args], capture_output=True, text=True,
-                              timeout=20, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(paths.ROOT), *args], capture_output=True, text=True, timeout=20, check=True
+        ).stdout.strip()
 
     try:
         commit = git("rev-parse", "HEAD")
@@ -215,5 +218,9 @@ def environment() -> dict:
     import sklearn
     import skops
 
-    return {"python": platform.python_version(), "numpy": numpy.__version__, "scikit-learn": sklearn.__version__,
-            "skops": skops.__version__}
+    return {
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "skops": skops.__version__,
+    }

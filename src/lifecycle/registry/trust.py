@@ -21,22 +21,42 @@ from lifecycle.registry.store import RegistryError
 
 # Plain values and containers skops rebuilds itself (it never imports them by name).
 _PYTHON = (
-    "builtins.bool", "builtins.dict", "builtins.float", "builtins.int", "builtins.list",
-    "builtins.slice", "builtins.str", "builtins.tuple",
+    "builtins.bool",
+    "builtins.dict",
+    "builtins.float",
+    "builtins.int",
+    "builtins.list",
+    "builtins.slice",
+    "builtins.str",
+    "builtins.tuple",
     # HistGradientBoosting* keep a FunctionTransformer(partial(check_array, ...)) for
     # native categorical columns. skops rebuilds a plain functools.partial, and the
     # function inside is checked against this list like any other.
     "functools.partial",
 )
 _NUMPY = (
-    "numpy.ndarray", "numpy.dtype",
-    "numpy.bool", "numpy.bool_", "numpy.str_", "numpy.object_",
-    "numpy.float16", "numpy.float32", "numpy.float64",
-    "numpy.int8", "numpy.int16", "numpy.int32", "numpy.int64",
-    "numpy.uint8", "numpy.uint16", "numpy.uint32", "numpy.uint64",
-    "numpy.random._generator.Generator", "numpy.random.mtrand.RandomState",
+    "numpy.ndarray",
+    "numpy.dtype",
+    "numpy.bool",
+    "numpy.bool_",
+    "numpy.str_",
+    "numpy.object_",
+    "numpy.float16",
+    "numpy.float32",
+    "numpy.float64",
+    "numpy.int8",
+    "numpy.int16",
+    "numpy.int32",
+    "numpy.int64",
+    "numpy.uint8",
+    "numpy.uint16",
+    "numpy.uint32",
+    "numpy.uint64",
+    "numpy.random._generator.Generator",
+    "numpy.random.mtrand.RandomState",
     # Functions a FunctionTransformer may call (numpy ufuncs: pure arithmetic).
-    "numpy.log1p", "numpy.expm1",
+    "numpy.log1p",
+    "numpy.expm1",
 )
 _SKLEARN = (
     "sklearn.pipeline.Pipeline",
@@ -69,15 +89,24 @@ _SKLEARN = (
     "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     # The losses and links HistGradientBoosting* keep (every loss of both estimators).
-    "sklearn._loss.link.IdentityLink", "sklearn._loss.link.Interval", "sklearn._loss.link.LogLink",
-    "sklearn._loss.link.LogitLink", "sklearn._loss.link.MultinomialLogit",
-    "sklearn._loss.loss.AbsoluteError", "sklearn._loss.loss.HalfBinomialLoss",
-    "sklearn._loss.loss.HalfGammaLoss", "sklearn._loss.loss.HalfMultinomialLoss",
-    "sklearn._loss.loss.HalfPoissonLoss", "sklearn._loss.loss.HalfSquaredError",
+    "sklearn._loss.link.IdentityLink",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.link.LogLink",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.MultinomialLogit",
+    "sklearn._loss.loss.AbsoluteError",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.loss.HalfGammaLoss",
+    "sklearn._loss.loss.HalfMultinomialLoss",
+    "sklearn._loss.loss.HalfPoissonLoss",
+    "sklearn._loss.loss.HalfSquaredError",
     "sklearn._loss.loss.PinballLoss",
-    "sklearn._loss._loss.CyAbsoluteError", "sklearn._loss._loss.CyHalfBinomialLoss",
-    "sklearn._loss._loss.CyHalfGammaLoss", "sklearn._loss._loss.CyHalfMultinomialLoss",
-    "sklearn._loss._loss.CyHalfPoissonLoss", "sklearn._loss._loss.CyHalfSquaredError",
+    "sklearn._loss._loss.CyAbsoluteError",
+    "sklearn._loss._loss.CyHalfBinomialLoss",
+    "sklearn._loss._loss.CyHalfGammaLoss",
+    "sklearn._loss._loss.CyHalfMultinomialLoss",
+    "sklearn._loss._loss.CyHalfPoissonLoss",
+    "sklearn._loss._loss.CyHalfSquaredError",
     "sklearn._loss._loss.CyPinballLoss",
 )
 ALLOWED_TYPES: frozenset[str] = frozenset(_PYTHON + _NUMPY + _SKLEARN)
@@ -102,7 +131,7 @@ def check_trusted(path: Path, where: str | None = None) -> list[str]:
         # skops' own audit, which also sees names stored inside values (a random
         # generator's class); whatever it flags must be on the list too.
         flagged = set(sio.get_untrusted_types(file=path))
-    except Exception as exc:  # noqa: BLE001  (any failure here means a broken file)
+    except Exception as exc:
         raise _not_skops(where, exc) from exc
     refused = sorted((named | flagged) - ALLOWED_TYPES)
     if refused:
@@ -131,7 +160,7 @@ def load_file(path: Path, where: str | None = None):
     trusted = check_trusted(path, where)
     try:
         return sio.load(path, trusted=trusted)
-    except Exception as exc:  # noqa: BLE001  (a deep skops error helps no one; keep it chained)
+    except Exception as exc:
         raise RegistryError(
             f"{where} passed the type check but could not be loaded ({type(exc).__name__}: {exc}); "
             "it may come from another skops or scikit-learn version: re-save it with this environment"

@@ -21,10 +21,14 @@ import time
 
 from lifecycle.core import paths
 
-MODULES = ("__import__('json').dumps(sorted({getattr(m, '__file__', None) or '' for n, m in "
-           "list(__import__('sys').modules.items()) if n == 'lifecycle' or n.startswith('lifecycle.')}))")
-IO = ("__import__('sys').modules['lifecycle.core.files'].recorded() if 'lifecycle.core.files' in __import__('sys').modules "
-      "else '{}'")
+MODULES = (
+    "__import__('json').dumps(sorted({getattr(m, '__file__', None) or '' for n, m in "
+    "list(__import__('sys').modules.items()) if n == 'lifecycle' or n.startswith('lifecycle.')}))"
+)
+IO = (
+    "__import__('sys').modules['lifecycle.core.files'].recorded() "
+    "if 'lifecycle.core.files' in __import__('sys').modules else '{}'"
+)
 
 
 def kernel_manager_class() -> type:
@@ -113,8 +117,9 @@ def register_engine() -> None:
                 self.nb.metadata["lifecycle"] = self._ask()
 
         def _ask(self) -> dict:
-            msg_id = self.kc.execute("", silent=True, store_history=False,
-                                     user_expressions={"modules": MODULES, "io": IO})
+            msg_id = self.kc.execute(
+                "", silent=True, store_history=False, user_expressions={"modules": MODULES, "io": IO}
+            )
             reply = self.wait_for_reply(msg_id)
             answers = reply["content"]["user_expressions"]
             values = {k: json.loads(ast.literal_eval(v["data"]["text/plain"])) for k, v in answers.items()}
@@ -122,15 +127,31 @@ def register_engine() -> None:
 
     class RecordingEngine(NBClientEngine):
         @classmethod
-        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
-                                     stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
+        def execute_managed_notebook(
+            cls,
+            nb_man,
+            kernel_name,
+            log_output=False,
+            stdout_file=None,
+            stderr_file=None,
+            start_timeout=60,
+            execution_timeout=None,
+            **kwargs,
+        ):
             from papermill.engines import logger, merge_kwargs, remove_args
 
             _throttle_saves(nb_man)
             kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
-            final = merge_kwargs(kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
-                                 kernel_name=kernel_name, log=logger, log_output=log_output,
-                                 stdout_file=stdout_file, stderr_file=stderr_file)
+            final = merge_kwargs(
+                kwargs,
+                timeout=execution_timeout,
+                startup_timeout=start_timeout,
+                kernel_name=kernel_name,
+                log=logger,
+                log_output=log_output,
+                stdout_file=stdout_file,
+                stderr_file=stderr_file,
+            )
             return RecordingClient(nb_man, **final).execute()
 
     papermill_engines.register("lifecycle", RecordingEngine)

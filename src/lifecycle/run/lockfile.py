@@ -91,8 +91,14 @@ def notebook_hash(phase: str) -> str:
     key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
     if key not in _NOTEBOOKS:
         nb = json.loads(path.read_text(encoding="utf-8"))
-        cells = [[c["cell_type"], sorted(c.get("metadata", {}).get("tags", [])),
-                  "".join(c["source"]) if isinstance(c["source"], list) else c["source"]] for c in nb["cells"]]
+        cells = [
+            [
+                c["cell_type"],
+                sorted(c.get("metadata", {}).get("tags", [])),
+                "".join(c["source"]) if isinstance(c["source"], list) else c["source"],
+            ]
+            for c in nb["cells"]
+        ]
         _NOTEBOOKS[key] = text_hash(json.dumps(cells))
     return _NOTEBOOKS[key]
 
@@ -129,8 +135,10 @@ def read() -> dict[str, dict]:
     except ValueError:
         data = None
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("phases"), dict):
-        raise LockError(f"{paths.relative(path)} is not a lock file this version understands; delete it "
-                        "(every phase then counts as never run) or restore it from git")
+        raise LockError(
+            f"{paths.relative(path)} is not a lock file this version understands; delete it "
+            "(every phase then counts as never run) or restore it from git"
+        )
     return data["phases"]
 
 
@@ -153,12 +161,19 @@ def current(phase: str, values: dict, helpers: dict[str, str | None]) -> Current
     return Current(notebook_hash(phase), params_hashes(values), helpers)
 
 
-def entry(current_: Current, modules: Iterable[str], inputs: dict[str, str | None],
-          outputs: dict[str, str | None], run: str) -> dict:
+def entry(
+    current_: Current, modules: Iterable[str], inputs: dict[str, str | None], outputs: dict[str, str | None], run: str
+) -> dict:
     """The record of a finished phase."""
-    return {"state": "done", "run": run, "notebook": current_.notebook, "params": current_.params,
-            "helpers": {m: current_.helpers.get(m) or file_hash(m) for m in sorted(modules)},
-            "inputs": dict(sorted(inputs.items())), "outputs": dict(sorted(outputs.items()))}
+    return {
+        "state": "done",
+        "run": run,
+        "notebook": current_.notebook,
+        "params": current_.params,
+        "helpers": {m: current_.helpers.get(m) or file_hash(m) for m in sorted(modules)},
+        "inputs": dict(sorted(inputs.items())),
+        "outputs": dict(sorted(outputs.items())),
+    }
 
 
 def reasons(entry_: dict | None, current_: Current) -> list[str]:
@@ -190,8 +205,9 @@ def accepted(entry_: dict | None, current_: Current, run: str) -> dict:
     """``--mark-clean``: the previous record brought up to the files as they are now."""
     if entry_ is None or not entry_.get("outputs") and not entry_.get("inputs"):
         raise LockError("it never ran, so what it reads and writes is unknown: run it once")
-    return entry(current_, entry_.get("helpers", {}), hashes(entry_.get("inputs", {})),
-                 hashes(entry_.get("outputs", {})), run)
+    return entry(
+        current_, entry_.get("helpers", {}), hashes(entry_.get("inputs", {})), hashes(entry_.get("outputs", {})), run
+    )
 
 
 # --- the graph the records imply ---------------------------------------------------------
@@ -245,8 +261,9 @@ def exclusive(path: Path | None = None) -> Iterator[None]:
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "?"
-            raise Busy(f"another `lifecycle run` (pid {holder}) is running in this project; "
-                       "wait for it to finish") from None
+            raise Busy(
+                f"another `lifecycle run` (pid {holder}) is running in this project; wait for it to finish"
+            ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))

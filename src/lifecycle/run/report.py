@@ -36,7 +36,9 @@ def run_folder(run_id: str | None) -> Path:
         return latest_run()
     folder = paths.RUNS / run_id
     if not (folder / "run.json").is_file():
-        known = sorted(p.name for p in paths.RUNS.glob("*") if (p / "run.json").is_file()) if paths.RUNS.is_dir() else []
+        known = (
+            sorted(p.name for p in paths.RUNS.glob("*") if (p / "run.json").is_file()) if paths.RUNS.is_dir() else []
+        )
         hint = f"; runs: {', '.join(known[-5:])}" if known else "; no run yet"
         raise FileNotFoundError(f"no run '{run_id}' under {paths.relative(paths.RUNS)}{hint}")
     return folder
@@ -48,8 +50,11 @@ def write(folder: Path) -> Path:
     import nbformat
 
     run = files.read_json(folder / "run.json", "the run record")
-    parameters = files.read_json(folder / "parameters.json", "the run's parameters") \
-        if (folder / "parameters.json").is_file() else {}
+    parameters = (
+        files.read_json(folder / "parameters.json", "the run's parameters")
+        if (folder / "parameters.json").is_file()
+        else {}
+    )
     phases = []
     for phase in _phases(folder, run):
         entry = {"name": phase, **run.get("phases", {}).get(phase, {"status": "not run"}), "blocks": [], "html": None}
@@ -64,12 +69,16 @@ def write(folder: Path) -> Path:
             entry["html"] = f"../{where}/{page.name}" if where else page.name
             entry["from_run"] = where
         phases.append(entry)
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                                     trim_blocks=True, lstrip_blocks=True)
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True
+    )
     page = environment.get_template("report.html.j2").render(
-        run=run, phases=phases, data_version=_data_version(run, folder),
+        run=run,
+        phases=phases,
+        data_version=_data_version(run, folder),
         shared=(shared := _shared(parameters)),
-        own={p: {k: v for k, v in sorted(values.items()) if k not in shared} for p, values in parameters.items()})
+        own={p: {k: v for k, v in sorted(values.items()) if k not in shared} for p, values in parameters.items()},
+    )
     return files.write_text(folder / "report.html", page)
 
 
@@ -101,8 +110,9 @@ def headline_blocks(nb) -> list[dict[str, Any]]:
         for output in cell.get("outputs", []):
             kind = output.get("output_type")
             if kind == "stream":
-                blocks.append({"kind": "error" if output.get("name") == "stderr" else "text",
-                               "content": output.get("text", "")})
+                blocks.append(
+                    {"kind": "error" if output.get("name") == "stderr" else "text", "content": output.get("text", "")}
+                )
             elif kind == "error":
                 blocks.append({"kind": "error", "content": f"{output.get('ename')}: {output.get('evalue')}"})
             elif kind in ("execute_result", "display_data"):

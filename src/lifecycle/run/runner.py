@@ -26,9 +26,7 @@ from lifecycle.run.scheduler import PhaseResult, Run, RunResult, new_run_dir
 __all__ = ["PhaseResult", "RunResult", "execute", "mark_clean", "new_run_dir", "run", "select"]
 
 
-def select(
-    start: str | None = None, end: str | None = None, only: Iterable[str] = ()
-) -> list[str]:
+def select(start: str | None = None, end: str | None = None, only: Iterable[str] = ()) -> list[str]:
     """The phases to run, in order: ``--only`` names, else the range ``--from`` .. ``--to``."""
     available = notebooks.phases()
     missing = [p for p in available if p not in PHASES]
@@ -53,14 +51,28 @@ def select(
     return available[first : last + 1]
 
 
-def run(phases: list[str], extra_files: Iterable[Path] = (), sets: Iterable[str] = (), store: bool = False,
-        force: Iterable[str] | None = None, jobs: int = 1, echo: Callable[[str], None] = print) -> int:
+def run(
+    phases: list[str],
+    extra_files: Iterable[Path] = (),
+    sets: Iterable[str] = (),
+    store: bool = False,
+    force: Iterable[str] | None = None,
+    jobs: int = 1,
+    echo: Callable[[str], None] = print,
+) -> int:
     """Run what is stale among ``phases``; return the exit code (0 ok, 1 a notebook failed)."""
     return execute(phases, extra_files, sets, store, force, jobs, echo).code
 
 
-def execute(phases: list[str], extra_files: Iterable[Path] = (), sets: Iterable[str] = (), store: bool = False,
-            force: Iterable[str] | None = None, jobs: int = 1, echo: Callable[[str], None] = print) -> RunResult:
+def execute(
+    phases: list[str],
+    extra_files: Iterable[Path] = (),
+    sets: Iterable[str] = (),
+    store: bool = False,
+    force: Iterable[str] | None = None,
+    jobs: int = 1,
+    echo: Callable[[str], None] = print,
+) -> RunResult:
     """Like ``run``, returning every phase's result.
 
     ``force``: phases to run even when up to date (all of ``phases`` when empty, none when
@@ -77,8 +89,9 @@ def execute(phases: list[str], extra_files: Iterable[Path] = (), sets: Iterable[
         return Run(phases, parameters, store, forced, jobs, echo).go()
 
 
-def mark_clean(phases: list[str], extra_files: Iterable[Path] = (), sets: Iterable[str] = (),
-               echo: Callable[[str], None] = print) -> int:
+def mark_clean(
+    phases: list[str], extra_files: Iterable[Path] = (), sets: Iterable[str] = (), echo: Callable[[str], None] = print
+) -> int:
     """Accept the current notebooks, parameters, helpers and files of ``phases`` as up to date."""
     parameters = resolve(phases, list(extra_files), list(sets))
     with lockfile.exclusive():
@@ -86,8 +99,9 @@ def mark_clean(phases: list[str], extra_files: Iterable[Path] = (), sets: Iterab
         helpers = lockfile.helper_hashes()
         for phase in phases:
             try:
-                entries[phase] = lockfile.accepted(entries.get(phase),
-                                                   lockfile.current(phase, parameters[phase], helpers), "marked clean")
+                entries[phase] = lockfile.accepted(
+                    entries.get(phase), lockfile.current(phase, parameters[phase], helpers), "marked clean"
+                )
             except lockfile.LockError as exc:
                 echo(f"{phase}  cannot be marked clean: {exc}")
                 return 1

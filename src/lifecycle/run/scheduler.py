@@ -60,7 +60,13 @@ class Run:
 
     def __init__(self, phases, parameters, store, forced, jobs, echo):
         self.phases, self.parameters, self.store, self.forced, self.jobs, self.echo = (
-            phases, parameters, store, forced, jobs, echo)
+            phases,
+            parameters,
+            store,
+            forced,
+            jobs,
+            echo,
+        )
         self.entries = lockfile.read()
         self.results: dict[str, PhaseResult] = {}
         self.running: dict[str, kernels.Worker] = {}
@@ -72,9 +78,13 @@ class Run:
         helpers = lockfile.helper_hashes()
         # A phase whose notebook or helpers changed may read and write other files than last
         # time: until it has run again, it shares files with every phase.
-        self.known = {p for p in phases if p in self.entries
-                      and self.entries[p].get("notebook") == lockfile.notebook_hash(p)
-                      and all(helpers.get(m) == h for m, h in self.entries[p].get("helpers", {}).items())}
+        self.known = {
+            p
+            for p in phases
+            if p in self.entries
+            and self.entries[p].get("notebook") == lockfile.notebook_hash(p)
+            and all(helpers.get(m) == h for m, h in self.entries[p].get("helpers", {}).items())
+        }
 
     # --- the schedule --------------------------------------------------------------------
 
@@ -102,9 +112,11 @@ class Run:
 
     def _blocked(self, phase: str) -> bool:
         index = self.phases.index(phase)
-        return any(earlier not in self.results or earlier in self.running
-                   for earlier in self.phases[:index]
-                   if lockfile.conflict(self._io(earlier), self._io(phase)))
+        return any(
+            earlier not in self.results or earlier in self.running
+            for earlier in self.phases[:index]
+            if lockfile.conflict(self._io(earlier), self._io(phase))
+        )
 
     def _ready(self) -> list[str]:
         if self.failed:
@@ -149,7 +161,9 @@ class Run:
         first = self.folder is None
         if first:
             self._open_run_dir()
-        worker = self.spare if self.spare is not None and self.spare.phase == phase else kernels.Worker(phase, self.events)
+        worker = (
+            self.spare if self.spare is not None and self.spare.phase == phase else kernels.Worker(phase, self.events)
+        )
         if self.spare is worker:
             self.spare = None
         if first:  # ~2 s to import: once per run, only when a notebook runs, while the first kernel boots
@@ -176,11 +190,23 @@ class Run:
             import papermill
 
             return papermill.execute_notebook(
-                str(source), str(output), parameters=parameters, engine_name="lifecycle", km=kernel.km,
-                progress_bar=False, log_output=False)
+                str(source),
+                str(output),
+                parameters=parameters,
+                engine_name="lifecycle",
+                km=kernel.km,
+                progress_bar=False,
+                log_output=False,
+            )
 
-        worker.context = {"current": current, "reasons": reasons, "before": before, "started": time.time_ns(),
-                          "k": k, "output": output}
+        worker.context = {
+            "current": current,
+            "reasons": reasons,
+            "before": before,
+            "started": time.time_ns(),
+            "k": k,
+            "output": output,
+        }
         self.running[phase] = worker
         worker.begin(job)
 
@@ -192,8 +218,10 @@ class Run:
         k, total, output = context["k"], len(self.phases), context["output"]
         if isinstance(outcome, BaseException):
             self.failed = True
-            error = {"error": getattr(outcome, "ename", type(outcome).__name__),
-                     "message": getattr(outcome, "evalue", str(outcome))}
+            error = {
+                "error": getattr(outcome, "ename", type(outcome).__name__),
+                "message": getattr(outcome, "evalue", str(outcome)),
+            }
             if isinstance(outcome, papermill.PapermillExecutionError):
                 error["cell"] = outcome.exec_count
                 first_line = next((line for line in outcome.source.splitlines() if line.strip()), "")
@@ -252,8 +280,10 @@ class Run:
     def _write_record(self) -> None:
         if self.folder is None:
             return
-        self.record["phases"] = {r.phase: {k: v for k, v in asdict(r).items() if k != "phase" and v not in (None, [])}
-                                 for r in self.results.values()}
+        self.record["phases"] = {
+            r.phase: {k: v for k, v in asdict(r).items() if k != "phase" and v not in (None, [])}
+            for r in self.results.values()
+        }
         files.write_json(self.folder / "run.json", self.record)
 
     def _interrupted(self) -> None:
@@ -277,8 +307,11 @@ class Run:
             self._write_record()
             skipped = sum(r.status == "up to date" for r in results)
             stored = "; stored outputs refreshed in notebooks/" if self.store and ran else ""
-            self.echo(f"done: {ran} phase(s) run, {skipped} up to date, in {seconds:.1f} s{stored}" if ran
-                      else f"nothing to run: {skipped} phase(s) up to date")
+            self.echo(
+                f"done: {ran} phase(s) run, {skipped} up to date, in {seconds:.1f} s{stored}"
+                if ran
+                else f"nothing to run: {skipped} phase(s) up to date"
+            )
         self._report()
         return RunResult(code, self.folder.name if self.folder else None, results, round(seconds, 1))
 

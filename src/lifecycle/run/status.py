@@ -34,9 +34,15 @@ def status(phases: list[str], extra_files=(), sets=()) -> list[PhaseStatus]:
     for phase in phases:
         reasons = lockfile.reasons(entries.get(phase), lockfile.current(phase, parameters[phase], helpers))
         state = "up to date" if not reasons else "never run" if reasons == ["never run"] else "stale"
-        waits = sorted({writers[name] for name in entries.get(phase, {}).get("inputs", {})
-                        if writers.get(name, phase) < phase and found.get(writers[name])
-                        and found[writers[name]].state != "up to date"})
+        waits = sorted(
+            {
+                writers[name]
+                for name in entries.get(phase, {}).get("inputs", {})
+                if writers.get(name, phase) < phase
+                and found.get(writers[name])
+                and found[writers[name]].state != "up to date"
+            }
+        )
         if state == "up to date" and waits:
             state = "pending"
         found[phase] = PhaseStatus(phase, state, reasons, waits)
@@ -63,7 +69,6 @@ def draw(found: list[PhaseStatus], path: Path) -> Path:
     import matplotlib
     from matplotlib.figure import Figure
 
-
     entries = lockfile.read()
     names = [s.phase for s in found]
     arrows = [(a, b, shared) for a, b, shared in lockfile.edges(entries) if a in names and b in names]
@@ -76,16 +81,39 @@ def draw(found: list[PhaseStatus], path: Path) -> Path:
         fig = Figure(figsize=(1.9 * ncols + 1.5, 0.42 * nrows + 1.2), layout="constrained")
         ax = fig.subplots()
         for a, b, _ in arrows:
-            ax.annotate("", xy=where[b], xytext=where[a],
-                        arrowprops={"arrowstyle": "-|>", "color": "#555555", "lw": 0.7, "shrinkA": 12,
-                                    "shrinkB": 12, "connectionstyle": "arc3,rad=-0.25"})
+            ax.annotate(
+                "",
+                xy=where[b],
+                xytext=where[a],
+                arrowprops={
+                    "arrowstyle": "-|>",
+                    "color": "#555555",
+                    "lw": 0.7,
+                    "shrinkA": 12,
+                    "shrinkB": 12,
+                    "connectionstyle": "arc3,rad=-0.25",
+                },
+            )
         for s in found:
             x, y = where[s.phase]
-            ax.text(x, y, s.phase, ha="center", va="center", zorder=3,
-                    bbox={"boxstyle": "round,pad=0.3", "facecolor": COLORS[s.state], "edgecolor": "none"})
+            ax.text(
+                x,
+                y,
+                s.phase,
+                ha="center",
+                va="center",
+                zorder=3,
+                bbox={"boxstyle": "round,pad=0.3", "facecolor": COLORS[s.state], "edgecolor": "none"},
+            )
         for i, (state, color) in enumerate(COLORS.items()):
-            ax.text(-0.5 + 0.75 * i, 1.1, state, ha="left", va="center",
-                    bbox={"boxstyle": "round,pad=0.3", "facecolor": color, "edgecolor": "none"})
+            ax.text(
+                -0.5 + 0.75 * i,
+                1.1,
+                state,
+                ha="left",
+                va="center",
+                bbox={"boxstyle": "round,pad=0.3", "facecolor": color, "edgecolor": "none"},
+            )
         ax.set_xlim(-0.7, max(ncols - 0.3, 2.6))
         ax.set_ylim(-nrows + 0.4, 1.5)
         ax.set_axis_off()

@@ -34,14 +34,28 @@ def routers(service: Service) -> list[APIRouter]:
     return [health.router, ready.router, metadata.router, metrics.router, predict.router_for(service)]
 
 
-def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
-               store_url: str = "sqlite:///data/predictions.db", table: str = "predictions",
-               max_records: int = 1000, max_body_bytes: int = 2_000_000, domain: Domain | dict | None = None,
-               max_batch_rows: int = 64, max_wait_ms: float = 2.0, max_queue_rows: int = 2000,
-               timeout_ms: float = 5000.0, spool: str | os.PathLike | None = None,
-               scoring_deadline_ms: float = 10000.0, max_string_length: int = 1000, publish_domain: bool = True,
-               docs: bool = True, token: str | None = None, allowed_hosts: list[str] | None = None,
-               body_timeout_s: float = 30.0) -> FastAPI:
+def create_app(
+    scorer: scoring.Scorer,
+    *,
+    shadow: scoring.Scorer | None = None,
+    store_url: str = "sqlite:///data/predictions.db",
+    table: str = "predictions",
+    max_records: int = 1000,
+    max_body_bytes: int = 2_000_000,
+    domain: Domain | dict | None = None,
+    max_batch_rows: int = 64,
+    max_wait_ms: float = 2.0,
+    max_queue_rows: int = 2000,
+    timeout_ms: float = 5000.0,
+    spool: str | os.PathLike | None = None,
+    scoring_deadline_ms: float = 10000.0,
+    max_string_length: int = 1000,
+    publish_domain: bool = True,
+    docs: bool = True,
+    token: str | None = None,
+    allowed_hosts: list[str] | None = None,
+    body_timeout_s: float = 30.0,
+) -> FastAPI:
     """The service for a loaded model (``scoring.load``); see the module doc for the endpoints.
 
     Scores an example record first: a ``ValueError`` if the model (or the shadow) cannot.
@@ -52,29 +66,55 @@ def create_app(scorer: scoring.Scorer, *, shadow: scoring.Scorer | None = None,
     ``allowed_hosts`` (None: any) and the rest are the ``serving:`` settings of the same names
     (``serve_guard``).
     """
-    contract = Contract(scorer.schema, domain, max_records, max_string_length=max_string_length,
-                        publish_domain=publish_domain)
+    contract = Contract(
+        scorer.schema, domain, max_records, max_string_length=max_string_length, publish_domain=publish_domain
+    )
     _require_scoring(contract, scorer, shadow)
     if max_queue_rows < max_records:
-        raise ValueError(f"serving.max_queue_rows ({max_queue_rows}) is below serving.max_records ({max_records}): "
-                         "a full-size request could never be queued; raise max_queue_rows")
-    batching = {"max_batch_rows": max_batch_rows, "max_wait_ms": max_wait_ms, "max_queue_rows": max_queue_rows,
-                "timeout_ms": timeout_ms}
-    service = Service(scorer, contract, prediction_log.PredictionLog(store_url, table, spool=spool), shadow,
-                      max_body_bytes, batching, scoring_deadline_ms, body_timeout_s)
+        raise ValueError(
+            f"serving.max_queue_rows ({max_queue_rows}) is below serving.max_records ({max_records}): "
+            "a full-size request could never be queued; raise max_queue_rows"
+        )
+    batching = {
+        "max_batch_rows": max_batch_rows,
+        "max_wait_ms": max_wait_ms,
+        "max_queue_rows": max_queue_rows,
+        "timeout_ms": timeout_ms,
+    }
+    service = Service(
+        scorer,
+        contract,
+        prediction_log.PredictionLog(store_url, table, spool=spool),
+        shadow,
+        max_body_bytes,
+        batching,
+        scoring_deadline_ms,
+        body_timeout_s,
+    )
     pages = {"docs_url": "/docs", "redoc_url": "/redoc", "openapi_url": "/openapi.json"}
-    app = FastAPI(title=f"lifecycle: {scorer.name}", version=str(scorer.version), lifespan=_lifespan,
-                  description=f"Predictions of model **{scorer.name}** version {scorer.version} ({scorer.task}).",
-                  **(pages if docs else dict.fromkeys(pages)))
+    app = FastAPI(
+        title=f"lifecycle: {scorer.name}",
+        version=str(scorer.version),
+        lifespan=_lifespan,
+        description=f"Predictions of model **{scorer.name}** version {scorer.version} ({scorer.task}).",
+        **(pages if docs else dict.fromkeys(pages)),
+    )
     app.state.service = service
     for router in routers(service):  # with a token, every endpoint but the probes documents its 401
         guarded = bool(token) and any(route.path not in serve_guard.PROBES for route in router.routes)
         app.include_router(router, responses=UNAUTHORIZED if guarded else None)
     app.openapi = partial(_document, app, contract, guarded=bool(token))
     app.add_middleware(Shortcut, path="/predict", endpoint=predict.predict)
-    app.add_middleware(serve_guard.Guard, token=token, hosts=allowed_hosts,  # outermost: before the shortcut
-                       open_paths={path for path in (app.docs_url, app.redoc_url, app.openapi_url,
-                                                     app.swagger_ui_oauth2_redirect_url) if path and docs})
+    app.add_middleware(
+        serve_guard.Guard,
+        token=token,
+        hosts=allowed_hosts,  # outermost: before the shortcut
+        open_paths={
+            path
+            for path in (app.docs_url, app.redoc_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url)
+            if path and docs
+        },
+    )
     return app
 
 
@@ -85,8 +125,10 @@ def _require_scoring(contract: Contract, scorer: scoring.Scorer, shadow: scoring
         try:
             scoring.score(model, probe.head(1))
         except Exception as exc:
-            raise ValueError(f"version {model.version} cannot score a valid record ({type(exc).__name__}: {exc}); "
-                             "it is incompatible with this environment or its own feature schema") from exc
+            raise ValueError(
+                f"version {model.version} cannot score a valid record ({type(exc).__name__}: {exc}); "
+                "it is incompatible with this environment or its own feature schema"
+            ) from exc
 
 
 @asynccontextmanager

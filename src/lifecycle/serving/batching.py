@@ -57,9 +57,16 @@ class MicroBatcher:
     Create and use it on one event loop (``start`` there, ``close`` at shutdown).
     """
 
-    def __init__(self, score: Callable[[list[Any]], Awaitable[list[Any]]], *, max_batch_rows: int = 64,
-                 max_wait_ms: float = 2.0, max_queue_rows: int = 2000, timeout_ms: float = 5000.0,
-                 on_batch: Callable[[int, float], None] | None = None):
+    def __init__(
+        self,
+        score: Callable[[list[Any]], Awaitable[list[Any]]],
+        *,
+        max_batch_rows: int = 64,
+        max_wait_ms: float = 2.0,
+        max_queue_rows: int = 2000,
+        timeout_ms: float = 5000.0,
+        on_batch: Callable[[int, float], None] | None = None,
+    ):
         if max_batch_rows < 1 or max_queue_rows < 1 or max_wait_ms < 0 or timeout_ms <= 0:
             raise ValueError("max_batch_rows and max_queue_rows must be >= 1, max_wait_ms >= 0, timeout_ms > 0")
         self._score, self._on_batch = score, on_batch
@@ -106,8 +113,11 @@ class MicroBatcher:
             raise Overloaded("the service is stopping (or not started); send the request again", 1)
         if self.queued_rows + len(records) > self.max_queue_rows:
             wait = math.ceil(self._batch_seconds * (self.queued_rows / self.max_batch_rows + 1))
-            raise Overloaded(f"the service is at capacity ({self.queued_rows} records queued, at most "
-                             f"{self.max_queue_rows}: serving.max_queue_rows); retry in a moment", max(1, wait))
+            raise Overloaded(
+                f"the service is at capacity ({self.queued_rows} records queued, at most "
+                f"{self.max_queue_rows}: serving.max_queue_rows); retry in a moment",
+                max(1, wait),
+            )
         job = _Job(records, asyncio.get_running_loop().create_future())
         self._pending.append(job)
         self.queued_rows += len(records)
@@ -116,8 +126,10 @@ class MicroBatcher:
             return await asyncio.wait_for(asyncio.shield(job.future), self.timeout)
         except TimeoutError:
             job.abandoned = True
-            raise TimedOut(f"no answer within {self.timeout * 1000:g} ms (serving.timeout_ms); the service is "
-                           "overloaded or the request too large") from None
+            raise TimedOut(
+                f"no answer within {self.timeout * 1000:g} ms (serving.timeout_ms); the service is "
+                "overloaded or the request too large"
+            ) from None
 
     def _take(self, room: int, at_least_one: bool = True) -> list[_Job]:
         """Queued jobs, oldest first, up to ``room`` records (and at least one job, however large)."""
@@ -177,7 +189,7 @@ class MicroBatcher:
         start = 0
         for job in jobs:
             if not job.future.done():
-                job.future.set_result(outputs[start:start + len(job.records)])
+                job.future.set_result(outputs[start : start + len(job.records)])
             start += len(job.records)
 
 

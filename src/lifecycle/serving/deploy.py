@@ -39,31 +39,53 @@ def production_features(params: ProjectParams) -> tuple[pd.DataFrame, str]:
     sim, rule = params.simulation, params.labels
     _, cutoff = period_dates(sim.start.isoformat(), rule.cutoff.isoformat(), rule.window_days, "production")
     product = simulate_product(
-        n_users=sim.production.n_users, start=sim.start.isoformat(), cutoff=rule.cutoff.isoformat(),
-        label_window_days=rule.window_days, seed=params.seed, period="production",
-        drift=Drift(sim.production.channel_shift, sim.production.activity_change, sim.production.new_category))
+        n_users=sim.production.n_users,
+        start=sim.start.isoformat(),
+        cutoff=rule.cutoff.isoformat(),
+        label_window_days=rule.window_days,
+        seed=params.seed,
+        period="production",
+        drift=Drift(sim.production.channel_shift, sim.production.activity_change, sim.production.new_category),
+    )
     settings = splits.read_settings()
     settings = settings.model_copy(update={"labels": settings.labels.model_copy(update={"cutoff": cutoff.date()})})
     rules = prepare.read_rules()
-    prepared = prepare.prepare(Dataset(product.users, product.events), settings,
-                               {k: tuple(v) for k, v in rules["valid_ranges"].items()}, rules["numeric_text_share"])
+    prepared = prepare.prepare(
+        Dataset(product.users, product.events),
+        settings,
+        {k: tuple(v) for k, v in rules["valid_ranges"].items()},
+        rules["numeric_text_share"],
+    )
     return build_features(prepared.table, prepared.events, settings), (
-        f"the simulated production period ({sim.production.n_users:,} users, prediction date {cutoff.date()})")
+        f"the simulated production period ({sim.production.n_users:,} users, prediction date {cutoff.date()})"
+    )
 
 
 def register_challenger(name: str, production: dict) -> str:
     """Register 06's untuned model as a candidate: the challenger the shadow compares against
     ``production`` (the champion's metadata)."""
     model, info = train.load("trained", "06_model_training")
-    keep = {k: production[k] for k in ("data_version", "lineage", "task", "target", "positive_class", "threshold",
-                                        "metric", "feature_schema") if k in production}
+    keep = {
+        k: production[k]
+        for k in (
+            "data_version",
+            "lineage",
+            "task",
+            "target",
+            "positive_class",
+            "threshold",
+            "metric",
+            "feature_schema",
+        )
+        if k in production
+    }
     registry.register(model, name, {**keep, "family": info["family"], "tuned": False, "challenger": True})
     return f"Registered the untuned {info['family']} model as the {name} candidate (the challenger)."
 
 
 def agreement(production: pd.DataFrame, shadow: pd.DataFrame, task: str) -> pd.Series:
     """How far two models' answers on the same rows agree."""
-    same = (production["prediction"].astype(str).to_numpy() == shadow["prediction"].astype(str).to_numpy())
+    same = production["prediction"].astype(str).to_numpy() == shadow["prediction"].astype(str).to_numpy()
     result = {"rows": len(production), "agreement rate": same.mean()}
     probability = [c for c in production.columns if c.startswith("probability_")]
     if probability:
@@ -92,8 +114,9 @@ class Service:
         return "Service stopped."
 
 
-def start_service(name: str, shadow: str | None = None, timeout: float = 180.0, workers: int = 1, *,
-                  version: int | None = None) -> Service:
+def start_service(
+    name: str, shadow: str | None = None, timeout: float = 180.0, workers: int = 1, *, version: int | None = None
+) -> Service:
     """Start the service as a subprocess on a free loopback port; wait until it is ready.
 
     One worker process by default: a demonstration needs no more, and starts faster
@@ -111,15 +134,28 @@ def start_service(name: str, shadow: str | None = None, timeout: float = 180.0, 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "lifecycle", "serve", "--model", name, "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "lifecycle",
+        "serve",
+        "--model",
+        name,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     if version is not None:  # the champion (a rehearsal serves 09's candidate); default: the production version
         command += ["--version", str(version)]
     if shadow:
         command += ["--shadow", shadow]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(paths.SRC), os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen(command, cwd=paths.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        command, cwd=paths.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -132,16 +168,24 @@ def start_service(name: str, shadow: str | None = None, timeout: float = 180.0, 
             pass
         time.sleep(0.2)
     process.kill()
-    raise RuntimeError(f"the service was not ready within {timeout:.0f} s; is the machine busy? "
-                       "`lifecycle serve` in a terminal shows how it starts")
+    raise RuntimeError(
+        f"the service was not ready within {timeout:.0f} s; is the machine busy? "
+        "`lifecycle serve` in a terminal shows how it starts"
+    )
 
 
 def call(service: Service, method: str, path: str, payload=None, content: bytes | None = None) -> dict:
     """One HTTP call; the status and the body without what changes from run to run (ids, versions, times)."""
     import httpx
 
-    response = httpx.request(method, f"{service.url}{path}", json=payload, content=content, timeout=30,
-                             headers={"content-type": "application/json"} if content is not None else None)
+    response = httpx.request(
+        method,
+        f"{service.url}{path}",
+        json=payload,
+        content=content,
+        timeout=30,
+        headers={"content-type": "application/json"} if content is not None else None,
+    )
     try:
         body = response.json()
     except ValueError:
@@ -164,8 +208,10 @@ def _stable(value):
 def records(frame: pd.DataFrame, schema: pd.DataFrame, n: int) -> list[dict]:
     """The first ``n`` rows as JSON records of the model's inputs (what a client sends)."""
     inputs = frame[list(schema.index)].head(n).astype(object)
-    return [{k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)) for k, v in row.items()}
-            for row in inputs.to_dict(orient="records")]
+    return [
+        {k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)) for k, v in row.items()}
+        for row in inputs.to_dict(orient="records")
+    ]
 
 
 def bad_requests(service: Service, good: dict) -> pd.DataFrame:
@@ -221,8 +267,11 @@ def batch_summary(url: str, table: str, batch_id: str) -> pd.DataFrame:
     engine = sqlalchemy.create_engine(prediction_log.resolve_url(url))
     try:
         with engine.connect() as connection:
-            frame = pd.read_sql(sqlalchemy.text(f'SELECT prediction FROM "{table}" WHERE batch_id = :b'),
-                                connection, params={"b": batch_id})
+            frame = pd.read_sql(
+                sqlalchemy.text(f'SELECT prediction FROM "{table}" WHERE batch_id = :b'),
+                connection,
+                params={"b": batch_id},
+            )
     finally:
         engine.dispose()
     counts = frame["prediction"].astype(str).value_counts().sort_index()
@@ -236,12 +285,11 @@ def shadow_from_log(url: str, table: str, task: str, request_ids: list[str]) -> 
     keys = ["request_id", "record"]
     sides = {role: log[log["role"] == role].set_index(keys).sort_index() for role in ("production", "shadow")}
     common = sides["production"].index.intersection(sides["shadow"].index)
-    outputs = {role: pd.json_normalize(sides[role].loc[common, "outputs"].map(json.loads).tolist())
-               for role in sides}
+    outputs = {role: pd.json_normalize(sides[role].loc[common, "outputs"].map(json.loads).tolist()) for role in sides}
     return agreement(outputs["production"], outputs["shadow"], task)
 
 
 def chunks(frame: pd.DataFrame, rows: int):
     """``frame`` in pieces of ``rows`` rows, as the batch job reads a large file."""
     for start in range(0, len(frame), rows):
-        yield frame.iloc[start:start + rows]
+        yield frame.iloc[start : start + rows]

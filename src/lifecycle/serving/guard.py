@@ -54,13 +54,17 @@ def exposure_problem(host: str, token: str | None, serving: dict) -> str | None:
     """Why the service must not start with this token on this host (None: it may)."""
     variable = serving["token_env"]
     if token is not None and len(token) < MIN_TOKEN_LENGTH:
-        return (f"the token in {variable} has {len(token)} characters; use at least {MIN_TOKEN_LENGTH}, e.g. "
-                "python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+        return (
+            f"the token in {variable} has {len(token)} characters; use at least {MIN_TOKEN_LENGTH}, e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
     if token is None and not is_loopback(host) and not serving["allow_unauthenticated"]:
-        return (f"refusing to serve on {host}, reachable from other machines, without a bearer token: set the "
-                f"environment variable {variable} (serving.token_env) to a secret of {MIN_TOKEN_LENGTH}+ characters, "
-                "or serve on 127.0.0.1, or set serving.allow_unauthenticated: true if a gateway in front "
-                "authenticates callers")
+        return (
+            f"refusing to serve on {host}, reachable from other machines, without a bearer token: set the "
+            f"environment variable {variable} (serving.token_env) to a secret of {MIN_TOKEN_LENGTH}+ characters, "
+            "or serve on 127.0.0.1, or set serving.allow_unauthenticated: true if a gateway in front "
+            "authenticates callers"
+        )
     return None
 
 
@@ -73,8 +77,10 @@ def allowed_hosts(host: str, serving: dict) -> list[str] | None:
 
 def server_options(serving: dict) -> dict:
     """uvicorn's settings for the server's bounds."""
-    options: dict[str, Any] = {"limit_concurrency": serving["max_connections"],
-                               "timeout_keep_alive": serving["keep_alive_s"]}
+    options: dict[str, Any] = {
+        "limit_concurrency": serving["max_connections"],
+        "timeout_keep_alive": serving["keep_alive_s"],
+    }
     if serving["max_header_bytes"] is None:
         return {**options, "http": "httptools"}
     return {**options, "http": "h11", "h11_max_incomplete_event_size": serving["max_header_bytes"]}
@@ -101,18 +107,27 @@ class Guard:
             host = headers.get("host", "")
             name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
             if not any(name.lower() == h or (h.startswith("*.") and name.lower().endswith(h[1:])) for h in self.hosts):
-                return _refused(400, f"the Host header {short(host)} is not a name this service answers to "
-                                     "(serving.allowed_hosts); call it by one of its names")
+                return _refused(
+                    400,
+                    f"the Host header {short(host)} is not a name this service answers to "
+                    "(serving.allowed_hosts); call it by one of its names",
+                )
         if self.expected is None or scope["path"] in self.open_paths:
             return None
         given = headers.get("authorization")
         if given is None:
-            return _refused(401, "this service needs a bearer token: send the header 'Authorization: Bearer "
-                                 "<token>' with the token the service was started with")
+            return _refused(
+                401,
+                "this service needs a bearer token: send the header 'Authorization: Bearer "
+                "<token>' with the token the service was started with",
+            )
         scheme, _, value = given.partition(" ")
         if not hmac.compare_digest(f"{scheme.capitalize()} {value.strip()}".encode(), self.expected):
-            return _refused(401, "the bearer token is not the one this service was started with (or the header "
-                                 "is not 'Authorization: Bearer <token>')")
+            return _refused(
+                401,
+                "the bearer token is not the one this service was started with (or the header "
+                "is not 'Authorization: Bearer <token>')",
+            )
         return None
 
 
@@ -127,8 +142,9 @@ def require_json(headers: Any) -> None:
     media = (declared or "").split(";", 1)[0].strip().lower()
     if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
         what = f"Content-Type {short(declared)}" if declared else "no Content-Type"
-        raise RequestError(415, f"the request has {what}; send the records as JSON with "
-                                "'Content-Type: application/json'")
+        raise RequestError(
+            415, f"the request has {what}; send the records as JSON with 'Content-Type: application/json'"
+        )
 
 
 def non_finite(outputs: list[dict]) -> RequestError | None:
@@ -136,14 +152,27 @@ def non_finite(outputs: list[dict]) -> RequestError | None:
     not finite for any of its records; None when every output is a finite number."""
     problems = []
     for index, output in enumerate(outputs):
-        odd = [f"{key} {'nan' if value is None else value}" for key, value in output.items()
-               if (key == "prediction" and value is None) or (isinstance(value, float) and not math.isfinite(value))]
+        odd = [
+            f"{key} {'nan' if value is None else value}"
+            for key, value in output.items()
+            if (key == "prediction" and value is None) or (isinstance(value, float) and not math.isfinite(value))
+        ]
         if odd:
-            problems.append({"record": index, "field": None, "problem": (
-                f"the model's output for this record is not a finite number ({', '.join(odd)}); its inputs are "
-                "probably far outside the training domain")})
+            problems.append(
+                {
+                    "record": index,
+                    "field": None,
+                    "problem": (
+                        f"the model's output for this record is not a finite number ({', '.join(odd)}); its inputs are "
+                        "probably far outside the training domain"
+                    ),
+                }
+            )
     if not problems:
         return None
     more = f" (and {len(problems) - 1} more record(s))" if len(problems) > 1 else ""
-    return RequestError(422, f"cannot answer: record {problems[0]['record']}: {problems[0]['problem']}{more}; "
-                             "check its values", problems[:50])
+    return RequestError(
+        422,
+        f"cannot answer: record {problems[0]['record']}: {problems[0]['problem']}{more}; check its values",
+        problems[:50],
+    )

@@ -37,29 +37,55 @@ class Metrics:
     def __init__(self, model: str, version: int, shadow_version: int | None = None):
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("lifecycle_requests", "HTTP requests answered, by endpoint and status code",
-                                ["endpoint", "status"], registry=r)
-        self.latency = Histogram("lifecycle_predict_seconds", "time to answer POST /predict (seconds)",
-                                 buckets=LATENCY_BUCKETS, registry=r)
-        self.batch_rows = Histogram("lifecycle_batch_rows", "records scored together in one pipeline call",
-                                    buckets=ROW_BUCKETS, registry=r)
-        self.batch_seconds = Histogram("lifecycle_batch_seconds", "time to score one batch (seconds)",
-                                       buckets=LATENCY_BUCKETS, registry=r)
-        self.queue_rows = Gauge("lifecycle_queue_rows", "records waiting to be scored", registry=r,
-                                multiprocess_mode="livesum")
-        self.spooled = Counter("lifecycle_log_spooled_rows", "prediction rows recorded in the spool (on disk)",
-                               registry=r)
+        self.requests = Counter(
+            "lifecycle_requests",
+            "HTTP requests answered, by endpoint and status code",
+            ["endpoint", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "lifecycle_predict_seconds", "time to answer POST /predict (seconds)", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.batch_rows = Histogram(
+            "lifecycle_batch_rows", "records scored together in one pipeline call", buckets=ROW_BUCKETS, registry=r
+        )
+        self.batch_seconds = Histogram(
+            "lifecycle_batch_seconds", "time to score one batch (seconds)", buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.queue_rows = Gauge(
+            "lifecycle_queue_rows", "records waiting to be scored", registry=r, multiprocess_mode="livesum"
+        )
+        self.spooled = Counter(
+            "lifecycle_log_spooled_rows", "prediction rows recorded in the spool (on disk)", registry=r
+        )
         self.logged = Counter("lifecycle_log_rows", "prediction rows written to the prediction store", registry=r)
-        self.log_failures = Counter("lifecycle_log_failures", "prediction rows the spool could not take (their "
-                                    "request answered 503; a shadow's rows not logged)", registry=r)
-        self.log_pending = Gauge("lifecycle_log_pending_rows", "prediction rows in the spool, not yet in the store",
-                                 registry=r, multiprocess_mode="livesum")
-        self.log_oldest = Gauge("lifecycle_log_oldest_pending_seconds", "age of the oldest prediction row not yet "
-                                "in the store (0 when none waits)", registry=r, multiprocess_mode="livemax")
-        self.shadow_failures = Counter("lifecycle_shadow_failures", "shadow batches that failed or were skipped",
-                                       registry=r)
-        self.model = Gauge("lifecycle_model_info", "the served model (value 1), by name, version and role",
-                           ["model", "version", "role"], registry=r, multiprocess_mode="max")
+        self.log_failures = Counter(
+            "lifecycle_log_failures",
+            "prediction rows the spool could not take (their request answered 503; a shadow's rows not logged)",
+            registry=r,
+        )
+        self.log_pending = Gauge(
+            "lifecycle_log_pending_rows",
+            "prediction rows in the spool, not yet in the store",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.log_oldest = Gauge(
+            "lifecycle_log_oldest_pending_seconds",
+            "age of the oldest prediction row not yet in the store (0 when none waits)",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.shadow_failures = Counter(
+            "lifecycle_shadow_failures", "shadow batches that failed or were skipped", registry=r
+        )
+        self.model = Gauge(
+            "lifecycle_model_info",
+            "the served model (value 1), by name, version and role",
+            ["model", "version", "role"],
+            registry=r,
+            multiprocess_mode="max",
+        )
         self.model.labels(model, str(version), "production").set(1)
         if shadow_version is not None:
             self.model.labels(model, str(shadow_version), "shadow").set(1)

@@ -71,27 +71,41 @@ def decode(body: bytes, max_records: int) -> list:
     try:
         data = json.loads(body, object_pairs_hook=_unique)
     except _DuplicateKey as exc:
-        raise RequestError(422, f"invalid request: the key {short(exc.key)} appears twice in one object; send each "
-                                "field once", [{"record": None, "field": clip(exc.key),
-                                                "problem": "appears more than once in one object"}]) from None
+        raise RequestError(
+            422,
+            f"invalid request: the key {short(exc.key)} appears twice in one object; send each field once",
+            [{"record": None, "field": clip(exc.key), "problem": "appears more than once in one object"}],
+        ) from None
     except (UnicodeDecodeError, ValueError) as exc:
         where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-        raise RequestError(400, f"the request body is not valid JSON{where}: {reason}; send one record as a "
-                                "JSON object or several as a JSON array of objects") from None
+        raise RequestError(
+            400,
+            f"the request body is not valid JSON{where}: {reason}; send one record as a "
+            "JSON object or several as a JSON array of objects",
+        ) from None
     except RecursionError:
-        raise RequestError(400, "the request body is nested too deeply to be a record; send one record as "
-                                "a JSON object or several as a JSON array of objects") from None
+        raise RequestError(
+            400,
+            "the request body is nested too deeply to be a record; send one record as "
+            "a JSON object or several as a JSON array of objects",
+        ) from None
     if isinstance(data, dict):
         return [data]
     if not isinstance(data, list):
-        raise RequestError(422, f"the request body is a JSON {json_type(data)}; send one record as a JSON "
-                                "object or several as a JSON array of objects")
+        raise RequestError(
+            422,
+            f"the request body is a JSON {json_type(data)}; send one record as a JSON "
+            "object or several as a JSON array of objects",
+        )
     if not data:
         raise RequestError(422, "the request holds an empty list; send at least one record")
     if len(data) > max_records:
-        raise RequestError(413, f"the request holds {len(data)} records, more than the {max_records} "
-                                "allowed (serving.max_records); split it into smaller requests")
+        raise RequestError(
+            413,
+            f"the request holds {len(data)} records, more than the {max_records} "
+            "allowed (serving.max_records); split it into smaller requests",
+        )
     return data
 
 
@@ -102,14 +116,20 @@ async def read_body(request: Request, limit: int) -> bytes:
         if not declared.strip().isdigit():
             raise RequestError(400, f"the Content-Length header {declared[:20]!r} is not a byte count")
         if int(declared) > limit:
-            raise RequestError(413, f"the request body has {int(declared)} bytes, more than the {limit} allowed "
-                                    "(serving.max_body_bytes); send fewer records per request")
+            raise RequestError(
+                413,
+                f"the request body has {int(declared)} bytes, more than the {limit} allowed "
+                "(serving.max_body_bytes); send fewer records per request",
+            )
     chunks, total = [], 0
     async for chunk in request.stream():
         total += len(chunk)
         if total > limit:
-            raise RequestError(413, f"the request body exceeds the {limit} bytes allowed (serving.max_body_bytes); "
-                                    "send fewer records per request")
+            raise RequestError(
+                413,
+                f"the request body exceeds the {limit} bytes allowed (serving.max_body_bytes); "
+                "send fewer records per request",
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 

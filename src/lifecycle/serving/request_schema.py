@@ -21,8 +21,8 @@ the training range widened by ``tolerance`` times its span on both sides (``[min
 span, max + t * span]``, ``span = max - min``, or ``max(|min|, 1)`` for a column constant
 in training; the lower bound never below 0 when the training minimum was >= 0: counts,
 durations and amounts stay non-negative), or a category not seen in training. Each input
-follows a rule (``settings.Domain``, ``serving.domain`` in params): ``reject`` answers 422 naming the field; ``flag`` scores the
-record (an unseen category as the encoder's unknown / infrequent bucket), reports it in
+follows a rule (``settings.Domain``, ``serving.domain`` in params): ``reject`` answers 422 naming the
+field; ``flag`` scores the record (an unseen category as the encoder's unknown / infrequent bucket), reports it in
 the record's ``warnings`` and returns the field in its ``flags``, which the service logs so
 monitoring sees it. Even under ``flag``, a number more than ``refuse_beyond`` spans outside
 the training range (``[min - r * span, max + r * span]``, default 1e12) is refused (422
@@ -87,18 +87,29 @@ class Contract:
     publish_domain : False: no training range or category in the JSON schema or in a message.
     """
 
-    def __init__(self, schema: pd.DataFrame, domain: Domain | dict | None = None, max_records: int = 1000, *,
-                 max_string_length: int = 1000, publish_domain: bool = True):
+    def __init__(
+        self,
+        schema: pd.DataFrame,
+        domain: Domain | dict | None = None,
+        max_records: int = 1000,
+        *,
+        max_string_length: int = 1000,
+        publish_domain: bool = True,
+    ):
         domain = Domain.model_validate(domain or {}) if not isinstance(domain, Domain) else domain
         unknown = sorted(set(domain.features) - set(schema.index))
         if unknown:
-            raise ValueError(f"serving.domain.features names {', '.join(unknown)}, not input(s) of this model; "
-                             f"its inputs are {_listed(set(map(str, schema.index)))}")
+            raise ValueError(
+                f"serving.domain.features names {', '.join(unknown)}, not input(s) of this model; "
+                f"its inputs are {_listed(set(map(str, schema.index)))}"
+            )
         kinds = {"numeric", "boolean", "categorical", "high_cardinality"}
         odd = sorted(set(schema["kind"]) - kinds)
         if odd:
-            raise ValueError(f"the feature schema has input kind(s) {', '.join(odd)} the service cannot validate; "
-                             f"kinds are {', '.join(sorted(kinds))}")
+            raise ValueError(
+                f"the feature schema has input kind(s) {', '.join(odd)} the service cannot validate; "
+                f"kinds are {', '.join(sorted(kinds))}"
+            )
         self.schema, self.domain, self.max_records = schema, domain, max_records
         self.max_string_length, self.publish_domain = max_string_length, publish_domain
         self.columns = list(schema.index)
@@ -110,19 +121,27 @@ class Contract:
             scored = scored_range(low, high, domain.refuse_beyond) if rule == "flag" else accepted
             categories = row.get("categories") if row["kind"] == "categorical" else None
             self.inputs[column] = {
-                "kind": row["kind"], "missing": _number(row.get("missing")) or 0.0,
+                "kind": row["kind"],
+                "missing": _number(row.get("missing")) or 0.0,
                 "nullable": True,  # every column is imputed; nulls where training had none are warned about
-                "training_min": low, "training_max": high, "accepted_min": accepted[0], "accepted_max": accepted[1],
+                "training_min": low,
+                "training_max": high,
+                "accepted_min": accepted[0],
+                "accepted_max": accepted[1],
                 "scored_min": scored[0] if accepted[0] is not None else None,
                 "scored_max": scored[1] if accepted[0] is not None else None,
                 "categories": list(categories) if isinstance(categories, (list, tuple, np.ndarray)) else None,
-                "out_of_domain": rule}
+                "out_of_domain": rule,
+            }
         self._known = {c: set(i["categories"]) for c, i in self.inputs.items() if i["categories"] is not None}
         self._numeric = [c for c, i in self.inputs.items() if i["kind"] == "numeric"]
         self._booleans = [c for c, i in self.inputs.items() if i["kind"] == "boolean"]
         self._texts = [c for c, i in self.inputs.items() if i["kind"] in ("categorical", "high_cardinality")]
-        self._ranges = {c: (i["accepted_min"], i["accepted_max"]) for c, i in self.inputs.items()
-                        if i["accepted_min"] is not None and i["out_of_domain"] == "flag"}
+        self._ranges = {
+            c: (i["accepted_min"], i["accepted_max"])
+            for c, i in self.inputs.items()
+            if i["accepted_min"] is not None and i["out_of_domain"] == "flag"
+        }
         record = TypedDict("Record", {c: self._field(c, i) for c, i in self.inputs.items()})
         record.__pydantic_config__ = ConfigDict(extra="ignore", title="Record")
         self._adapter = TypeAdapter(record)
@@ -132,10 +151,21 @@ class Contract:
         if kind == "numeric":
             text, bounds = "a number", {}
             if spec["accepted_min"] is not None:  # bounds: where it may be scored (the flag check comes later)
-                text += (f" in {_range(spec, 'accepted')} (training range {_range(spec, 'training')}); outside it "
-                         if self.publish_domain else "; outside the training domain ")
-                text += "refused" if reject else "scored and flagged" + (
-                    f", beyond {_range(spec, 'scored')} refused" if self.publish_domain else " (far outside: refused)")
+                text += (
+                    f" in {_range(spec, 'accepted')} (training range {_range(spec, 'training')}); outside it "
+                    if self.publish_domain
+                    else "; outside the training domain "
+                )
+                text += (
+                    "refused"
+                    if reject
+                    else "scored and flagged"
+                    + (
+                        f", beyond {_range(spec, 'scored')} refused"
+                        if self.publish_domain
+                        else " (far outside: refused)"
+                    )
+                )
                 bounds = {"ge": spec["scored_min"], "le": spec["scored_max"]}
             base = Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
         elif kind == "boolean":
@@ -144,9 +174,10 @@ class Contract:
             known = spec["categories"]
             text = f"a string of at most {self.max_string_length} characters"
             if known is not None:
-                text += (f", one of {', '.join(map(str, known))}" if self.publish_domain else "")
+                text += f", one of {', '.join(map(str, known))}" if self.publish_domain else ""
                 text += "; unknown values are " + (
-                    "refused" if reject else "scored as the infrequent bucket and flagged")
+                    "refused" if reject else "scored as the infrequent bucket and flagged"
+                )
             base = Annotated[str, Field(strict=True, max_length=self.max_string_length)]
         text += "; null allowed (imputed)" + ("" if spec["missing"] > 0 else ", though never missing in training")
         typ = base | None if nullable else base
@@ -173,12 +204,16 @@ class Contract:
             found = self._categories(index, checked, problems, flagged) + self._ranges_of(checked, flagged)
             never = [c for c, spec in self.inputs.items() if checked[c] is None and spec["missing"] == 0]
             if never:
-                found.append(f"null in {', '.join(never[:5])}{' and more' if len(never) > 5 else ''}: never missing "
-                             "in training, imputed")
+                found.append(
+                    f"null in {', '.join(never[:5])}{' and more' if len(never) > 5 else ''}: never missing "
+                    "in training, imputed"
+                )
             extra = sorted(str(k) for k in set(record) - set(self.inputs))
             if extra:
-                found.append(f"ignored field(s) the model does not use: {', '.join(map(clip, extra[:10]))}"
-                             + (f" and {len(extra) - 10} more" if len(extra) > 10 else ""))
+                found.append(
+                    f"ignored field(s) the model does not use: {', '.join(map(clip, extra[:10]))}"
+                    + (f" and {len(extra) - 10} more" if len(extra) > 10 else "")
+                )
             valid.append(checked)
             warnings.append(found)
             flags.append(flagged)
@@ -199,12 +234,15 @@ class Contract:
                 continue
             if self.inputs[column]["out_of_domain"] == "reject":
                 known_text = f"known: {_listed(known)}" if self.publish_domain else "send a category seen in training"
-                problems.append({"record": index, "field": column,
-                                 "problem": f"has unknown category {short(value)}; {known_text}"})
+                problems.append(
+                    {"record": index, "field": column, "problem": f"has unknown category {short(value)}; {known_text}"}
+                )
             else:
                 flagged.append(column)
-                warnings.append(f"{column}: unknown category {short(value)} (not seen in training; scored as "
-                                "the encoder's infrequent / unknown bucket, flagged)")
+                warnings.append(
+                    f"{column}: unknown category {short(value)} (not seen in training; scored as "
+                    "the encoder's infrequent / unknown bucket, flagged)"
+                )
         return warnings
 
     def _ranges_of(self, record: dict, flagged: list[str]) -> list[str]:
@@ -225,7 +263,9 @@ class Contract:
         if not loc:
             text = f"is a JSON {json_type(value)}, not an object with the model's inputs"
         elif kind == "missing":
-            text = "is missing; every model input is required" + (" (send null if unknown)" if spec.get("nullable") else "")
+            text = "is missing; every model input is required" + (
+                " (send null if unknown)" if spec.get("nullable") else ""
+            )
         elif value is None:
             text = "is null, but it had no missing values in training; send a value"
         elif kind in ("greater_than_equal", "less_than_equal"):
@@ -233,8 +273,10 @@ class Contract:
         elif kind == "finite_number" or (kind == "float_type" and type(value) is int):  # beyond float range
             text = f"= {short(value)} is not a finite number a float can hold"
         elif kind == "string_too_long":
-            text = (f"is a string of {len(value)} characters, more than the {self.max_string_length} allowed "
-                    "(serving.max_string_length)")
+            text = (
+                f"is a string of {len(value)} characters, more than the {self.max_string_length} allowed "
+                "(serving.max_string_length)"
+            )
         else:
             wanted = {"numeric": "a number", "boolean": "true or false"}.get(spec.get("kind"), "a string")
             text = f"must be {wanted}, got {json_type(value)} {short(value)}"
@@ -243,12 +285,17 @@ class Contract:
     def _beyond(self, value: float, spec: dict) -> str:
         """Why a number outside the range its input may be scored in is refused."""
         if spec["out_of_domain"] == "reject":
-            where = (f" {_range(spec, 'accepted')} (the training range {_range(spec, 'training')} widened by its span)"
-                     if self.publish_domain else " (the training range widened by its span)")
+            where = (
+                f" {_range(spec, 'accepted')} (the training range {_range(spec, 'training')} widened by its span)"
+                if self.publish_domain
+                else " (the training range widened by its span)"
+            )
             return f"= {value!r} is outside the accepted range{where}"
         where = f" {_range(spec, 'training')}" if self.publish_domain else ""
-        return (f"= {value!r} is more than {self.domain.refuse_beyond:g} spans outside the training range{where}: "
-                "too far to be scored even flagged (serving.domain.refuse_beyond); check its unit")
+        return (
+            f"= {value!r} is more than {self.domain.refuse_beyond:g} spans outside the training range{where}: "
+            "too far to be scored even flagged (serving.domain.refuse_beyond); check its unit"
+        )
 
     # --- scoring input ---------------------------------------------------------------------
 
@@ -274,8 +321,9 @@ class Contract:
         """The validated records as one object array in the training layout (a missing text as
         NaN, a missing number as None): what a pipeline takes after ``scoring.direct`` said "rows"."""
         texts = set(self._texts)
-        return np.array([[np.nan if r[c] is None and c in texts else r[c] for c in self.columns] for r in records],
-                        dtype=object).reshape(len(records), len(self.columns))
+        return np.array(
+            [[np.nan if r[c] is None and c in texts else r[c] for c in self.columns] for r in records], dtype=object
+        ).reshape(len(records), len(self.columns))
 
     def example(self) -> dict:
         """A valid record (the middle of each training range, the first known category)."""

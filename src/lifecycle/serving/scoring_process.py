@@ -92,18 +92,26 @@ class ScoringProcess:
                 except TimeoutError:
                     await self._kill()
                     self._replacing = asyncio.get_running_loop().create_task(self._replace())
-                    raise DeadlinePassed(f"version {self.scorer.version} did not score the batch within "
-                                         f"{self.deadline_s * 1000:g} ms (serving.scoring_deadline_ms); its scoring "
-                                         "process was stopped and a new one is starting: send the request again",
-                                         "DeadlinePassed") from None
+                    raise DeadlinePassed(
+                        f"version {self.scorer.version} did not score the batch within "
+                        f"{self.deadline_s * 1000:g} ms (serving.scoring_deadline_ms); its scoring "
+                        "process was stopped and a new one is starting: send the request again",
+                        "DeadlinePassed",
+                    ) from None
                 except (ConnectionError, asyncio.IncompleteReadError):
                     code = await self._reap()
                     if attempt == 2:
-                        raise ScoringFailed(f"the scoring process of version {self.scorer.version} stopped twice "
-                                            f"(exit code {code}) on this batch; a new one starts for the next "
-                                            "batch") from None
-                    log.warning("the scoring process of version %s stopped (exit code %s); scoring the batch "
-                                "again in a new one", self.scorer.version, code)
+                        raise ScoringFailed(
+                            f"the scoring process of version {self.scorer.version} stopped twice "
+                            f"(exit code {code}) on this batch; a new one starts for the next "
+                            "batch"
+                        ) from None
+                    log.warning(
+                        "the scoring process of version %s stopped (exit code %s); scoring the batch "
+                        "again in a new one",
+                        self.scorer.version,
+                        code,
+                    )
             if status != "ok":
                 kind, detail = answer
                 raise ScoringFailed(f"{kind}: {detail}", kind)
@@ -136,8 +144,12 @@ class ScoringProcess:
         with contextlib.suppress(ProcessLookupError):  # it may have ended on its own meanwhile
             process.kill()
         code = await process.wait()
-        log.error("the scoring process of version %s did not answer within %g ms; killed (exit code %s)",
-                  self.scorer.version, self.deadline_s * 1000, code)
+        log.error(
+            "the scoring process of version %s did not answer within %g ms; killed (exit code %s)",
+            self.scorer.version,
+            self.deadline_s * 1000,
+            code,
+        )
 
     async def _replace(self) -> None:
         """A new child in place of a killed one, unless a batch started one first (or the service stops)."""
@@ -147,26 +159,35 @@ class ScoringProcess:
             try:
                 await self._start()
             except (ScoringFailed, OSError) as exc:
-                log.error("no new scoring process of version %s (%s); the next batch tries again",
-                          self.scorer.version, exc)
+                log.error(
+                    "no new scoring process of version %s (%s); the next batch tries again", self.scorer.version, exc
+                )
 
     async def _start(self) -> None:
         self.starts += 1
         self.healthy = False
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "lifecycle.serving.scoring_process", stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE)
+            sys.executable,
+            "-m",
+            "lifecycle.serving.scoring_process",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
         try:
             await self._send(self.scorer)
             status, detail = await asyncio.wait_for(self._receive(), self.start_timeout_s)
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError) as exc:
             code = await self._reap()
-            raise ScoringFailed(f"the scoring process of version {self.scorer.version} did not start "
-                                f"({type(exc).__name__}, exit code {code}); see the service log") from None
+            raise ScoringFailed(
+                f"the scoring process of version {self.scorer.version} did not start "
+                f"({type(exc).__name__}, exit code {code}); see the service log"
+            ) from None
         if status != "ready":
             await self._reap()
-            raise ScoringFailed(f"version {self.scorer.version} cannot score a valid record ({detail}); it is "
-                                "incompatible with this environment or its own feature schema")
+            raise ScoringFailed(
+                f"version {self.scorer.version} cannot score a valid record ({detail}); it is "
+                "incompatible with this environment or its own feature schema"
+            )
         self.healthy = True
 
     async def _send(self, value: Any) -> None:
@@ -175,7 +196,7 @@ class ScoringProcess:
 
     async def _receive(self) -> tuple:
         stdout = self._process.stdout
-        size, = HEADER.unpack(await stdout.readexactly(HEADER.size))
+        (size,) = HEADER.unpack(await stdout.readexactly(HEADER.size))
         return pickle.loads(await stdout.readexactly(size))
 
     async def _reap(self) -> int | None:
@@ -203,7 +224,7 @@ def _read(stream: BinaryIO) -> Any:
     head = stream.read(HEADER.size)
     if len(head) < HEADER.size:
         return None  # the parent closed the pipe: done
-    size, = HEADER.unpack(head)
+    (size,) = HEADER.unpack(head)
     return pickle.loads(stream.read(size))
 
 
@@ -213,11 +234,14 @@ def _ready(scorer: Any) -> Any:
     probe = contract.frame([contract.example(), dict.fromkeys(contract.columns)])
     scoring.predict(scorer, probe.head(1))
     if scoring.direct(scorer.pipeline, probe) == "rows":  # no frame at all
+
         def score(records: list[dict]) -> tuple:
             return scoring.answers(scorer, contract.rows(records))
     else:
+
         def score(records: list[dict]) -> tuple:
             return scoring.predict(scorer, contract.frame(records))
+
     score([contract.example()])  # the path taken from now on works, and is warm
     return score
 

@@ -39,18 +39,29 @@ CONFIG_VARIABLE = "LIFECYCLE_SERVE_CONFIG"  # how the parent hands its choices t
 
 
 def _parser(serving: dict) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lifecycle serve", description="Serve a registered model over HTTP "
-                                     "(defaults from serving: in params/project.yaml).")
+    parser = argparse.ArgumentParser(
+        prog="lifecycle serve",
+        description="Serve a registered model over HTTP (defaults from serving: in params/project.yaml).",
+    )
     parser.add_argument("--model", default=serving["model"], metavar="NAME", help="registered model to serve")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--version", metavar="V", help="a version number (default: the production version)")
     which.add_argument("--stage", metavar="STAGE", help="the latest version in this stage (production, candidate)")
-    parser.add_argument("--shadow", default=serving["shadow"], metavar="V",
-                        help="a version, candidate, latest or none: scored alongside and logged, never returned")
+    parser.add_argument(
+        "--shadow",
+        default=serving["shadow"],
+        metavar="V",
+        help="a version, candidate, latest or none: scored alongside and logged, never returned",
+    )
     parser.add_argument("--host", default=serving["host"])
     parser.add_argument("--port", type=int, default=serving["port"])
-    parser.add_argument("--workers", type=_positive, default=serving["workers"], metavar="N",
-                        help="worker processes, each loading and verifying the model once")
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=serving["workers"],
+        metavar="N",
+        help="worker processes, each loading and verifying the model once",
+    )
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.add_argument("--no-access-log", dest="access_log", action="store_false", help="no line per request")
     return parser
@@ -92,14 +103,31 @@ def build(config: dict) -> FastAPI:
     scorer = scoring.load(config["model"], version=config["version"], stage=stage)
     shadow = _shadow(config["model"], config["shadow"], scorer)
     serving, store = config["serving"], config["store"]
-    return create_app(scorer, shadow=shadow, store_url=store["url"], table=store["predictions_table"],
-                      **{key: serving[key] for key in SETTINGS}, token=serve_guard.token_from(os.environ, serving),
-                      allowed_hosts=serve_guard.allowed_hosts(config["host"], serving))
+    return create_app(
+        scorer,
+        shadow=shadow,
+        store_url=store["url"],
+        table=store["predictions_table"],
+        **{key: serving[key] for key in SETTINGS},
+        token=serve_guard.token_from(os.environ, serving),
+        allowed_hosts=serve_guard.allowed_hosts(config["host"], serving),
+    )
 
 
-SETTINGS = ("max_records", "max_body_bytes", "domain", "max_batch_rows", "max_wait_ms", "max_queue_rows", "timeout_ms",
-            "scoring_deadline_ms", "max_string_length", "publish_domain", "docs",
-            "body_timeout_s")  # serving: keys create_app takes as is
+SETTINGS = (
+    "max_records",
+    "max_body_bytes",
+    "domain",
+    "max_batch_rows",
+    "max_wait_ms",
+    "max_queue_rows",
+    "timeout_ms",
+    "scoring_deadline_ms",
+    "max_string_length",
+    "publish_domain",
+    "docs",
+    "body_timeout_s",
+)  # serving: keys create_app takes as is
 
 
 def worker_app() -> FastAPI:
@@ -129,8 +157,16 @@ def main(argv: list[str] | None = None) -> int:
     serving, store = settings["serving"], settings["store"]
     args = _parser(serving).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)-9s %(name)s: %(message)s")
-    config = {"model": args.model, "version": args.version, "stage": args.stage, "shadow": args.shadow,
-              "host": args.host, "serving": serving, "store": store, "log_level": args.log_level}
+    config = {
+        "model": args.model,
+        "version": args.version,
+        "stage": args.stage,
+        "shadow": args.shadow,
+        "host": args.host,
+        "serving": serving,
+        "store": store,
+        "log_level": args.log_level,
+    }
     token = serve_guard.token_from(os.environ, serving)
     exposed = serve_guard.exposure_problem(args.host, token, serving)
     if exposed:
@@ -145,12 +181,29 @@ def main(argv: list[str] | None = None) -> int:
     service = app.state.service
     shadowed = f", shadow version {service.shadow.version}" if service.shadow else ""
     guarded = "a bearer token" if token else "no token"
-    log.info("serving %s version %d%s on http://%s:%d with %d worker(s), %s, %s; predictions logged to "
-             "table '%s' at %s through the spool %s", service.scorer.name, service.scorer.version, shadowed,
-             args.host, args.port, args.workers, guarded, "docs at /docs" if serving["docs"] else "no docs",
-             store["predictions_table"], service.store.shown, service.store.folder)
-    options = {"host": args.host, "port": args.port, "log_level": args.log_level, "access_log": args.access_log,
-               "timeout_graceful_shutdown": serving["timeout_ms"] / 1000 + 10, **serve_guard.server_options(serving)}
+    log.info(
+        "serving %s version %d%s on http://%s:%d with %d worker(s), %s, %s; predictions logged to "
+        "table '%s' at %s through the spool %s",
+        service.scorer.name,
+        service.scorer.version,
+        shadowed,
+        args.host,
+        args.port,
+        args.workers,
+        guarded,
+        "docs at /docs" if serving["docs"] else "no docs",
+        store["predictions_table"],
+        service.store.shown,
+        service.store.folder,
+    )
+    options = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "access_log": args.access_log,
+        "timeout_graceful_shutdown": serving["timeout_ms"] / 1000 + 10,
+        **serve_guard.server_options(serving),
+    }
     if args.workers == 1:
         _freeze()
         uvicorn.run(app, **options)
@@ -159,8 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="lifecycle-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         os.environ[CONFIG_VARIABLE] = json.dumps(config)
-        _run_workers(uvicorn.Config("lifecycle.serving.serve:worker_app", factory=True, workers=args.workers,
-                                    timeout_worker_healthcheck=WORKER_START_S, **options))
+        _run_workers(
+            uvicorn.Config(
+                "lifecycle.serving.serve:worker_app",
+                factory=True,
+                workers=args.workers,
+                timeout_worker_healthcheck=WORKER_START_S,
+                **options,
+            )
+        )
     return 0
 
 

@@ -39,9 +39,17 @@ class Service:
     """What the endpoints share: the scorers, the request contract, the batcher, the log, the metrics and the
     request limits (``max_body_bytes``, ``body_timeout_s``, the ``batching`` settings)."""
 
-    def __init__(self, scorer: scoring.Scorer, contract: Contract, store: prediction_log.PredictionLog,
-                 shadow: scoring.Scorer | None, max_body_bytes: int, batching: dict,
-                 scoring_deadline_ms: float | None = None, body_timeout_s: float = 30.0):
+    def __init__(
+        self,
+        scorer: scoring.Scorer,
+        contract: Contract,
+        store: prediction_log.PredictionLog,
+        shadow: scoring.Scorer | None,
+        max_body_bytes: int,
+        batching: dict,
+        scoring_deadline_ms: float | None = None,
+        body_timeout_s: float = 30.0,
+    ):
         self.scorer, self.contract, self.store, self.shadow = scorer, contract, store, shadow
         self.max_body_bytes, self.batching, self.body_timeout_s = max_body_bytes, batching, body_timeout_s
         self.metrics = Metrics(scorer.name, scorer.version, shadow.version if shadow else None)
@@ -53,8 +61,15 @@ class Service:
         self.shadow_process = ScoringProcess(shadow, deadline_s=deadline_s) if shadow else None
         self.ready = False
         self.started = time.monotonic()
-        self.counts = {"requests": 0, "score_failures": 0, "non_finite_outputs": 0, "overloaded": 0,
-                       "timed_out": 0, "shadow_failures": 0, "shadow_skipped": 0}
+        self.counts = {
+            "requests": 0,
+            "score_failures": 0,
+            "non_finite_outputs": 0,
+            "overloaded": 0,
+            "timed_out": 0,
+            "shadow_failures": 0,
+            "shadow_skipped": 0,
+        }
         self._shadow_jobs: set[asyncio.Task] = set()
 
     def count(self, key: str) -> None:
@@ -88,11 +103,30 @@ class Service:
             log.warning("request %s: %s (refused with 422, not logged)", request_id, refused.detail)
             raise refused
         now = datetime.now(UTC)
-        await self.record([prediction_log.row(request_id, i, self.scorer.name, self.scorer.version, "production",
-                                              records[i], outputs[i], now, flags[i]) for i in range(len(records))])
-        return {"request_id": request_id, "model": self.scorer.name, "version": self.scorer.version,
-                "predictions": [{"record": i, **outputs[i], "warnings": warnings[i], "flags": flags[i]}
-                                for i in range(len(records))]}
+        await self.record(
+            [
+                prediction_log.row(
+                    request_id,
+                    i,
+                    self.scorer.name,
+                    self.scorer.version,
+                    "production",
+                    records[i],
+                    outputs[i],
+                    now,
+                    flags[i],
+                )
+                for i in range(len(records))
+            ]
+        )
+        return {
+            "request_id": request_id,
+            "model": self.scorer.name,
+            "version": self.scorer.version,
+            "predictions": [
+                {"record": i, **outputs[i], "warnings": warnings[i], "flags": flags[i]} for i in range(len(records))
+            ],
+        }
 
     async def record(self, rows: list[dict]) -> None:
         """Rows into the prediction log, on disk once this returns (``SpoolRefused`` if they cannot be)."""
@@ -111,14 +145,24 @@ class Service:
     async def _score_shadow(self, items: list[tuple[str, int, dict]], now: datetime) -> None:
         try:
             outputs = outputs_of(await self.shadow_process.predict([record for _, _, record in items]), self.shadow)
-            await self.record([prediction_log.row(request_id, i, self.shadow.name, self.shadow.version, "shadow",
-                                                  record, output, now)
-                               for (request_id, i, record), output in zip(items, outputs)])
+            await self.record(
+                [
+                    prediction_log.row(
+                        request_id, i, self.shadow.name, self.shadow.version, "shadow", record, output, now
+                    )
+                    for (request_id, i, record), output in zip(items, outputs)
+                ]
+            )
         except Exception as exc:  # noqa: BLE001  (a shadow failure never reaches the client)
             self.count("shadow_failures")
             self.metrics.shadow_failures.inc()
-            log.warning("shadow version %s failed on a batch of %d record(s) (%s: %s)", self.shadow.version,
-                        len(items), type(exc).__name__, exc)
+            log.warning(
+                "shadow version %s failed on a batch of %d record(s) (%s: %s)",
+                self.shadow.version,
+                len(items),
+                type(exc).__name__,
+                exc,
+            )
 
     async def start(self) -> None:
         """Start the scoring process(es) and the log writer (a ``ScoringFailed`` if the model cannot score)."""
@@ -168,4 +212,3 @@ def outputs_of(answers: tuple[np.ndarray, np.ndarray | None], scorer: scoring.Sc
         return [{"prediction": p} for p in predictions]
     columns = [f"probability_{c}" for c in scorer.classes]
     return [{"prediction": p, **dict(zip(columns, row))} for p, row in zip(predictions, proba.tolist())]
-

@@ -42,12 +42,14 @@ BASE_RATES = np.array([0.06, 0.08, 0.006, 0.004, 0.0015])
 FADED = np.array([0.12, 0.12, 0.3, 2.5, 1.0])
 FADE_SHARE, FADE_MAX_DAYS = 0.3, 120
 # Traffic source mix of page views and sessions, one row per channel.
-SOURCE_P = np.array([
-    [0.55, 0.15, 0.03, 0.02, 0.00, 0.15, 0.10],  # search
-    [0.10, 0.02, 0.35, 0.25, 0.15, 0.08, 0.05],  # social
-    [0.15, 0.03, 0.07, 0.05, 0.02, 0.40, 0.28],  # referral
-    [0.25, 0.05, 0.05, 0.03, 0.02, 0.45, 0.15],  # organic
-])
+SOURCE_P = np.array(
+    [
+        [0.55, 0.15, 0.03, 0.02, 0.00, 0.15, 0.10],  # search
+        [0.10, 0.02, 0.35, 0.25, 0.15, 0.08, 0.05],  # social
+        [0.15, 0.03, 0.07, 0.05, 0.02, 0.40, 0.28],  # referral
+        [0.25, 0.05, 0.05, 0.03, 0.02, 0.45, 0.15],  # organic
+    ]
+)
 SOURCE_CDF = np.cumsum(SOURCE_P, axis=1)
 SOURCE_CDF[:, -1] = 1.0  # exact, so no draw falls between two channels' CDFs
 SOURCE_CDF = (SOURCE_CDF + np.arange(len(CHANNELS))[:, None]).ravel()
@@ -121,15 +123,20 @@ def behaviour_summary(users: pd.DataFrame, events: pd.DataFrame, cutoff: str | p
     sessions = pre[pre["event_type"] == "session"]
     ago = (cutoff - sessions["timestamp"]) / pd.Timedelta(days=1)
     tickets = pre[(pre["event_type"] == "support_ticket") & (pre["timestamp"] >= cutoff - pd.Timedelta(days=90))]
-    return pd.DataFrame({
-        "days_since_last_session": ago.groupby(sessions["user_id"]).min().reindex(users.index)
-        .fillna(RECENCY_CAP_DAYS).clip(upper=RECENCY_CAP_DAYS),
-        "sessions_30d": (ago <= 30).groupby(sessions["user_id"]).sum().reindex(users.index, fill_value=0),
-        "tickets_90d": tickets.groupby("user_id").size().reindex(users.index, fill_value=0),
-        "plan": users["plan"].astype(str),
-        "tenure_days": (cutoff - users["signup_date"]) / pd.Timedelta(days=1),
-        "age": users["age"],
-    })
+    return pd.DataFrame(
+        {
+            "days_since_last_session": ago.groupby(sessions["user_id"])
+            .min()
+            .reindex(users.index)
+            .fillna(RECENCY_CAP_DAYS)
+            .clip(upper=RECENCY_CAP_DAYS),
+            "sessions_30d": (ago <= 30).groupby(sessions["user_id"]).sum().reindex(users.index, fill_value=0),
+            "tickets_90d": tickets.groupby("user_id").size().reindex(users.index, fill_value=0),
+            "plan": users["plan"].astype(str),
+            "tenure_days": (cutoff - users["signup_date"]) / pd.Timedelta(days=1),
+            "age": users["age"],
+        }
+    )
 
 
 def _pick(rng: np.random.Generator, p: np.ndarray, n: int) -> np.ndarray:
@@ -203,7 +210,7 @@ def generate_block(spec: Spec, block: int) -> dict[str, np.ndarray]:
     features = _snapshot(spec.cutoff, n, (user, kind, t), signup, plan, age)
     probability = true_churn_probability(features, spec.concept_change).to_numpy()
     if spec.treated is not None:
-        probability = np.clip(probability - spec.treatment_effect * spec.treated[lo:lo + n], 0, 1)
+        probability = np.clip(probability - spec.treatment_effect * spec.treated[lo : lo + n], 0, 1)
     churned = churn_draw < probability
 
     # Label window: faders and leavers use the product at faded rates; leavers stop at their cancel.
@@ -211,21 +218,32 @@ def generate_block(spec: Spec, block: int) -> dict[str, np.ndarray]:
     post_rates = np.where((fade | churned)[:, None], rates * FADED, rates)
     p_user, p_kind, p_t = _poisson_events(rng_post, np.full(n, spec.cutoff + 1), end, post_rates)
     p_source, p_amount = _attributes(rng_post, p_user, p_kind, channel, plan)
-    user, t, kind, source, amount = _with_cancels((user, t, kind, source, amount), (p_user, p_t, p_kind, p_source,
-                                                                                    p_amount), churned, cancel_at)
+    user, t, kind, source, amount = _with_cancels(
+        (user, t, kind, source, amount), (p_user, p_t, p_kind, p_source, p_amount), churned, cancel_at
+    )
     order = _by_user_and_time(user, t)  # stable: ties keep generation order, so the bytes are reproducible
     return {
         "user_id": (spec.id_offset + lo + 1 + np.arange(n)).astype(np.int32),
-        "signup": signup, "plan": plan, "country": country, "channel": channel, "device": device,
-        "age": age, "fee": np.round(PLAN_FEE[plan] * np.where(promo, 0.5, 1.0), 2),
-        "features": features, "churned": churned,
-        "e_user": user[order].astype(np.int32), "e_kind": kind[order].astype(np.int8), "e_time": t[order],
-        "e_source": source[order], "e_amount": amount[order],
+        "signup": signup,
+        "plan": plan,
+        "country": country,
+        "channel": channel,
+        "device": device,
+        "age": age,
+        "fee": np.round(PLAN_FEE[plan] * np.where(promo, 0.5, 1.0), 2),
+        "features": features,
+        "churned": churned,
+        "e_user": user[order].astype(np.int32),
+        "e_kind": kind[order].astype(np.int8),
+        "e_time": t[order],
+        "e_source": source[order],
+        "e_amount": amount[order],
     }
 
 
-def _snapshot(cutoff: int, n: int, events: tuple, signup: np.ndarray, plan: np.ndarray,
-              age: np.ndarray) -> pd.DataFrame:
+def _snapshot(
+    cutoff: int, n: int, events: tuple, signup: np.ndarray, plan: np.ndarray, age: np.ndarray
+) -> pd.DataFrame:
     """The features at the cutoff, from the pre-cutoff ``events`` (user, kind, time), sorted by user and time."""
     user, kind, t = events
     is_session = kind == 1
@@ -233,19 +251,26 @@ def _snapshot(cutoff: int, n: int, events: tuple, signup: np.ndarray, plan: np.n
     recency = np.full(n, float(RECENCY_CAP_DAYS))
     last = np.flatnonzero(np.r_[s_user[1:] != s_user[:-1], True]) if s_user.size else np.array([], int)
     recency[s_user[last]] = np.minimum(s_ago[last], RECENCY_CAP_DAYS)
-    return pd.DataFrame({
-        "days_since_last_session": recency,
-        "sessions_30d": np.bincount(s_user[s_ago <= 30], minlength=n),
-        "tickets_90d": np.bincount(user[(kind == 3) & (t >= cutoff - 90 * DAY)], minlength=n),
-        "plan": np.asarray(PLANS)[plan],
-        "tenure_days": (cutoff - signup) / DAY,
-        "age": age,
-    })
+    return pd.DataFrame(
+        {
+            "days_since_last_session": recency,
+            "sessions_30d": np.bincount(s_user[s_ago <= 30], minlength=n),
+            "tickets_90d": np.bincount(user[(kind == 3) & (t >= cutoff - 90 * DAY)], minlength=n),
+            "plan": np.asarray(PLANS)[plan],
+            "tenure_days": (cutoff - signup) / DAY,
+            "age": age,
+        }
+    )
 
 
 def _with_cancels(before: tuple, after: tuple, churned: np.ndarray, cancel_at: np.ndarray) -> tuple:
     """The events (user, time, kind, source, amount) before and after the cutoff, and each leaver's cancel."""
     leavers = np.flatnonzero(churned)
-    cancels = (leavers, cancel_at[leavers], np.full(leavers.size, EVENT_TYPES.index("cancel")),
-               np.full(leavers.size, -1, np.int8), np.full(leavers.size, np.nan))
+    cancels = (
+        leavers,
+        cancel_at[leavers],
+        np.full(leavers.size, EVENT_TYPES.index("cancel")),
+        np.full(leavers.size, -1, np.int8),
+        np.full(leavers.size, np.nan),
+    )
     return tuple(np.concatenate(columns) for columns in zip(before, after, cancels, strict=True))

@@ -45,8 +45,15 @@ from lifecycle.simulation.behaviour import (
 from lifecycle.simulation.tables import block_tables
 
 __all__ = [
-    "FEATURES", "Drift", "Product", "behaviour_summary", "iter_product_chunks", "period_dates",
-    "simulate_product", "true_churn_probability", "write_parquet_parts",
+    "FEATURES",
+    "Drift",
+    "Product",
+    "behaviour_summary",
+    "iter_product_chunks",
+    "period_dates",
+    "simulate_product",
+    "true_churn_probability",
+    "write_parquet_parts",
 ]
 
 PERIODS = ("training", "production")
@@ -87,8 +94,9 @@ class Product(NamedTuple):
     labels: pd.DataFrame
 
 
-def period_dates(start: str = "2025-01-01", cutoff: str = "2025-12-01", label_window_days: int = 30,
-                 period: str = "training") -> tuple[pd.Timestamp, pd.Timestamp]:
+def period_dates(
+    start: str = "2025-01-01", cutoff: str = "2025-12-01", label_window_days: int = 30, period: str = "training"
+) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The (start, cutoff) a period really uses.
 
     Production begins the day after the training label window ends and lasts as long as
@@ -106,10 +114,18 @@ def period_dates(start: str = "2025-01-01", cutoff: str = "2025-12-01", label_wi
     return first, last
 
 
-def simulate_product(n_users: int = 5000, start: str = "2025-01-01", cutoff: str = "2025-12-01",
-                     label_window_days: int = 30, seed: int = 42, period: str = "training",
-                     drift: Drift = Drift(), treatment_effect: float = 0.0, treated: pd.Series | None = None,
-                     messy: bool = True) -> Product:
+def simulate_product(
+    n_users: int = 5000,
+    start: str = "2025-01-01",
+    cutoff: str = "2025-12-01",
+    label_window_days: int = 30,
+    seed: int = 42,
+    period: str = "training",
+    drift: Drift = Drift(),
+    treatment_effect: float = 0.0,
+    treated: pd.Series | None = None,
+    messy: bool = True,
+) -> Product:
     """Simulate ``n_users`` users of a subscription product, their events and churn labels.
 
     Parameters
@@ -146,14 +162,36 @@ def simulate_product(n_users: int = 5000, start: str = "2025-01-01", cutoff: str
         ``users``, ``events`` and ``labels``, sorted by user (events then by time).
     """
     # One chunk spanning every user: the same blocks, concatenated once.
-    return next(iter_product_chunks(n_users, start, cutoff, label_window_days, seed, period, drift,
-                                    treatment_effect, treated, messy, chunk_users=MAX_USERS))
+    return next(
+        iter_product_chunks(
+            n_users,
+            start,
+            cutoff,
+            label_window_days,
+            seed,
+            period,
+            drift,
+            treatment_effect,
+            treated,
+            messy,
+            chunk_users=MAX_USERS,
+        )
+    )
 
 
-def iter_product_chunks(n_users: int = 5000, start: str = "2025-01-01", cutoff: str = "2025-12-01",
-                        label_window_days: int = 30, seed: int = 42, period: str = "training",
-                        drift: Drift = Drift(), treatment_effect: float = 0.0, treated: pd.Series | None = None,
-                        messy: bool = True, chunk_users: int = 100_000) -> Iterator[Product]:
+def iter_product_chunks(
+    n_users: int = 5000,
+    start: str = "2025-01-01",
+    cutoff: str = "2025-12-01",
+    label_window_days: int = 30,
+    seed: int = 42,
+    period: str = "training",
+    drift: Drift = Drift(),
+    treatment_effect: float = 0.0,
+    treated: pd.Series | None = None,
+    messy: bool = True,
+    chunk_users: int = 100_000,
+) -> Iterator[Product]:
     """Yield the product of :func:`simulate_product` as chunks of ``chunk_users`` users.
 
     Concatenating the chunks gives exactly ``simulate_product`` with the same arguments,
@@ -198,8 +236,9 @@ def write_parquet_parts(folder: str | Path, n_users: int, chunk_users: int = 100
         for number, chunk in enumerate(iter_product_chunks(n_users, chunk_users=chunk_users, **options)):
             for name, table in chunk._asdict().items():
                 (staging / name).mkdir(exist_ok=True)
-                pq.write_table(pa.Table.from_pandas(table, preserve_index=False),
-                               staging / name / f"part-{number:05d}.parquet")
+                pq.write_table(
+                    pa.Table.from_pandas(table, preserve_index=False), staging / name / f"part-{number:05d}.parquet"
+                )
         os.rename(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -261,13 +300,26 @@ def _spec(n_users, start, cutoff, label_window_days, seed, period, drift, treatm
     offset = PRODUCTION_ID_OFFSET if period == "production" else 0
     mask = _treated_mask(treated, n_users, offset)
     if treatment_effect and mask is None:
-        raise ValueError(f"treatment_effect={treatment_effect!r} needs treated=...: a boolean Series by user_id "
-                         "or a boolean array of length n_users saying who is treated.")
-    return Spec(n_users=int(n_users), seed=int(seed), period_code=PERIODS.index(period), id_offset=offset,
-                start=_seconds(first), cutoff=_seconds(last), window=int(label_window_days) * DAY,
-                channel_shift=float(drift.channel_shift), activity_change=float(drift.activity_change),
-                new_category=bool(drift.new_category), treatment_effect=float(treatment_effect),
-                treated=mask, messy=bool(messy), concept_change=float(drift.concept_change))
+        raise ValueError(
+            f"treatment_effect={treatment_effect!r} needs treated=...: a boolean Series by user_id "
+            "or a boolean array of length n_users saying who is treated."
+        )
+    return Spec(
+        n_users=int(n_users),
+        seed=int(seed),
+        period_code=PERIODS.index(period),
+        id_offset=offset,
+        start=_seconds(first),
+        cutoff=_seconds(last),
+        window=int(label_window_days) * DAY,
+        channel_shift=float(drift.channel_shift),
+        activity_change=float(drift.activity_change),
+        new_category=bool(drift.new_category),
+        treatment_effect=float(treatment_effect),
+        treated=mask,
+        messy=bool(messy),
+        concept_change=float(drift.concept_change),
+    )
 
 
 def _treated_mask(treated, n_users: int, offset: int) -> np.ndarray | None:
@@ -276,12 +328,16 @@ def _treated_mask(treated, n_users: int, offset: int) -> np.ndarray | None:
         return None
     if isinstance(treated, pd.Series):
         if not pd.api.types.is_bool_dtype(treated) or treated.isna().any() or treated.index.has_duplicates:
-            raise ValueError("treated is not allowed as given; it must be a boolean Series without missing "
-                             "values, indexed by unique user_id.")
+            raise ValueError(
+                "treated is not allowed as given; it must be a boolean Series without missing "
+                "values, indexed by unique user_id."
+            )
         ids = treated.index[treated.to_numpy(bool)].to_numpy()
         return np.isin(offset + 1 + np.arange(n_users), ids)
     mask = np.asarray(treated)
     if mask.dtype != bool or mask.shape != (n_users,):
-        raise ValueError(f"treated is not allowed as given (dtype {mask.dtype}, shape {mask.shape}); an array "
-                         f"must be boolean with one value per user, shape ({n_users},).")
+        raise ValueError(
+            f"treated is not allowed as given (dtype {mask.dtype}, shape {mask.shape}); an array "
+            f"must be boolean with one value per user, shape ({n_users},)."
+        )
     return mask

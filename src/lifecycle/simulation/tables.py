@@ -70,23 +70,27 @@ def block_tables(spec: Spec, block: int) -> tuple[pd.DataFrame, pd.DataFrame, pd
         age[odd_age] = np.where(rng.random(n) < 0.5, 999.0, -1.0)[odd_age]
         age[rng.random(n) < MISS_AGE] = np.nan
         fee[rng.random(n) < ODD_FEE] *= 100
-    users = pd.DataFrame({
-        "user_id": b["user_id"],
-        "signup_date": b["signup"].astype("datetime64[s]").astype("datetime64[us]"),
-        "plan": _categorical(b["plan"], PLANS, rng),
-        "country": pd.Categorical.from_codes(country, categories=list(COUNTRIES)),
-        "channel": _categorical(b["channel"], CHANNELS, rng),
-        "device": _categorical(b["device"], devices, rng),
-        "age": age,
-        "monthly_fee": _fee_text(rng, fee) if rng is not None else fee,
-    })
-    events = pd.DataFrame({
-        "user_id": b["user_id"][b["e_user"]],
-        "timestamp": b["e_time"].astype("datetime64[s]").astype("datetime64[us]"),
-        "event_type": pd.Categorical.from_codes(b["e_kind"], categories=list(EVENT_TYPES)),
-        "traffic_source": pd.Categorical.from_codes(b["e_source"], categories=list(TRAFFIC_SOURCES)),
-        "amount": b["e_amount"],
-    })
+    users = pd.DataFrame(
+        {
+            "user_id": b["user_id"],
+            "signup_date": b["signup"].astype("datetime64[s]").astype("datetime64[us]"),
+            "plan": _categorical(b["plan"], PLANS, rng),
+            "country": pd.Categorical.from_codes(country, categories=list(COUNTRIES)),
+            "channel": _categorical(b["channel"], CHANNELS, rng),
+            "device": _categorical(b["device"], devices, rng),
+            "age": age,
+            "monthly_fee": _fee_text(rng, fee) if rng is not None else fee,
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "user_id": b["user_id"][b["e_user"]],
+            "timestamp": b["e_time"].astype("datetime64[s]").astype("datetime64[us]"),
+            "event_type": pd.Categorical.from_codes(b["e_kind"], categories=list(EVENT_TYPES)),
+            "traffic_source": pd.Categorical.from_codes(b["e_source"], categories=list(TRAFFIC_SOURCES)),
+            "amount": b["e_amount"],
+        }
+    )
     if rng is not None:
         # Exact duplicates right after their original: a double-ingested row, not a new fact.
         users = users.iloc[np.repeat(np.arange(n), 1 + (rng.random(n) < DUPLICATE_USERS))]

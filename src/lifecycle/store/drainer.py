@@ -24,9 +24,18 @@ class Drainer:
     """``write(rows)`` for every batch of ``spool``; ``on_written(n)`` after each, ``on_failed(exc, delay)``
     after a failed one, ``on_tick()`` at least once a second."""
 
-    def __init__(self, spool: Spool, write: Callable[[list[dict]], None], *, batch_size: int,
-                 retry_first: float, retry_max: float, on_written: Callable[[int], None],
-                 on_failed: Callable[[Exception, float], None], on_tick: Callable[[], None]):
+    def __init__(
+        self,
+        spool: Spool,
+        write: Callable[[list[dict]], None],
+        *,
+        batch_size: int,
+        retry_first: float,
+        retry_max: float,
+        on_written: Callable[[int], None],
+        on_failed: Callable[[Exception, float], None],
+        on_tick: Callable[[], None],
+    ):
         self.spool, self.write, self.batch_size = spool, write, batch_size
         self.retry_first, self.retry_max = retry_first, retry_max
         self.on_written, self.on_failed, self.on_tick = on_written, on_failed, on_tick
@@ -82,8 +91,11 @@ class Drainer:
             log.error("could not look for spool files left by stopped processes in %s: %s", self.spool.folder, exc)
             return
         if found:
-            log.info("found %d prediction row(s) left in the spool %s by stopped processes; writing them",
-                     found, self.spool.folder)
+            log.info(
+                "found %d prediction row(s) left in the spool %s by stopped processes; writing them",
+                found,
+                self.spool.folder,
+            )
 
     def _pause(self, seconds: float) -> None:
         """Wait ``seconds`` (ticking each second); ``stop`` cuts it short once."""

@@ -51,11 +51,18 @@ def resolve_url(url: str) -> URL:
     except database_url.UnsetVariable as exc:
         raise ValueError(f"store.url {database_url.shown(url)!r}: {exc}") from None
     except (sa.exc.ArgumentError, ValueError) as exc:
-        raise ValueError(f"store.url {database_url.shown(url)!r} is not a SQLAlchemy database URL ({exc}); "
-                         "use e.g. sqlite:///data/predictions.db") from None
+        raise ValueError(
+            f"store.url {database_url.shown(url)!r} is not a SQLAlchemy database URL ({exc}); "
+            "use e.g. sqlite:///data/predictions.db"
+        ) from None
     database = parsed.database
-    if parsed.get_backend_name() == "sqlite" and database and database != ":memory:" \
-            and not database.startswith("file:") and not Path(database).is_absolute():
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and database
+        and database != ":memory:"
+        and not database.startswith("file:")
+        and not Path(database).is_absolute()
+    ):
         parsed = parsed.set(database=str(paths.ROOT / database))
     return parsed
 
@@ -67,8 +74,12 @@ def absolute_url(url: str) -> str:
 
 def sqlite_file(url: URL) -> Path | None:
     """The database file of a SQLite URL (None for other databases and in-memory ones)."""
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:" \
-            or url.database.startswith("file:"):
+    if (
+        url.get_backend_name() != "sqlite"
+        or not url.database
+        or url.database == ":memory:"
+        or url.database.startswith("file:")
+    ):
         return None
     return Path(url.database)
 
@@ -87,16 +98,21 @@ def engine(url: str | URL) -> sa.Engine:
         waits = {"timeout": LOCK_WAIT_S} if url.get_backend_name() == "sqlite" else {}
         made = sa.create_engine(url, connect_args=waits)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
-        raise ValueError(f"store.url {url.render_as_string(hide_password=True)!r} cannot be used "
-                         f"({type(exc).__name__}: {exc}); check the driver name and install its package") from None
+        raise ValueError(
+            f"store.url {url.render_as_string(hide_password=True)!r} cannot be used "
+            f"({type(exc).__name__}: {exc}); check the driver name and install its package"
+        ) from None
     if url.get_backend_name() == "sqlite":
+
         @sa.event.listens_for(made, "connect")
         def _pragmas(connection, _record):
             cursor = connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+
     if url.get_backend_name() == "postgresql":  # else a table locked for hours stalls the writer, unreported
+
         @sa.event.listens_for(made, "connect")
         def _lock_wait(connection, _record):
             autocommit, connection.autocommit = connection.autocommit, True
@@ -104,13 +120,15 @@ def engine(url: str | URL) -> sa.Engine:
             cursor.execute(f"SET lock_timeout = '{LOCK_WAIT_S}s'")
             cursor.close()
             connection.autocommit = autocommit
+
     return made
 
 
 def predictions_table(name: str = "predictions", metadata: sa.MetaData | None = None) -> sa.Table:
     """The table's definition (one row per record and model)."""
     return sa.Table(
-        name, metadata or sa.MetaData(),
+        name,
+        metadata or sa.MetaData(),
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("request_id", sa.String(36), nullable=False, index=True),
         sa.Column("record", sa.Integer, nullable=False),
@@ -131,8 +149,15 @@ def write(store: sa.Engine, table: sa.Table, rows: list[dict]) -> int:
     A row whose ``(request_id, record, role)`` the table already holds is left as it is
     (SQLite, PostgreSQL, MySQL; other databases refuse the batch). Returns ``len(rows)``.
     """
-    prepared = [{**row, "inputs": json.dumps(row["inputs"]), "outputs": json.dumps(row["outputs"]),
-                 "flags": json.dumps(row.get("flags") or [])} for row in rows]
+    prepared = [
+        {
+            **row,
+            "inputs": json.dumps(row["inputs"]),
+            "outputs": json.dumps(row["outputs"]),
+            "flags": json.dumps(row.get("flags") or []),
+        }
+        for row in rows
+    ]
     with store.begin() as connection:
         connection.execute(_insert_new(table, connection.dialect.name), prepared)
     return len(prepared)
@@ -203,9 +228,17 @@ class PredictionLog:
 
     on_written = on_failed = on_state = None
 
-    def __init__(self, url: str, table: str = "predictions", *, spool: str | Path | None = None,
-                 batch_size: int = 500, retry_first: float = 0.5, retry_max: float = 30.0,
-                 report_every: float = 30.0):
+    def __init__(
+        self,
+        url: str,
+        table: str = "predictions",
+        *,
+        spool: str | Path | None = None,
+        batch_size: int = 500,
+        retry_first: float = 0.5,
+        retry_max: float = 30.0,
+        report_every: float = 30.0,
+    ):
         self.url = resolve_url(url)
         self.shown = self.url.render_as_string(hide_password=True)
         self.engine = engine(self.url)
@@ -214,8 +247,10 @@ class PredictionLog:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ValueError(f"the prediction log's spool folder {self.folder} cannot be made ({exc.strerror}); "
-                             "it must be a writable folder on local disk") from None
+            raise ValueError(
+                f"the prediction log's spool folder {self.folder} cannot be made ({exc.strerror}); "
+                "it must be a writable folder on local disk"
+            ) from None
         self.settings = {"batch_size": batch_size, "retry_first": retry_first, "retry_max": retry_max}
         self.report_every = report_every
         self.spool: Spool | None = None
@@ -229,8 +264,14 @@ class PredictionLog:
     def start(self) -> PredictionLog:
         """Open this process's spool file and start the drainer (``SpoolRefused`` if the file cannot be made)."""
         self.spool = Spool(self.folder)
-        self._drainer = Drainer(self.spool, self._write, **self.settings, on_written=self._written,
-                                on_failed=self._write_failed, on_tick=self._show_state)
+        self._drainer = Drainer(
+            self.spool,
+            self._write,
+            **self.settings,
+            on_written=self._written,
+            on_failed=self._write_failed,
+            on_tick=self._show_state,
+        )
         self._drainer.start()
         return self
 
@@ -258,9 +299,15 @@ class PredictionLog:
         self.left = self.spool.close()
         self.engine.dispose()
         if self.left:
-            log.warning("closing with %d prediction row(s) not yet in table '%s' at %s (%s): they stay in the spool "
-                        "%s, on disk, and the next start writes them", self.left, self.table.name, self.shown,
-                        self.last_error or f"not written within {timeout:g} s", self.folder)
+            log.warning(
+                "closing with %d prediction row(s) not yet in table '%s' at %s (%s): they stay in the spool "
+                "%s, on disk, and the next start writes them",
+                self.left,
+                self.table.name,
+                self.shown,
+                self.last_error or f"not written within {timeout:g} s",
+                self.folder,
+            )
         return self.left
 
     def state(self) -> str:
@@ -271,10 +318,15 @@ class PredictionLog:
         running = self._drainer is not None
         oldest = self.spool.oldest() if running else None
         age = max(0.0, (datetime.now(UTC) - oldest).total_seconds()) if oldest else 0.0
-        return {"logged": self.logged, "log_spooled": self.spool.spooled if self.spool else 0,
-                "log_pending": self.spool.pending() if running else self.left,
-                "log_oldest_pending_seconds": round(age, 1), "log_failures": self.failures,
-                "log_torn": self.spool.torn if self.spool else 0, "last_log_error": self.last_error}
+        return {
+            "logged": self.logged,
+            "log_spooled": self.spool.spooled if self.spool else 0,
+            "log_pending": self.spool.pending() if running else self.left,
+            "log_oldest_pending_seconds": round(age, 1),
+            "log_failures": self.failures,
+            "log_torn": self.spool.torn if self.spool else 0,
+            "last_log_error": self.last_error,
+        }
 
     def _write(self, rows: list[dict]) -> None:
         if not self._ready:
@@ -286,8 +338,12 @@ class PredictionLog:
             self.logged += count
             recovered, self._failing = self._failing, False
         if recovered:
-            log.info("table '%s' at %s takes prediction rows again (%d still in the spool)", self.table.name,
-                     self.shown, self.spool.pending())
+            log.info(
+                "table '%s' at %s takes prediction rows again (%d still in the spool)",
+                self.table.name,
+                self.shown,
+                self.spool.pending(),
+            )
         if self.on_written is not None and count:
             self.on_written(count)
         self._show_state()
@@ -327,18 +383,30 @@ class PredictionLog:
             with self.engine.connect() as connection:  # another worker may have made it at the same moment
                 if once.name in {i["name"] for i in sa.inspect(connection).get_indexes(self.table.name)}:
                     return
-            log.warning("table '%s' at %s already holds rows repeated under one (request_id, record, role), so it "
-                        "cannot get the unique index %s: a row written again after a crash may be repeated; "
-                        "delete the repeats to get it", self.table.name, self.shown, once.name)
+            log.warning(
+                "table '%s' at %s already holds rows repeated under one (request_id, record, role), so it "
+                "cannot get the unique index %s: a row written again after a crash may be repeated; "
+                "delete the repeats to get it",
+                self.table.name,
+                self.shown,
+                once.name,
+            )
 
     def _write_failed(self, exc: Exception, delay: float) -> None:
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         with self._lock:
             self.last_error, self._failing = reason, True
         if self._due():
-            log.error("could not write prediction rows to table '%s' at %s: %s; they wait in the spool %s "
-                      "(%d row(s) pending), trying again in %.1f s; predictions are still served",
-                      self.table.name, self.shown, reason, self.folder, self.spool.pending(), delay)
+            log.error(
+                "could not write prediction rows to table '%s' at %s: %s; they wait in the spool %s "
+                "(%d row(s) pending), trying again in %.1f s; predictions are still served",
+                self.table.name,
+                self.shown,
+                reason,
+                self.folder,
+                self.spool.pending(),
+                delay,
+            )
 
     def _refused(self, count: int, reason: str) -> None:
         if self.on_failed is not None:
@@ -348,8 +416,13 @@ class PredictionLog:
             self.last_error, self._refusing = reason, True
             total = self.failures
         if self._due():
-            log.error("could not record %d prediction row(s): %s (%d refused so far); the spool is in %s",
-                      count, reason, total, self.folder)
+            log.error(
+                "could not record %d prediction row(s): %s (%d refused so far); the spool is in %s",
+                count,
+                reason,
+                total,
+                self.folder,
+            )
 
     def _due(self) -> bool:
         """Whether a report is due (at most one per ``report_every`` seconds)."""
@@ -361,8 +434,26 @@ class PredictionLog:
             return True
 
 
-def row(request_id: str, record: int, model: str, version: int, role: str, inputs: dict, outputs: dict,
-        timestamp: datetime | None = None, flags: list[str] | None = None) -> dict:
+def row(
+    request_id: str,
+    record: int,
+    model: str,
+    version: int,
+    role: str,
+    inputs: dict,
+    outputs: dict,
+    timestamp: datetime | None = None,
+    flags: list[str] | None = None,
+) -> dict:
     """One row for ``PredictionLog.submit``."""
-    return {"request_id": request_id, "record": record, "model": model, "version": version, "role": role,
-            "timestamp": timestamp or datetime.now(UTC), "inputs": inputs, "outputs": outputs, "flags": flags or []}
+    return {
+        "request_id": request_id,
+        "record": record,
+        "model": model,
+        "version": version,
+        "role": role,
+        "timestamp": timestamp or datetime.now(UTC),
+        "inputs": inputs,
+        "outputs": outputs,
+        "flags": flags or [],
+    }

@@ -229,7 +229,7 @@ def _row(line: bytes) -> dict:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _claim(path: Path) -> _File | None:
@@ -261,8 +261,12 @@ def _count(orphan: _File) -> int:
         position += len(chunk)
     orphan.end, orphan.rows = last + 1, lines
     if orphan.end < size:
-        log.warning("spool file %s ends in a torn line (%d bytes, cut short when its process died in the middle "
-                    "of an append, so never acknowledged): ignored", orphan.path, size - orphan.end)
+        log.warning(
+            "spool file %s ends in a torn line (%d bytes, cut short when its process died in the middle "
+            "of an append, so never acknowledged): ignored",
+            orphan.path,
+            size - orphan.end,
+        )
         return 1
     return 0
 
@@ -276,7 +280,7 @@ def _lines(fd: int, start: int, end: int, limit: int) -> tuple[list[bytes], int]
         if cut < 0:  # a line longer than the chunk
             size *= 2
             continue
-        for line in chunk[:cut].split(b"\n")[:limit - len(lines)]:
+        for line in chunk[:cut].split(b"\n")[: limit - len(lines)]:
             lines.append(line)
             position += len(line) + 1
     return lines, position

@@ -30,28 +30,36 @@ def credentials_outside(url: str | None) -> str | None:
     if url is None:
         return url
     if database_url.literal_password(url):
-        raise ValueError("the URL holds a password, which params/ (kept in git, copied into every notebook) "
-                         "must not: write it as ${VAR}, e.g. postgresql://app:${STORE_PASSWORD}@db/shop, and "
-                         "export STORE_PASSWORD; or leave it out and export PGPASSWORD")
+        raise ValueError(
+            "the URL holds a password, which params/ (kept in git, copied into every notebook) "
+            "must not: write it as ${VAR}, e.g. postgresql://app:${STORE_PASSWORD}@db/shop, and "
+            "export STORE_PASSWORD; or leave it out and export PGPASSWORD"
+        )
     missing = database_url.unset(url)
     if missing:
-        raise ValueError(f"the URL names environment variable {missing[0]}, which is not set: export it "
-                         f"(e.g. export {missing[0]}=...) before running")
+        raise ValueError(
+            f"the URL names environment variable {missing[0]}, which is not set: export it "
+            f"(e.g. export {missing[0]}=...) before running"
+        )
     return url
 
 
 class Source(Strict):
     """Where the data comes from: the built-in simulated product, a file, or SQL."""
 
-    kind: str = Field("simulated", description="simulated, sql, or a file format: csv, parquet "
-                                                "(any format in core.table_formats)")
+    kind: str = Field(
+        "simulated", description="simulated, sql, or a file format: csv, parquet (any format in core.table_formats)"
+    )
     path: str | None = Field(None, description="csv / parquet: the main table, relative to the project root")
     events_path: str | None = Field(None, description="csv / parquet: an optional events table")
     url: str | None = Field(None, description="sql: a SQLAlchemy URL, e.g. sqlite:///data/shop.db")
     query: str | None = Field(None, description="sql: a query or a table name for the main table")
     events_query: str | None = Field(None, description="sql: an optional query or table name for events")
-    make_id: StrictBool = Field(False, description="true: 01 adds id_column to a table without one, a stable "
-                                                  "hash of each row's values (never a feature)")
+    make_id: StrictBool = Field(
+        False,
+        description="true: 01 adds id_column to a table without one, a stable "
+        "hash of each row's values (never a feature)",
+    )
 
     _url = field_validator("url")(credentials_outside)
 
@@ -134,8 +142,10 @@ class Domain(Strict):
     @model_validator(mode="after")
     def _refuse_beyond_the_tolerance(self) -> Domain:
         if self.refuse_beyond <= self.tolerance:
-            raise ValueError(f"refuse_beyond ({self.refuse_beyond:g}) must be more than tolerance "
-                             f"({self.tolerance:g}): a number inside the accepted range would be refused")
+            raise ValueError(
+                f"refuse_beyond ({self.refuse_beyond:g}) must be more than tolerance "
+                f"({self.tolerance:g}): a number inside the accepted range would be refused"
+            )
         return self
 
 
@@ -170,8 +180,10 @@ class Serving(Strict):
     @model_validator(mode="after")
     def _queue_holds_a_request(self) -> Serving:
         if self.max_queue_rows < self.max_records:
-            raise ValueError(f"max_queue_rows ({self.max_queue_rows}) must be at least max_records "
-                             f"({self.max_records}), or a full-size request could never be queued")
+            raise ValueError(
+                f"max_queue_rows ({self.max_queue_rows}) must be at least max_records "
+                f"({self.max_records}), or a full-size request could never be queued"
+            )
         return self
 
     @field_validator("allowed_hosts")
@@ -179,9 +191,11 @@ class Serving(Strict):
     def _host_patterns(cls, hosts: list[str] | None) -> list[str] | None:
         for host in hosts or []:
             if not re.fullmatch(r"\*|(\*\.)?[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]", host):
-                raise ValueError(f"'{host}' is not a host name: give names as a client writes them in the "
-                                 "Host header, without port (api.example.com, *.example.com, 10.0.0.5, [::1]), "
-                                 "or * for any")
+                raise ValueError(
+                    f"'{host}' is not a host name: give names as a client writes them in the "
+                    "Host header, without port (api.example.com, *.example.com, 10.0.0.5, [::1]), "
+                    "or * for any"
+                )
         return hosts
 
 
@@ -248,8 +262,9 @@ class Compute(Strict):
     @classmethod
     def _address(cls, value: str) -> str:
         if value != "local" and not re.fullmatch(r"(tcp|tls)://[^\s/:]+:[0-9]{1,5}", value):
-            raise ValueError("give local (a cluster on this machine) or the scheduler's address, "
-                             "e.g. tcp://10.0.0.5:8786")
+            raise ValueError(
+                "give local (a cluster on this machine) or the scheduler's address, e.g. tcp://10.0.0.5:8786"
+            )
         return value
 
     @field_validator("memory_limit")

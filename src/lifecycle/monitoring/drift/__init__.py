@@ -117,12 +117,26 @@ QUANTILES = (np.arange(2000) + 0.5) / 2000  # the grid the Wasserstein distance 
 def profile(reference: pd.Series) -> Profile:
     """``reference``'s bins, shares and quantiles (see ``Profile``)."""
     if not _is_numeric(reference):
-        return Profile(False, np.array([]), _categories(reference).value_counts(normalize=True), np.array([]),
-                       np.array([]), 0.0, 0.0)
+        return Profile(
+            False,
+            np.array([]),
+            _categories(reference).value_counts(normalize=True),
+            np.array([]),
+            np.array([]),
+            0.0,
+            0.0,
+        )
     edges = _numeric_bins(reference, BINS)
     values = pd.to_numeric(reference, errors="coerce").dropna().to_numpy(float)
-    return Profile(True, edges, pd.Series(dtype=float), _bin_shares(reference, edges), _quantiles(values),
-                   float(values.std()) if values.size else 0.0, float(values[0]) if values.size else 0.0)
+    return Profile(
+        True,
+        edges,
+        pd.Series(dtype=float),
+        _bin_shares(reference, edges),
+        _quantiles(values),
+        float(values.std()) if values.size else 0.0,
+        float(values[0]) if values.size else 0.0,
+    )
 
 
 def _numbers(values: pd.Series) -> np.ndarray:

@@ -44,13 +44,25 @@ class Multivariate(NamedTuple):
 def _preprocessor(reference: pd.DataFrame) -> ColumnTransformer:
     numeric = [c for c in reference.columns if drift.kind(reference[c]) == "numeric"]
     categorical = [c for c in reference.columns if c not in numeric]
-    return ColumnTransformer([
-        ("numeric", make_pipeline(SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                                  StandardScaler()), numeric),
-        ("categorical", make_pipeline(
-            SimpleImputer(strategy="constant", fill_value=drift.MISSING, keep_empty_features=True),
-            OneHotEncoder(handle_unknown="ignore", sparse_output=False)), categorical),
-    ])
+    return ColumnTransformer(
+        [
+            (
+                "numeric",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()
+                ),
+                numeric,
+            ),
+            (
+                "categorical",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value=drift.MISSING, keep_empty_features=True),
+                    OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                ),
+                categorical,
+            ),
+        ]
+    )
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -58,8 +70,12 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     for column in frame.columns:
         if drift.kind(frame[column]) == "categorical":
-            frame[column] = frame[column].astype(object).where(frame[column].notna(), None).map(
-                lambda v: v if v is None else str(v))
+            frame[column] = (
+                frame[column]
+                .astype(object)
+                .where(frame[column].notna(), None)
+                .map(lambda v: v if v is None else str(v))
+            )
     return frame
 
 
@@ -75,8 +91,9 @@ def errors(preprocess, pca: PCA, frame: pd.DataFrame) -> np.ndarray:
     return np.mean((z - pca.inverse_transform(pca.transform(z))) ** 2, axis=1)
 
 
-def fit(reference: pd.DataFrame, variance_share: float, chunks: int, k: float, seed: int,
-        min_rows: int) -> Multivariate:
+def fit(
+    reference: pd.DataFrame, variance_share: float, chunks: int, k: float, seed: int, min_rows: int
+) -> Multivariate:
     """The PCA on the whole reference, and the threshold from chunk-vs-rest errors (see the module)."""
     reference = _as_text(reference.reset_index(drop=True))
     found = []
@@ -96,7 +113,9 @@ def measure(model: Multivariate, current: pd.DataFrame, window: str, min_rows: i
     k_sd = model.threshold - model.mean
     limit = round(model.mean + k_sd * max(1.0, np.sqrt(model.chunk_rows / max(rows, 1))), 4)
     if rows < min_rows:
-        value = 0.0 if rows == 0 else float(errors(model.preprocess, model.pca, _as_text(current[model.features])).mean())
+        value = (
+            0.0 if rows == 0 else float(errors(model.preprocess, model.pca, _as_text(current[model.features])).mean())
+        )
         return Result(FEATURE, window, STATISTIC, round(value, 4), limit, False, rows, f"too few rows (< {min_rows})")
     value = round(float(errors(model.preprocess, model.pca, _as_text(current[model.features])).mean()), 4)
     note = f"{model.pca.n_components_} components; reference chunks {model.mean:.3f} ± {model.sd:.3f}"

@@ -44,7 +44,8 @@ def chunks_of(rows: int, chunks: int, seed: int, min_rows: int, what: str = "ref
         raise CalibrationError(
             f"the {what} has {rows:,} rows, too few to learn drift thresholds from: {chunks} chunks of at least "
             f"min_rows={min_rows} need {chunks * min_rows:,}. Use a longer reference (reference_split: all), "
-            "or lower drift.chunks or min_rows")
+            "or lower drift.chunks or min_rows"
+        )
     return np.array_split(np.random.default_rng(seed).permutation(rows), chunks)
 
 
@@ -78,8 +79,13 @@ def fit(reference: pd.DataFrame, statistics: list[str], chunks: int, k: float, s
                 continue
             if name in drift.PROFILED and not rest_profiles:
                 rest_profiles = [drift.profile(values[~mask]) for mask in masks]
-            found = [function(rest_profiles[k] if name in drift.PROFILED else values[~mask].reset_index(drop=True),
-                              chunk_values[k])[0] for k, mask in enumerate(masks)]
+            found = [
+                function(
+                    rest_profiles[k] if name in drift.PROFILED else values[~mask].reset_index(drop=True),
+                    chunk_values[k],
+                )[0]
+                for k, mask in enumerate(masks)
+            ]
             mean, sd = float(np.mean(found)), float(np.std(found, ddof=1))
             rows.append((str(column), name, column_kind, mean, sd, mean + k * sd))
     table = pd.DataFrame(rows, columns=["feature", "statistic", "kind", "mean", "sd", "threshold"])
@@ -102,8 +108,9 @@ def measure(baseline: Baseline, current: pd.DataFrame, window: str, min_rows: in
     return measure_windows(baseline, current, np.zeros(len(current), int), [window], min_rows)[0]
 
 
-def measure_windows(baseline: Baseline, current: pd.DataFrame, codes: np.ndarray, windows: list[str],
-                    min_rows: int) -> list[list[Result]]:
+def measure_windows(
+    baseline: Baseline, current: pd.DataFrame, codes: np.ndarray, windows: list[str], min_rows: int
+) -> list[list[Result]]:
     """``measure`` of every window at once (``drift_windows``): ``codes`` gives each row of ``current`` its
     window, an index into ``windows``; one list of results per window, in the baseline's order."""
     rows = np.bincount(codes, minlength=len(windows))
@@ -111,13 +118,25 @@ def measure_windows(baseline: Baseline, current: pd.DataFrame, codes: np.ndarray
     for row in baseline.thresholds.itertuples(index=False):
         if row.feature not in current.columns:
             continue
-        values, notes = drift_windows.statistic(row.statistic, baseline, row.feature,
-                                                current[row.feature].reset_index(drop=True), codes, rows)
+        values, notes = drift_windows.statistic(
+            row.statistic, baseline, row.feature, current[row.feature].reset_index(drop=True), codes, rows
+        )
         for w, window in enumerate(windows):
             few = rows[w] < min_rows
             value, note = (round(float(values[w]), 4), notes[w]) if rows[w] else (0.0, "no rows")
-            limit = round(scaled(row.threshold, row.statistic, int(rows[w]), baseline.chunk_rows,
-                                 len(baseline.reference)), 4)
-            found[w].append(Result(row.feature, window, row.statistic, value, limit, not few and value > limit,
-                                   int(rows[w]), f"too few rows (< {min_rows})" if few else note))
+            limit = round(
+                scaled(row.threshold, row.statistic, int(rows[w]), baseline.chunk_rows, len(baseline.reference)), 4
+            )
+            found[w].append(
+                Result(
+                    row.feature,
+                    window,
+                    row.statistic,
+                    value,
+                    limit,
+                    not few and value > limit,
+                    int(rows[w]),
+                    f"too few rows (< {min_rows})" if few else note,
+                )
+            )
     return found

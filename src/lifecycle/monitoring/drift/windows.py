@@ -36,8 +36,9 @@ def jensen_shannon(ref: Profile, values: pd.Series, codes: np.ndarray, rows: np.
     if ref.numeric:
         numbers = drift._numbers(values)
         missing = np.isnan(numbers)
-        bins = np.where(missing, ref.edges.size + 1, np.searchsorted(ref.edges, np.where(missing, 0, numbers),
-                                                                       side="right"))
+        bins = np.where(
+            missing, ref.edges.size + 1, np.searchsorted(ref.edges, np.where(missing, 0, numbers), side="right")
+        )
         q = _counts(codes, bins, windows, ref.edges.size + 2) / size
         notes = np.where(q[:, -1] == 1.0, "all values missing in this window", "")
         return _jensen_shannon(ref.bin_shares, q), list(notes)
@@ -87,8 +88,9 @@ def wasserstein(ref: Profile, values: pd.Series, codes: np.ndarray, rows: np.nda
 VECTORIZED = {"jensen_shannon": jensen_shannon, "wasserstein": wasserstein}
 
 
-def statistic(name: str, baseline, feature: str, values: pd.Series, codes: np.ndarray,
-              rows: np.ndarray) -> tuple[np.ndarray, list]:
+def statistic(
+    name: str, baseline, feature: str, values: pd.Series, codes: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, list]:
     """One statistic of one feature for every window: vectorized where it can be, else window by window."""
     if name in VECTORIZED:
         return VECTORIZED[name](baseline.profiles[feature], values, codes, rows)

@@ -13,6 +13,11 @@ router = APIRouter()
 async def health(request: Request) -> dict:
     service = request.app.state.service
     service.metrics.requests.labels("/health", "200").inc()
-    return {"status": "ok", "uptime_seconds": round(time.monotonic() - service.started, 1), **service.counts,
-            "scoring_restarts": max(0, service.process.starts - 1),
-            "queued_records": service.batcher.queued_rows, **service.store.stats()}
+    return {
+        "status": "ok",
+        "uptime_seconds": round(time.monotonic() - service.started, 1),
+        **service.counts,
+        "scoring_restarts": max(0, service.process.starts - 1),
+        "queued_records": service.batcher.queued_rows,
+        **service.store.stats(),
+    }

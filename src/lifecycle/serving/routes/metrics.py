@@ -11,8 +11,11 @@ from lifecycle.serving.metrics import CONTENT_TYPE
 router = APIRouter()
 
 
-@router.get("/metrics", summary="Prometheus metrics: requests, latency, batch sizes, queue, prediction log, model",
-            response_class=PlainTextResponse)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics: requests, latency, batch sizes, queue, prediction log, model",
+    response_class=PlainTextResponse,
+)
 async def prometheus(request: Request) -> Response:
     service = request.app.state.service
     stats = service.store.stats()

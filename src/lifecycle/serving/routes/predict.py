@@ -34,8 +34,12 @@ log = logging.getLogger("lifecycle.serving.serve")  # the service's log lines ke
 class Prediction(BaseModel):
     """One record's answer; classification adds ``probability_<class>`` for each class."""
 
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [
-        {"record": 0, "prediction": 1, "probability_0": 0.27, "probability_1": 0.73, "warnings": []}]})
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [{"record": 0, "prediction": 1, "probability_0": 0.27, "probability_1": 0.73, "warnings": []}]
+        },
+    )
     record: int
     prediction: Any
     warnings: list[str] = []
@@ -60,33 +64,56 @@ async def predict(request: Request) -> JSONResponse:
         with anyio.move_on_after(service.body_timeout_s) as reading:
             body = await read_body(request, service.max_body_bytes)
         if reading.cancelled_caught:
-            raise RequestError(408, f"the request body did not arrive within {service.body_timeout_s:g} s "
-                                    "(serving.body_timeout_s); send it at once")
+            raise RequestError(
+                408,
+                f"the request body did not arrive within {service.body_timeout_s:g} s "
+                "(serving.body_timeout_s); send it at once",
+            )
         answer = JSONResponse(await service.predict(body, request_id), headers=headers)
     except RequestError as exc:
         answer = JSONResponse({**exc.body(), "request_id": request_id}, exc.status, headers=headers)
     except Overloaded as exc:
         service.count("overloaded")
-        answer = JSONResponse({"detail": str(exc), "errors": [], "request_id": request_id}, 503,
-                              headers={**headers, "Retry-After": str(exc.retry_after)})
+        answer = JSONResponse(
+            {"detail": str(exc), "errors": [], "request_id": request_id},
+            503,
+            headers={**headers, "Retry-After": str(exc.retry_after)},
+        )
     except TimedOut as exc:
         service.count("timed_out")
         answer = JSONResponse({"detail": str(exc), "errors": [], "request_id": request_id}, 504, headers=headers)
     except SpoolRefused as exc:
-        answer = JSONResponse({"detail": f"the answer could not be recorded in the prediction log ({exc}), so it "
-                                         "is not returned: every answer is logged first. This is a server-side "
-                                         "problem (free disk space for the spool); try again later",
-                               "errors": [], "request_id": request_id}, 503, headers=headers)
+        answer = JSONResponse(
+            {
+                "detail": f"the answer could not be recorded in the prediction log ({exc}), so it "
+                "is not returned: every answer is logged first. This is a server-side "
+                "problem (free disk space for the spool); try again later",
+                "errors": [],
+                "request_id": request_id,
+            },
+            503,
+            headers=headers,
+        )
     except ClientDisconnect:
-        answer = JSONResponse({"detail": "the client disconnected before sending the whole body", "errors": [],
-                               "request_id": request_id}, 400, headers=headers)
+        answer = JSONResponse(
+            {"detail": "the client disconnected before sending the whole body", "errors": [], "request_id": request_id},
+            400,
+            headers=headers,
+        )
     except Exception as exc:
         service.count("score_failures")
         log.exception("request %s failed while scoring", request_id)
         kind = exc.kind if isinstance(exc, ScoringFailed) else type(exc).__name__
-        answer = JSONResponse({"detail": f"the model failed to score this request ({kind}); "
-                                         "this is a server-side problem, see the service log",
-                               "errors": [], "request_id": request_id}, 500, headers=headers)
+        answer = JSONResponse(
+            {
+                "detail": f"the model failed to score this request ({kind}); "
+                "this is a server-side problem, see the service log",
+                "errors": [],
+                "request_id": request_id,
+            },
+            500,
+            headers=headers,
+        )
     service.metrics.requests.labels("/predict", str(answer.status_code)).inc()
     service.metrics.latency.observe(time.perf_counter() - started)
     return answer
@@ -97,7 +124,10 @@ def router_for(service: Service) -> APIRouter:
     contract = service.contract
     router = APIRouter()
     router.add_api_route(
-        "/predict", predict, methods=["POST"], response_model=PredictResponse,
+        "/predict",
+        predict,
+        methods=["POST"],
+        response_model=PredictResponse,
         summary="predict one record (a JSON object) or a batch (a JSON array of objects)",
         openapi_extra={"requestBody": _body_doc(contract)},
         responses=_error_docs(contract, service.max_body_bytes, service.batching["timeout_ms"], service.body_timeout_s),
@@ -111,7 +141,9 @@ def router_for(service: Service) -> APIRouter:
             "`probability_<class>` per class (classification), `warnings` and `flags` (the inputs outside the "
             "training domain), plus the model version and a request id, also in the `X-Request-ID` header. "
             "Concurrent requests are scored together; each gets exactly its own records' answers. An output "
-            "that is not a finite number is never answered: the request is refused (422)."))
+            "that is not a finite number is never answered: the request is refused (422)."
+        ),
+    )
     return router
 
 
@@ -121,23 +153,37 @@ def _body_doc(contract: Contract) -> dict:
     record_ref = {"$ref": "#/components/schemas/Record"}
     example = contract.example()
     examples = {"one record": {"value": example}, "a list of records": {"value": [example, example]}}
-    return {"required": True, "content": {"application/json": {
-        "schema": {"oneOf": [record_ref, {"type": "array", "items": record_ref, "minItems": 1,
-                                          "maxItems": contract.max_records}]},
-        **({"examples": examples} if contract.publish_domain else {})}}}
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        record_ref,
+                        {"type": "array", "items": record_ref, "minItems": 1, "maxItems": contract.max_records},
+                    ]
+                },
+                **({"examples": examples} if contract.publish_domain else {}),
+            }
+        },
+    }
 
 
 def _error_docs(contract: Contract, max_body_bytes: int, timeout_ms: float, body_timeout_s: float) -> dict:
     """The OpenAPI responses of ``/predict``'s refusals and failures."""
-    errors = {400: "malformed JSON, or a Host header the service does not answer to",
-              408: f"the body did not arrive within {body_timeout_s:g} s",
-              413: f"body over {max_body_bytes} bytes or over {contract.max_records} records",
-              415: "the body is not declared JSON (send Content-Type: application/json)",
-              422: ("a record is invalid (each problem names the record index, the field and what is wrong), an "
-                    "object has the same key twice, or the model's output for a record is not a finite number "
-                    "(its inputs far outside the training domain; nothing is logged)"),
-              500: "the model failed on this request: a server-side problem, in the service log",
-              503: "the queue is full (see Retry-After), the service is stopping, or the answer could not be "
-                   "recorded in the prediction log (it is never returned unlogged)",
-              504: f"not answered within {timeout_ms:g} ms"}
+    errors = {
+        400: "malformed JSON, or a Host header the service does not answer to",
+        408: f"the body did not arrive within {body_timeout_s:g} s",
+        413: f"body over {max_body_bytes} bytes or over {contract.max_records} records",
+        415: "the body is not declared JSON (send Content-Type: application/json)",
+        422: (
+            "a record is invalid (each problem names the record index, the field and what is wrong), an "
+            "object has the same key twice, or the model's output for a record is not a finite number "
+            "(its inputs far outside the training domain; nothing is logged)"
+        ),
+        500: "the model failed on this request: a server-side problem, in the service log",
+        503: "the queue is full (see Retry-After), the service is stopping, or the answer could not be "
+        "recorded in the prediction log (it is never returned unlogged)",
+        504: f"not answered within {timeout_ms:g} ms",
+    }
     return {code: {"model": ErrorBody, "description": text} for code, text in errors.items()}
