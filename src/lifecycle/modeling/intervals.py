@@ -7,9 +7,9 @@ cross-validation, where every repeat has out-of-fold outputs for the same rows.
 Speed: a resample is a row of multinomial weights (how often each row was drawn), and every
 metric is a small numpy kernel over a block of such rows at once, so a thousand resamples of a
 thousand rows take a fraction of a second. Ties in scores are grouped once, on the sorted
-original sample. A metric that a resample leaves undefined (an AUC with one class present, R²
-with constant truth) is NaN there and ignored; with fewer than half the resamples defined, the
-interval is NaN.
+original sample (``metric_inputs``). A metric that a resample leaves undefined (an AUC with one
+class present, R² with constant truth) is NaN there and ignored; with fewer than half the
+resamples defined, the interval is NaN.
 
 Where the definitions differ from scikit-learn's: average precision without positives and R²
 with constant truth are NaN (undefined), not 0 or 1; ``roc_auc_ovr`` averages over the classes
@@ -19,10 +19,11 @@ present (scikit-learn raises when one is absent). The log loss clips probabiliti
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 import pandas as pd
+
+from lifecycle.modeling import metric_inputs
+from lifecycle.modeling.metric_inputs import Prepared, Ranked
 
 METRICS_BY_TASK = {
     "binary": (
@@ -40,22 +41,6 @@ METRICS_BY_TASK = {
     "regression": ("mae", "rmse", "r2"),
 }
 _BLOCK = 2**21  # weights per block of resamples (resamples x rows): bounds the memory
-
-
-class _Ranked(NamedTuple):
-    """Scores sorted ascending, with ties grouped: what the AUC and average-precision kernels need."""
-
-    order: np.ndarray  # row order by ascending score
-    starts: np.ndarray  # first sorted position of each group of tied scores
-    positive: np.ndarray  # whether each sorted row is positive (float)
-
-
-class _Prepared(NamedTuple):
-    """One sample, reduced to what its task's kernel needs."""
-
-    n: int
-    rows: np.ndarray  # per-row quantities whose weighted sums make the additive metrics (rows x columns)
-    ranked: tuple[_Ranked, ...]  # binary: one; multiclass: one per class (one-vs-rest); regression: truth's ties
 
 
 def compute(task: str, truth, output, *, threshold: float = 0.5, classes=None) -> dict[str, float]:
@@ -151,7 +136,7 @@ def pooled(
     return _frame(task, prepared, level, resamples, seed)
 
 
-def _frame(task: str, prepared: list[_Prepared], level: float, resamples: int, seed: int) -> pd.DataFrame:
+def _frame(task: str, prepared: list[Prepared], level: float, resamples: int, seed: int) -> pd.DataFrame:
     """Value and interval of each metric, the metric averaged over the prepared samples."""
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1, not {level}")
@@ -194,71 +179,18 @@ def _percentiles(draws: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarra
 # ---- preparing a sample -------------------------------------------------------------------------------------
 
 
-def _prepare(task: str, truth, output, threshold: float, classes) -> _Prepared:
-    """The sample reduced for its task's kernel, after checking its shape."""
+def _prepare(task: str, truth, output, threshold: float, classes) -> Prepared:
+    """The sample reduced for its task's kernel (``metric_inputs``), after checking its shape."""
     if task not in METRICS_BY_TASK:
         raise ValueError(f"task must be one of {', '.join(METRICS_BY_TASK)}, not {task!r}")
     truth, output = np.asarray(truth), np.asarray(output)
     if truth.ndim != 1 or len(truth) == 0 or len(output) != len(truth):
         raise ValueError(f"truth must be 1-D, not empty, with one output per row ({len(truth)} vs {len(output)})")
     if task == "binary":
-        return _prepare_binary(truth, output, threshold)
+        return metric_inputs.binary(truth, output, threshold)
     if task == "multiclass":
-        return _prepare_multiclass(truth, output, classes)
-    return _prepare_regression(truth.astype(float), output.astype(float))
-
-
-def _rank(score: np.ndarray, positive: np.ndarray) -> _Ranked:
-    """Rows sorted by ascending score, tied scores grouped."""
-    order = np.argsort(score, kind="stable")
-    ordered = score[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    return _Ranked(order, starts, positive[order].astype(float))
-
-
-def _eps(output: np.ndarray) -> float:
-    """scikit-learn's clipping of probabilities for the log loss: the machine epsilon of their dtype."""
-    return float(np.finfo(output.dtype if output.dtype.kind == "f" else np.float64).eps)
-
-
-def _prepare_binary(truth: np.ndarray, output: np.ndarray, threshold: float) -> _Prepared:
-    """Per row: true positive, positive, predicted positive, log loss, squared error; and the ranked scores."""
-    if truth.dtype != bool:
-        if not np.isin(truth, (0, 1)).all():
-            raise ValueError("binary truth must be bool or 0/1 (whether each row is positive)")
-        truth = truth.astype(bool)
-    if output.ndim != 1:
-        raise ValueError("binary output must be 1-D: the probability of the positive class")
-    eps, p = _eps(output), output.astype(float)
-    decided = p >= threshold
-    log_loss = np.where(truth, -np.log(np.clip(p, eps, 1 - eps)), -np.log(np.clip(1 - p, eps, 1 - eps)))
-    rows = np.column_stack([truth & decided, truth, decided, log_loss, (p - truth) ** 2]).astype(float)
-    return _Prepared(len(truth), rows, (_rank(p, truth),))
-
-
-def _prepare_multiclass(truth: np.ndarray, output: np.ndarray, classes) -> _Prepared:
-    """Per row: one-hot truth, one-hot prediction, one-hot true positive, correct, log loss; ranked scores per class."""
-    classes = np.unique(truth) if classes is None else np.asarray(classes)
-    if output.ndim != 2 or output.shape[1] != len(classes):
-        raise ValueError(f"multiclass output must have one column per class ({len(classes)})")
-    code = pd.Index(classes).get_indexer(truth)
-    if (code < 0).any():
-        raise ValueError(f"truth has labels not in classes: {sorted(set(truth[code < 0]))[:5]}")
-    k = len(classes)
-    actual, predicted = np.eye(k)[code], np.eye(k)[np.argmax(output, axis=1)]
-    correct = (actual * predicted).sum(axis=1)
-    eps = _eps(output)
-    log_loss = -np.log(np.clip(output[np.arange(len(code)), code].astype(float), eps, 1 - eps))
-    rows = np.column_stack([actual, predicted, actual * correct[:, None], correct, log_loss])
-    ranked = tuple(_rank(output[:, j].astype(float), code == j) for j in range(k))
-    return _Prepared(len(truth), rows, ranked)
-
-
-def _prepare_regression(truth: np.ndarray, output: np.ndarray) -> _Prepared:
-    """Per row: absolute error, squared error, centred truth and its square; and the ranked truth (ties)."""
-    error, centred = output - truth, truth - truth.mean()
-    rows = np.column_stack([np.abs(error), error**2, centred, centred**2])
-    return _Prepared(len(truth), rows, (_rank(truth, np.zeros(len(truth))),))
+        return metric_inputs.multiclass(truth, output, classes)
+    return metric_inputs.regression(truth.astype(float), output.astype(float))
 
 
 # ---- kernels: metrics for each row of weights (resamples x rows) -> (resamples x metrics) ------------------
@@ -270,7 +202,7 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray, undefined: float = np
     return np.divide(numerator, denominator, out=out, where=denominator > 0)
 
 
-def _grouped(ranked: _Ranked, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _grouped(ranked: Ranked, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weights of positive and of negative rows in each group of tied scores (resamples x groups)."""
     ordered = np.take(weights, ranked.order, axis=1)  # C order, as the row-wise sums below want
     positive = ordered * ranked.positive
@@ -297,7 +229,7 @@ def _average_precision(positive: np.ndarray, negative: np.ndarray) -> np.ndarray
     return _ratio(np.einsum("ij,ij->i", positive, precision), true_up_to[:, -1])
 
 
-def _binary(sample: _Prepared, weights: np.ndarray) -> np.ndarray:
+def _binary(sample: Prepared, weights: np.ndarray) -> np.ndarray:
     """The binary metrics for each row of weights."""
     n = sample.n
     tp, positives, predicted, log_loss, brier = (weights @ sample.rows).T
@@ -321,7 +253,7 @@ def _binary(sample: _Prepared, weights: np.ndarray) -> np.ndarray:
     )
 
 
-def _multiclass(sample: _Prepared, weights: np.ndarray) -> np.ndarray:
+def _multiclass(sample: Prepared, weights: np.ndarray) -> np.ndarray:
     """The multiclass metrics for each row of weights."""
     n, k = sample.n, len(sample.ranked)
     sums = weights @ sample.rows
@@ -338,7 +270,7 @@ def _multiclass(sample: _Prepared, weights: np.ndarray) -> np.ndarray:
     return np.column_stack([correct / n, balanced, f1_macro, (support * f1).sum(axis=1) / n, ovr, log_loss / n])
 
 
-def _regression(sample: _Prepared, weights: np.ndarray) -> np.ndarray:
+def _regression(sample: Prepared, weights: np.ndarray) -> np.ndarray:
     """The regression metrics for each row of weights; R² is NaN where the weighted truth is constant."""
     n = sample.n
     absolute, squared, centred, centred_squared = (weights @ sample.rows).T
