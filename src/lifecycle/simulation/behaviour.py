@@ -193,18 +193,8 @@ def generate_block(spec: Spec, block: int) -> dict[str, np.ndarray]:
     churn_draw = rng_user.random(n)
     cancel_at = spec.cutoff + rng_user.integers(1, spec.window + 1, n)  # inside (cutoff, cutoff + window]
 
-    # Pre-cutoff events: full rates until the fade date, faded rates after it.
-    activity = engagement * CHANNEL_ACTIVITY[channel] * DEVICE_ACTIVITY[device] * PLAN_ACTIVITY[plan]
-    use = np.array([1 + spec.activity_change] * 2 + [1.0] * 3)  # drift changes page views and sessions
-    buying = np.sqrt(activity) * (0.7 + 0.4 * plan)  # dearer plans buy more add-ons
-    rates = BASE_RATES * use * np.column_stack([activity, activity, buying, np.ones(n), np.ones(n)])
-    observed = np.maximum(spec.start, signup)
-    fade_from = np.where(fade, np.clip(fade_at, observed, spec.cutoff), spec.cutoff)
-    active = _poisson_events(rng_pre, observed, fade_from, rates)
-    faded = _poisson_events(rng_pre, fade_from, np.full(n, spec.cutoff), rates * FADED)
-    user, kind, t = (np.concatenate(pair) for pair in zip(active, faded))
-    order = _by_user_and_time(user, t)
-    user, kind, t = user[order], kind[order], t[order]
+    rates = _rates(spec.activity_change, engagement, channel, device, plan)
+    user, kind, t = _pre_cutoff_events(rng_pre, spec, signup, fade, fade_at, rates)
     source, amount = _attributes(rng_pre, user, kind, channel, plan)
 
     features = _snapshot(spec.cutoff, n, (user, kind, t), signup, plan, age)
@@ -239,6 +229,28 @@ def generate_block(spec: Spec, block: int) -> dict[str, np.ndarray]:
         "e_source": source[order],
         "e_amount": amount[order],
     }
+
+
+def _rates(activity_change: float, engagement, channel, device, plan) -> np.ndarray:
+    """Each user's daily rate of each event type (users x types) at full use: engagement, channel, device
+    and plan make the user more or less active; drift changes page views and sessions."""
+    activity = engagement * CHANNEL_ACTIVITY[channel] * DEVICE_ACTIVITY[device] * PLAN_ACTIVITY[plan]
+    use = np.array([1 + activity_change] * 2 + [1.0] * 3)
+    buying = np.sqrt(activity) * (0.7 + 0.4 * plan)  # dearer plans buy more add-ons
+    ones = np.ones(len(engagement))
+    return BASE_RATES * use * np.column_stack([activity, activity, buying, ones, ones])
+
+
+def _pre_cutoff_events(rng, spec: Spec, signup, fade, fade_at, rates: np.ndarray) -> tuple:
+    """The events (user, kind, time) before the cutoff, sorted by user and time: full ``rates`` from signup
+    (or the period's start) until the fade date of those who ``fade``, faded rates from it."""
+    observed = np.maximum(spec.start, signup)
+    fade_from = np.where(fade, np.clip(fade_at, observed, spec.cutoff), spec.cutoff)
+    active = _poisson_events(rng, observed, fade_from, rates)
+    faded = _poisson_events(rng, fade_from, np.full(len(signup), spec.cutoff), rates * FADED)
+    user, kind, t = (np.concatenate(pair) for pair in zip(active, faded))
+    order = _by_user_and_time(user, t)
+    return user[order], kind[order], t[order]
 
 
 def _snapshot(
