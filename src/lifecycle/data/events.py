@@ -112,14 +112,7 @@ def aggregate_events(
     ids = pd.Index(ids)
     unique = ids.unique()
     cutoff = pd.Timestamp(cutoff)
-    position = unique.get_indexer(events[id_column])
-    before = (when < cutoff).to_numpy()  # NaT compares False: undated events never count
-    keep = before & (position >= 0)
-    if before.any() and len(unique) and not keep.any() and events[id_column].dtype != ids.dtype:
-        raise ValueError(
-            f"no event matches an id: the events' '{id_column}' holds {events[id_column].dtype} "
-            f"values and the table's holds {ids.dtype}; give both the same type"
-        )
+    position, keep = _counted(events[id_column], (when < cutoff).to_numpy(), ids, unique)
     kept = events.loc[keep]
     types, type_names = _codes(kept[type_column], max_values)
     values = {column: _codes(kept[column], max_values) for column in breakdowns}
@@ -136,6 +129,19 @@ def aggregate_events(
     )
     result = finish(pd.DataFrame(columns), plan, unique)
     return result if ids.equals(unique) else result.reindex(ids)
+
+
+def _counted(event_ids: pd.Series, before: np.ndarray, ids: pd.Index, unique: pd.Index) -> tuple:
+    """Each event's position among the ``unique`` ids, and whether it counts: dated ``before`` the cutoff (NaT
+    compares False: undated events never count) and of an id described. Refuses ids of another type."""
+    position = unique.get_indexer(event_ids)
+    keep = before & (position >= 0)
+    if before.any() and len(unique) and not keep.any() and event_ids.dtype != ids.dtype:
+        raise ValueError(
+            f"no event matches an id: the events' '{event_ids.name}' holds {event_ids.dtype} "
+            f"values and the table's holds {ids.dtype}; give both the same type"
+        )
+    return position, keep
 
 
 def check_columns(events: pd.DataFrame, id_column: str, time_column: str, type_column: str, breakdowns, sums) -> None:
