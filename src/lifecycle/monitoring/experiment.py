@@ -3,7 +3,7 @@
 The metric per arm; the absolute and relative lift with their intervals; the test that suits
 the outcome (a two-proportion z-test for 0/1 outcomes, Welch's t-test for continuous ones); a
 sample-ratio-mismatch check; the power and the minimum detectable effect at this sample size;
-and a verdict in words. Normal approximations throughout, as in any A/B-testing textbook.
+and a verdict in words. Normal approximations throughout (``ab_statistics``), as in any A/B-testing textbook.
 """
 
 from __future__ import annotations
@@ -18,6 +18,13 @@ from lifecycle.core import files, paths, table_formats
 from lifecycle.data import tables
 from lifecycle.modeling import scoring
 from lifecycle.monitoring import traffic as production
+from lifecycle.monitoring.ab_statistics import (
+    Analysis,
+    achieved_power,
+    minimum_detectable_effect,
+    two_proportions,
+    welch,
+)
 
 FOLDER = paths.DATA / "experiment"
 SIMULATED_LOG = FOLDER / "simulated_log.parquet"
@@ -126,75 +133,6 @@ def arms(log: pd.DataFrame, unit: str, arm: str, outcome: str, control: str, tre
     return Arms(values[groups == control].to_numpy(float), values[groups == treatment].to_numpy(float))
 
 
-class Analysis(NamedTuple):
-    test: str
-    control_mean: float
-    treatment_mean: float
-    lift: float  # treatment - control
-    lift_low: float
-    lift_high: float
-    relative: float  # lift / control
-    relative_low: float
-    relative_high: float
-    statistic: float
-    p_value: float
-
-
-def two_proportions(control: np.ndarray, treatment: np.ndarray, alpha: float = 0.05) -> Analysis:
-    """Two-proportion z-test (pooled standard error), Wald interval for the difference, and a
-    delta-method interval for the relative lift (on the log of the ratio)."""
-    n1, n2 = len(control), len(treatment)
-    p1, p2 = control.mean(), treatment.mean()
-    pooled = (control.sum() + treatment.sum()) / (n1 + n2)
-    se0 = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    z = (p2 - p1) / se0 if se0 > 0 else 0.0
-    p_value = 2 * stats.norm.sf(abs(z))
-    se = np.sqrt(p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2)
-    relative = _relative(
-        p1, p2, np.sqrt((1 - p1) / (n1 * p1) + (1 - p2) / (n2 * p2)) if p1 > 0 and p2 > 0 else np.inf, alpha
-    )
-    return _analysis("two-proportion z-test", p1, p2, se, alpha, relative, z, p_value)
-
-
-def welch(control: np.ndarray, treatment: np.ndarray, alpha: float = 0.05) -> Analysis:
-    """Welch's t-test (unequal variances) with the Welch-Satterthwaite interval for the difference."""
-    n1, n2 = len(control), len(treatment)
-    m1, m2 = control.mean(), treatment.mean()
-    v1, v2 = control.var(ddof=1) / n1, treatment.var(ddof=1) / n2
-    se = np.sqrt(v1 + v2)
-    df = (v1 + v2) ** 2 / (v1**2 / (n1 - 1) + v2**2 / (n2 - 1)) if se > 0 else n1 + n2 - 2
-    t = (m2 - m1) / se if se > 0 else 0.0
-    p_value = 2 * stats.t.sf(abs(t), df)
-    critical = stats.t.ppf(1 - alpha / 2, df)
-    log_se = np.sqrt(v1 / m1**2 + v2 / m2**2) if m1 > 0 and m2 > 0 else np.inf
-    result = _analysis("Welch's t-test", m1, m2, se, alpha, _relative(m1, m2, log_se, alpha), t, p_value)
-    return result._replace(lift_low=m2 - m1 - critical * se, lift_high=m2 - m1 + critical * se)
-
-
-def _relative(control: float, treatment: float, log_se: float, alpha: float) -> tuple[float, float, float]:
-    if control <= 0 or treatment <= 0 or not np.isfinite(log_se):
-        return (treatment - control) / control if control else 0.0, -np.inf, np.inf
-    z = stats.norm.ppf(1 - alpha / 2)
-    ratio = treatment / control
-    return ratio - 1, ratio * np.exp(-z * log_se) - 1, ratio * np.exp(z * log_se) - 1
-
-
-def _analysis(test, control, treatment, se, alpha, relative, statistic, p_value) -> Analysis:
-    z = stats.norm.ppf(1 - alpha / 2)
-    lift = treatment - control
-    return Analysis(
-        test,
-        float(control),
-        float(treatment),
-        float(lift),
-        float(lift - z * se),
-        float(lift + z * se),
-        *map(float, relative),
-        float(statistic),
-        float(p_value),
-    )
-
-
 def analyse(outcomes: Arms, kind: str, alpha: float) -> Analysis:
     """The test that suits the outcome: two proportions for 0/1, Welch's t otherwise."""
     if min(len(outcomes.control), len(outcomes.treatment)) < 2:
@@ -218,26 +156,6 @@ def sample_ratio(n_control: int, n_treatment: int, treatment_share: float, srm_a
         )
     )
     return p_value, mismatch, text
-
-
-def minimum_detectable_effect(
-    n_control: int, n_treatment: int, sd_control: float, sd_treatment: float, alpha: float, power: float
-) -> float:
-    """The smallest absolute difference the test detects with ``power`` at level ``alpha`` (two-sided)."""
-    se = np.sqrt(sd_control**2 / n_control + sd_treatment**2 / n_treatment)
-    return float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * se)
-
-
-def achieved_power(
-    effect: float, n_control: int, n_treatment: int, sd_control: float, sd_treatment: float, alpha: float
-) -> float:
-    """The chance a two-sided test at level ``alpha`` detects a true difference ``effect``."""
-    se = np.sqrt(sd_control**2 / n_control + sd_treatment**2 / n_treatment)
-    if se == 0:
-        return 1.0
-    z = stats.norm.ppf(1 - alpha / 2)
-    shift = abs(effect) / se
-    return float(stats.norm.sf(z - shift) + stats.norm.cdf(-z - shift))
 
 
 def power_table(outcomes: Arms, result: Analysis, alpha: float, power: float) -> pd.Series:
