@@ -9,8 +9,6 @@ switched on from a given week: the production timeline monitoring watches.
 
 from __future__ import annotations
 
-from datetime import UTC
-
 import numpy as np
 import pandas as pd
 
@@ -19,9 +17,8 @@ from lifecycle.data import prepare, splits
 from lifecycle.data.features import build_features
 from lifecycle.data.sources import Dataset
 from lifecycle.modeling import scoring
-from lifecycle.monitoring import store as monitor_store
+from lifecycle.monitoring.replay import replay, replay_held_out
 from lifecycle.simulation.simulate import Drift, period_dates, simulate_product
-from lifecycle.store import prediction_log
 
 COHORT_IDS = 10_000_000  # ids of cohort k start at production ids + k * COHORT_IDS
 ACTIVITY = "events_90d"  # correlation drift re-pairs recency with activity ...
@@ -83,18 +80,24 @@ def cohort(
     events = product.events.assign(user_id=product.events["user_id"] + offset)
     if params.id_column != "user_id":
         users, events = (t.rename(columns={"user_id": params.id_column}) for t in (users, events))
+    return _featured(Dataset(users, events), prediction_date), prediction_date
+
+
+def _featured(dataset: Dataset, prediction_date: pd.Timestamp) -> pd.DataFrame:
+    """A cohort's tables prepared and featured exactly as in training (02's rules, 04's settings), as of
+    its prediction date."""
     settings = splits.read_settings()
     settings = settings.model_copy(
         update={"labels": settings.labels.model_copy(update={"cutoff": prediction_date.date()})}
     )
     rules = prepare.read_rules()
     prepared = prepare.prepare(
-        Dataset(users, events),
+        dataset,
         settings,
         {k: tuple(v) for k, v in rules["valid_ranges"].items()},
         rules["numeric_text_share"],
     )
-    return build_features(prepared.table, prepared.events, settings), prediction_date
+    return build_features(prepared.table, prepared.events, settings)
 
 
 def re_pair(frame: pd.DataFrame, by: str, moved: list[str], share: float, seed: int) -> pd.DataFrame:
@@ -192,85 +195,6 @@ def simulate_monitoring(params, scorer) -> str:
     ]
     weeks_said = "; ".join(f"{name} from week {week}" for name, week in schedule)
     return f"{said} {weeks_said[:1].upper()}{weeks_said[1:]}." if schedule else f"{said} No drift switched on."
-
-
-def replay(
-    frame: pd.DataFrame, scorer, url: str, table: str, id_column: str, target: str, window_days: int, labels_path: str
-) -> str:
-    """Score simulated weeks with ``scorer`` and log them as the service would (``prediction_log``
-    rows stamped with each week's prediction date, the id among the inputs), replacing the table;
-    write the label feed ``labels_path`` (``monitor_store.write_labels``; each label known
-    ``window_days`` after its prediction date)."""
-    _log(frame, frame["week"].map("simulated-week-{:02d}".format), scorer, url, table, id_column)
-    _label_feed(frame, frame["predicted_at"] + pd.Timedelta(days=window_days), id_column, target, labels_path)
-    return (
-        f"Replayed {len(frame):,} simulated predictions over {frame['week'].nunique()} weeks into table "
-        f"'{table}', and their labels into the label feed (each known {window_days} days after its prediction)."
-    )
-
-
-def replay_held_out(params, scorer) -> str:
-    """Your own table has no production period: its held-out rows (``splits.held_out``) are replayed
-    into ``log_table`` as production, stamped with their ``time_column`` (without one, all at
-    ``labels.cutoff``: one window), and their labels, which the table holds, go to the label feed at once."""
-    if params.id_column is None:
-        raise ValueError(
-            "monitoring joins labels to predictions by id_column, and this table has none: add a "
-            "column with a unique value per row, set id_column in params/project.yaml, and run again"
-        )
-    frame, origin = splits.held_out()
-    if params.time_column and params.time_column in frame.columns:
-        when = pd.to_datetime(frame[params.time_column], utc=True).dt.tz_localize(None)
-        stamped = f"each stamped with its {params.time_column}"
-    else:
-        when = pd.Series(pd.Timestamp(params.labels.cutoff), index=frame.index)
-        stamped = f"all stamped {params.labels.cutoff} (labels.cutoff: no time column, so one window)"
-    frame = frame.assign(predicted_at=when).sort_values("predicted_at", kind="stable").reset_index(drop=True)
-    _log(frame, pd.Series("held-out", index=frame.index), scorer, params.store.url, params.log_table, params.id_column)
-    _label_feed(frame, frame["predicted_at"], params.id_column, params.target, params.labels_path)
-    return (
-        f"Your table has no production period: {origin.split(' (')[0]} stands in for it, compared with the "
-        f"training reference. Replayed its {len(frame):,} rows into table '{params.log_table}', {stamped}; "
-        "their labels (your table holds them) are known at once."
-    )
-
-
-def _log(frame: pd.DataFrame, requests: pd.Series, scorer, url: str, table: str, id_column: str) -> None:
-    """Score ``frame`` and write it to the prediction log table as the service would, replacing the table."""
-    outputs = scoring.score(scorer, frame)
-    inputs = frame[[id_column, *scorer.schema.index]].astype(object)
-    inputs = inputs.where(inputs.notna(), None)
-    rows = [
-        prediction_log.row(
-            request,
-            record,
-            scorer.name,
-            scorer.version,
-            "production",
-            {k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()},
-            {k: (v.item() if hasattr(v, "item") else v) for k, v in answer.items()},
-            timestamp=when.to_pydatetime().replace(tzinfo=UTC),
-        )
-        for record, (request, when, values, answer) in enumerate(
-            zip(requests, frame["predicted_at"], inputs.to_dict(orient="records"), outputs.to_dict(orient="records"))
-        )
-    ]
-    store = prediction_log.engine(url)
-    try:
-        defined = prediction_log.predictions_table(table)
-        with store.begin() as connection:
-            defined.drop(connection, checkfirst=True)
-            defined.create(connection)
-        prediction_log.write(store, defined, rows)
-    finally:
-        store.dispose()
-
-
-def _label_feed(frame: pd.DataFrame, labelled_at: pd.Series, id_column: str, target: str, labels_path: str) -> None:
-    labels = pd.DataFrame(
-        {id_column: frame[id_column], target: frame[target], "labelled_at": labelled_at.dt.tz_localize("UTC")}
-    )
-    monitor_store.write_labels(labels, labels_path)
 
 
 AB_COHORT = 100  # the A/B test's users are a cohort of their own
