@@ -188,33 +188,41 @@ def check(
         results += scored[number]
         labelled = rows[rows[card.target].notna()] if card.target in rows else rows.iloc[:0]
         if len(labelled):
-            value, note = metric_value(card.metric, labelled[card.target], labelled, card.task, card.positive_class)
-            few = len(labelled) < min_rows or bool(note)
-            worse = value < floor if better else value > floor
-            results.append(
-                Result(
-                    f"performance ({card.metric})",
-                    window,
-                    card.metric,
-                    round(value, 4),
-                    round(floor, 4),
-                    not few and worse,
-                    len(labelled),
-                    note or ("too few labelled rows" if len(labelled) < min_rows else ""),
-                )
-            )
+            results.append(_performance(labelled, window, card, floor, better, min_rows))
     if batches is not None and batches["batch_id"].notna().any():
-        batches = batches[batches["batch_id"].notna()]
-        codes, names = pd.factorize(batches["batch_id"], sort=True)
-        for found in drift_thresholds.measure_windows(
-            reference.score,
-            batches[[score]].set_axis([PREDICTION], axis=1),
-            codes,
-            [f"batch {b}" for b in names],
-            min_rows,
-        ):
-            results += found
+        results += _batch_drift(batches[batches["batch_id"].notna()], reference, score, min_rows)
     return drift.table(results)
+
+
+def _performance(labelled: pd.DataFrame, window: str, card, floor: float, better: bool, min_rows: int) -> Result:
+    """The card's metric on one window's labelled rows: an alert beyond ``floor``, unless too few rows or
+    not measurable."""
+    value, note = metric_value(card.metric, labelled[card.target], labelled, card.task, card.positive_class)
+    few = len(labelled) < min_rows or bool(note)
+    worse = value < floor if better else value > floor
+    return Result(
+        f"performance ({card.metric})",
+        window,
+        card.metric,
+        round(value, 4),
+        round(floor, 4),
+        not few and worse,
+        len(labelled),
+        note or ("too few labelled rows" if len(labelled) < min_rows else ""),
+    )
+
+
+def _batch_drift(batches: pd.DataFrame, reference: Reference, score: str, min_rows: int) -> list[Result]:
+    """The drift of the model's score in each batch of the batch job (``batch <id>``)."""
+    codes, names = pd.factorize(batches["batch_id"], sort=True)
+    found = drift_thresholds.measure_windows(
+        reference.score,
+        batches[[score]].set_axis([PREDICTION], axis=1),
+        codes,
+        [f"batch {b}" for b in names],
+        min_rows,
+    )
+    return [result for batch in found for result in batch]
 
 
 def performance_floor(metric: str, accepted: float, performance_drop: float) -> float:
