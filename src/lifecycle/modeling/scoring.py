@@ -179,22 +179,9 @@ def direct(pipeline: Any, probe: pd.DataFrame) -> str | None:
     first = pipeline.steps[0][1] if hasattr(pipeline, "steps") else None
     if not isinstance(first, ColumnTransformer) or getattr(first, "sparse_output_", True):
         return None
-    layout, branches = probe.columns, []  # (transformer, columns, positions, dtype: float, object or None)
-    for _, transformer, columns in first.transformers_:
-        if isinstance(transformer, str) and transformer == "drop":
-            continue
-        if (
-            isinstance(transformer, str)
-            or not isinstance(columns, list)
-            or not all(isinstance(c, str) and c in layout for c in columns)
-        ):
-            return None
-        kinds = {probe[c].dtype.kind for c in columns}
-        dtype = float if kinds <= {"f", "i", "u"} else object if kinds == {"O"} else None
-        if dtype is not None:
-            transformer = _without_names(transformer)
-        branches.append((transformer, columns, layout.get_indexer(columns), dtype))
-
+    layout, branches = probe.columns, _branches(first, probe)
+    if branches is None:
+        return None
     rows = all(dtype is not None for *_, dtype in branches)
 
     def transform(X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -222,6 +209,28 @@ def direct(pipeline: Any, probe: pd.DataFrame) -> str | None:
         return None
     first.transform = transform
     return "rows" if rows else "frames"
+
+
+def _branches(first: Any, probe: pd.DataFrame) -> list[tuple] | None:
+    """The column transformer's branches as (transformer, columns, positions in ``probe``, dtype): float or
+    object for a branch that takes an array (then a copy that does not check names), None for one that keeps
+    its DataFrame; None when a branch does not name its columns as ``probe`` has them."""
+    branches = []
+    for _, transformer, columns in first.transformers_:
+        if isinstance(transformer, str) and transformer == "drop":
+            continue
+        if (
+            isinstance(transformer, str)
+            or not isinstance(columns, list)
+            or not all(isinstance(c, str) and c in probe.columns for c in columns)
+        ):
+            return None
+        kinds = {probe[c].dtype.kind for c in columns}
+        dtype = float if kinds <= {"f", "i", "u"} else object if kinds == {"O"} else None
+        if dtype is not None:
+            transformer = _without_names(transformer)
+        branches.append((transformer, columns, probe.columns.get_indexer(columns), dtype))
+    return branches
 
 
 def _without_names(transformer: Any) -> Any:
