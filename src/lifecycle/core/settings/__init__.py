@@ -1,6 +1,8 @@
-"""The typed parameter models: one for the shared project settings (``_project``), one per phase
-(``_phases``). Validation happens here, once, at the edge; everything downstream trusts the types."""
+"""The typed parameter models: one for the shared project settings (``_project``; the service's
+section in ``_serving``, the common blocks in ``_base``), one per phase (``_phases``). Validation
+happens here, once, at the edge; everything downstream trusts the types."""
 
+from lifecycle.core.settings._base import Name, Seed, Strict, Task, credentials_outside
 from lifecycle.core.settings._phases import (
     PHASES,
     DataCollection,
@@ -24,23 +26,16 @@ from lifecycle.core.settings._phases import (
 )
 from lifecycle.core.settings._project import (
     Compute,
-    Domain,
     EventRoles,
     LabelRule,
-    Name,
     Production,
     ProjectParams,
-    Rule,
-    Seed,
-    Serving,
     Simulation,
     Source,
     Store,
-    Strict,
-    Task,
     batch_store,
-    credentials_outside,
 )
+from lifecycle.core.settings._serving import Domain, Rule, Serving
 
 __all__ = [
     "batch_store",
