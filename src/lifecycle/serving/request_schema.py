@@ -37,8 +37,6 @@ descriptions), not in the messages of a refusal or a warning.
 
 from __future__ import annotations
 
-import math
-import sys
 from typing import Annotated
 
 import numpy as np
@@ -47,31 +45,10 @@ from pydantic import ConfigDict, Field, StrictBool, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
 from lifecycle.core.settings import Domain
-from lifecycle.serving.request_body import RequestError, clip, decode, json_type, short
+from lifecycle.serving.request_body import RequestError, clip, decode, short
+from lifecycle.serving.training_domain import accepted_range, bounds, listed, number, problem, scored_range
 
 MAX_LISTED = 50  # problems listed in one error response
-
-
-def accepted_range(low: float | None, high: float | None, tolerance: float = 1.0) -> tuple[float | None, float | None]:
-    """The numeric range inside the training domain, from the training ``[low, high]`` (see the module doc)."""
-    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
-        return None, None
-    span = (high - low or max(abs(low), 1.0)) * tolerance
-    lower = low - span
-    return (max(lower, 0.0) if low >= 0 else lower), high + span
-
-
-def scored_range(low: float | None, high: float | None, refuse_beyond: float) -> tuple[float | None, float | None]:
-    """The numeric range a flagged number is scored in: ``refuse_beyond`` spans either side of the training
-    ``[low, high]``, never clipped at 0 (a negative count is flagged, not refused)."""
-    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
-        return None, None
-    span = (high - low or max(abs(low), 1.0)) * refuse_beyond
-    return max(low - span, -sys.float_info.max), min(high + span, sys.float_info.max)  # a bound JSON can hold
-
-
-def _number(value) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
 class Contract:
@@ -101,7 +78,7 @@ class Contract:
         if unknown:
             raise ValueError(
                 f"serving.domain.features names {', '.join(unknown)}, not input(s) of this model; "
-                f"its inputs are {_listed(set(map(str, schema.index)))}"
+                f"its inputs are {listed(set(map(str, schema.index)))}"
             )
         kinds = {"numeric", "boolean", "categorical", "high_cardinality"}
         odd = sorted(set(schema["kind"]) - kinds)
@@ -115,14 +92,14 @@ class Contract:
         self.columns = list(schema.index)
         self.inputs: dict[str, dict] = {}
         for column, row in schema.iterrows():
-            low, high = _number(row.get("min")), _number(row.get("max"))
+            low, high = number(row.get("min")), number(row.get("max"))
             rule = domain.features.get(column, domain.default)
             accepted = accepted_range(low, high, domain.tolerance) if row["kind"] == "numeric" else (None, None)
             scored = scored_range(low, high, domain.refuse_beyond) if rule == "flag" else accepted
             categories = row.get("categories") if row["kind"] == "categorical" else None
             self.inputs[column] = {
                 "kind": row["kind"],
-                "missing": _number(row.get("missing")) or 0.0,
+                "missing": number(row.get("missing")) or 0.0,
                 "nullable": True,  # every column is imputed; nulls where training had none are warned about
                 "training_min": low,
                 "training_max": high,
@@ -149,10 +126,10 @@ class Contract:
     def _field(self, column: str, spec: dict):
         kind, nullable, reject = spec["kind"], spec["nullable"], spec["out_of_domain"] == "reject"
         if kind == "numeric":
-            text, bounds = "a number", {}
+            text, limits = "a number", {}
             if spec["accepted_min"] is not None:  # bounds: where it may be scored (the flag check comes later)
                 text += (
-                    f" in {_range(spec, 'accepted')} (training range {_range(spec, 'training')}); outside it "
+                    f" in {bounds(spec, 'accepted')} (training range {bounds(spec, 'training')}); outside it "
                     if self.publish_domain
                     else "; outside the training domain "
                 )
@@ -161,13 +138,13 @@ class Contract:
                     if reject
                     else "scored and flagged"
                     + (
-                        f", beyond {_range(spec, 'scored')} refused"
+                        f", beyond {bounds(spec, 'scored')} refused"
                         if self.publish_domain
                         else " (far outside: refused)"
                     )
                 )
-                bounds = {"ge": spec["scored_min"], "le": spec["scored_max"]}
-            base = Annotated[float, Field(strict=True, allow_inf_nan=False, **bounds)]
+                limits = {"ge": spec["scored_min"], "le": spec["scored_max"]}
+            base = Annotated[float, Field(strict=True, allow_inf_nan=False, **limits)]
         elif kind == "boolean":
             text, base = "true or false", StrictBool
         else:
@@ -198,7 +175,7 @@ class Contract:
             try:
                 checked = self._adapter.validate_python(record)
             except ValidationError as exc:
-                problems += [self._problem(index, error) for error in exc.errors(include_url=False)]
+                problems += [_problem_of(self, index, error) for error in exc.errors(include_url=False)]
                 continue
             flagged: list[str] = []
             found = self._categories(index, checked, problems, flagged) + self._ranges_of(checked, flagged)
@@ -233,7 +210,7 @@ class Contract:
             if value is None or value in known:
                 continue
             if self.inputs[column]["out_of_domain"] == "reject":
-                known_text = f"known: {_listed(known)}" if self.publish_domain else "send a category seen in training"
+                known_text = f"known: {listed(known)}" if self.publish_domain else "send a category seen in training"
                 problems.append(
                     {"record": index, "field": column, "problem": f"has unknown category {short(value)}; {known_text}"}
                 )
@@ -255,47 +232,6 @@ class Contract:
                 where = f" [{low:g}, {high:g}]" if self.publish_domain else ""
                 warnings.append(f"{column}: {value:g} is outside the training domain{where} (scored, flagged)")
         return warnings
-
-    def _problem(self, index: int, error: dict) -> dict:
-        loc, kind, value = error["loc"], error["type"], error.get("input")
-        column = str(loc[0]) if loc else None
-        spec = self.inputs.get(column, {})
-        if not loc:
-            text = f"is a JSON {json_type(value)}, not an object with the model's inputs"
-        elif kind == "missing":
-            text = "is missing; every model input is required" + (
-                " (send null if unknown)" if spec.get("nullable") else ""
-            )
-        elif value is None:
-            text = "is null, but it had no missing values in training; send a value"
-        elif kind in ("greater_than_equal", "less_than_equal"):
-            text = self._beyond(value, spec)
-        elif kind == "finite_number" or (kind == "float_type" and type(value) is int):  # beyond float range
-            text = f"= {short(value)} is not a finite number a float can hold"
-        elif kind == "string_too_long":
-            text = (
-                f"is a string of {len(value)} characters, more than the {self.max_string_length} allowed "
-                "(serving.max_string_length)"
-            )
-        else:
-            wanted = {"numeric": "a number", "boolean": "true or false"}.get(spec.get("kind"), "a string")
-            text = f"must be {wanted}, got {json_type(value)} {short(value)}"
-        return {"record": index, "field": column, "problem": text}
-
-    def _beyond(self, value: float, spec: dict) -> str:
-        """Why a number outside the range its input may be scored in is refused."""
-        if spec["out_of_domain"] == "reject":
-            where = (
-                f" {_range(spec, 'accepted')} (the training range {_range(spec, 'training')} widened by its span)"
-                if self.publish_domain
-                else " (the training range widened by its span)"
-            )
-            return f"= {value!r} is outside the accepted range{where}"
-        where = f" {_range(spec, 'training')}" if self.publish_domain else ""
-        return (
-            f"= {value!r} is more than {self.domain.refuse_beyond:g} spans outside the training range{where}: "
-            "too far to be scored even flagged (serving.domain.refuse_beyond); check its unit"
-        )
 
     # --- scoring input ---------------------------------------------------------------------
 
@@ -350,10 +286,12 @@ class Contract:
         return schema
 
 
-def _range(spec: dict, which: str) -> str:
-    return f"[{spec[which + '_min']:g}, {spec[which + '_max']:g}]"
-
-
-def _listed(known: set) -> str:
-    values = sorted(map(str, known))
-    return ", ".join(values[:20]) + (f" and {len(values) - 20} more" if len(values) > 20 else "")
+def _problem_of(contract: Contract, index: int, error: dict) -> dict:
+    return problem(
+        index,
+        error,
+        contract.inputs,
+        max_string_length=contract.max_string_length,
+        publish_domain=contract.publish_domain,
+        refuse_beyond=contract.domain.refuse_beyond,
+    )
