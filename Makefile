@@ -24,7 +24,7 @@ help:  ## list the targets (the default)
 run: $(INSTALLED)  ## set up, then run the whole lifecycle
 	$(BIN)/lifecycle run
 
-test: $(INSTALLED)  ## set up, then run the unit tests and nbval over the stored notebooks
+test: $(INSTALLED)  ## set up, then run every test: unit, e2e, load, browser, nbval over the stored notebooks
 	$(BIN)/python -m pytest
 
 lint: $(INSTALLED)  ## ruff (rules and format) and the import contract between packages

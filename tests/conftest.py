@@ -20,11 +20,39 @@ COPIED = ("src", "notebooks", "params", "pyproject.toml")
 SIMULATOR_PARAMS = ROOT / "tests" / "simulator_params"
 
 
+# The suite's groups, each a marker (pyproject.toml) given by where a test lives: tests/<group>/ for these,
+# `notebooks` for nbval's cells of notebooks/, `repo` for the repository's own checks at tests/ itself.
+FOLDER_GROUPS = ("unit", "e2e", "load", "browser")
+
+
+def group_of(path: Path) -> str | None:
+    """The group of a test collected from ``path``, or None outside this project's tests and notebooks."""
+    if not path.is_relative_to(ROOT):
+        return None
+    parts = path.relative_to(ROOT).parts
+    if parts[0] == "notebooks":
+        return "notebooks"
+    if parts[0] != "tests":
+        return None
+    if len(parts) == 2:
+        return "repo"
+    return parts[1] if parts[1] in FOLDER_GROUPS else None
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config, items):
+    """Mark each test with its group, so that ``pytest -m unit`` or ``-m "not e2e"`` select by folder."""
+    for item in items:
+        group = group_of(item.path)
+        if group:
+            item.add_marker(group)
+
+
 _started = []  # what pytest_collection_finish started, for pytest_sessionfinish to stop
 
 
 def pytest_collection_finish(session):
-    """Start the starter's end-to-end runs (tests/test_starter.py) as soon as they are selected: the
+    """Start the starter's end-to-end runs (tests/e2e/test_starter.py) as soon as they are selected: the
     longest part of the suite, they run beside the rest of it."""
     if session.config.option.collectonly:
         return

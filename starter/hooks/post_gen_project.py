@@ -26,7 +26,13 @@ ANSWERS = {
     "template": """{{ cookiecutter._repo_dir }}""",
 }
 # What generates projects and what checks the template on public tables (the gallery): not part of a project
-MACHINERY = ("starter/", "tests/test_starter.py", "tests/gallery.py", "tests/test_gallery.py", "CHANGELOG.md")
+MACHINERY = (
+    "starter/",
+    "tests/e2e/test_starter.py",
+    "tests/e2e/gallery.py",
+    "tests/e2e/test_gallery.py",
+    "CHANGELOG.md",
+)
 RUNTIME = {
     ".git",
     ".venv",

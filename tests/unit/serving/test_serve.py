@@ -1,8 +1,8 @@
 """The prediction service: the real process on loopback, and the request contract in-process.
 
 A small binary model (numeric, categorical and high-cardinality inputs, missing values) is registered
-in a copy of the project: version 1 in production, version 2 a candidate that the service scores as
-its shadow.
+in a copy of the project (``support.serving.Toy``): version 1 in production, version 2 a candidate that
+the service scores as its shadow.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +19,6 @@ import time
 import uuid
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -33,141 +31,16 @@ with warnings.catch_warnings():  # starlette 1.x would rather have httpx2 than h
     from fastapi.testclient import TestClient
 
 from conftest import copy_project
-from dying_model import HangsWhileGateExists
+from support import dying_model
+from support.dying_model import HangsWhileGateExists
+from support.serving import MAX_BYTES, MAX_RECORDS, Service, Toy, logged_rows
 
-from lifecycle import registry
 from lifecycle.core import paths
-from lifecycle.core.params import resolve
-from lifecycle.core.settings import FeatureEngineering
-from lifecycle.data import features, splits
 from lifecycle.modeling import scoring, select
 from lifecycle.serving.app import create_app
 from lifecycle.serving.request_schema import Contract, RequestError, accepted_range
 from lifecycle.serving.service import outputs_of
 from lifecycle.store import prediction_log, spool
-
-MAX_RECORDS, MAX_BYTES = 20, 50_000
-
-
-def _table(n: int = 400, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    spend, visits = rng.gamma(2.0, 30.0, n), rng.poisson(3, n)
-    plan = rng.choice(["basic", "plus", "pro"], n).astype(object)
-    signal_ = spend / 60 + (plan == "pro") + 0.2 * visits + rng.normal(0, 0.5, n)
-    plan[rng.random(n) < 0.05] = None
-    return pd.DataFrame(
-        {
-            "user_id": np.arange(n),
-            "signup_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 600, n), unit="D"),
-            "plan": plan,
-            "city": rng.choice([f"c{i}" for i in range(40)], n),
-            "spend": np.where(rng.random(n) < 0.1, np.nan, spend),
-            "visits": visits,
-            "balance": rng.normal(0, 50, n),
-            "churned": (signal_ > np.quantile(signal_, 0.7)).astype(int),
-        }
-    )
-
-
-def _tiny_scaled_table() -> pd.DataFrame:
-    """``_table`` with two inputs in [0, 0.001] pulling the label opposite ways (opposite coefficients):
-    standardized, a number near 1e306 overflows, and the linear model's score is inf - inf."""
-    table = _table()
-    rng = np.random.default_rng(1)
-    share, rate = rng.uniform(0, 1e-3, len(table)), rng.uniform(0, 1e-3, len(table))
-    score = table["churned"] + share * 1e3 - rate * 1e3 + rng.normal(0, 0.3, len(table))
-    return table.assign(share=share, rate=rate, churned=(score > np.quantile(score, 0.7)).astype(int))
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """Rows as a client sends them: plain JSON values, null for missing."""
-    return [
-        {k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)) for k, v in row.items()}
-        for row in frame.astype(object).to_dict(orient="records")
-    ]
-
-
-class Toy:
-    """A project copy with registered models, and what the tests compare against (``table``: the
-    training table, ``_table()`` by default; ``rejected``: the inputs whose out-of-domain rule is reject)."""
-
-    def __init__(
-        self, root: Path, table: pd.DataFrame | None = None, rejected: tuple[str, ...] = ("balance", "visits")
-    ):
-        self.project = copy_project(root)
-        settings_file = self.project / "params" / "project.yaml"
-        settings = yaml.safe_load(settings_file.read_text())
-        settings["serving"].update(
-            max_records=MAX_RECORDS,
-            max_body_bytes=MAX_BYTES,
-            workers=1,
-            domain={"tolerance": 1.0, "default": "flag", "features": dict.fromkeys(rejected, "reject")},
-        )
-        settings_file.write_text(yaml.safe_dump(settings))
-        p = FeatureEngineering.model_validate(
-            resolve(["04_feature_engineering"], sets=["holiday_country=null", "max_onehot_categories=10"])[
-                "04_feature_engineering"
-            ]
-        )
-        table = features.build_features(_table() if table is None else table, None, p)
-        self.schema = features.feature_schema(table, p)
-        self.X, self.y = X, y = table[list(self.schema.index)], table["churned"]
-        meta = {
-            "task": "binary",
-            "positive_class": 1,
-            "threshold": 0.4,
-            "data_version": "toy-data",
-            "feature_schema": splits.schema_records(self.schema),
-        }
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(paths, "MODELS", self.project / "models")
-            for family, settings in (("linear", {}), ("hist_gradient_boosting", {"max_iter": 20})):
-                model = select.chosen_pipeline({"family": family, "settings": settings}, self.schema, "binary", 0)
-                model.fit(X, y)
-                registry.register(model, "toy", meta)
-            registry.promote("toy", 1, "production")
-            registry.register(model, "bare", {})  # lacks what scoring needs
-            self.scorer, self.shadow = scoring.load("toy", 1), scoring.load("toy", 2)
-        self.records = _records(X)
-        self.expected = scoring.score(self.scorer, pd.DataFrame(self.records))
-
-
-class Service:
-    """``python -m lifecycle.serving.serve`` in a project, on a free loopback port."""
-
-    def __init__(self, project: Path, *args: str, env: dict | None = None):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = port = probe.getsockname()[1]
-        self.url, self.log = f"http://127.0.0.1:{port}", project / f"serve-{port}.log"
-        env = {**os.environ, **(env or {}), "PYTHONPATH": str(project / "src")}
-        with open(self.log, "w") as stderr:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "lifecycle.serving.serve", "--port", str(port), "--no-access-log", *args],
-                cwd=project,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-            )
-        self.client = httpx.Client(base_url=self.url, timeout=30)
-        deadline = time.monotonic() + 180  # a hang guard: seconds on a quiet machine, over 60 s seen on a busy one
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"the service exited: {self.stderr()}"
-            try:
-                if self.client.get("/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError(f"not ready in 180 s: {self.stderr()}")
-
-    def stderr(self) -> str:
-        return self.log.read_text()
-
-    def stop(self) -> int:
-        self.client.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        return self.process.wait(30)
 
 
 @pytest.fixture(scope="module")
@@ -180,19 +53,6 @@ def live(toy):
     service = Service(toy.project, "--model", "toy", "--shadow", "candidate")
     yield service
     service.stop()
-
-
-def _store(toy: Toy, ids: set[str], role: str, rows: int, wait: float = 15, url: str | None = None) -> pd.DataFrame:
-    """The store's rows of these requests and role, once ``rows`` of them are there (or ``wait`` passed);
-    the store at ``url``, else the toy's default (``data/predictions.db``)."""
-    url = url or f"sqlite:///{toy.project / 'data' / 'predictions.db'}"
-    deadline = time.monotonic() + wait
-    while True:
-        found = prediction_log.read(url)
-        found = found[found["request_id"].isin(ids) & (found["role"] == role)]
-        if len(found) >= rows or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
 
 
 def _check(answer: dict, expected: pd.DataFrame) -> None:
@@ -249,7 +109,7 @@ def test_one_record_and_a_list(live, toy):
     extra = live.client.post("/predict", json={**toy.records[0], "user_id": 7}).json()["predictions"][0]
     assert extra["warnings"] == ["ignored field(s) the model does not use: user_id"]
     # The shadow (version 2) scored the same records and was logged, never returned.
-    shadow = _store(toy, {answer["request_id"], batch["request_id"]}, "shadow", 6)
+    shadow = logged_rows(toy, {answer["request_id"], batch["request_id"]}, "shadow", 6)
     assert len(shadow) == 6 and set(shadow["version"]) == {2} and batch["version"] == 1
 
 
@@ -286,7 +146,7 @@ def test_nulls_and_values_outside_the_training_domain_are_scored_and_flagged(liv
     flagged = answer.json()["predictions"][0]
     assert flagged["flags"] == ["plan", "spend"] and 'plan: unknown category "platinum"' in flagged["warnings"][0]
     assert "spend: 1e+06 is outside the training domain" in flagged["warnings"][1]
-    logged = _store(toy, {answer.json()["request_id"]}, "production", 1)
+    logged = logged_rows(toy, {answer.json()["request_id"]}, "production", 1)
     assert json.loads(logged["flags"].iloc[0]) == ["plan", "spend"]
 
 
@@ -347,7 +207,7 @@ def test_a_burst_of_concurrent_requests_is_answered_right_and_logged(live, toy):
         _check(answer, toy.expected.iloc[chosen])
     ids = {answer["request_id"] for _, answer, _ in results}
     expected_rows = sum(len(chosen) for *_, chosen in results)
-    logged = _store(toy, ids, "production", expected_rows)
+    logged = logged_rows(toy, ids, "production", expected_rows)
     assert len(logged) == expected_rows and set(logged["request_id"]) == ids
     first = logged[logged["request_id"] == results[0][1]["request_id"]].iloc[0]
     assert json.loads(first["inputs"]) == toy.records[0]
@@ -469,7 +329,7 @@ def test_start_up_refuses_a_model_it_cannot_serve_with_one_line(toy):
 def test_stopping_the_service_flushes_the_log(live, toy):
     ids = {live.client.post("/predict", json=toy.records[:3]).json()["request_id"] for _ in range(20)}
     assert live.stop() == 0
-    assert len(_store(toy, ids, "production", 60, wait=0)) == 60
+    assert len(logged_rows(toy, ids, "production", 60, wait=0)) == 60
 
 
 # --- in-process: the request contract --------------------------------------------------------
@@ -604,9 +464,8 @@ def test_metrics_show_the_rows_spooled_written_and_pending(app_client, toy):
 
 @pytest.fixture
 def importable_test_models(monkeypatch):
-    """The scoring process imports the test models (tests/dying_model.py) by name."""
-    here = str(Path(__file__).parent)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]))
+    """The scoring process imports the test models (tests/support/dying_model.py) by name."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([dying_model.ON_PATH, os.environ.get("PYTHONPATH", "")]))
 
 
 def _until(check, wait_s: float = 120) -> bool:

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import numpy as np
+
+# What a scoring process needs on its PYTHONPATH to import these models by name (support.dying_model): tests/
+ON_PATH = str(Path(__file__).resolve().parents[1])
 
 
 class DiesOnMarkedRecord:

@@ -1,6 +1,6 @@
 """The gallery: real public tables, through `lifecycle init` and `lifecycle run` as a new user would, no edits.
 
-Each table (tests/gallery.py) is written as a CSV outside the project, pointed at with init (which copies it
+Each table (tests/e2e/gallery.py) is written as a CSV outside the project, pointed at with init (which copies it
 under data/ and writes params/), and run through all 14 phases, two tables at a time. Each verdict's figure must
 be within its interval of a careful hand-made baseline on the same table (or better than it).
 """

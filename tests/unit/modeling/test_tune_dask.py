@@ -4,7 +4,7 @@ with the pipeline's own parallel steps kept off the cluster (no nested work, no 
 import numpy as np
 import pytest
 from conftest import require_dask
-from test_modeling import _params, _table
+from support.modeling import task_params, task_table
 from threadpoolctl import threadpool_limits
 
 from lifecycle.core.settings import Compute
@@ -37,8 +37,8 @@ def one_thread():
 
 
 def _data(family: str):
-    card, p = _params("binary")
-    table = _table(400).drop(columns=["tier", "revenue"])
+    card, p = task_params("binary")
+    table = task_table(400).drop(columns=["tier", "revenue"])
     feature_table = features.build_features(table, None, p)
     schema = features.feature_schema(feature_table, p)
     train = splits.make(feature_table, p)["train"]

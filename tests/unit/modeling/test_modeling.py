@@ -3,83 +3,19 @@
 import numpy as np
 import pandas as pd
 import pytest
+from support.modeling import TASKS, task_params, task_table
 
 from lifecycle.core.metrics import metrics_for
-from lifecycle.core.params import resolve
-from lifecycle.core.settings import FeatureEngineering, ProblemDefinition, Threshold
+from lifecycle.core.settings import Threshold
 from lifecycle.data import features, splits
-from lifecycle.data.problem import define
 from lifecycle.modeling import acceptance, evaluate, select, train, tune
-
-TASKS = {
-    "binary": (
-        "churned",
-        "roc_auc",
-        1,
-        [
-            "roc_auc",
-            "average_precision",
-            "log_loss",
-            "brier",
-            "threshold",
-            "precision",
-            "recall",
-            "f1",
-            "accuracy",
-            "balanced_accuracy",
-        ],
-    ),
-    "multiclass": (
-        "tier",
-        "f1_macro",
-        None,
-        ["accuracy", "balanced_accuracy", "f1_macro", "f1_weighted", "roc_auc_ovr", "log_loss"],
-    ),
-    "regression": ("revenue", "rmse", None, ["mae", "rmse", "r2"]),
-}
-
-
-def _table(n: int = 900, seed: int = 0) -> pd.DataFrame:
-    """Numeric, categorical, date and missing values, with a target of each kind driven by them."""
-    rng = np.random.default_rng(seed)
-    spend = rng.gamma(2.0, 30.0, n)
-    plan = rng.choice(["basic", "plus", "pro"], n)
-    signal = spend / 60 + (plan == "pro") * 1.0 + rng.normal(0, 0.5, n)
-    table = pd.DataFrame(
-        {
-            "user_id": np.arange(n),
-            "signup_date": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 600, n), unit="D"),
-            "plan": pd.Categorical(plan),
-            "city": pd.Categorical(rng.choice([f"c{i}" for i in range(40)], n)),  # high cardinality
-            "spend": np.where(rng.random(n) < 0.1, np.nan, spend),
-            "churned": (signal > np.quantile(signal, 0.7)).astype(int),
-            "tier": pd.cut(signal, [-np.inf, 1.0, 2.0, np.inf], labels=["low", "mid", "high"]).astype(str),
-            "revenue": 20 * signal + rng.normal(0, 3, n),
-        }
-    )
-    return table
-
-
-def _params(task: str):
-    target, metric, positive, _ = TASKS[task]
-    sets = [
-        f"task={task}",
-        f"target={target}",
-        f"metric={metric}",
-        f"positive_class={positive if positive else 'null'}",
-        "max_onehot_categories=10",
-        "holiday_country=null",
-    ]
-    resolved = resolve(["00_problem_definition", "04_feature_engineering"], sets=sets)
-    card = define(ProblemDefinition.model_validate(resolved["00_problem_definition"]))
-    return card, FeatureEngineering.model_validate(resolved["04_feature_engineering"])
 
 
 @pytest.mark.parametrize("task", list(TASKS))
 def test_modeling_end_to_end(task, tmp_path, monkeypatch):
-    card, p = _params(task)
+    card, p = task_params(task)
     other_targets = [t for t, *_ in TASKS.values() if t != card.target]
-    table = _table().drop(columns=other_targets)
+    table = task_table().drop(columns=other_targets)
     feature_table = features.build_features(table, None, p)
     schema = features.feature_schema(feature_table, p)
     assert schema.loc["city", "kind"] == "high_cardinality" and schema.loc["plan", "kind"] == "categorical"
@@ -236,7 +172,7 @@ def test_search_space_from_params():
 
 
 def test_a_setting_no_variant_of_the_family_has_is_a_typo():
-    card, p = _params("regression")
+    card, p = task_params("regression")
     model = select.pipeline(None, select.estimator("linear", "regression"))
     with pytest.raises(ValueError, match="Ridge has no setting Cc"):
         tune._for_model({"Cc": [1]}, model.named_steps["model"])

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import f1_score, roc_auc_score
-from test_monitor import DROP, SETTINGS, _frame, _production, _score
+from support.monitoring import DROP, SETTINGS, champion_score, logged_frame, production_weeks
 
 from lifecycle.monitoring import monitor, performance_estimate
 from lifecycle.simulation.simulate import Drift, simulate_product
@@ -16,7 +16,7 @@ from lifecycle.simulation.simulate import Drift, simulate_product
 
 @pytest.fixture(scope="module")
 def reference() -> pd.DataFrame:
-    return _frame(simulate_product(4000, seed=1, messy=False))
+    return logged_frame(simulate_product(4000, seed=1, messy=False))
 
 
 def test_regression_gets_no_label_free_estimate_and_says_why():
@@ -37,28 +37,29 @@ def test_regression_gets_no_label_free_estimate_and_says_why():
 
 
 def _estimate(frame: pd.DataFrame, calibration) -> dict:
-    score = _score(frame).to_numpy()
+    score = champion_score(frame).to_numpy()
     return performance_estimate.estimate(score, score > 0.5, calibration, 0.95)
 
 
 def test_the_label_free_estimate_holds_the_realized_auc_under_covariate_drift_and_misses_a_concept_change(reference):
-    as_is = performance_estimate.calibrate(_score(reference), reference["churned"], "auto")
+    as_is = performance_estimate.calibrate(champion_score(reference), reference["churned"], "auto")
     assert as_is.isotonic is None  # the true churn function is calibrated on its own world
-    drifted = _production(Drift(channel_shift=0.4, activity_change=-0.3), weeks=1, n=3000)
+    drifted = production_weeks(Drift(channel_shift=0.4, activity_change=-0.3), weeks=1, n=3000)
     estimate, low, high = _estimate(drifted, as_is)["roc_auc"]
-    realized = roc_auc_score(drifted["churned"], _score(drifted))
+    realized = roc_auc_score(drifted["churned"], champion_score(drifted))
     assert low <= realized <= high and abs(estimate - realized) < 0.02, (estimate, low, high, realized)
-    changed = _production(Drift(concept_change=1.0), weeks=1, n=3000)
+    changed = production_weeks(Drift(concept_change=1.0), weeks=1, n=3000)
     estimate, low, high = _estimate(changed, as_is)["roc_auc"]
-    assert roc_auc_score(changed["churned"], _score(changed)) < low  # the model's confidence no longer means anything
+    # the model's confidence no longer means anything
+    assert roc_auc_score(changed["churned"], champion_score(changed)) < low
 
 
 def test_a_miscalibrated_score_is_calibrated_on_validation_rows_first(reference):
-    squashed = _score(reference) ** 3  # ranks kept, probabilities far too low
+    squashed = champion_score(reference) ** 3  # ranks kept, probabilities far too low
     calibration = performance_estimate.calibrate(squashed, reference["churned"], "auto")
     assert calibration.isotonic is not None and "isotonic" in calibration.sentence
-    window = _production(Drift(), weeks=1, n=3000)
-    score = _score(window).to_numpy() ** 3
+    window = production_weeks(Drift(), weeks=1, n=3000)
+    score = champion_score(window).to_numpy() ** 3
     found = performance_estimate.estimate(score, score > 0.125, calibration, 0.95)
     positive = window["churned"].to_numpy() == 1
     realized = {"roc_auc": roc_auc_score(positive, score), "accuracy": float(np.mean(positive == (score > 0.125)))}

@@ -20,7 +20,7 @@ from collections import defaultdict
 import pytest
 import schemathesis
 from schemathesis.engine import Status, events, from_schema
-from test_serve import Service, Toy, _tiny_scaled_table
+from support.serving import Service, Toy, tiny_scaled_table
 
 OPERATIONS = {"GET /health", "GET /ready", "GET /metadata", "GET /metrics", "POST /predict"}
 # A body over serving.max_body_bytes is 413 whatever its records hold: a limit JSON Schema cannot state.
@@ -37,7 +37,7 @@ CONFIG = {
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    toy = Toy(tmp_path_factory.mktemp("fuzz") / "project", table=_tiny_scaled_table(), rejected=())
+    toy = Toy(tmp_path_factory.mktemp("fuzz") / "project", table=tiny_scaled_table(), rejected=())
     service = Service(toy.project, "--model", "toy")
     yield service
     assert service.stop() == 0

@@ -2,8 +2,8 @@
 
 The batcher is tested in-process with scoring functions the tests control (blocked, slow,
 failing); the rest runs the real service (``python -m lifecycle.serving.serve``) on loopback over
-the toy model of ``test_serve``; its store fault tests run with the toy's store on SQLite and on
-PostgreSQL (``toy_store``).
+the serving tests' toy model (``support.serving.Toy``); its store fault tests run with the toy's
+store on SQLite and on PostgreSQL (``toy_store``).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from store_faults import make_store, write_lock
-from test_serve import Service, Toy, _store
+from support.serving import Service, Toy, logged_rows
+from support.store_faults import make_store, write_lock
 
 from lifecycle.modeling import scoring, select
 from lifecycle.serving.batching import MicroBatcher, Overloaded, TimedOut
@@ -327,7 +327,7 @@ def test_sigterm_under_load_with_workers_loses_no_answered_prediction(toy):
         thread.join(30)
     assert code == 0, service.stderr()
     assert len(answered) >= 200
-    logged = _store(toy, set(answered), "production", len(answered), wait=0)
+    logged = logged_rows(toy, set(answered), "production", len(answered), wait=0)
     assert set(logged["request_id"]) == set(answered)  # every answered prediction is in the store
     deadline = time.monotonic() + 10
     while any(Path(f"/proc/{pid}").exists() for pid in scorers) and time.monotonic() < deadline:
@@ -390,7 +390,7 @@ def test_sigterm_with_a_stalled_store_keeps_every_answer_for_the_next_start(toy,
         assert re.search(r"closing with 40 prediction row\(s\) not yet in table 'predictions'", service.stderr())
     after = Service(toy.project, "--model", "toy")  # drains the spool the stopped one left
     try:
-        logged = _store(toy, set(answered), "production", len(answered), wait=60, url=toy_store)
+        logged = logged_rows(toy, set(answered), "production", len(answered), wait=60, url=toy_store)
     finally:
         after.stop()
     assert sorted(logged["request_id"]) == sorted(answered)  # every answer once: none lost, none repeated
@@ -427,7 +427,7 @@ def test_an_http_worker_killed_mid_traffic_loses_no_answered_prediction(toy, toy
     assert len(answered) >= killed_at + 200  # the service went on answering
     after = Service(toy.project, "--model", "toy")  # drains what the killed worker left in its spool
     try:
-        logged = _store(toy, set(answered), "production", len(answered), wait=60, url=toy_store)
+        logged = logged_rows(toy, set(answered), "production", len(answered), wait=60, url=toy_store)
     finally:
         after.stop()
     assert sorted(logged["request_id"]) == sorted(answered)  # none lost, none repeated

@@ -12,64 +12,34 @@ import sqlalchemy as sa
 from conftest import run_in
 from scipy import stats
 from sklearn.metrics import roc_auc_score
+from support.monitoring import DROP, SETTINGS, champion_score, logged_frame, production_weeks
 
 from lifecycle.core import paths
-from lifecycle.core.settings import DriftSettings, Store
+from lifecycle.core.settings import Store
 from lifecycle.modeling import scoring
 from lifecycle.monitoring import alerts as monitor_alerts
 from lifecycle.monitoring import drift, monitor
 from lifecycle.monitoring import store as monitor_store
 from lifecycle.monitoring import traffic as production
 from lifecycle.monitoring.drift import thresholds as drift_thresholds
-from lifecycle.simulation.simulate import (
-    Drift,
-    behaviour_summary,
-    period_dates,
-    simulate_product,
-    true_churn_probability,
-)
+from lifecycle.simulation.simulate import Drift, simulate_product
 
 CARD = SimpleNamespace(task="binary", metric="roc_auc", positive_class=1, target="churned", metric_bar=0.75)
-SETTINGS = DriftSettings()
-DROP = 0.05
-
-
-def _frame(product, period: str = "training") -> pd.DataFrame:
-    """Model inputs as a service would log them: behaviour features plus channel and device; id and label."""
-    users = product.users.set_index("user_id")
-    features = behaviour_summary(product.users, product.events, period_dates(period=period)[1])
-    features = features.assign(channel=users["channel"].astype(str), device=users["device"].astype(str))
-    labels = product.labels.set_index("user_id")["churned"]
-    return features.assign(churned=labels).reset_index()
 
 
 @pytest.fixture(scope="module")
 def reference() -> pd.DataFrame:
-    return _frame(simulate_product(4000, seed=1, messy=False))
-
-
-def _production(drift_: Drift, weeks: int = 2, n: int = 1000) -> pd.DataFrame:
-    frames = []
-    for week in range(weeks):
-        product = simulate_product(n, seed=10 + week, period="production", drift=drift_, messy=False)
-        frame = _frame(product, "production")
-        frames.append(frame.assign(timestamp=pd.Timestamp("2026-12-01", tz="UTC") + pd.Timedelta(days=7 * week)))
-    return pd.concat(frames, ignore_index=True)
-
-
-def _score(frame: pd.DataFrame) -> pd.Series:
-    """The 'model': the training world's true churn function (a perfect champion before any concept change)."""
-    return true_churn_probability(frame.set_index("user_id", drop=False)).reset_index(drop=True)
+    return logged_frame(simulate_product(4000, seed=1, messy=False))
 
 
 def _fit(reference: pd.DataFrame, **settings) -> monitor.Reference:
     inputs = reference.drop(columns=["user_id", "churned"])
-    return monitor.fit(inputs, _score(reference), SETTINGS.model_copy(update=settings), seed=0, min_rows=200)
+    return monitor.fit(inputs, champion_score(reference), SETTINGS.model_copy(update=settings), seed=0, min_rows=200)
 
 
 def _check(reference: pd.DataFrame, production: pd.DataFrame) -> pd.DataFrame:
-    production = production.assign(output_probability_1=_score(production).to_numpy())
-    accepted = roc_auc_score(reference["churned"], _score(reference))
+    production = production.assign(output_probability_1=champion_score(production).to_numpy())
+    accepted = roc_auc_score(reference["churned"], champion_score(reference))
     return monitor.check(production, _fit(reference), CARD, DROP, accepted, "W", 200)
 
 
@@ -136,12 +106,16 @@ def test_a_reference_too_small_for_its_chunks_is_refused_with_a_message(referenc
         drift_thresholds.fit(_table(1_000, seed=1), SETTINGS.statistics, 10, 4.0, 0, min_rows=200)
     with pytest.raises(monitor.MonitorError, match="too few to learn drift thresholds"):
         monitor.fit(
-            reference.drop(columns=["user_id", "churned"]).head(500), _score(reference).head(500), SETTINGS, 0, 200
+            reference.drop(columns=["user_id", "churned"]).head(500),
+            champion_score(reference).head(500),
+            SETTINGS,
+            0,
+            200,
         )
 
 
 def test_an_undrifted_period_raises_no_alert(reference):
-    results = _check(reference, _production(Drift()))
+    results = _check(reference, production_weeks(Drift()))
     assert results["window"].nunique() == 2
     assert not results["alert"].any(), monitor_alerts.alerts(results)
     assert results["feature"].str.startswith("performance").sum() == 2
@@ -161,7 +135,7 @@ def test_an_undrifted_period_raises_no_alert(reference):
     ],
 )
 def test_each_drift_knob_raises_its_own_alerts(reference, knob, expected, quiet):
-    results = _check(reference, _production(knob, weeks=1))
+    results = _check(reference, production_weeks(knob, weeks=1))
     alerted = _alerted(results)
     assert expected <= alerted
     assert not {feature for feature, _ in alerted} & quiet
@@ -172,7 +146,7 @@ def test_each_drift_knob_raises_its_own_alerts(reference, knob, expected, quiet)
 
 
 def test_a_concept_change_shows_in_performance_not_in_the_inputs(reference):
-    results = _check(reference, _production(Drift(concept_change=1.0), weeks=1))
+    results = _check(reference, production_weeks(Drift(concept_change=1.0), weeks=1))
     alerted = _alerted(results)
     assert ("performance (roc_auc)", "roc_auc") in alerted
     assert not {f for f, _ in alerted if f not in ("performance (roc_auc)", monitor.PREDICTION)}
@@ -275,7 +249,7 @@ def test_alerts_are_merged_over_consecutive_windows_and_ranked_by_effect_size():
 
 
 def test_bad_input_gets_a_clear_message(reference):
-    production = _production(Drift(), weeks=1).assign(output_probability_1=0.5)
+    production = production_weeks(Drift(), weeks=1).assign(output_probability_1=0.5)
     fitted = _fit(reference)
     with pytest.raises(monitor.MonitorError, match="production window is empty"):
         monitor.check(production.iloc[:0], fitted, CARD, DROP, 0.8, "W", 200)
@@ -297,8 +271,8 @@ def test_the_monitor_command_exits_2_with_one_line_on_bad_input(project):
 
 
 def test_batches_get_prediction_drift_checks_of_their_own(reference):
-    production = _production(Drift(), weeks=1).assign(output_probability_1=lambda f: _score(f).to_numpy())
-    scores = _score(reference)
+    production = production_weeks(Drift(), weeks=1).assign(output_probability_1=lambda f: champion_score(f).to_numpy())
+    scores = champion_score(reference)
     batches = pd.DataFrame(
         {
             "batch_id": ["same"] * 1000 + ["shifted"] * 1000,

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -57,7 +58,7 @@ def _pipeline():
 
 SAVE = """
 import sys
-sys.path.insert(0, {tests!r})
+sys.path.insert(0, {folder!r})
 from test_files import _pipeline
 from lifecycle.core import files
 files.write_skops({path!r}, _pipeline()[0])
@@ -74,7 +75,7 @@ def test_skops_files_are_the_same_bytes_from_another_process_and_load_back(tmp_p
         pipeline, X = _pipeline()
     first = files.write_skops(tmp_path / "first.skops", pipeline)
     second = tmp_path / "second.skops"
-    code = SAVE.format(tests=str(paths.ROOT / "tests"), path=str(second))
+    code = SAVE.format(folder=str(Path(__file__).resolve().parent), path=str(second))
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert first.read_bytes() == second.read_bytes()
     assert {info.date_time for info in zipfile.ZipFile(first).infolist()} == {(1980, 1, 1, 0, 0, 0)}

@@ -1,7 +1,7 @@
 """The service's guards (``serve_guard``, the request body's and contract's limits): in-process, and live.
 
-The model is the toy of ``test_serve`` with two inputs of tiny scale (``share``, ``rate``):
-standardized, a number near 1e306 overflows, which is how extreme inputs once gave a 500.
+The model is the serving tests' toy (``support.serving.Toy``) with two inputs of tiny scale (``share``,
+``rate``): standardized, a number near 1e306 overflows, which is how extreme inputs once gave a 500.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ with warnings.catch_warnings():  # starlette 1.x would rather have httpx2 than h
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from test_serve import Service, Toy, _tiny_scaled_table
+from support.serving import Service, Toy, tiny_scaled_table
 
 from lifecycle.core.settings import Domain, Serving
 from lifecycle.serving import guard as serve_guard
@@ -35,7 +35,7 @@ SERVING = Serving().model_dump()
 
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory) -> Toy:
-    return Toy(tmp_path_factory.mktemp("guard") / "project", table=_tiny_scaled_table(), rejected=("balance",))
+    return Toy(tmp_path_factory.mktemp("guard") / "project", table=tiny_scaled_table(), rejected=("balance",))
 
 
 @pytest.fixture

@@ -26,12 +26,24 @@ from conftest import ROOT, outputs_text
 cookiecutter = pytest.importorskip("cookiecutter.main").cookiecutter
 
 # The generated project's own suite, as far as it depends on the project: what reads its params/ and
-# data (nbval over its notebooks, tests/test_notebooks.py, the pins) and tests/test_problem.py, a check
-# that its unit tests run on the simulator's parameters (tests/simulator_params). Its other tests are the
+# data (nbval over its notebooks, tests/unit/run/test_notebooks.py, the pins) and tests/unit/data/test_problem.py,
+# a check that its unit tests run on the simulator's parameters (tests/simulator_params). Its other tests are the
 # template's unit tests of the same src/ on those same parameters, which this suite runs itself; in the
 # generated project they are collected (every module imports there), not run again (~27 minutes).
-PARAMS_AND_DATA = ["notebooks", "tests/test_notebooks.py", "tests/test_environment.py", "tests/test_problem.py"]
-TEMPLATE_ONLY = ("starter/", "tests/test_starter.py", "tests/gallery.py", "tests/test_gallery.py", "CHANGELOG.md")
+PARAMS_AND_DATA = [
+    "notebooks",
+    "tests/unit/run/test_notebooks.py",
+    "tests/test_environment.py",
+    "tests/unit/data/test_problem.py",
+]
+# starter/hooks/post_gen_project.py's MACHINERY: what generates projects and checks the template (the gallery)
+TEMPLATE_ONLY = (
+    "starter/",
+    "tests/e2e/test_starter.py",
+    "tests/e2e/gallery.py",
+    "tests/e2e/test_gallery.py",
+    "CHANGELOG.md",
+)
 COOKIECUTTER_SYNTAX = re.compile(r"\{\{ *cookiecutter|\{% *(if|for) cookiecutter")
 
 

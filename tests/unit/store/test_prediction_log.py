@@ -23,11 +23,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from store_faults import dialect, make_store, store_down, write_lock
+from conftest import ROOT
+from support.store_faults import dialect, make_store, store_down, write_lock
 
 from lifecycle.store import prediction_log, spool
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = ROOT / "src"
 
 
 def _rows(request: str, n: int = 3, role: str = "production") -> list[dict]:

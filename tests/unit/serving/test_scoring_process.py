@@ -6,13 +6,13 @@ import asyncio
 import copy
 import os
 import signal
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from dying_model import DiesOnMarkedRecord
-from test_serve import Toy
+from support import dying_model
+from support.dying_model import DiesOnMarkedRecord
+from support.serving import Toy
 
 from lifecycle.modeling import scoring, select
 from lifecycle.serving.batching import TimedOut
@@ -128,7 +128,7 @@ def test_a_killed_process_is_replaced_and_the_batch_scored_again(toy, caplog):
 
 
 def test_a_batch_that_stops_two_processes_in_a_row_fails_and_the_next_one_is_scored(toy, monkeypatch):
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([dying_model.ON_PATH, os.environ.get("PYTHONPATH", "")]))
     scorer = toy.scorer._replace(pipeline=DiesOnMarkedRecord())
     marked = dict(toy.records[0], spend=-1)
 
