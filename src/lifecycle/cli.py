@@ -13,7 +13,21 @@ from lifecycle.core.params import ParamsError
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lifecycle", description="Run and check the ML lifecycle notebooks.")
     commands = parser.add_subparsers(dest="command", required=True)
+    _run_parser(commands)
+    _status_parser(commands)
+    _report_and_params_parsers(commands)
+    _delegated_parsers(commands)
+    _models_parser(commands)
+    return parser
 
+
+def _layers(command: argparse.ArgumentParser) -> None:
+    """``-f YAML`` and ``--set KEY=VALUE`` for ``status`` and ``params check`` (``run`` has its own, with help)."""
+    command.add_argument("-f", "--file", dest="files", action="append", default=[], type=Path, metavar="YAML")
+    command.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+
+
+def _run_parser(commands) -> None:
     run = commands.add_parser("run", help="execute the phase notebooks in order with papermill")
     run.add_argument("--from", dest="start", metavar="NN", help="first phase to run (number or name)")
     run.add_argument("--to", dest="end", metavar="NN", help="last phase to run")
@@ -41,9 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     _incremental_flags(run)
 
+
+def _status_parser(commands) -> None:
     status = commands.add_parser("status", help="which phases are up to date, stale (and why) or never run")
-    status.add_argument("-f", "--file", dest="files", action="append", default=[], type=Path, metavar="YAML")
-    status.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    _layers(status)
     status.add_argument(
         "--graph",
         nargs="?",
@@ -52,16 +67,17 @@ def _parser() -> argparse.ArgumentParser:
         help="also draw the phase graph (.svg or .png; default reports/lifecycle-graph.svg)",
     )
 
+
+def _report_and_params_parsers(commands) -> None:
     report = commands.add_parser("report", help="write a run's HTML report (default: the newest run)")
     report.add_argument("run_id", nargs="?", metavar="RUN_ID", help="a folder name under reports/runs/")
-
     params = commands.add_parser("params", help="parameter tools")
     params_commands = params.add_subparsers(dest="params_command", required=True)
-    check = params_commands.add_parser("check", help="validate params/ (and extra layers) for every phase")
-    check.add_argument("-f", "--file", dest="files", action="append", default=[], type=Path, metavar="YAML")
-    check.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    _layers(params_commands.add_parser("check", help="validate params/ (and extra layers) for every phase"))
 
-    # Commands with parsers of their own: listed here for --help, run by their modules.
+
+def _delegated_parsers(commands) -> None:
+    """Commands with parsers of their own: listed here for --help, run by their modules."""
     commands.add_parser("init", help="write params/ for your own table (lifecycle init --help)", add_help=False)
     commands.add_parser("serve", help="the online prediction service (lifecycle serve --help)", add_help=False)
     commands.add_parser(
@@ -76,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
         add_help=False,
     )
 
+
+def _models_parser(commands) -> None:
     models = commands.add_parser("models", help="the model registry (models/)")
     models_commands = models.add_subparsers(dest="models_command", required=True)
     listing = models_commands.add_parser("list", help="the registered models, or the versions of one")
@@ -91,7 +109,6 @@ def _parser() -> argparse.ArgumentParser:
     promote.add_argument(
         "--stage", required=True, metavar="STAGE", help="production (archives the current one), archived or candidate"
     )
-    return parser
 
 
 def _incremental_flags(run: argparse.ArgumentParser) -> None:

@@ -81,8 +81,7 @@ def predict_batch(
     id_column : copied to the output; every chunk must have it. None: no id column.
     progress : called as ``progress(chunks, rows)`` after each chunk is scored and written.
     """
-    if not isinstance(batch_id, str) or not batch_id.strip():
-        raise BatchError("give a batch id, e.g. default_batch_id(input) or '2025-06-01'")
+    require_batch_id(batch_id)
     if id_column in ADDED or str(id_column).startswith("probability_"):
         raise BatchError(f"id column '{id_column}' clashes with a column the batch adds; rename it in the input")
     kind, target, table = output_target(output, table)
@@ -105,15 +104,7 @@ def predict_batch(
             raise BatchError("the input has no rows")
 
     try:
-        if kind == "parquet":
-            try:
-                files.write_atomic(target, lambda tmp: _write_parquet(tmp, frames()))
-            except OSError as exc:
-                raise BatchError(f"cannot write '{output}': {exc.strerror or exc}") from None
-            replaced, where = 0, f"'{output}'"
-        else:
-            replaced = batch_store.replace_batch(target, table, batch_id, frames())
-            where = f"table '{table}' at {_shown(target)}"
+        replaced, where = _write(kind, target, table, output, batch_id, frames())
     except BatchError as exc:
         raise BatchError(f"{exc}; nothing of batch '{batch_id}' was written") from None
     return BatchResult(
@@ -127,6 +118,26 @@ def predict_batch(
         scored_at,
         time.perf_counter() - started,
     )
+
+
+def require_batch_id(batch_id) -> None:
+    """Refuse a batch without an id (``BatchError``): the id is what a later run of the batch replaces."""
+    if not isinstance(batch_id, str) or not batch_id.strip():
+        raise BatchError("give a batch id, e.g. default_batch_id(input) or '2025-06-01'")
+
+
+def _write(
+    kind: str, target, table: str | None, output, batch_id: str, frames: Iterator[pd.DataFrame]
+) -> tuple[int, str]:
+    """``frames`` written to the output as one batch, all or nothing: the rows of an earlier run of
+    ``batch_id`` it replaced, and where it went, in words."""
+    if kind == "parquet":
+        try:
+            files.write_atomic(target, lambda tmp: _write_parquet(tmp, frames))
+        except OSError as exc:
+            raise BatchError(f"cannot write '{output}': {exc.strerror or exc}") from None
+        return 0, f"'{output}'"
+    return batch_store.replace_batch(target, table, batch_id, frames), f"table '{table}' at {_shown(target)}"
 
 
 def scored(scorer, chunk: pd.DataFrame, where: str, id_column, batch_id: str, scored_at) -> pd.DataFrame:

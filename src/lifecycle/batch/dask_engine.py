@@ -109,18 +109,12 @@ def predict_partitions(
     fixes the version the workers load; a database gets the rows ``chunk_rows`` at a time.
     Returns a ``batch.BatchResult``.
     """
-    if not isinstance(batch_id, str) or not batch_id.strip():
-        raise BatchError("give a batch id, e.g. default_batch_id(input) or '2025-06-01'")
+    core.require_batch_id(batch_id)
     if id_column is not None and id_column not in frame.columns:
         raise BatchError(f"the input has no id column '{id_column}'; give the column that identifies rows")
     kind, target, table = core.output_target(output, table)
     started, scored_at = time.perf_counter(), datetime.now(UTC)
-    sample = frame.head(1, npartitions=1)  # reads the first partition only
-    if sample.empty:  # then look further
-        sample = frame.head(1, npartitions=-1)
-    if sample.empty:
-        raise BatchError(f"the input has no rows; nothing of batch '{batch_id}' was written")
-    meta = core.scored(scorer, sample, "the first row", id_column, batch_id, scored_at).iloc[:0]
+    meta = _scored_meta(scorer, frame, id_column, batch_id, scored_at)
     scored = frame.map_partitions(
         _score_partition, str(paths.MODELS), scorer.name, scorer.version, id_column, batch_id, scored_at, meta=meta
     )
@@ -129,19 +123,8 @@ def predict_partitions(
             rows = _write_parquet_folder(scored, Path(target), client, progress)
             replaced, where = 0, f"'{output}'"
         else:
-            rows = {"n": 0}
-            shown = compute.Progress("scoring on the cluster", scored.npartitions, "partitions") if progress else None
-
-            def frames():
-                for number, part in enumerate(_in_order(scored, client), 1):
-                    rows["n"] += len(part)
-                    for start in range(0, len(part), chunk_rows):
-                        yield part.iloc[start : start + chunk_rows]
-                    if shown is not None:
-                        shown.update(number)
-
-            replaced = batch_store.replace_batch(target, table, batch_id, frames())
-            rows, where = rows["n"], f"table '{table}' at {_shown(target)}"
+            rows, replaced = _write_table(scored, client, target, table, batch_id, progress, chunk_rows)
+            where = f"table '{table}' at {_shown(target)}"
     except BatchError as exc:
         raise BatchError(f"{exc}; nothing of batch '{batch_id}' was written") from None
     except (ValueError, TypeError, KeyError) as exc:
@@ -159,6 +142,38 @@ def predict_partitions(
         scored_at,
         time.perf_counter() - started,
     )
+
+
+def _scored_meta(scorer: scoring.Scorer, frame: Any, id_column, batch_id: str, scored_at: datetime) -> pd.DataFrame:
+    """The scored partitions' columns and types (Dask's ``meta``), from the input's first row; an input
+    without rows is refused."""
+    sample = frame.head(1, npartitions=1)  # reads the first partition only
+    if sample.empty:  # then look further
+        sample = frame.head(1, npartitions=-1)
+    if sample.empty:
+        raise BatchError(f"the input has no rows; nothing of batch '{batch_id}' was written")
+    return core.scored(scorer, sample, "the first row", id_column, batch_id, scored_at).iloc[:0]
+
+
+def _write_table(
+    scored: Any, client: Any, url: str, table: str, batch_id: str, progress: bool, chunk_rows: int
+) -> tuple[int, int]:
+    """The scored partitions, in input order and ``chunk_rows`` at a time, into ``table`` at ``url`` as
+    one batch (``batch_store.replace_batch``): the rows written and those of an earlier run it replaced."""
+    rows = 0
+    shown = compute.Progress("scoring on the cluster", scored.npartitions, "partitions") if progress else None
+
+    def frames() -> Iterator[pd.DataFrame]:
+        nonlocal rows
+        for number, part in enumerate(_in_order(scored, client), 1):
+            rows += len(part)
+            for start in range(0, len(part), chunk_rows):
+                yield part.iloc[start : start + chunk_rows]
+            if shown is not None:
+                shown.update(number)
+
+    replaced = batch_store.replace_batch(url, table, batch_id, frames())
+    return rows, replaced
 
 
 def run(args: Any, defaults: dict, settings: Any):

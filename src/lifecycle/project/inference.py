@@ -11,10 +11,8 @@ import pandas as pd
 
 from lifecycle.core.params import resolve
 from lifecycle.data.events import sanitise
-from lifecycle.data.features import near_unique
 from lifecycle.data.prepare import read_as_dates
-from lifecycle.modeling import intervals
-from lifecycle.modeling.select import folds
+from lifecycle.project.baseline import precision, starting_bar
 
 MAX_CLASSES = 20  # more distinct target values than this (or a non-integer number) means regression
 
@@ -47,18 +45,9 @@ def infer(
 ) -> Choices:
     """The roles and settings for ``table``; what was inferred is said in ``said``."""
     columns = [str(c) for c in table.columns]
-    for role, column in (("--target", target), ("--id", id_column), ("--time", time_column)):
-        if column is not None and column not in columns:
-            close = [c for c in columns if c.lower() == column.lower()]
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise InitError(f"{role} {column}: no such column{hint}; the table's columns: {', '.join(columns)}")
+    _require_columns(columns, {"--target": target, "--id": id_column, "--time": time_column})
     labels = table[target].dropna()
-    if labels.nunique() < 2:
-        raise InitError(
-            f"target {target} has {'one value' if labels.nunique() else 'no values'}"
-            f"{' (' + repr(_plain(labels.iloc[0])) + ')' if len(labels) else ''} on every row: there is "
-            "nothing to predict; choose a column that varies"
-        )
+    _require_varying(labels, target)
     said = []
     if task is None:
         task = _task(labels)
@@ -66,14 +55,8 @@ def infer(
     others = [c for c in columns if c != target]
     make_id = False
     if id_column is None:
-        id_column = _id_column(table, others)
-        said.append(
-            f"id column: {id_column}"
-            if id_column
-            else f"id column: none, so 01 makes {_free(MADE_ID, columns)} (a stable hash of each row's values; "
-            "monitoring and retraining join labels to predictions by it; never a model input)"
-        )
-        make_id, id_column = id_column is None, id_column or _free(MADE_ID, columns)
+        id_column, make_id, sentence = _inferred_id(table, others, columns)
+        said.append(sentence)
     if time_column is None:
         time_column = _time_column(table, [c for c in others if c != id_column])
         said.append(
@@ -88,12 +71,9 @@ def infer(
         "make_id": make_id,
     }
     if task == "binary":
-        counts = labels.value_counts()
-        positive = _plain(counts.index[-1])
-        overlay["positive_class"] = positive
-        said.append(f"positive class: {positive!r} (the rarer class, {counts.iloc[-1]:,} of {len(labels):,} rows)")
-        # neutral until the user states what each error costs (the simulator's churn costs never carry over)
-        overlay["threshold"] = {"rule": "max_f1", "cost_false_positive": 1, "cost_false_negative": 1}
+        settings, sentence = _positive_class(labels)
+        overlay.update(settings)
+        said.append(sentence)
     else:
         overlay["positive_class"] = None
     overlay["metric"] = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "mae"}[task]
@@ -110,6 +90,51 @@ def infer(
     if task == "regression":  # 12: an error's worsening, in its units
         overlay["thresholds"] = {"performance_drop": _round(0.1 * (labels - labels.median()).abs().mean())}
     return Choices(overlay, said)
+
+
+def _require_columns(columns: list[str], named: dict[str, str | None]) -> None:
+    """Refuse (``InitError``) a column named on the command line (``{option: column}``) that the table lacks."""
+    for role, column in named.items():
+        if column is not None and column not in columns:
+            close = [c for c in columns if c.lower() == column.lower()]
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise InitError(f"{role} {column}: no such column{hint}; the table's columns: {', '.join(columns)}")
+
+
+def _require_varying(labels: pd.Series, target: str) -> None:
+    """Refuse (``InitError``) a target with fewer than two values: there is nothing to predict."""
+    if labels.nunique() < 2:
+        raise InitError(
+            f"target {target} has {'one value' if labels.nunique() else 'no values'}"
+            f"{' (' + repr(_plain(labels.iloc[0])) + ')' if len(labels) else ''} on every row: there is "
+            "nothing to predict; choose a column that varies"
+        )
+
+
+def _inferred_id(table: pd.DataFrame, candidates: list[str], columns: list[str]) -> tuple[str, bool, str]:
+    """The id column among ``candidates`` (``_id_column``), else the one 01 makes: its name, whether 01 makes
+    it, and the sentence saying so."""
+    found = _id_column(table, candidates)
+    if found:
+        return found, False, f"id column: {found}"
+    made = _free(MADE_ID, columns)
+    return (
+        made,
+        True,
+        f"id column: none, so 01 makes {made} (a stable hash of each row's values; "
+        "monitoring and retraining join labels to predictions by it; never a model input)",
+    )
+
+
+def _positive_class(labels: pd.Series) -> tuple[dict[str, Any], str]:
+    """A binary target's settings and the sentence saying them: the rarer class is the positive one, and the
+    threshold rule is neutral until the user states what each error costs (the simulator's churn costs never
+    carry over)."""
+    counts = labels.value_counts()
+    positive = _plain(counts.index[-1])
+    threshold = {"rule": "max_f1", "cost_false_positive": 1, "cost_false_negative": 1}
+    said = f"positive class: {positive!r} (the rarer class, {counts.iloc[-1]:,} of {len(labels):,} rows)"
+    return {"positive_class": positive, "threshold": threshold}, said
 
 
 def requirements(labels: pd.Series, task: str, target: str) -> tuple[dict[str, int], str]:
@@ -142,69 +167,6 @@ def _floor2(count: int) -> int:
     """``count`` rounded down to two significant figures (569 -> 560)."""
     step = 10 ** max(len(str(count)) - 2, 0)
     return count // step * step
-
-
-OBVIOUS_MODEL = "a depth-2 decision tree (the obvious if-then rule) scores in 5-fold cross-validation on this table"
-
-
-def starting_bar(
-    table: pd.DataFrame, target: str, task: str, overlay: dict[str, Any], roles: list, seed: int = 42
-) -> tuple[float, str, float]:
-    """The bar, from the table itself: the metric of the obvious model (a depth-2 decision tree on the columns
-    as they are), out of fold; with how to say it and the half-width of its 95% bootstrap interval on all rows
-    (``precision`` scales it to other sizes)."""
-    from sklearn.model_selection import cross_val_predict
-    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
-
-    labelled = table[table[target].notna()]
-    X, y = _tree_inputs(labelled.drop(columns=[target]), roles), labelled[target]
-    tree = (DecisionTreeRegressor if task == "regression" else DecisionTreeClassifier)(max_depth=2, random_state=seed)
-    cv = folds(task, 5, seed)
-    if task == "regression":
-        truth, output, classes = y.to_numpy(dtype=float), cross_val_predict(tree, X, y, cv=cv), None
-    else:
-        proba, classes = cross_val_predict(tree, X, y, cv=cv, method="predict_proba"), sorted(y.unique())
-        positive = overlay.get("positive_class")
-        truth, output = (
-            ((y == positive).to_numpy(), proba[:, classes.index(positive)])
-            if task == "binary"
-            else (y.to_numpy(), proba)
-        )
-    found = intervals.bootstrap(task, truth, output, classes=classes, resamples=400, seed=seed).loc[overlay["metric"]]
-    return round(float(found["value"]), 3), OBVIOUS_MODEL, float(found["high"] - found["low"]) / 2
-
-
-def _tree_inputs(table: pd.DataFrame, roles: list) -> pd.DataFrame:
-    """The columns as a tree takes them: numbers as they are, dates as days, text as category codes (missing
-    stays missing); ids, roles and near-unique text left out."""
-    skip = set(roles) | set(near_unique(table, set(roles)))
-    out = {}
-    for column in [c for c in table.columns if c not in skip]:
-        values, dates = table[column], read_as_dates(table[column])
-        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-            out[column] = values.astype("float64")
-        elif dates is not None:
-            out[column] = (dates - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
-        else:
-            codes = pd.Series(pd.factorize(values)[0], index=values.index).astype("float64")
-            out[column] = codes.where(codes >= 0)
-    return pd.DataFrame(out, index=table.index) if out else pd.DataFrame({"constant": 0.0}, index=table.index)
-
-
-def precision(rows: int, dated: bool, metric: str, half_width: float) -> str:
-    """What precision the held-out metric will have at this table's size, in a sentence."""
-    settings = resolve(["04_feature_engineering", "09_model_testing"])
-    features, testing = settings["04_feature_engineering"], settings["09_model_testing"]
-    in_time = round(rows * (1 - (features["out_of_time_share"] if dated else 0)))
-    test = round(in_time * features["test_size"])
-    at = lambda n: half_width * (rows / max(n, 1)) ** 0.5  # noqa: E731  (an interval narrows as 1/sqrt(rows))
-    said = f"precision: the test split will hold about {test:,} rows, where {metric} is known to about ±{at(test):.3f}"
-    if test < testing["small_test_rows"]:
-        said += (
-            f"; fewer than small_test_rows ({testing['small_test_rows']:,}), so 09 judges the model by repeated "
-            f"cross-validation on all {in_time:,} in-time rows instead, about ±{at(in_time):.3f}"
-        )
-    return said + " (95% intervals, from the obvious model's errors)"
 
 
 def _task(labels: pd.Series) -> str:

@@ -9,7 +9,8 @@ task from the target's values, the id column (unique values, an id-like name fir
 column (dates, or text that reads as dates), the positive class of a binary target (the rarer
 one), the metric and its bar — and says what it inferred. The new parameters are validated by the same checks as
 ``lifecycle params check`` before any file is touched; the files keep their comments
-(ruamel.yaml's round trip). The cookiecutter starter calls the same code.
+(ruamel.yaml's round trip). The cookiecutter starter calls the same code. Reading the table is
+``source``'s work, inferring ``inference``'s (its bar ``baseline``'s); this module writes params/.
 """
 
 from __future__ import annotations
@@ -27,78 +28,8 @@ import pandas as pd
 from lifecycle.core import database_url, files, paths, table_formats
 from lifecycle.core.params import PROJECT_FILE, ParamsError, phase_file, read_yaml, resolve
 from lifecycle.core.settings import PHASES
-from lifecycle.data import tables
 from lifecycle.project.inference import InitError, infer, monitoring
-
-
-def read_table(data: str, query: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The user's table and the ``source`` section that reads it."""
-    if "://" in data or database_url.REFERENCE.fullmatch(data):  # a URL, or ${VAR} holding one
-        return _read_sql(data, query)
-    path = Path(data)
-    path = path if path.is_absolute() else Path.cwd() / path
-    found = table_formats.format_of(path)
-    if found is None:
-        raise InitError(
-            f"{data}: unsupported file type '{path.suffix or '(none)'}'; use a {table_formats.titles()} "
-            "file, or a database URL with --query (export a spreadsheet as CSV first)"
-        )
-    if not path.is_file():
-        raise InitError(f"{data}: no such file")
-    try:
-        relative = path.resolve().relative_to(paths.ROOT.resolve())
-    except ValueError:  # outside the project: copied under data/ when params are written (see `copy_in`)
-        relative = Path("data") / path.name
-    try:
-        table = found.read(path)
-    except Exception as exc:  # noqa: BLE001  (pandas and pyarrow raise many types for a bad file)
-        raise InitError(f"{data}: cannot read it as {found.name.upper()} ({tables.reason(exc)})") from None
-    if table.empty:
-        raise InitError(f"{data}: the table has no rows")
-    return table, {"kind": found.name, "path": relative.as_posix(), "url": None, "query": None, "from": path}
-
-
-def _read_sql(url: str, query: str | None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The table at a database URL, which params/ will keep as written (``${VAR}`` and all, never a password)."""
-    import sqlalchemy as sa
-
-    if not query:
-        raise InitError(f"{database_url.shown(url)} is a database URL: name the table or give a query with --query")
-    if database_url.literal_password(url):
-        raise InitError(
-            "--data: the URL holds a password, which params/ (kept in git) would keep: give it as "
-            "${VAR} in single quotes, e.g. 'postgresql://app:${DB_PASSWORD}@db/shop' with DB_PASSWORD "
-            "exported, or leave it out and export PGPASSWORD"
-        )
-    try:
-        engine = sa.create_engine(database_url.parse(url))
-        with engine.connect() as connection:
-            table = pd.read_sql(tables.statement(query), connection)
-    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError, ValueError) as exc:
-        raise InitError(f"cannot read {query!r} from {database_url.shown(url)}: {tables.reason(exc)}") from None
-    return table, {"kind": "sql", "path": None, "url": url, "query": query, "from": None}
-
-
-def copy_in(source: dict[str, Any], key: str = "path") -> tuple[Path, Path] | None:
-    """Copy a table from outside the project to where ``source[key]`` says (under data/), so the project stays
-    self-contained; a different file already there is never replaced. Returns (from, to) when it copied."""
-    import filecmp
-    import shutil
-
-    origin, dest = source.pop("from"), paths.ROOT / source[key]
-    if origin.resolve() == dest.resolve():
-        return None
-    if dest.exists() and not filecmp.cmp(origin, dest, shallow=False):
-        raise InitError(
-            f"{paths.relative(dest)} already exists and differs from {origin}; rename one of them, "
-            "or copy the table under data/ yourself"
-        )
-    if dest.exists():
-        return None
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    files.write_atomic(dest, lambda tmp: shutil.copyfile(origin, tmp))
-    return origin, dest
-
+from lifecycle.project.source import copy_in, read_table
 
 PROJECT_KEYS = ("project_name", "task", "target", "id_column", "time_column", "source")
 
@@ -212,23 +143,9 @@ def _quoted(value: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lifecycle init", description="Write params/ for your own table.")
-    parser.add_argument(
-        "--data",
-        required=True,
-        metavar="PATH_OR_URL",
-        help=f"a {table_formats.titles()} file under the project, or a SQLAlchemy URL (with --query)",
-    )
-    parser.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict")
-    parser.add_argument("--query", metavar="SQL_OR_TABLE", help="for a database URL: a table name or a query")
-    parser.add_argument(
-        "--events", metavar="PATH", help=f"an optional events table ({table_formats.titles()}, same kind)"
-    )
-    parser.add_argument("--task", choices=("binary", "multiclass", "regression"))
-    parser.add_argument("--id", dest="id_column", metavar="COLUMN")
-    parser.add_argument("--time", dest="time_column", metavar="COLUMN")
-    parser.add_argument("--name", metavar="NAME", help="project and model name (default: the table's name)")
-    args = parser.parse_args(argv)
+    """``lifecycle init``: read the table, infer, check and write params/; 2 (one line on stderr, nothing
+    written, nothing copied left behind) when the table or a choice cannot be used."""
+    args = _parser().parse_args(argv)
     copied: list[tuple[Path, Path] | None] = []
     try:
         table, source = read_table(args.data, args.query)
@@ -243,23 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             source["events_path"], source["events_query"] = None, None
         copied.insert(0, copy_in(source) if source.get("from") else source.pop("from", None))
-        named = table_formats.stem(source["path"]) if source.get("path") else Path(source["query"]).stem
-        name = _slug(args.name or named)
-        overlay = {
-            "project_name": name,
-            "source": source,
-            "model_name": name,
-            "serving": {"model": name},
-            "business_question": f"What {args.target} will each new row have? (Write the business question "
-            "here, and who acts on the answer.)",
-            "decision": "Write the decision the predictions inform, and when it is made.",
-            "intended_use": f"Predict {args.target} for new rows like those of {_named(args.data, args.query)}.",
-            "limitations": ["Trained on one table; check it still describes the rows you score (12_monitoring)."],
-            **monitoring(table, choices.overlay["time_column"]),
-            **choices.overlay,
-        }
-        overlay["unit_column"] = choices.overlay["id_column"]  # an experiment on this table randomises its rows
-        written = write(overlay)
+        written = write(_overlay(args, table, source, choices.overlay))
     except InitError as exc:
         for _, dest in filter(None, copied):  # nothing half-done: a copy made for params not written goes
             dest.unlink(missing_ok=True)
@@ -276,6 +177,48 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  inferred {sentence}")
     print("wrote " + ", ".join(paths.relative(p) for p in written) + "; next: lifecycle run (or make run)")
     return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lifecycle init", description="Write params/ for your own table.")
+    parser.add_argument(
+        "--data",
+        required=True,
+        metavar="PATH_OR_URL",
+        help=f"a {table_formats.titles()} file under the project, or a SQLAlchemy URL (with --query)",
+    )
+    parser.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict")
+    parser.add_argument("--query", metavar="SQL_OR_TABLE", help="for a database URL: a table name or a query")
+    parser.add_argument(
+        "--events", metavar="PATH", help=f"an optional events table ({table_formats.titles()}, same kind)"
+    )
+    parser.add_argument("--task", choices=("binary", "multiclass", "regression"))
+    parser.add_argument("--id", dest="id_column", metavar="COLUMN")
+    parser.add_argument("--time", dest="time_column", metavar="COLUMN")
+    parser.add_argument("--name", metavar="NAME", help="project and model name (default: the table's name)")
+    return parser
+
+
+def _overlay(args: argparse.Namespace, table: pd.DataFrame, source: dict[str, Any], inferred: dict) -> dict:
+    """What init writes into params/: the names, the model card's starting sentences, monitoring's settings
+    and what ``infer`` chose."""
+    named = table_formats.stem(source["path"]) if source.get("path") else Path(source["query"]).stem
+    name = _slug(args.name or named)
+    overlay = {
+        "project_name": name,
+        "source": source,
+        "model_name": name,
+        "serving": {"model": name},
+        "business_question": f"What {args.target} will each new row have? (Write the business question "
+        "here, and who acts on the answer.)",
+        "decision": "Write the decision the predictions inform, and when it is made.",
+        "intended_use": f"Predict {args.target} for new rows like those of {_named(args.data, args.query)}.",
+        "limitations": ["Trained on one table; check it still describes the rows you score (12_monitoring)."],
+        **monitoring(table, inferred["time_column"]),
+        **inferred,
+    }
+    overlay["unit_column"] = inferred["id_column"]  # an experiment on this table randomises its rows
+    return overlay
 
 
 def _named(data: str, query: str | None) -> str:

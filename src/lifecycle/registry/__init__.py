@@ -12,10 +12,9 @@ version is in production. ``load`` checks the SHA-256 and loads only allowed typ
 
 from __future__ import annotations
 
-import json
 import secrets
 import shutil
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -23,6 +22,8 @@ import pandas as pd
 
 from lifecycle.core import files, paths
 from lifecycle.core.files import sha256
+from lifecycle.registry import metadata as version_metadata
+from lifecycle.registry.metadata import METADATA
 from lifecycle.registry.store import (
     STAGES,
     RegistryError,
@@ -56,19 +57,6 @@ __all__ = [
 ]
 
 ARTIFACT = "model.skops"
-METADATA = "metadata.json"
-RESERVED = (
-    "name",
-    "version",
-    "created",
-    "stage",
-    "sha256",
-    "artifact",
-    "code",
-    "environment",
-    "types",
-    "registered_at",
-)
 
 
 class Version(NamedTuple):
@@ -88,21 +76,9 @@ def register(pipeline, name: str, metadata: dict | None = None) -> Version:
     ``metadata`` (data version and lineage, parameters, metrics, run id, ...) is stored
     with what the registry adds; its values must be JSON-like (numpy scalars are fine).
     """
-    from sklearn.exceptions import NotFittedError
-    from sklearn.utils.validation import check_is_fitted
-
     check_name(name)
-    record = _plain(metadata or {})
-    clash = sorted(set(record) & set(RESERVED))
-    if clash:
-        raise RegistryError(
-            f"metadata key(s) {', '.join(clash)} are set by the registry; rename them "
-            "(e.g. data_version for the version of the data)"
-        )
-    try:
-        check_is_fitted(pipeline)
-    except (NotFittedError, TypeError) as exc:
-        raise RegistryError(f"cannot register {type(pipeline).__name__} as '{name}': {exc}") from None
+    record = version_metadata.from_caller(metadata or {})
+    _require_fitted(pipeline, name)
 
     folder = paths.MODELS / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -110,23 +86,7 @@ def register(pipeline, name: str, metadata: dict | None = None) -> Version:
     built.mkdir()
     try:
         artifact = built / ARTIFACT
-        try:
-            files.write_skops(artifact, pipeline)
-        except OSError:
-            raise
-        except Exception as exc:
-            raise RegistryError(
-                f"skops cannot save this pipeline ({type(exc).__name__}: {exc}); "
-                "use steps made of scikit-learn and numpy objects"
-            ) from exc
-        types = artifact_types(artifact)
-        refused = sorted(set(types) - ALLOWED_TYPES)
-        if refused:
-            raise RegistryError(
-                f"cannot register '{name}': the pipeline holds {', '.join(refused)}, which the registry "
-                "would refuse to load; use allowed steps, or add the type to ALLOWED_TYPES in "
-                "src/lifecycle/registry/trust.py if it is safe to load"
-            )
+        types = _save(pipeline, artifact, name)
         added = {
             "name": name,
             "artifact": ARTIFACT,
@@ -146,6 +106,39 @@ def register(pipeline, name: str, metadata: dict | None = None) -> Version:
         raise
     files.record_write(paths.MODELS / name / str(number))  # built aside, renamed into place: record where it is
     return Version(name, number)
+
+
+def _require_fitted(pipeline, name: str) -> None:
+    """Refuse (``RegistryError``) a pipeline that is not fitted."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(pipeline)
+    except (NotFittedError, TypeError) as exc:
+        raise RegistryError(f"cannot register {type(pipeline).__name__} as '{name}': {exc}") from None
+
+
+def _save(pipeline, artifact: Path, name: str) -> list[str]:
+    """Write ``pipeline`` with skops to ``artifact``; the types the file holds, every one allowed."""
+    try:
+        files.write_skops(artifact, pipeline)
+    except OSError:
+        raise
+    except Exception as exc:
+        raise RegistryError(
+            f"skops cannot save this pipeline ({type(exc).__name__}: {exc}); "
+            "use steps made of scikit-learn and numpy objects"
+        ) from exc
+    types = artifact_types(artifact)
+    refused = sorted(set(types) - ALLOWED_TYPES)
+    if refused:
+        raise RegistryError(
+            f"cannot register '{name}': the pipeline holds {', '.join(refused)}, which the registry "
+            "would refuse to load; use allowed steps, or add the type to ALLOWED_TYPES in "
+            "src/lifecycle/registry/trust.py if it is safe to load"
+        )
+    return types
 
 
 def promote(name: str, version, stage: str) -> str:
@@ -180,7 +173,7 @@ def load(name: str, version=None, stage: str | None = None) -> tuple[Any, dict]:
     """
     number = _pick(name, version, stage)
     folder = paths.MODELS / name / str(number)
-    metadata = _metadata(folder)
+    metadata = version_metadata.read(folder)
     artifact = folder / ARTIFACT
     if not artifact.is_file():
         raise RegistryError(f"{shown(artifact)} is missing; the version is damaged: register the model again")
@@ -195,7 +188,7 @@ def load(name: str, version=None, stage: str | None = None) -> tuple[Any, dict]:
 def show(name: str, version=None, stage: str | None = None) -> dict:
     """The metadata of a version (chosen as in ``load``), with its current stage."""
     number = _pick(name, version, stage)
-    metadata = _metadata(paths.MODELS / name / str(number))
+    metadata = version_metadata.read(paths.MODELS / name / str(number))
     return {**metadata, "stage": stage_of(read_stages(name), number)}
 
 
@@ -207,13 +200,13 @@ def versions(name: str) -> pd.DataFrame:
     stages = read_stages(name)
     rows = []
     for number in existing(name):
-        metadata = _metadata(paths.MODELS / name / str(number))
+        metadata = version_metadata.read(paths.MODELS / name / str(number))
         rows.append(
             {
                 "version": number,
                 "stage": stage_of(stages, number),
                 "created": metadata.get("created"),
-                **_main_metric(metadata),
+                **version_metadata.main_metric(metadata),
                 "data_version": metadata.get("data_version"),
             }
         )
@@ -240,57 +233,3 @@ def _pick(name: str, version, stage: str | None) -> int:
             f"promote one with `lifecycle models promote {name} VERSION --stage {stage}`"
         )
     return matching[-1]
-
-
-def _metadata(folder: Path) -> dict:
-    path = folder / METADATA
-    try:
-        data = files.read_json(path, "metadata")
-    except (FileNotFoundError, ValueError):
-        data = None
-    if not isinstance(data, dict):
-        raise RegistryError(
-            f"{shown(path)} is missing or not valid JSON; the version is damaged: register the model again"
-        )
-    return data
-
-
-def _main_metric(metadata: dict) -> dict:
-    """``metadata["metric"]`` from ``metrics``: flat ``{metric: value}`` or per set ``{set: {metric: value}}``."""
-    metrics = metadata.get("metrics")
-    if not isinstance(metrics, dict) or not metrics:
-        return {}
-    metric = metadata.get("metric") or next(iter(metrics))
-    if isinstance(metrics.get(metric), (int, float)):
-        return {metric: metrics[metric]}
-    return {
-        f"{part} {metric}": values[metric]
-        for part, values in metrics.items()
-        if isinstance(values, dict) and isinstance(values.get(metric), (int, float))
-    }
-
-
-def _plain(metadata: dict) -> dict:
-    """``metadata`` as plain JSON values; a value that has no JSON form is named."""
-    if not isinstance(metadata, dict):
-        raise RegistryError(f"metadata must be a dict, not {type(metadata).__name__}")
-
-    def convert(value):
-        if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
-            return value.item()  # numpy scalar
-        if hasattr(value, "tolist"):
-            return value.tolist()
-        if isinstance(value, (date, datetime)):
-            return value.isoformat()
-        if isinstance(value, Path):
-            return value.as_posix()
-        if isinstance(value, (set, frozenset)):
-            return sorted(value)
-        raise TypeError(type(value).__name__)
-
-    try:
-        return json.loads(json.dumps(metadata, default=convert, allow_nan=True))
-    except (TypeError, ValueError) as exc:
-        raise RegistryError(
-            f"metadata cannot be stored as JSON ({exc}); pass plain values (numbers, strings, lists, dicts)"
-        ) from None

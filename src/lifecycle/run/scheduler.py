@@ -4,7 +4,8 @@ Phases are decided in order, each once every earlier phase it shares files with 
 lock file's record of what they read and wrote) has finished, so a phase whose inputs came
 out byte-identical is seen as up to date (early cutoff). Up to ``jobs`` stale phases run at
 once, each on its own thread and kernel; the main thread alone writes the lock file and
-``run.json``. While a notebook runs, the kernel for the next phase is already starting.
+``run.json``. While a notebook runs, the kernel for the next phase is already starting. What one
+phase runs and the record it leaves are in ``phase``.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import os
 import queue
 import secrets
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
 from lifecycle.core import files, paths
 from lifecycle.run import kernels, lockfile, notebooks, report
+from lifecycle.run.phase import PhaseResult, failure, lock_entry, notebook_job
 
 
 def new_run_dir() -> Path:
@@ -31,18 +33,6 @@ def new_run_dir() -> Path:
             return folder
         except FileExistsError:
             continue
-
-
-@dataclass
-class PhaseResult:
-    """How one phase ended in a run: ``ok``, ``up to date``, ``failed``, ``interrupted`` or ``not run``."""
-
-    phase: str
-    status: str
-    reasons: list[str] = field(default_factory=list)
-    seconds: float = 0.0  # wall time, kernel included
-    cell_seconds: float = 0.0  # the notebook's own cells
-    error: dict | None = None
 
 
 @dataclass
@@ -178,27 +168,7 @@ class Run:
         candidates = set(previous.get("inputs", {})).union(*(e.get("outputs", {}) for e in self.entries.values()))
         before = lockfile.hashes(candidates)  # inputs are hashed before the notebook starts
         output = self.folder / f"{phase}.ipynb"
-        source = notebooks.notebook_path(phase)
-        if self.store:
-            nb = notebooks.read(source)
-            notebooks.set_parameters(nb, phase, self.parameters[phase])
-            notebooks.write(nb, output)
-            source = output
-        parameters = None if self.store else self.parameters[phase]
-
-        def job(kernel) -> object:
-            import papermill
-
-            return papermill.execute_notebook(
-                str(source),
-                str(output),
-                parameters=parameters,
-                engine_name="lifecycle",
-                km=kernel.km,
-                progress_bar=False,
-                log_output=False,
-            )
-
+        job = notebook_job(phase, self.parameters[phase], self.store, output)
         worker.context = {
             "current": current,
             "reasons": reasons,
@@ -211,34 +181,14 @@ class Run:
         worker.begin(job)
 
     def _finish(self, phase: str, outcome, seconds: float) -> None:
-        import papermill
-
         worker = self.running.pop(phase)
         context = worker.context
-        k, total, output = context["k"], len(self.phases), context["output"]
         if isinstance(outcome, BaseException):
-            self.failed = True
-            error = {
-                "error": getattr(outcome, "ename", type(outcome).__name__),
-                "message": getattr(outcome, "evalue", str(outcome)),
-            }
-            if isinstance(outcome, papermill.PapermillExecutionError):
-                error["cell"] = outcome.exec_count
-                first_line = next((line for line in outcome.source.splitlines() if line.strip()), "")
-                self.echo(f"[{k}/{total}] {phase} FAILED after {seconds:.1f} s")
-                self.echo(f"  cell In[{outcome.exec_count}]: {first_line}")
-                self.echo(f"  {outcome.ename}: {outcome.evalue}")
-                self.echo(f"  partial notebook: {paths.relative(output)}")
-            else:  # the kernel died or could not start: not a cell's error
-                self.echo(f"[{k}/{total}] {phase} FAILED: {type(outcome).__name__}: {outcome}")
-            self.entries[phase]["state"] = "failed"
-            lockfile.write(self.entries)
-            self.results[phase] = PhaseResult(phase, "failed", context["reasons"], round(seconds, 1), error=error)
-            self.record.update(status="failed", failed={"phase": phase, **error})
-            self._write_record()
+            self._failed(phase, outcome, seconds, context)
             return
+        k, total, output = context["k"], len(self.phases), context["output"]
         cells = sum(c.get("metadata", {}).get("papermill", {}).get("duration") or 0 for c in outcome.cells)
-        self.entries[phase] = self._entry(outcome.metadata.get("lifecycle", {}), context)
+        self.entries[phase] = lock_entry(outcome.metadata.get("lifecycle", {}), context, self.folder.name)
         if self.store:  # what ran is the stored notebook now, its parameters cell rewritten from params/
             notebooks.write(notebooks.clean(notebooks.read(output)), notebooks.notebook_path(phase))
             self.entries[phase]["notebook"] = lockfile.notebook_hash(phase)
@@ -248,23 +198,23 @@ class Run:
         self._write_record()
         self.echo(f"[{k}/{total}] {phase} done in {seconds:.1f} s")
 
-    def _entry(self, recorded: dict, context: dict) -> dict:
-        """The lock record of a phase that just finished, from what its kernel reported."""
-        written = set(recorded.get("written", []))
-        outputs = {name: digest for name, digest in lockfile.hashes(written).items() if digest is not None}
-        inputs = {}
-        for name in set(recorded.get("read", [])) - written:
-            digest = context["before"].get(name)
-            if digest is None:
-                try:
-                    changed = os.stat(paths.ROOT / name).st_mtime_ns >= context["started"]
-                except FileNotFoundError:
-                    continue
-                digest = lockfile.CHANGED_DURING_RUN if changed else lockfile.file_hash(name)
-            inputs[name] = digest
-        src = paths.SRC.resolve()
-        modules = [m for m in recorded.get("modules", []) if (paths.ROOT / m).resolve().is_relative_to(src)]
-        return lockfile.entry(context["current"], modules, inputs, outputs, self.folder.name)
+    def _failed(self, phase: str, outcome: BaseException, seconds: float, context: dict) -> None:
+        self.failed = True
+        k, total = context["k"], len(self.phases)
+        error = failure(outcome)
+        if "cell" in error:
+            first_line = next((line for line in outcome.source.splitlines() if line.strip()), "")
+            self.echo(f"[{k}/{total}] {phase} FAILED after {seconds:.1f} s")
+            self.echo(f"  cell In[{outcome.exec_count}]: {first_line}")
+            self.echo(f"  {outcome.ename}: {outcome.evalue}")
+            self.echo(f"  partial notebook: {paths.relative(context['output'])}")
+        else:  # the kernel died or could not start: not a cell's error
+            self.echo(f"[{k}/{total}] {phase} FAILED: {type(outcome).__name__}: {outcome}")
+        self.entries[phase]["state"] = "failed"
+        lockfile.write(self.entries)
+        self.results[phase] = PhaseResult(phase, "failed", context["reasons"], round(seconds, 1), error=error)
+        self.record.update(status="failed", failed={"phase": phase, **error})
+        self._write_record()
 
     # --- the run's own records ----------------------------------------------------------
 

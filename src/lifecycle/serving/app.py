@@ -70,11 +70,7 @@ def create_app(
         scorer.schema, domain, max_records, max_string_length=max_string_length, publish_domain=publish_domain
     )
     _require_scoring(contract, scorer, shadow)
-    if max_queue_rows < max_records:
-        raise ValueError(
-            f"serving.max_queue_rows ({max_queue_rows}) is below serving.max_records ({max_records}): "
-            "a full-size request could never be queued; raise max_queue_rows"
-        )
+    _require_queue_room(max_queue_rows, max_records)
     batching = {
         "max_batch_rows": max_batch_rows,
         "max_wait_ms": max_wait_ms,
@@ -91,6 +87,15 @@ def create_app(
         scoring_deadline_ms,
         body_timeout_s,
     )
+    app = _app(service, docs=docs, guarded=bool(token))
+    _add_middleware(app, token=token, allowed_hosts=allowed_hosts, docs=docs)
+    return app
+
+
+def _app(service: Service, *, docs: bool, guarded: bool) -> FastAPI:
+    """The FastAPI app of ``service``: its pages (none without ``docs``), its routes and their OpenAPI
+    document; ``guarded`` (a token is set): every endpoint but the probes documents its 401 and the token."""
+    scorer = service.scorer
     pages = {"docs_url": "/docs", "redoc_url": "/redoc", "openapi_url": "/openapi.json"}
     app = FastAPI(
         title=f"lifecycle: {scorer.name}",
@@ -101,9 +106,15 @@ def create_app(
     )
     app.state.service = service
     for router in routers(service):  # with a token, every endpoint but the probes documents its 401
-        guarded = bool(token) and any(route.path not in serve_guard.PROBES for route in router.routes)
-        app.include_router(router, responses=UNAUTHORIZED if guarded else None)
-    app.openapi = partial(_document, app, contract, guarded=bool(token))
+        documented = guarded and any(route.path not in serve_guard.PROBES for route in router.routes)
+        app.include_router(router, responses=UNAUTHORIZED if documented else None)
+    app.openapi = partial(_document, app, service.contract, guarded=guarded)
+    return app
+
+
+def _add_middleware(app: FastAPI, *, token: str | None, allowed_hosts: list[str] | None, docs: bool) -> None:
+    """``POST /predict`` past the router (``Shortcut``), and the guard in front of everything (outermost):
+    the token, the Host header; the docs' pages open when they are served."""
     app.add_middleware(Shortcut, path="/predict", endpoint=predict.predict)
     app.add_middleware(
         serve_guard.Guard,
@@ -115,7 +126,15 @@ def create_app(
             if path and docs
         },
     )
-    return app
+
+
+def _require_queue_room(max_queue_rows: int, max_records: int) -> None:
+    """Refuse (``ValueError``) a queue smaller than the largest request."""
+    if max_queue_rows < max_records:
+        raise ValueError(
+            f"serving.max_queue_rows ({max_queue_rows}) is below serving.max_records ({max_records}): "
+            "a full-size request could never be queued; raise max_queue_rows"
+        )
 
 
 def _require_scoring(contract: Contract, scorer: scoring.Scorer, shadow: scoring.Scorer | None) -> None:

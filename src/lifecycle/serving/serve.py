@@ -30,6 +30,7 @@ from lifecycle.modeling import scoring
 from lifecycle.serving import guard as serve_guard
 from lifecycle.serving.app import create_app
 from lifecycle.serving.request_schema import Contract
+from lifecycle.serving.service import Service
 
 log = logging.getLogger("lifecycle.serving.serve")
 # A worker answers uvicorn's supervisor only once it has loaded and verified the model and started its scoring
@@ -178,37 +179,13 @@ def main(argv: list[str] | None = None) -> int:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         print(f"lifecycle serve: cannot serve model '{args.model}': {reason}", file=sys.stderr)
         return 2
-    service = app.state.service
-    shadowed = f", shadow version {service.shadow.version}" if service.shadow else ""
-    guarded = "a bearer token" if token else "no token"
-    log.info(
-        "serving %s version %d%s on http://%s:%d with %d worker(s), %s, %s; predictions logged to "
-        "table '%s' at %s through the spool %s",
-        service.scorer.name,
-        service.scorer.version,
-        shadowed,
-        args.host,
-        args.port,
-        args.workers,
-        guarded,
-        "docs at /docs" if serving["docs"] else "no docs",
-        store["predictions_table"],
-        service.store.shown,
-        service.store.folder,
-    )
-    options = {
-        "host": args.host,
-        "port": args.port,
-        "log_level": args.log_level,
-        "access_log": args.access_log,
-        "timeout_graceful_shutdown": serving["timeout_ms"] / 1000 + 10,
-        **serve_guard.server_options(serving),
-    }
+    _say_serving(app.state.service, args, config, guarded=bool(token))
+    options = _server_options(args, serving)
     if args.workers == 1:
         _freeze()
         uvicorn.run(app, **options)
         return 0
-    del app, service
+    del app  # the workers load their own; this process only supervises them
     with tempfile.TemporaryDirectory(prefix="lifecycle-metrics-") as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         os.environ[CONFIG_VARIABLE] = json.dumps(config)
@@ -222,6 +199,38 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     return 0
+
+
+def _say_serving(service: Service, args: argparse.Namespace, config: dict, *, guarded: bool) -> None:
+    """One log line: what is served where, by how many workers, guarded how, and where predictions go."""
+    shadowed = f", shadow version {service.shadow.version}" if service.shadow else ""
+    log.info(
+        "serving %s version %d%s on http://%s:%d with %d worker(s), %s, %s; predictions logged to "
+        "table '%s' at %s through the spool %s",
+        service.scorer.name,
+        service.scorer.version,
+        shadowed,
+        args.host,
+        args.port,
+        args.workers,
+        "a bearer token" if guarded else "no token",
+        "docs at /docs" if config["serving"]["docs"] else "no docs",
+        config["store"]["predictions_table"],
+        service.store.shown,
+        service.store.folder,
+    )
+
+
+def _server_options(args: argparse.Namespace, serving: dict) -> dict:
+    """uvicorn's options: where to listen, how to log, how long a graceful shutdown may take, the guard's."""
+    return {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "access_log": args.access_log,
+        "timeout_graceful_shutdown": serving["timeout_ms"] / 1000 + 10,
+        **serve_guard.server_options(serving),
+    }
 
 
 def _run_workers(config) -> None:

@@ -60,63 +60,52 @@ async def predict(request: Request) -> JSONResponse:
     headers = {"X-Request-ID": request_id}
     service.count("requests")
     try:
-        serve_guard.require_json(request.headers)
-        with anyio.move_on_after(service.body_timeout_s) as reading:
-            body = await read_body(request, service.max_body_bytes)
-        if reading.cancelled_caught:
-            raise RequestError(
-                408,
-                f"the request body did not arrive within {service.body_timeout_s:g} s "
-                "(serving.body_timeout_s); send it at once",
-            )
-        answer = JSONResponse(await service.predict(body, request_id), headers=headers)
+        answer = JSONResponse(await service.predict(await _body(request, service), request_id), headers=headers)
     except RequestError as exc:
         answer = JSONResponse({**exc.body(), "request_id": request_id}, exc.status, headers=headers)
     except Overloaded as exc:
         service.count("overloaded")
-        answer = JSONResponse(
-            {"detail": str(exc), "errors": [], "request_id": request_id},
-            503,
-            headers={**headers, "Retry-After": str(exc.retry_after)},
-        )
+        answer = _failed(503, str(exc), request_id, {**headers, "Retry-After": str(exc.retry_after)})
     except TimedOut as exc:
         service.count("timed_out")
-        answer = JSONResponse({"detail": str(exc), "errors": [], "request_id": request_id}, 504, headers=headers)
+        answer = _failed(504, str(exc), request_id, headers)
     except SpoolRefused as exc:
-        answer = JSONResponse(
-            {
-                "detail": f"the answer could not be recorded in the prediction log ({exc}), so it "
-                "is not returned: every answer is logged first. This is a server-side "
-                "problem (free disk space for the spool); try again later",
-                "errors": [],
-                "request_id": request_id,
-            },
-            503,
-            headers=headers,
+        detail = (
+            f"the answer could not be recorded in the prediction log ({exc}), so it is not returned: every "
+            "answer is logged first. This is a server-side problem (free disk space for the spool); try again later"
         )
+        answer = _failed(503, detail, request_id, headers)
     except ClientDisconnect:
-        answer = JSONResponse(
-            {"detail": "the client disconnected before sending the whole body", "errors": [], "request_id": request_id},
-            400,
-            headers=headers,
-        )
+        answer = _failed(400, "the client disconnected before sending the whole body", request_id, headers)
     except Exception as exc:
         service.count("score_failures")
         log.exception("request %s failed while scoring", request_id)
         kind = exc.kind if isinstance(exc, ScoringFailed) else type(exc).__name__
-        answer = JSONResponse(
-            {
-                "detail": f"the model failed to score this request ({kind}); "
-                "this is a server-side problem, see the service log",
-                "errors": [],
-                "request_id": request_id,
-            },
-            500,
-            headers=headers,
-        )
+        detail = f"the model failed to score this request ({kind}); this is a server-side problem, see the service log"
+        answer = _failed(500, detail, request_id, headers)
     service.metrics.requests.labels("/predict", str(answer.status_code)).inc()
     service.metrics.latency.observe(time.perf_counter() - started)
     return answer
+
+
+async def _body(request: Request, service: Service) -> bytes:
+    """The request's body, once it is declared JSON, within ``max_body_bytes`` and in within ``body_timeout_s``
+    (else a ``RequestError`` with its status)."""
+    serve_guard.require_json(request.headers)
+    with anyio.move_on_after(service.body_timeout_s) as reading:
+        body = await read_body(request, service.max_body_bytes)
+    if reading.cancelled_caught:
+        raise RequestError(
+            408,
+            f"the request body did not arrive within {service.body_timeout_s:g} s "
+            "(serving.body_timeout_s); send it at once",
+        )
+    return body
+
+
+def _failed(status: int, detail: str, request_id: str, headers: dict[str, str]) -> JSONResponse:
+    """An answer of ``status`` that says ``detail`` (no field errors) and carries the request id."""
+    return JSONResponse({"detail": detail, "errors": [], "request_id": request_id}, status, headers=headers)
 
 
 def router_for(service: Service) -> APIRouter:
