@@ -57,7 +57,11 @@ def measure(log_url: str, batch_url: str, rows: int, chunk_rows: int) -> dict:
     def writer() -> None:
         while not stop.is_set():
             started = time.perf_counter()
-            prediction_log.write(store, table, [prediction_log.row("r", 0, "churn", 1, "production", {}, {})])
+            prediction_log.write(
+                store,
+                table,
+                [prediction_log.row("r", record=0, model="churn", version=1, role="production", inputs={}, outputs={})],
+            )
             waits.append(time.perf_counter() - started)
             time.sleep(0.02)
 

@@ -141,7 +141,14 @@ def ours(
             alerts[record.feature][k] |= record.alert
     found = {
         level: performance_estimate.by_window(
-            analysis, analysis["chunk"], ["proba"], "pred", [1], [calibration], level, min_rows=1
+            analysis,
+            window=analysis["chunk"],
+            scores=["proba"],
+            prediction="pred",
+            classes=[1],
+            calibrations=[calibration],
+            interval=level,
+            min_rows=1,
         ).query("metric == 'roc_auc'")
         for level in levels
     }

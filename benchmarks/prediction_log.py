@@ -33,7 +33,15 @@ from lifecycle.store import prediction_log
 
 def rows(request: str, n: int) -> list[dict]:
     return [
-        prediction_log.row(request, i, "m", 1, "production", {"x": i, "text": "a" * 80}, {"prediction": 1})
+        prediction_log.row(
+            request,
+            record=i,
+            model="m",
+            version=1,
+            role="production",
+            inputs={"x": i, "text": "a" * 80},
+            outputs={"prediction": 1},
+        )
         for i in range(n)
     ]
 

@@ -76,3 +76,29 @@ def test_imports_inside_functions_are_only_the_lazy_ones_and_say_why():
                     and "# lazy: " not in lines[inner.end_lineno - 1]
                 ]
     assert hidden == []
+
+
+def test_no_module_over_300_lines_and_no_function_over_60():
+    """A module that passes ~300 lines is two modules; a function past ~60 lines is two functions (CONTRIBUTING)."""
+    long = []
+    for path in sorted((ROOT / "src" / "lifecycle").rglob("*.py")):
+        text = path.read_text()
+        where = path.relative_to(ROOT)
+        if len(text.splitlines()) > 300:
+            long.append(f"{where}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                long.append(f"{where}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines")
+    assert long == []
+
+
+def test_long_signatures_are_keyword_only_after_the_data():
+    """At most four parameters (after self) may be passed by position; the settings after them by name."""
+    positional = []
+    for path in sorted((ROOT / "src" / "lifecycle").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                names = [a.arg for a in node.args.posonlyargs + node.args.args if a.arg not in ("self", "cls")]
+                if len(names) + len(node.args.kwonlyargs) >= 8 and len(names) > 4:
+                    positional.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}({', '.join(names)})")
+    assert positional == [], "put * after the data: the settings go by name"

@@ -79,6 +79,7 @@ def worker_scorer(models: str, name: str, version: int) -> scoring.Scorer:
 
 def _score_partition(
     part: pd.DataFrame,
+    *,
     models: str,
     name: str,
     version: int,
@@ -95,6 +96,7 @@ def _score_partition(
 def predict_partitions(
     scorer: scoring.Scorer,
     frame: Any,
+    *,
     client: Any,
     output: str | Path | None = None,
     table: str | None = None,
@@ -116,7 +118,14 @@ def predict_partitions(
     started, scored_at = time.perf_counter(), datetime.now(UTC)
     meta = _scored_meta(scorer, frame, id_column, batch_id, scored_at)
     scored = frame.map_partitions(
-        _score_partition, str(paths.MODELS), scorer.name, scorer.version, id_column, batch_id, scored_at, meta=meta
+        _score_partition,
+        models=str(paths.MODELS),
+        name=scorer.name,
+        version=scorer.version,
+        id_column=id_column,
+        batch_id=batch_id,
+        scored_at=scored_at,
+        meta=meta,
     )
     try:
         if kind == "parquet":
@@ -197,11 +206,11 @@ def run(args: Any, defaults: dict, settings: Any):
         return predict_partitions(
             scorer,
             frame,
-            client,
-            args.output,
-            args.table,
-            batch_id,
-            id_column,
+            client=client,
+            output=args.output,
+            table=args.table,
+            batch_id=batch_id,
+            id_column=id_column,
             progress=True,
             chunk_rows=args.chunk_rows,
         )

@@ -43,7 +43,15 @@ def results(
     for name, (X, y) in sets.items():
         if len(X):
             table = evaluate.with_interval(
-                model, X, y, card.task, card.positive_class, threshold, level=level, resamples=resamples, seed=seed
+                model,
+                X,
+                y,
+                task=card.task,
+                positive=card.positive_class,
+                threshold=threshold,
+                level=level,
+                resamples=resamples,
+                seed=seed,
             )
             columns.update({name: table["value"], f"{name} low": table.iloc[:, 1], f"{name} high": table.iloc[:, 2]})
     return pd.DataFrame(columns)
@@ -68,8 +76,8 @@ def estimate(
     table: pd.DataFrame,
     sets: dict[str, tuple[pd.DataFrame, pd.Series]],
     card: ProblemCard,
-    threshold: float,
     *,
+    threshold: float,
     small_test_rows: int,
     cv_folds: int = 5,
     level: float = 0.95,
@@ -175,6 +183,7 @@ def verdict(card: ProblemCard, found: Estimate, baseline_score: float) -> tuple[
 
 def model_card(
     card: ProblemCard,
+    *,
     lineage: dict,
     info: dict,
     table: pd.DataFrame,

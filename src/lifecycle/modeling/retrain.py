@@ -148,6 +148,7 @@ def _data(frame: pd.DataFrame, metadata: dict) -> pd.DataFrame:
 
 def register(
     challenger,
+    *,
     name: str,
     champion_metadata: dict,
     table: pd.DataFrame,

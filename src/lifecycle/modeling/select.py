@@ -95,6 +95,7 @@ def compare(
     schema: pd.DataFrame,
     X: pd.DataFrame,
     y: pd.Series,
+    *,
     task: str,
     metric: str,
     cv_folds: int,

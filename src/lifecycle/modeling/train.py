@@ -19,7 +19,16 @@ TRAINING = paths.DATA / "training"
 
 
 def learning(
-    model, X: pd.DataFrame, y: pd.Series, task: str, metric: str, cv_folds: int, points: int, seed: int, n_jobs: int = 1
+    model,
+    X: pd.DataFrame,
+    y: pd.Series,
+    *,
+    task: str,
+    metric: str,
+    cv_folds: int,
+    points: int,
+    seed: int,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """Training and validation scores as the training set grows, in the metric's own units."""
     sizes, train, validation = learning_curve(

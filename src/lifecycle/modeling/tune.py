@@ -37,6 +37,7 @@ def search(
     spec: dict,
     X: pd.DataFrame,
     y: pd.Series,
+    *,
     task: str,
     metric: str,
     method: str,
@@ -53,7 +54,17 @@ def search(
     it), printing progress; the candidates and folds come from ``seed`` alone, so the best
     settings and the scores are the local run's.
     """
-    found = searcher(pipeline, spec, task, metric, method, n_iter, cv_folds, seed, n_jobs)
+    found = searcher(
+        pipeline,
+        spec,
+        task=task,
+        metric=metric,
+        method=method,
+        n_iter=n_iter,
+        cv_folds=cv_folds,
+        seed=seed,
+        n_jobs=n_jobs,
+    )
     if compute is None or compute.engine == "local":
         return found.fit(X, y)
 
@@ -62,7 +73,7 @@ def search(
 
 
 def searcher(
-    pipeline, spec: dict, task: str, metric: str, method: str, n_iter: int, cv_folds: int, seed: int, n_jobs: int = 1
+    pipeline, spec: dict, *, task: str, metric: str, method: str, n_iter: int, cv_folds: int, seed: int, n_jobs: int = 1
 ):
     """The unfitted search of ``search``."""
     if not spec:
@@ -107,7 +118,7 @@ def trials(searcher, metric: str, top: int = 8) -> pd.DataFrame:
 
 
 def against_untuned(
-    untuned, tuned, X: pd.DataFrame, y: pd.Series, task: str, metric: str, cv_folds: int, seed: int, n_jobs: int = 1
+    untuned, tuned, X: pd.DataFrame, y: pd.Series, *, task: str, metric: str, cv_folds: int, seed: int, n_jobs: int = 1
 ) -> pd.DataFrame:
     """Both pipelines cross-validated on exactly the same folds (repeated on a small table: ``select.folds``;
     the search itself runs on one set of folds, this comparison decides)."""

@@ -37,7 +37,9 @@ def two_proportions(control: np.ndarray, treatment: np.ndarray, alpha: float = 0
     relative = _relative(
         p1, p2, np.sqrt((1 - p1) / (n1 * p1) + (1 - p2) / (n2 * p2)) if p1 > 0 and p2 > 0 else np.inf, alpha
     )
-    return _analysis("two-proportion z-test", p1, p2, se, alpha, relative, z, p_value)
+    return _analysis(
+        "two-proportion z-test", p1, p2, se=se, alpha=alpha, relative=relative, statistic=z, p_value=p_value
+    )
 
 
 def welch(control: np.ndarray, treatment: np.ndarray, alpha: float = 0.05) -> Analysis:
@@ -51,7 +53,16 @@ def welch(control: np.ndarray, treatment: np.ndarray, alpha: float = 0.05) -> An
     p_value = 2 * stats.t.sf(abs(t), df)
     critical = stats.t.ppf(1 - alpha / 2, df)
     log_se = np.sqrt(v1 / m1**2 + v2 / m2**2) if m1 > 0 and m2 > 0 else np.inf
-    result = _analysis("Welch's t-test", m1, m2, se, alpha, _relative(m1, m2, log_se, alpha), t, p_value)
+    result = _analysis(
+        "Welch's t-test",
+        m1,
+        m2,
+        se=se,
+        alpha=alpha,
+        relative=_relative(m1, m2, log_se, alpha),
+        statistic=t,
+        p_value=p_value,
+    )
     return result._replace(lift_low=m2 - m1 - critical * se, lift_high=m2 - m1 + critical * se)
 
 
@@ -63,7 +74,7 @@ def _relative(control: float, treatment: float, log_se: float, alpha: float) -> 
     return ratio - 1, ratio * np.exp(-z * log_se) - 1, ratio * np.exp(z * log_se) - 1
 
 
-def _analysis(test, control, treatment, se, alpha, relative, statistic, p_value) -> Analysis:
+def _analysis(test, control, treatment, *, se, alpha, relative, statistic, p_value) -> Analysis:
     z = stats.norm.ppf(1 - alpha / 2)
     lift = treatment - control
     return Analysis(

@@ -51,12 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         results = monitor.check(
             data.production,
             fitted,
-            card,
-            params.thresholds.performance_drop,
-            data.accepted,
-            params.window,
-            params.min_rows,
-            data.batches,
+            card=card,
+            performance_drop=params.thresholds.performance_drop,
+            reference_metric=data.accepted,
+            period=params.window,
+            min_rows=params.min_rows,
+            batches=data.batches,
         )
         results = monitor.with_estimates(
             results, monitor.estimated(data, card, params)[0], card, data.accepted, params.thresholds.performance_drop

@@ -142,6 +142,7 @@ def thresholds_table(reference: Reference) -> pd.DataFrame:
 def check(
     production: pd.DataFrame,
     reference: Reference,
+    *,
     card,
     performance_drop: float,
     reference_metric: float,
@@ -255,12 +256,12 @@ def estimated(data, card, params) -> tuple[pd.DataFrame, str]:
     truth = is_positive(data.validation_truth, card.positive_class) if card.task == "binary" else data.validation_truth
     return pe.for_production(
         data.production,
-        windows(data.production["timestamp"], params.window),
-        card.task,
-        card.positive_class,
-        data.validation_scores,
-        truth,
-        params.estimate,
-        params.seed,
-        params.min_rows,
+        window=windows(data.production["timestamp"], params.window),
+        task=card.task,
+        positive_class=card.positive_class,
+        validation_scores=data.validation_scores,
+        validation_truth=truth,
+        settings=params.estimate,
+        seed=params.seed,
+        min_rows=params.min_rows,
     )

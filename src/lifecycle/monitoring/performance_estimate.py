@@ -113,6 +113,7 @@ def estimate(
 
 def by_window(
     frame: pd.DataFrame,
+    *,
     window: pd.Series,
     scores: list[str],
     prediction: str,
@@ -192,6 +193,7 @@ def against_realized(estimates: pd.DataFrame, results: pd.DataFrame, metric: str
 
 def for_production(
     production: pd.DataFrame,
+    *,
     window: pd.Series,
     task: str,
     positive_class,
@@ -219,7 +221,14 @@ def for_production(
             validation_scores[columns].set_axis(classes, axis=1), validation_truth, settings.calibrate, seed=seed
         )
     table = by_window(
-        production, window, columns, "output_prediction", classes, calibrations, settings.interval, min_rows
+        production,
+        window=window,
+        scores=columns,
+        prediction="output_prediction",
+        classes=classes,
+        calibrations=calibrations,
+        interval=settings.interval,
+        min_rows=min_rows,
     )
     return table, calibrations[0].sentence
 

@@ -16,7 +16,15 @@ from lifecycle.store import prediction_log
 
 
 def replay(
-    frame: pd.DataFrame, scorer, url: str, table: str, id_column: str, target: str, window_days: int, labels_path: str
+    frame: pd.DataFrame,
+    scorer,
+    *,
+    url: str,
+    table: str,
+    id_column: str,
+    target: str,
+    window_days: int,
+    labels_path: str,
 ) -> str:
     """Score simulated weeks with ``scorer`` and log them as the service would (``prediction_log``
     rows stamped with each week's prediction date, the id among the inputs), replacing the table;
@@ -64,12 +72,12 @@ def _log(frame: pd.DataFrame, requests: pd.Series, scorer, url: str, table: str,
     rows = [
         prediction_log.row(
             request,
-            record,
-            scorer.name,
-            scorer.version,
-            "production",
-            {k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()},
-            {k: (v.item() if hasattr(v, "item") else v) for k, v in answer.items()},
+            record=record,
+            model=scorer.name,
+            version=scorer.version,
+            role="production",
+            inputs={k: (v.item() if hasattr(v, "item") else v) for k, v in values.items()},
+            outputs={k: (v.item() if hasattr(v, "item") else v) for k, v in answer.items()},
             timestamp=when.to_pydatetime().replace(tzinfo=UTC),
         )
         for record, (request, when, values, answer) in enumerate(

@@ -119,6 +119,7 @@ def _on(week: int, from_week: int | None) -> bool:
 
 def weeks(
     params: ProjectParams,
+    *,
     n_weeks: int,
     users_per_week: int,
     drift_from_week: int | None,
@@ -165,10 +166,10 @@ def simulate_monitoring(params, scorer) -> str:
         return replay_held_out(params, scorer)
     frame = weeks(
         params,
-        params.weeks,
-        params.users_per_week,
-        params.drift_from_week,
-        drift_of(params.simulation),
+        n_weeks=params.weeks,
+        users_per_week=params.users_per_week,
+        drift_from_week=params.drift_from_week,
+        drift=drift_of(params.simulation),
         concept_change=params.concept_change,
         concept_from_week=params.concept_from_week,
         correlation_change=params.correlation_change,
@@ -177,12 +178,12 @@ def simulate_monitoring(params, scorer) -> str:
     said = replay(
         frame,
         scorer,
-        params.store.url,
-        params.log_table,
-        params.id_column,
-        params.target,
-        params.labels.window_days,
-        params.labels_path,
+        url=params.store.url,
+        table=params.log_table,
+        id_column=params.id_column,
+        target=params.target,
+        window_days=params.labels.window_days,
+        labels_path=params.labels_path,
     )
     schedule = [
         (name, week)

@@ -79,13 +79,13 @@ def create_app(
     }
     service = Service(
         scorer,
-        contract,
-        prediction_log.PredictionLog(store_url, table, spool=spool),
-        shadow,
-        max_body_bytes,
-        batching,
-        scoring_deadline_ms,
-        body_timeout_s,
+        contract=contract,
+        store=prediction_log.PredictionLog(store_url, table, spool=spool),
+        shadow=shadow,
+        max_body_bytes=max_body_bytes,
+        batching=batching,
+        scoring_deadline_ms=scoring_deadline_ms,
+        body_timeout_s=body_timeout_s,
     )
     app = _app(service, docs=docs, guarded=bool(token))
     _add_middleware(app, token=token, allowed_hosts=allowed_hosts, docs=docs)

@@ -42,6 +42,7 @@ class Service:
     def __init__(
         self,
         scorer: scoring.Scorer,
+        *,
         contract: Contract,
         store: prediction_log.PredictionLog,
         shadow: scoring.Scorer | None,
@@ -107,14 +108,14 @@ class Service:
             [
                 prediction_log.row(
                     request_id,
-                    i,
-                    self.scorer.name,
-                    self.scorer.version,
-                    "production",
-                    records[i],
-                    outputs[i],
-                    now,
-                    flags[i],
+                    record=i,
+                    model=self.scorer.name,
+                    version=self.scorer.version,
+                    role="production",
+                    inputs=records[i],
+                    outputs=outputs[i],
+                    timestamp=now,
+                    flags=flags[i],
                 )
                 for i in range(len(records))
             ]
@@ -148,7 +149,14 @@ class Service:
             await self.record(
                 [
                     prediction_log.row(
-                        request_id, i, self.shadow.name, self.shadow.version, "shadow", record, output, now
+                        request_id,
+                        record=i,
+                        model=self.shadow.name,
+                        version=self.shadow.version,
+                        role="shadow",
+                        inputs=record,
+                        outputs=output,
+                        timestamp=now,
                     )
                     for (request_id, i, record), output in zip(items, outputs)
                 ]

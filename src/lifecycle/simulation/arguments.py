@@ -83,7 +83,7 @@ def is_int(value) -> bool:
 
 
 def block_spec(
-    n_users, start, cutoff, label_window_days, seed, period, drift, treatment_effect, treated, messy
+    n_users, *, start, cutoff, label_window_days, seed, period, drift, treatment_effect, treated, messy
 ) -> Spec:
     """Check every argument, naming it, its value and what is allowed; return the block spec."""
     if not is_int(n_users) or not 1 <= n_users <= MAX_USERS:

@@ -62,6 +62,7 @@ class Product(NamedTuple):
 
 def simulate_product(
     n_users: int = 5000,
+    *,
     start: str = "2025-01-01",
     cutoff: str = "2025-12-01",
     label_window_days: int = 30,
@@ -107,13 +108,23 @@ def simulate_product(
     Product
         ``users``, ``events`` and ``labels``, sorted by user (events then by time).
     """
-    # One chunk spanning every user: the same blocks, concatenated once.
-    arguments = (n_users, start, cutoff, label_window_days, seed, period, drift, treatment_effect, treated, messy)
-    return next(iter_product_chunks(*arguments, chunk_users=MAX_USERS))
+    arguments = dict(
+        start=start,
+        cutoff=cutoff,
+        label_window_days=label_window_days,
+        seed=seed,
+        period=period,
+        drift=drift,
+        treatment_effect=treatment_effect,
+        treated=treated,
+        messy=messy,
+    )
+    return next(iter_product_chunks(n_users, **arguments, chunk_users=MAX_USERS))  # one chunk: every user
 
 
 def iter_product_chunks(
     n_users: int = 5000,
+    *,
     start: str = "2025-01-01",
     cutoff: str = "2025-12-01",
     label_window_days: int = 30,
@@ -134,7 +145,18 @@ def iter_product_chunks(
     """
     if not is_int(chunk_users) or chunk_users < 1:
         raise ValueError(f"chunk_users={chunk_users!r} is not allowed; it must be a positive integer.")
-    spec = _spec(n_users, start, cutoff, label_window_days, seed, period, drift, treatment_effect, treated, messy)
+    spec = _spec(
+        n_users,
+        start=start,
+        cutoff=cutoff,
+        label_window_days=label_window_days,
+        seed=seed,
+        period=period,
+        drift=drift,
+        treatment_effect=treatment_effect,
+        treated=treated,
+        messy=messy,
+    )
     cache: tuple[int, tuple] | None = None  # the last block, when a chunk boundary falls inside it
     for lo in range(0, spec.n_users, chunk_users):
         hi = min(lo + chunk_users, spec.n_users)

@@ -254,6 +254,7 @@ class PredictionLog:
 
 def row(
     request_id: str,
+    *,
     record: int,
     model: str,
     version: int,

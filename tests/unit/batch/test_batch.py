@@ -217,7 +217,15 @@ def test_the_service_log_is_written_while_a_large_batch_is_scored_into_the_same_
     seen = []
 
     def progress(chunk: int, scored: int) -> None:
-        row = prediction_log.row(f"request-{chunk}", 0, "churn", 1, "production", {"spend": 1.0}, {"prediction": 0})
+        row = prediction_log.row(
+            f"request-{chunk}",
+            record=0,
+            model="churn",
+            version=1,
+            role="production",
+            inputs={"spend": 1.0},
+            outputs={"prediction": 0},
+        )
         seen.append((prediction_log.write(log, table, [row]), _rows_of(store_url)))
 
     large = pd.concat([rows] * 20, ignore_index=True)

@@ -41,12 +41,16 @@ def _local(scorer, rows, tmp_path) -> pd.DataFrame:
 def test_parquet_output_equals_the_local_engine(scorer, rows, tmp_path, dask_client):
     frame = batch_dask.read_partitions(_parts(rows, tmp_path / "in"))
     output = tmp_path / "scores.parquet"
-    result = batch_dask.predict_partitions(scorer, frame, dask_client, output, batch_id="b1", id_column="user_id")
+    result = batch_dask.predict_partitions(
+        scorer, frame, client=dask_client, output=output, batch_id="b1", id_column="user_id"
+    )
     assert (result.rows, result.chunks, result.version) == (len(rows), 3, scorer.version)
     assert output.is_dir() and len(list(output.glob("*.parquet"))) == 3
     pd.testing.assert_frame_equal(pd.read_parquet(output).drop(columns=VOLATILE), _local(scorer, rows, tmp_path))
     # Again: the new batch replaces the folder whole, and no staging folder is left behind.
-    batch_dask.predict_partitions(scorer, frame.partitions[:1], dask_client, output, batch_id="b2", id_column="user_id")
+    batch_dask.predict_partitions(
+        scorer, frame.partitions[:1], client=dask_client, output=output, batch_id="b2", id_column="user_id"
+    )
     assert set(pd.read_parquet(output)["batch_id"]) == {"b2"}
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
@@ -55,12 +59,14 @@ def test_database_output_is_one_batch_replaced_by_id(scorer, rows, tmp_path, das
     frame = batch_dask.read_partitions(_parts(rows, tmp_path / "in"))
     url = store_url
     first = batch_dask.predict_partitions(
-        scorer, frame, dask_client, url, TABLE, batch_id="b1", id_column="user_id", progress=True
+        scorer, frame, client=dask_client, output=url, table=TABLE, batch_id="b1", id_column="user_id", progress=True
     )
     assert capsys.readouterr().out.splitlines() == [
         f"scoring on the cluster: {q}% of 3 partitions done" for q in (25, 50, 75, 100)
     ]
-    again = batch_dask.predict_partitions(scorer, frame, dask_client, url, TABLE, batch_id="b1", id_column="user_id")
+    again = batch_dask.predict_partitions(
+        scorer, frame, client=dask_client, output=url, table=TABLE, batch_id="b1", id_column="user_id"
+    )
     assert (first.replaced, again.replaced) == (0, len(rows))
     stored = pd.read_sql(f"SELECT * FROM {TABLE} ORDER BY user_id", url)
     local = _local(scorer, rows, tmp_path)
@@ -74,7 +80,9 @@ def test_a_partition_that_cannot_be_scored_writes_nothing(scorer, rows, tmp_path
     folder = _parts(bad, tmp_path / "in", 2)
     with pytest.raises(BatchError, match="nothing of batch 'b1' was written"):
         frame = batch_dask.read_partitions(folder)
-        batch_dask.predict_partitions(scorer, frame, dask_client, store_url, TABLE, batch_id="b1", id_column="user_id")
+        batch_dask.predict_partitions(
+            scorer, frame, client=dask_client, output=store_url, table=TABLE, batch_id="b1", id_column="user_id"
+        )
     engine = sa.create_engine(store_url)
     try:
         assert not sa.inspect(engine).has_table(TABLE)  # not even the table the batch would have made
@@ -113,7 +121,9 @@ def test_each_worker_process_loads_the_model_once(scorer, rows, tmp_path, dask_c
     monkeypatch.setattr(batch_dask, "_SCORERS", {})
     monkeypatch.setattr(scoring, "load", lambda *a, **k: loads.append(k) or scorer)
     frame = batch_dask.read_partitions(_parts(rows, tmp_path / "in", 4))
-    batch_dask.predict_partitions(scorer, frame, dask_client, tmp_path / "o.parquet", batch_id="b", id_column="user_id")
+    batch_dask.predict_partitions(
+        scorer, frame, client=dask_client, output=tmp_path / "o.parquet", batch_id="b", id_column="user_id"
+    )
     assert loads == [{"version": scorer.version}]  # the workers are threads of this one process here
 
 
@@ -162,7 +172,9 @@ def test_a_worker_killed_mid_scoring_still_gives_every_row_once(scorer, rows, tm
     url = f"sqlite:///{tmp_path / 'out.db'}"
     with compute.session(settings, show=None, dashboard_address=None) as client:
         client.register_plugin(plugin)
-        result = batch_dask.predict_partitions(scorer, frame, client, url, TABLE, batch_id="b1", id_column="user_id")
+        result = batch_dask.predict_partitions(
+            scorer, frame, client=client, output=url, table=TABLE, batch_id="b1", id_column="user_id"
+        )
     assert (tmp_path / "killed").exists()  # a worker did die
     with sqlite3.connect(tmp_path / "out.db") as connection:
         ids = pd.read_sql(f"SELECT user_id FROM {TABLE}", connection)["user_id"]

@@ -24,7 +24,14 @@ def test_modeling_end_to_end(task, tmp_path, monkeypatch):
     X_val, y_val = sets["validation"][list(schema.index)], sets["validation"][card.target]
 
     scores = select.compare(
-        {"linear": {}, "hist_gradient_boosting": {"max_iter": 40}}, schema, X, y, task, card.metric, 3, 0
+        {"linear": {}, "hist_gradient_boosting": {"max_iter": 40}},
+        schema,
+        X,
+        y,
+        task=task,
+        metric=card.metric,
+        cv_folds=3,
+        seed=0,
     )
     chosen, reason = select.choose(scores, "best_mean", card.metric)
     better = (lambda a, b: a > b) if card.greater_is_better else (lambda a, b: a < b)
@@ -55,7 +62,7 @@ def test_modeling_end_to_end(task, tmp_path, monkeypatch):
     assert importances.index[0] in {"spend", "plan"}
     curves = evaluate.dependence(model, X_val, evaluate.numeric_top(importances, X_val, 1))
     assert len(curves) == 1
-    worst = evaluate.segments(model, X_val, y_val, task, card.positive_class, threshold)
+    worst = evaluate.segments(model, X_val, y_val, task=task, positive=card.positive_class, threshold=threshold)
     assert "(all)" in worst["feature"].tolist()
 
     searcher = tune.search(
@@ -66,14 +73,16 @@ def test_modeling_end_to_end(task, tmp_path, monkeypatch):
         }[chosen],
         X,
         y,
-        task,
-        card.metric,
-        "random",
-        2,
-        3,
-        0,
+        task=task,
+        metric=card.metric,
+        method="random",
+        n_iter=2,
+        cv_folds=3,
+        seed=0,
     )
-    comparison = tune.against_untuned(model, searcher.best_estimator_, X, y, task, card.metric, 3, 0)
+    comparison = tune.against_untuned(
+        model, searcher.best_estimator_, X, y, task=task, metric=card.metric, cv_folds=3, seed=0
+    )
     keep, text = tune.decide(comparison, card.metric)
     assert ("keep the tuned model" in text) == keep
 
@@ -87,7 +96,12 @@ def test_modeling_end_to_end(task, tmp_path, monkeypatch):
     assert score == pytest.approx(results.loc[card.metric, "test"], abs=1e-4)
     base = acceptance.baseline(model.named_steps["preprocess"], (X, y), held_out["test"], card, 0)
     found = acceptance.estimate(
-        model, results, {**held_out, "train": (X, y), "validation": (X_val, y_val)}, card, threshold, small_test_rows=0
+        model,
+        results,
+        {**held_out, "train": (X, y), "validation": (X_val, y_val)},
+        card,
+        threshold=threshold,
+        small_test_rows=0,
     )
     assert found.value == pytest.approx(score, abs=1e-4) and found.how == f"on the {len(y_test):,} test rows"
     passed, verdict = acceptance.verdict(card, found, base)
@@ -97,7 +111,7 @@ def test_modeling_end_to_end(task, tmp_path, monkeypatch):
         results,
         {**held_out, "train": (X, y), "validation": (X_val, y_val)},
         card,
-        threshold,
+        threshold=threshold,
         small_test_rows=10**6,
         resamples=200,
     )
@@ -168,7 +182,9 @@ def test_search_space_from_params():
     assert space["model__max_depth"] == [3, None]
     assert space["model__n"].support() == (1, 5)
     with pytest.raises(ValueError, match="no search space"):
-        tune.search(None, {}, None, None, "binary", "roc_auc", "random", 1, 2, 0)
+        tune.search(
+            None, {}, None, None, task="binary", metric="roc_auc", method="random", n_iter=1, cv_folds=2, seed=0
+        )
 
 
 def test_a_setting_no_variant_of_the_family_has_is_a_typo():

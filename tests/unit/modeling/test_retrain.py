@@ -79,7 +79,15 @@ def test_the_registry_keeps_both_versions_and_records_the_lineage(champion, drif
     challenger, rows = retrain.train_challenger(champion, SCHEMA, fresh.train, "churned")
     table = retrain.compare({"champion": champion, "challenger": challenger}, fresh.holdout, SCHEMA, CARD, 0.3)
     text, lineage = retrain.register(
-        challenger, "churn", registry.show("churn"), table, fresh, rows, False, go=True, promote=True
+        challenger,
+        name="churn",
+        champion_metadata=registry.show("churn"),
+        table=table,
+        fresh=fresh,
+        rows=rows,
+        include_training_data=False,
+        go=True,
+        promote=True,
     )
     assert "promoted" in text and "parent_version" not in lineage.index  # numbers grow with runs
     versions = registry.versions("churn")

@@ -63,9 +63,23 @@ def _same(on_dask, local, X):
 @pytest.mark.parametrize("method", ["random", "halving"])
 def test_search_on_worker_processes_finds_the_local_best_settings(method, capsys):
     card, model, space, X, y = _data("hist_gradient_boosting")
-    local = tune.search(model, space, X, y, "binary", card.metric, method, 4, 3, seed=7, n_jobs=1)
+    local = tune.search(
+        model, space, X, y, task="binary", metric=card.metric, method=method, n_iter=4, cv_folds=3, seed=7, n_jobs=1
+    )
     cluster = Compute(engine="dask", workers=2, processes=True, memory_limit="1GiB", timeout_s=60)
-    on_dask = tune.search(model, space, X, y, "binary", card.metric, method, 4, 3, seed=7, compute=cluster)
+    on_dask = tune.search(
+        model,
+        space,
+        X,
+        y,
+        task="binary",
+        metric=card.metric,
+        method=method,
+        n_iter=4,
+        cv_folds=3,
+        seed=7,
+        compute=cluster,
+    )
     _same(on_dask, local, X)
     out = capsys.readouterr().out
     assert "Running on a local Dask cluster of 2 worker(s); dashboard:" in out
@@ -80,10 +94,18 @@ def test_nested_parallel_steps_stay_on_the_worker(dask_client):
     from distributed import get_task_stream
 
     card, model, space, X, y = _data("random_forest")
-    local = tune.search(model, space, X, y, "binary", card.metric, "random", 4, 3, seed=3, n_jobs=1)
+    local = tune.search(
+        model, space, X, y, task="binary", metric=card.metric, method="random", n_iter=4, cv_folds=3, seed=3, n_jobs=1
+    )
     with get_task_stream(dask_client) as stream:
         on_dask = tune_dask.fit(
-            tune.searcher(model, space, "binary", card.metric, "random", 4, 3, seed=3), X, y, dask_client, show=None
+            tune.searcher(
+                model, space, task="binary", metric=card.metric, method="random", n_iter=4, cv_folds=3, seed=3
+            ),
+            X,
+            y,
+            dask_client,
+            show=None,
         )
     _same(on_dask, local, X)
     keys = {task["key"] for task in stream.data}

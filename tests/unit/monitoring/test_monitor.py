@@ -40,7 +40,15 @@ def _fit(reference: pd.DataFrame, **settings) -> monitor.Reference:
 def _check(reference: pd.DataFrame, production: pd.DataFrame) -> pd.DataFrame:
     production = production.assign(output_probability_1=champion_score(production).to_numpy())
     accepted = roc_auc_score(reference["churned"], champion_score(reference))
-    return monitor.check(production, _fit(reference), CARD, DROP, accepted, "W", 200)
+    return monitor.check(
+        production,
+        _fit(reference),
+        card=CARD,
+        performance_drop=DROP,
+        reference_metric=accepted,
+        period="W",
+        min_rows=200,
+    )
 
 
 def _alerted(results: pd.DataFrame) -> set[tuple[str, str]]:
@@ -217,7 +225,9 @@ def test_a_correlation_changing_sign_with_marginals_kept_raises_the_multivariate
     assert np.array_equal(np.sort(window["x1"].to_numpy()[1000:]), np.sort(before))  # the marginal, exactly
     window = window.assign(output_probability_1=window["x2"])
     assert np.corrcoef(window["x0"][1000:], window["x1"][1000:])[0, 1] < -0.8
-    results = monitor.check(window, fitted, CARD, DROP, 0.8, "W", 200)
+    results = monitor.check(
+        window, fitted, card=CARD, performance_drop=DROP, reference_metric=0.8, period="W", min_rows=200
+    )
     assert set(map(tuple, monitor_alerts.alerts(results)[["feature", "window"]].to_numpy())) == {
         (FEATURE, "2027-01-11")
     }
@@ -252,10 +262,24 @@ def test_bad_input_gets_a_clear_message(reference):
     production = production_weeks(Drift(), weeks=1).assign(output_probability_1=0.5)
     fitted = _fit(reference)
     with pytest.raises(monitor.MonitorError, match="production window is empty"):
-        monitor.check(production.iloc[:0], fitted, CARD, DROP, 0.8, "W", 200)
+        monitor.check(
+            production.iloc[:0],
+            fitted,
+            card=CARD,
+            performance_drop=DROP,
+            reference_metric=0.8,
+            period="W",
+            min_rows=200,
+        )
     with pytest.raises(monitor.MonitorError, match="share no columns"):
         monitor.check(
-            production.add_prefix("other_").assign(timestamp=production["timestamp"]), fitted, CARD, DROP, 0.8, "W", 200
+            production.add_prefix("other_").assign(timestamp=production["timestamp"]),
+            fitted,
+            card=CARD,
+            performance_drop=DROP,
+            reference_metric=0.8,
+            period="W",
+            min_rows=200,
         )
     with pytest.raises(monitor.MonitorError, match="lacks column"):
         monitor_store.attach_labels(
@@ -281,7 +305,16 @@ def test_batches_get_prediction_drift_checks_of_their_own(reference):
             ],
         }
     )
-    results = monitor.check(production, _fit(reference), CARD, DROP, 0.8, "W", 200, batches=batches)
+    results = monitor.check(
+        production,
+        _fit(reference),
+        card=CARD,
+        performance_drop=DROP,
+        reference_metric=0.8,
+        period="W",
+        min_rows=200,
+        batches=batches,
+    )
     batch = results[results["window"].str.startswith("batch ")].set_index(["window", "statistic"])["alert"]
     assert batch[("batch shifted", "jensen_shannon")] and batch[("batch shifted", "wasserstein")]
     assert not batch[("batch same", "jensen_shannon")] and not batch[("batch same", "wasserstein")]
@@ -297,12 +330,12 @@ def test_the_log_is_read_for_the_monitored_version_only(store_url):
     rows = [
         prediction_log.row(
             "r",
-            k,
-            "churn",
-            1 + k % 2,
-            "production",
-            {"user_id": k, "age": 30 + k},
-            {"prediction": 0, "probability_1": 0.1 * k},
+            record=k,
+            model="churn",
+            version=1 + k % 2,
+            role="production",
+            inputs={"user_id": k, "age": 30 + k},
+            outputs={"prediction": 0, "probability_1": 0.1 * k},
         )
         for k in range(6)
     ]
@@ -426,7 +459,9 @@ def test_regression_performance_alerts_when_errors_grow():
         }
     )
     fitted = monitor.fit(reference, reference["x"], SETTINGS, 0, 200)
-    results = monitor.check(production, fitted, card, DROP, 0.8, "W", 200)
+    results = monitor.check(
+        production, fitted, card=card, performance_drop=DROP, reference_metric=0.8, period="W", min_rows=200
+    )
     performance = results[results["feature"] == "performance (mae)"].set_index("window")
     assert list(performance["alert"]) == [False, True]  # mae ~0.8 then ~2.4, against a ceiling of 0.85
     assert performance["threshold"].iloc[0] == pytest.approx(0.85)

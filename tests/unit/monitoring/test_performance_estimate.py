@@ -22,7 +22,15 @@ def reference() -> pd.DataFrame:
 def test_regression_gets_no_label_free_estimate_and_says_why():
     frame = pd.DataFrame({"output_prediction": [1.0, 2.0], "timestamp": pd.Timestamp("2027-01-04", tz="UTC")})
     table, said = performance_estimate.for_production(
-        frame, pd.Series(["w", "w"]), "regression", None, None, None, None, 0, 1
+        frame,
+        window=pd.Series(["w", "w"]),
+        task="regression",
+        positive_class=None,
+        validation_scores=None,
+        validation_truth=None,
+        settings=None,
+        seed=0,
+        min_rows=1,
     )
     assert table.empty and said.startswith("No label-free estimate for regression: the model gives one number")
     results = pd.DataFrame({"feature": ["performance (mae)"], "window": ["w"], "value": [0.5], "rows": [2]})
@@ -78,7 +86,14 @@ def test_the_estimate_is_reproducible_and_defined_on_one_class_windows():
     assert found["accuracy"][0] == pytest.approx(1.0, abs=1e-5) and np.isnan(found["roc_auc"][0])
     window = pd.Series(["w"] * 300)
     table = performance_estimate.by_window(
-        pd.DataFrame({"s": low_scores, "p": 0}), window, ["s"], "p", [1], [calibration], 0.9, 200
+        pd.DataFrame({"s": low_scores, "p": 0}),
+        window=window,
+        scores=["s"],
+        prediction="p",
+        classes=[1],
+        calibrations=[calibration],
+        interval=0.9,
+        min_rows=200,
     )
     assert table.set_index("metric").loc["roc_auc", "note"] == "not measurable: one class expected in this window"
 
@@ -144,14 +159,14 @@ def test_a_multiclass_model_gets_its_estimate_per_window():
     windows = pd.Series(np.repeat(["w1", "w2"], 500))
     table, said = performance_estimate.for_production(
         frame,
-        windows,
-        "multiclass",
-        None,
-        validation.add_prefix("output_probability_"),
-        pd.Series(validation_truth),
-        SimpleNamespace(calibrate="always", interval=0.95),
-        0,
-        200,
+        window=windows,
+        task="multiclass",
+        positive_class=None,
+        validation_scores=validation.add_prefix("output_probability_"),
+        validation_truth=pd.Series(validation_truth),
+        settings=SimpleNamespace(calibrate="always", interval=0.95),
+        seed=0,
+        min_rows=200,
     )
     assert list(table["metric"].unique()) == ["roc_auc_ovr", "f1_macro", "accuracy"] and len(table) == 6
     assert (table["low"] < table["estimate"]).all() and (table["estimate"] < table["high"]).all()
@@ -183,11 +198,11 @@ def test_a_multiclass_projects_monitoring_shows_the_estimate_beside_the_realized
     results = monitor.check(
         production,
         monitor.fit(reference, pd.Series(validation.idxmax(axis=1)), SETTINGS, 0, 200),
-        card,
-        DROP,
-        0.6,
-        "W",
-        200,
+        card=card,
+        performance_drop=DROP,
+        reference_metric=0.6,
+        period="W",
+        min_rows=200,
     )
     results = monitor.with_estimates(results, estimates, card, 0.6, DROP)
     assert (results["feature"] == "estimated performance (f1_macro)").sum() == 2

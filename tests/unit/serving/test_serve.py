@@ -549,7 +549,7 @@ def test_an_unreachable_postgresql_store_delays_rows_and_never_shows_its_passwor
     """(``postgres_cluster``: run, skipped or failed as every PostgreSQL case is; its server is not used.)"""
     url = f"postgresql://app:hunter2@/store?host={tmp_path}"  # no server listens in tmp_path
     broken = prediction_log.PredictionLog(url, spool=tmp_path / "spool", retry_first=0.05, retry_max=0.2).start()
-    broken.submit([prediction_log.row("c", 0, "m", 1, "production", {}, {})])
+    broken.submit([prediction_log.row("c", record=0, model="m", version=1, role="production", inputs={}, outputs={})])
     deadline = time.monotonic() + 60
     while broken.state() != "failing" and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -33,7 +33,15 @@ SRC = ROOT / "src"
 
 def _rows(request: str, n: int = 3, role: str = "production") -> list[dict]:
     return [
-        prediction_log.row(request, i, "m", 1, role, {"x": i, "request": request}, {"prediction": i % 2})
+        prediction_log.row(
+            request,
+            record=i,
+            model="m",
+            version=1,
+            role=role,
+            inputs={"x": i, "request": request},
+            outputs={"prediction": i % 2},
+        )
         for i in range(n)
     ]
 
@@ -71,9 +79,34 @@ def test_rows_are_written_read_back_since_a_moment_and_a_bad_url_is_refused(stor
     assert prediction_log.read(store_url).empty
     log = _log(store_url, tmp_path / "spool")
     old = pd.Timestamp("2025-01-01", tz="UTC").to_pydatetime()
-    log.submit([prediction_log.row("a", 0, "m", 1, "production", {"x": 1}, {"prediction": 0}, old)])
     log.submit(
-        [prediction_log.row("b", i, "m", 1, "shadow", {"x": i}, {"prediction": 1}, flags=["x"]) for i in range(3)]
+        [
+            prediction_log.row(
+                "a",
+                record=0,
+                model="m",
+                version=1,
+                role="production",
+                inputs={"x": 1},
+                outputs={"prediction": 0},
+                timestamp=old,
+            )
+        ]
+    )
+    log.submit(
+        [
+            prediction_log.row(
+                "b",
+                record=i,
+                model="m",
+                version=1,
+                role="shadow",
+                inputs={"x": i},
+                outputs={"prediction": 1},
+                flags=["x"],
+            )
+            for i in range(3)
+        ]
     )
     assert log.close() == 0
     assert log.stats()["logged"] == 4 and log.stats()["log_spooled"] == 4 and log.stats()["log_failures"] == 0
