@@ -398,8 +398,26 @@ def test_replayed_production_is_logged_and_labelled_in_the_store(scorer, rows, s
     weeks = pd.to_timedelta(np.repeat([0, 7], 100), unit="D")
     frame = rows.iloc[:200].assign(week=np.repeat([1, 2], 100), predicted_at=pd.Timestamp("2027-01-04") + weeks)
     feed = f"sql:{store_url}::labels"
-    production.replay(frame.iloc[:30], scorer, store_url, "simulated_predictions", "user_id", "churned", 30, feed)
-    said = production.replay(frame, scorer, store_url, "simulated_predictions", "user_id", "churned", 30, feed)
+    production.replay(
+        frame.iloc[:30],
+        scorer,
+        url=store_url,
+        table="simulated_predictions",
+        id_column="user_id",
+        target="churned",
+        window_days=30,
+        labels_path=feed,
+    )
+    said = production.replay(
+        frame,
+        scorer,
+        url=store_url,
+        table="simulated_predictions",
+        id_column="user_id",
+        target="churned",
+        window_days=30,
+        labels_path=feed,
+    )
     assert said.startswith("Replayed 200 simulated predictions over 2 weeks into table 'simulated_predictions'")
     logged = monitor_store.read_log(store_url, "simulated_predictions", "churn", 1)  # replaced, not added to
     assert logged["user_id"].tolist() == frame["user_id"].tolist()

@@ -155,7 +155,18 @@ def test_the_hidden_signal_is_learnable_from_simple_aggregates(clean):
 
 
 def test_behaviour_summary_is_what_the_generator_fed_the_hidden_function(clean):
-    spec = _spec(5000, "2025-01-01", "2025-12-01", 30, 7, "training", Drift(), 0.0, None, False)
+    spec = _spec(
+        5000,
+        start="2025-01-01",
+        cutoff="2025-12-01",
+        label_window_days=30,
+        seed=7,
+        period="training",
+        drift=Drift(),
+        treatment_effect=0.0,
+        treated=None,
+        messy=False,
+    )
     inner = generate_block(spec, 0)["features"]
     outer = behaviour_summary(clean.users, clean.events, CUTOFF).iloc[: len(inner)]
     pd.testing.assert_frame_equal(outer.reset_index(drop=True)[list(FEATURES)], inner, check_dtype=False)

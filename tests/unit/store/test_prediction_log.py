@@ -280,8 +280,8 @@ CHILD = textwrap.dedent("""
     log = prediction_log.PredictionLog(url, spool=folder, retry_first=0.05, retry_max=0.5).start()
     k = 0
     while True:
-        log.submit([prediction_log.row(f"r{k}", i, "m", 1, "production", {"x": i}, {"prediction": 0})
-                    for i in range(3)])
+        log.submit([prediction_log.row(f"r{k}", record=i, model="m", version=1, role="production",
+                                       inputs={"x": i}, outputs={"prediction": 0}) for i in range(3)])
         print(k, log.state(), flush=True)  # acknowledged: on disk
         k += 1
 """)
@@ -350,8 +350,8 @@ FULL_DISK = textwrap.dedent("""
     resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))
     acknowledged, refused = [], None
     for k in range(1000):
-        rows = [prediction_log.row(f"r{k}", i, "m", 1, "production", {"pad": "x" * 150}, {"prediction": 0})
-                for i in range(3)]
+        rows = [prediction_log.row(f"r{k}", record=i, model="m", version=1, role="production",
+                                   inputs={"pad": "x" * 150}, outputs={"prediction": 0}) for i in range(3)]
         try:
             log.submit(rows)
         except prediction_log.SpoolRefused as exc:
