@@ -29,7 +29,7 @@ if CHROMIUM is None:
         raise RuntimeError(f"LIFECYCLE_REQUIRE_BROWSER is set but {reason}")
     pytest.skip(reason, allow_module_level=True)
 
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect, sync_playwright  # noqa: E402  (after the skip when it is missing)
 
 NOTEBOOK = "00_problem_definition.ipynb"
 

@@ -157,7 +157,7 @@ class Run:
         if self.spare is worker:
             self.spare = None
         if first:  # ~2 s to import: once per run, only when a notebook runs, while the first kernel boots
-            import papermill  # noqa: F401
+            import papermill  # noqa: F401  (the import is the point: paid while the kernel boots)
 
             kernels.register_engine()
         k = self.phases.index(phase) + 1
@@ -271,5 +271,5 @@ class Run:
             return
         try:
             self.echo(f"report: {paths.relative(report.write(self.folder))}")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001  (a report that fails must not fail the run it reports)
             self.echo(f"no report: {type(exc).__name__}: {exc}")

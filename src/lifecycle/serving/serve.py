@@ -88,7 +88,7 @@ def _shadow(name: str, choice: Any, served: scoring.Scorer) -> scoring.Scorer | 
             shadow = scoring.load(name, version=choice)
         contract = Contract(served.schema)
         scoring.score(shadow, contract.frame([contract.example()]))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001  (any failure of the shadow: serve without one, say why)
         log.warning("no shadow: %s (shadow: %s); serving without one", " ".join(str(exc).split()), choice)
         return None
     if shadow.version == served.version:

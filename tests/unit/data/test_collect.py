@@ -89,7 +89,7 @@ def test_sufficiency_passes_and_fails_with_the_reason():
     card = _card("min_rows=4", "min_rows_per_class=2")
     assert collect.sufficiency(card, pd.Series([0, 1, 0, 1]))["ok"].all()
     checks = collect.sufficiency(card, pd.Series([0, 0, 0, 1, None]))
-    assert checks.loc["rows of class 1", "ok"] == False  # noqa: E712
+    assert checks.loc["rows of class 1", "ok"] == False  # noqa: E712  (a numpy bool: `is False` never holds)
     with pytest.raises(InsufficientData, match=r"rows of class 1: found 1, need 2"):
         collect.require_sufficient(checks)
     one_class = collect.sufficiency(card, pd.Series([0, 0, 0, 0]))

@@ -148,7 +148,10 @@ def _aggregate(events: pd.DataFrame, **kwargs) -> pd.DataFrame:
 def test_aggregate_events_counts_recency_and_ratios_by_hand():
     out = _aggregate(_events())
     assert out.index.tolist() == [30, 10, 20]  # every id asked for, in order; 30 has no events
-    column = lambda name: out[name].tolist()  # noqa: E731
+
+    def column(name):
+        return out[name].tolist()
+
     assert column("events_7d") == [0, 2, 1]
     assert column("events_30d") == [0, 3, 1]
     assert column("session_7d") == [0, 1, 0]

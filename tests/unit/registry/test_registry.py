@@ -238,7 +238,7 @@ def test_concurrent_registrations_get_distinct_versions(logistic, models_dir, mo
     def work():
         try:
             results.append(registry.register(logistic, "churn").version)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001  (whatever a racing writer raises is kept, then checked)
             errors.append(exc)
 
     threads = [threading.Thread(target=work) for _ in range(6)]
