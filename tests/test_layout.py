@@ -60,45 +60,55 @@ def test_no_module_imports_itself_through_others():
     assert circles(imports) == []
 
 
+def modules() -> list[tuple[str, list[str], ast.Module]]:
+    """Every module of the package: its path from the root, its lines, its tree."""
+    found = []
+    for path in sorted((ROOT / "src" / "lifecycle").rglob("*.py")):
+        lines = path.read_text().splitlines()
+        found.append((str(path.relative_to(ROOT)), lines, ast.parse("\n".join(lines))))
+    return found
+
+
+def functions() -> list[tuple[str, list[str], ast.FunctionDef | ast.AsyncFunctionDef]]:
+    """Every function of the package, with its module's path and lines."""
+    return [
+        (where, lines, node)
+        for where, lines, tree in modules()
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    ]
+
+
 def test_imports_inside_functions_are_only_the_lazy_ones_and_say_why():
     """A lifecycle import inside a function hides a circle unless it keeps a heavy or optional
     dependency (Dask) or a command's own package from loading early; those say so (``# lazy: ...``)."""
-    hidden = []
-    for path in sorted((ROOT / "src" / "lifecycle").rglob("*.py")):
-        lines = path.read_text().splitlines()
-        for node in ast.walk(ast.parse("\n".join(lines))):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                hidden += [
-                    f"{path.relative_to(ROOT)}:{inner.lineno}"
-                    for inner in ast.walk(node)
-                    if isinstance(inner, ast.ImportFrom)
-                    and (inner.module or "").startswith("lifecycle")
-                    and "# lazy: " not in lines[inner.end_lineno - 1]
-                ]
+    hidden = [
+        f"{where}:{inner.lineno}"
+        for where, lines, node in functions()
+        for inner in ast.walk(node)
+        if isinstance(inner, ast.ImportFrom)
+        and (inner.module or "").startswith("lifecycle")
+        and "# lazy: " not in lines[inner.end_lineno - 1]
+    ]
     assert hidden == []
 
 
 def test_no_module_over_300_lines_and_no_function_over_60():
     """A module that passes ~300 lines is two modules; a function past ~60 lines is two functions (CONTRIBUTING)."""
-    long = []
-    for path in sorted((ROOT / "src" / "lifecycle").rglob("*.py")):
-        text = path.read_text()
-        where = path.relative_to(ROOT)
-        if len(text.splitlines()) > 300:
-            long.append(f"{where}: {len(text.splitlines())} lines")
-        for node in ast.walk(ast.parse(text)):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
-                long.append(f"{where}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines")
+    long = [f"{where}: {len(lines)} lines" for where, lines, _ in modules() if len(lines) > 300]
+    long += [
+        f"{where}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines"
+        for where, _, node in functions()
+        if node.end_lineno - node.lineno >= 60
+    ]
     assert long == []
 
 
 def test_long_signatures_are_keyword_only_after_the_data():
     """At most four parameters (after self) may be passed by position; the settings after them by name."""
     positional = []
-    for path in sorted((ROOT / "src" / "lifecycle").rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                names = [a.arg for a in node.args.posonlyargs + node.args.args if a.arg not in ("self", "cls")]
-                if len(names) + len(node.args.kwonlyargs) >= 8 and len(names) > 4:
-                    positional.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}({', '.join(names)})")
+    for where, _, node in functions():
+        names = [a.arg for a in node.args.posonlyargs + node.args.args if a.arg not in ("self", "cls")]
+        if len(names) + len(node.args.kwonlyargs) >= 8 and len(names) > 4:
+            positional.append(f"{where}:{node.lineno} {node.name}({', '.join(names)})")
     assert positional == [], "put * after the data: the settings go by name"
