@@ -12,12 +12,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lifecycle.run import kernels
+
 ROOT = Path(__file__).resolve().parents[1]
 COPIED = ("src", "notebooks", "params", "pyproject.toml")
 # The unit tests of src/ are written for the simulated product. Once `lifecycle init` points params/ at
 # your own table it keeps the simulator's parameters here, and every test runs on them except those
 # marked `own_params` (the notebook tests; nbval's kernels read params/ itself).
 SIMULATOR_PARAMS = ROOT / "tests" / "simulator_params"
+
+# nbval's kernels, and every lifecycle a test starts, get native threads as `lifecycle run`'s kernels do
+# (lifecycle.run.kernels.THREADS): the stored outputs were made that way.
+for _name, _value in kernels.THREADS.items():
+    os.environ.setdefault(_name, _value)
 
 
 # The suite's groups, each a marker (pyproject.toml) given by where a test lives: tests/<group>/ for these,

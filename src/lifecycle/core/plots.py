@@ -1,7 +1,9 @@
 """Figures. Every helper returns a matplotlib Figure in the one house style; ``save``
-writes it under ``reports/figures/`` and hands it back for the notebook to show."""
+writes it under ``reports/figures/`` and hands the notebook that PNG to show."""
 
 from __future__ import annotations
+
+import io
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -33,14 +35,29 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 9, height: float = 3.2
     return fig, axes.ravel()
 
 
-def save(fig: Figure | None, name: str) -> Figure | None:
+class Saved:
+    """A saved figure as a notebook shows it: the PNG just written, so it is drawn once, not twice
+    (Jupyter's inline backend would draw the figure again, cropped the same way)."""
+
+    def __init__(self, figure: Figure, png: bytes) -> None:
+        self.figure, self.png = figure, png
+
+    def _repr_png_(self) -> bytes:
+        return self.png
+
+    def __repr__(self) -> str:
+        return repr(self.figure)
+
+
+def save(fig: Figure | None, name: str) -> Saved | None:
     """Write ``reports/figures/<name>.png`` (no timestamp inside: same figure, same bytes)."""
     if fig is None:
         return None
-    files.write_atomic(
-        paths.FIGURES / f"{name}.png", lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None})
-    )
-    return fig
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
+    png = buffer.getvalue()
+    files.write_atomic(paths.FIGURES / f"{name}.png", lambda tmp: tmp.write_bytes(png))
+    return Saved(fig, png)
 
 
 def missingness(table: pd.DataFrame) -> Figure:

@@ -38,3 +38,11 @@ def test_save_writes_the_same_bytes_each_time(tmp_path, monkeypatch):
     plots.save(plots.missingness(_table()), "b")
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
     assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_saved_figure_shows_the_png_it_wrote_and_reads_as_the_figure(tmp_path, monkeypatch):
+    monkeypatch.setattr(plots.paths, "FIGURES", tmp_path)
+    fig = plots.missingness(_table())
+    shown = plots.save(fig, "a")
+    assert shown._repr_png_() == (tmp_path / "a.png").read_bytes()  # drawn once: what the notebook shows is the file
+    assert repr(shown) == repr(fig) and repr(shown).startswith("<Figure size ")  # the stored text/plain output

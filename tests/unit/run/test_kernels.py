@@ -1,0 +1,50 @@
+"""The runner's kernels: native threads at one unless exported, and the heavy libraries imported ahead."""
+
+from __future__ import annotations
+
+import ast
+import json
+
+from jupyter_client.blocking import BlockingKernelClient
+
+from lifecycle.run import kernels
+
+
+def _ask(kernel: kernels.Kernel, expression: str):
+    client = BlockingKernelClient()
+    client.load_connection_info(kernel.km.get_connection_info())
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        reply = client.execute_interactive(
+            "", silent=True, store_history=False, user_expressions={"x": expression}, timeout=60
+        )
+        return json.loads(ast.literal_eval(reply["content"]["user_expressions"]["x"]["data"]["text/plain"]))
+    finally:
+        client.stop_channels()
+
+
+def test_a_kernel_starts_with_one_native_thread_and_the_heavy_libraries_imported_but_no_lifecycle_module(
+    monkeypatch,
+):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    kernel = kernels.Kernel()
+    try:
+        expression = (
+            "__import__('json').dumps([__import__('os').environ.get('OMP_NUM_THREADS'), "
+            "sorted(m for m in __import__('sys').modules if m in ('sklearn.ensemble', 'pandas', 'matplotlib.pyplot') "
+            "or m.startswith('lifecycle'))])"
+        )
+        threads, before = _ask(kernel, expression)
+        assert threads == "1" and before == []  # cold: nothing imported yet
+        kernel.warm()
+        threads, after = _ask(kernel, expression)
+        assert after == ["matplotlib.pyplot", "pandas", "sklearn.ensemble"]  # and not one lifecycle module
+    finally:
+        kernel.stop()
+
+
+def test_an_exported_thread_count_wins(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    env = kernels.kernel_env()
+    assert env["OMP_NUM_THREADS"] == "3" and env["OPENBLAS_NUM_THREADS"] == "1"
