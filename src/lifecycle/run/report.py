@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.core import files, paths
-from lifecycle.data import collect
 from lifecycle.run import lockfile
 
 HEADLINE = "headline"  # the cell tag that puts a cell's outputs in the report
@@ -158,6 +157,8 @@ def _data_version(run: dict, folder: Path) -> str | None:
     record = folder / "report.json"
     if record.is_file():
         return files.read_json(record).get("data_version")
+    from lifecycle.data import collect  # lazy: pandas stays out of a run with nothing to do
+
     try:
         version = collect.read_lineage().get("data_version")
     except (FileNotFoundError, ValueError, KeyError):

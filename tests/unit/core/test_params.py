@@ -134,3 +134,42 @@ def test_params_check_passes_on_the_defaults(project):
     result = run_in(project, "lifecycle", "params", "check")
     assert result.returncode == 0, result.stderr
     assert "params OK" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:///data/predictions.db",
+        "sqlite:////abs/folder/log.db",
+        "sqlite+pysqlite:///log.db",
+        "sqlite:///data/log.db?timeout=5",
+        "sqlite://",
+        "sqlite:///:memory:",
+        "sqlite:///file:log?mode=ro&uri=true",
+        "sqlite:///C:/log.db",
+        "postgresql://user:secret@host/db",
+        "not a url",
+    ],
+)
+def test_the_batch_store_beside_a_log_is_what_sqlalchemy_would_build(url):
+    """batch_store splits a plain SQLite file URL itself (SQLAlchemy's import is most of a no-change run):
+    the answer is the one SQLAlchemy's parser gives."""
+    from pathlib import PurePosixPath
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from lifecycle.core.settings import batch_store
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        expected = url
+    else:
+        database = parsed.database or ""
+        if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+            expected = url
+        else:
+            beside = PurePosixPath(database).with_name(f"batch_{PurePosixPath(database).name}")
+            expected = parsed.set(database=str(beside)).render_as_string(hide_password=False)
+    assert batch_store(url) == expected

@@ -9,8 +9,6 @@ from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
 from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from lifecycle.core import paths, table_formats
 from lifecycle.core.settings._base import Name, Seed, Strict, Task, credentials_outside
@@ -123,9 +121,21 @@ class Store(Strict):
     _urls = field_validator("url", "batch_url")(credentials_outside)
 
 
+# A plain SQLite file URL (the default store) is split without SQLAlchemy, whose import would be
+# most of a no-change `lifecycle run`; anything else goes through SQLAlchemy's parser.
+PLAIN_SQLITE = re.compile(r"(?P<scheme>sqlite(\+\w+)?:///)(?P<database>[^?:]+)")
+
+
 def batch_store(url: str) -> str:
     """Where batches go by default for the log at ``url``: a SQLite file's sibling ``batch_<name>``,
     else ``url`` itself (another database, an in-memory SQLite, or a URL that does not parse)."""
+    plain = PLAIN_SQLITE.fullmatch(url)
+    if plain:
+        database = PurePosixPath(plain["database"])
+        return f"{plain['scheme']}{database.with_name(f'batch_{database.name}')}"
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):  # said when the store is used
