@@ -36,8 +36,8 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 9, height: float = 3.2
 
 
 class Saved:
-    """A saved figure as a notebook shows it: the PNG just written, so it is drawn once, not twice
-    (Jupyter's inline backend would draw the figure again, cropped the same way)."""
+    """A saved figure as a notebook shows it: the PNG just written, so it is drawn once, not three times
+    (Jupyter's inline backend would draw it twice more: once to find its tight box, once to render)."""
 
     def __init__(self, figure: Figure, png: bytes) -> None:
         self.figure, self.png = figure, png
@@ -54,7 +54,7 @@ def save(fig: Figure | None, name: str) -> Saved | None:
     if fig is None:
         return None
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buffer, format="png", metadata={"Software": None})  # laid out already (constrained): one draw
     png = buffer.getvalue()
     files.write_atomic(paths.FIGURES / f"{name}.png", lambda tmp: tmp.write_bytes(png))
     return Saved(fig, png)

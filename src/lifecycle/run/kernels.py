@@ -9,8 +9,9 @@ notebook's metadata under ``lifecycle``. ``Worker`` is the thread that owns one 
 and runs one notebook on it when told to.
 
 A kernel started ahead also imports the heavy libraries the notebooks use (``WARM``) while the
-current notebook runs: two to three seconds a phase that no longer wait in its first cell. Only
-third-party modules: which ``lifecycle`` modules a phase imports is still its own record.
+current notebook runs: two to three seconds a phase that no longer wait in its first cell. Of
+``lifecycle`` only ``lifecycle.core.params``, which every phase imports first (its parameters): which
+other ``lifecycle`` modules a phase imports stays its own record.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ WARM = (
     "sklearn.preprocessing",
     "matplotlib.pyplot",
     "IPython.display",
+    "pydantic",
+    "yaml",
+    "lifecycle.core.params",
 )
 # Native thread pools (OpenMP, BLAS) get one thread in the kernels: a phase parallelizes across
 # processes (``n_jobs``), and a second thread per process only oversubscribes two cores

@@ -174,13 +174,18 @@ class Service:
 
     async def start(self) -> None:
         """Start the scoring process(es) and the log writer (a ``ScoringFailed`` if the model cannot score)."""
-        await self.process.start()
-        if self.shadow_process is not None:
-            try:
-                await self.shadow_process.start()
-            except ScoringFailed as exc:  # a shadow never stops the service
-                log.warning("no shadow: %s", exc)
-                self.shadow = self.shadow_process = None
+        # Both processes load their model at once (two cores: the service is ready in one start, not two).
+        starts = [self.process.start()] + ([self.shadow_process.start()] if self.shadow_process else [])
+        served, *shadow = await asyncio.gather(*starts, return_exceptions=True)
+        if isinstance(served, BaseException):
+            if shadow and not isinstance(shadow[0], BaseException):
+                await self.shadow_process.close()
+            raise served
+        if shadow and isinstance(shadow[0], ScoringFailed):  # a shadow never stops the service
+            log.warning("no shadow: %s", shadow[0])
+            self.shadow = self.shadow_process = None
+        elif shadow and isinstance(shadow[0], BaseException):
+            raise shadow[0]
         self.store.start()
         self.batcher.start()
         self.ready = True
