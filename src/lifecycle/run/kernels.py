@@ -97,19 +97,29 @@ class Kernel:
         run_sync(self.km.start_kernel)(cwd=str(paths.NOTEBOOKS), env=kernel_env())
 
     def warm(self, timeout: float = 120) -> None:
-        """Import ``WARM`` in the kernel, silently (no history, no output); best effort."""
-        from jupyter_client.blocking import BlockingKernelClient
+        """Import ``WARM`` in the kernel; best effort (a cold kernel still runs the notebook, only slower)."""
+        try:
+            self.run_silently(WARM_CODE, timeout=timeout)
+        except Exception:  # noqa: BLE001  (best effort, as said)
+            pass
 
-        client = BlockingKernelClient()
-        client.load_connection_info(self.km.get_connection_info())
+    def run_silently(self, code: str, timeout: float = 120, **expressions: str) -> dict:
+        """Run ``code`` with no output and no history; the values of ``expressions`` (their reprs).
+
+        The client is the manager's own, so a busy machine's late heartbeat is not taken for a death."""
+        from jupyter_core.utils import run_sync
+
+        client = self.km.client()
         client.start_channels()
         try:
-            client.wait_for_ready(timeout=timeout)
-            client.execute_interactive(WARM_CODE, silent=True, store_history=False, timeout=timeout)
-        except Exception:  # noqa: BLE001  (a cold kernel still runs the notebook, only slower)
-            pass
+            run_sync(client.wait_for_ready)(timeout=timeout)
+            reply = run_sync(client.execute_interactive)(
+                code, silent=True, store_history=False, user_expressions=expressions, timeout=timeout
+            )
         finally:
             client.stop_channels()
+        answers = reply["content"].get("user_expressions", {})
+        return {name: answer["data"]["text/plain"] for name, answer in answers.items()}
 
     @property
     def pid(self) -> int | None:

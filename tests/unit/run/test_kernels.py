@@ -8,23 +8,12 @@ import subprocess
 import sys
 
 from conftest import ROOT
-from jupyter_client.blocking import BlockingKernelClient
 
 from lifecycle.run import kernels
 
 
 def _ask(kernel: kernels.Kernel, expression: str):
-    client = BlockingKernelClient()
-    client.load_connection_info(kernel.km.get_connection_info())
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=60)
-        reply = client.execute_interactive(
-            "", silent=True, store_history=False, user_expressions={"x": expression}, timeout=60
-        )
-        return json.loads(ast.literal_eval(reply["content"]["user_expressions"]["x"]["data"]["text/plain"]))
-    finally:
-        client.stop_channels()
+    return json.loads(ast.literal_eval(kernel.run_silently("", x=expression)["x"]))
 
 
 def test_a_kernel_starts_with_one_native_thread_and_imports_the_heavy_libraries_ahead(
