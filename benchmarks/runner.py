@@ -1,5 +1,6 @@
 """Wall time of ``lifecycle run``: a full run, a re-run with nothing changed, a re-run after a
-one-line change in a helper that only one phase imports.
+one-line change in a helper that only one phase imports, and each phase's time and peak memory on
+the first (cold) run and on a forced second one (warm: files and the OS's caches are).
 
     python benchmarks/runner.py [--folder DIR] [--jobs N] [--repeat 3] [--ref GIT-REF]
 
@@ -75,6 +76,21 @@ def latest_run(project: Path) -> Path:
     return max((project / "reports" / "runs").iterdir(), key=lambda p: p.stat().st_mtime)
 
 
+def phase_table(cold: Path, warm: Path) -> str:
+    """Per phase: seconds (kernel included) and its kernel's peak MiB, cold and warm, from run.json."""
+    first, second = (json.loads((run / "run.json").read_text())["phases"] for run in (cold, warm))
+    lines = [f"  {'phase':<26}{'cold s':>8}{'warm s':>8}{'cold MiB':>10}{'warm MiB':>10}"]
+    for phase, record in first.items():
+        again = second.get(phase, {})
+        lines.append(
+            f"  {phase:<26}{record.get('seconds', 0):>8.1f}{again.get('seconds', 0):>8.1f}"
+            f"{record.get('peak_mib') or 0:>10}{again.get('peak_mib') or 0:>10}"
+        )
+    total = (sum(r.get("seconds", 0) for r in runs.values()) for runs in (first, second))
+    lines.append(f"  {'sum':<26}{next(total):>8.1f}{next(total):>8.1f}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", type=Path, help="where to put the copy (default: a temporary folder)")
@@ -102,6 +118,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.ref:
         return
+    cold = latest_run(project)
+    warm_wall, _ = timed_run(project, "--force", *jobs)
+    print(f"forced second run (warm): {warm_wall:.1f} s wall\n{phase_table(cold, latest_run(project))}")
 
     times = [timed_run(project)[0] for _ in range(args.repeat)]
     print(

@@ -21,6 +21,7 @@ import json
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 
@@ -30,6 +31,8 @@ MODULES = (
     "__import__('json').dumps(sorted({getattr(m, '__file__', None) or '' for n, m in "
     "list(__import__('sys').modules.items()) if n == 'lifecycle' or n.startswith('lifecycle.')}))"
 )
+# The kernel's own peak resident memory (its workers' not included): KiB on Linux, bytes on macOS.
+PEAK = "__import__('json').dumps(__import__('resource').getrusage(__import__('resource').RUSAGE_SELF).ru_maxrss)"
 IO = (
     "__import__('sys').modules['lifecycle.core.files'].recorded() "
     "if 'lifecycle.core.files' in __import__('sys').modules else '{}'"
@@ -183,12 +186,14 @@ def register_engine() -> None:
 
         def _ask(self) -> dict:
             msg_id = self.kc.execute(
-                "", silent=True, store_history=False, user_expressions={"modules": MODULES, "io": IO}
+                "", silent=True, store_history=False, user_expressions={"modules": MODULES, "io": IO, "peak": PEAK}
             )
             reply = self.wait_for_reply(msg_id)
             answers = reply["content"]["user_expressions"]
             values = {k: json.loads(ast.literal_eval(v["data"]["text/plain"])) for k, v in answers.items()}
-            return {"modules": [paths.relative(m) for m in values["modules"] if m], **values["io"]}
+            peak_mib = round(values["peak"] / (2**20 if sys.platform == "darwin" else 2**10))
+            modules = [paths.relative(m) for m in values["modules"] if m]
+            return {"modules": modules, "peak_mib": peak_mib, **values["io"]}
 
     class RecordingEngine(NBClientEngine):
         @classmethod

@@ -21,6 +21,7 @@ class PhaseResult:
     reasons: list[str] = field(default_factory=list)
     seconds: float = 0.0  # wall time, kernel included
     cell_seconds: float = 0.0  # the notebook's own cells
+    peak_mib: int | None = None  # its kernel's peak resident memory
     error: dict | None = None
 
 

@@ -194,9 +194,10 @@ class Run:
             self.entries[phase]["notebook"] = lockfile.notebook_hash(phase)
         self.known.add(phase)
         lockfile.write(self.entries)
-        self.results[phase] = PhaseResult(phase, "ok", context["reasons"], round(seconds, 1), round(cells, 1))
+        peak = outcome.metadata.get("lifecycle", {}).get("peak_mib")
+        self.results[phase] = PhaseResult(phase, "ok", context["reasons"], round(seconds, 1), round(cells, 1), peak)
         self._write_record()
-        self.echo(f"[{k}/{total}] {phase} done in {seconds:.1f} s")
+        self.echo(f"[{k}/{total}] {phase} done in {seconds:.1f} s" + (f", peak {peak} MiB" if peak else ""))
 
     def _failed(self, phase: str, outcome: BaseException, seconds: float, context: dict) -> None:
         self.failed = True

@@ -33,10 +33,12 @@ def test_select_by_number_name_range_and_only():
 def test_run_keeps_every_run_in_its_own_folder(project):
     first = run_in(project, "lifecycle", "run", "--to", "03", "--set", "seed=7")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert re.search(r"\[1/\d+\] 00_problem_definition done in \d+\.\d s", first.stdout)
+    said = re.search(r"\[1/\d+\] 00_problem_definition done in \d+\.\d s, peak (\d+) MiB", first.stdout)
+    assert said and 50 < int(said[1]) < 4000  # a kernel that imported pandas holds some tens of MiB at least
     (run_dir,) = (project / "reports" / "runs").iterdir()
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "ok" and record["phases"]["00_problem_definition"]["status"] == "ok"
+    assert record["phases"]["00_problem_definition"]["peak_mib"] == int(said[1])
     assert json.loads((run_dir / "parameters.json").read_text())["00_problem_definition"]["seed"] == 7
     executed = nbformat.read(run_dir / "00_problem_definition.ipynb", as_version=4)
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
