@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 from pathlib import Path
 
+import lifecycle
+from lifecycle.core import extras
 from lifecycle.core.params import ParamsError
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lifecycle", description="Run and check the ML lifecycle notebooks.")
+    parser.add_argument("--version", action="version", version=f"lifecycle {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     _run_parser(commands)
     _status_parser(commands)
@@ -19,6 +23,14 @@ def _parser() -> argparse.ArgumentParser:
     _delegated_parsers(commands)
     _models_parser(commands)
     return parser
+
+
+def version() -> str:
+    """The installed package's version (its metadata); a checkout on PYTHONPATH, not installed: the source's."""
+    try:
+        return importlib.metadata.version("lifecycle")
+    except importlib.metadata.PackageNotFoundError:
+        return lifecycle.__version__
 
 
 def _layers(command: argparse.ArgumentParser) -> None:
@@ -217,6 +229,14 @@ def _delegated(command: str):
     return predict
 
 
+def _require_extras(args: argparse.Namespace) -> None:
+    """``MissingExtra`` when the command needs an extra this install lacks (run, status, report: notebooks)."""
+    if args.command == "status":
+        extras.require("status --graph" if args.graph is not None else "status")
+    elif args.command in ("run", "report"):
+        extras.require(args.command)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in ("serve", "predict", "monitor", "init", "clean"):
@@ -224,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "models":
         return _models(args)
+    try:
+        _require_extras(args)
+    except extras.MissingExtra as exc:
+        print(f"lifecycle: {exc}", file=sys.stderr)
+        return 2
     if args.command == "report":
         from lifecycle.core import paths  # lazy: a command loads only its own package
         from lifecycle.run import report  # lazy: a command loads only its own package
