@@ -117,17 +117,22 @@ class Toy:
 
 
 class Service:
-    """``python -m lifecycle.serving.serve`` in a project, on a free loopback port."""
+    """``python -m lifecycle.serving.serve`` in a project (its ``src`` first on the path), on a free loopback
+    port; or ``command`` (e.g. ``[<venv>/bin/lifecycle, "serve"]``), as installed, with the path untouched."""
 
-    def __init__(self, project: Path, *args: str, env: dict | None = None):
+    def __init__(self, project: Path, *args: str, env: dict | None = None, command: list[str] | None = None):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = port = probe.getsockname()[1]
         self.url, self.log = f"http://127.0.0.1:{port}", project / f"serve-{port}.log"
-        env = {**os.environ, **(env or {}), "PYTHONPATH": str(project / "src")}
+        env = {**os.environ, **(env or {})}
+        if command is None:
+            command, env["PYTHONPATH"] = [sys.executable, "-m", "lifecycle.serving.serve"], str(project / "src")
+        else:
+            env.pop("PYTHONPATH", None)  # what the command's environment has installed, nothing else
         with open(self.log, "w") as stderr:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "lifecycle.serving.serve", "--port", str(port), "--no-access-log", *args],
+                [*command, "--port", str(port), "--no-access-log", *args],
                 cwd=project,
                 env=env,
                 stdout=subprocess.DEVNULL,
