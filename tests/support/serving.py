@@ -2,7 +2,7 @@
 the fuzz (e2e/test_serve_fuzz.py) and the load tests (load/test_serve_load.py).
 
 ``Toy`` registers a small binary model (numeric, categorical and high-cardinality inputs, missing values)
-in a copy of the project: version 1 in production, version 2 a candidate the service scores as its shadow.
+in a copy of the project: version 1 the champion, version 2 the challenger the service scores as its shadow.
 """
 
 from __future__ import annotations
@@ -109,7 +109,8 @@ class Toy:
                 model = select.chosen_pipeline({"family": family, "settings": settings}, self.schema, "binary", 0)
                 model.fit(X, y)
                 registry.register(model, "toy", meta)
-            registry.promote("toy", 1, "production")
+            registry.set_alias("toy", "champion", 1)
+            registry.set_alias("toy", "challenger", 2)
             registry.register(model, "bare", {})  # lacks what scoring needs
             self.scorer, self.shadow = scoring.load("toy", 1), scoring.load("toy", 2)
         self.records = client_records(X)
