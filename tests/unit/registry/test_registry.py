@@ -498,6 +498,7 @@ def test_mistakes_are_named_with_what_exists(logistic, models_dir):
         lambda: registry.parse_reference("churn@a@b"): "model 'churn@a@b' is not NAME or NAME@ALIAS",
         lambda: registry.register(logistic, "../churn"): "model name '../churn' cannot be a folder name",
         lambda: registry.register(logistic, "churn", {"version": 3}): "metadata key(s) version are set by the registry",
+        lambda: registry.register(logistic, "churn", {"aliases": ["x"]}): "metadata key(s) aliases are set by the",
         lambda: registry.register(logistic, "churn", {"when": object()}): "metadata cannot be stored as JSON",
     }
     for call, message in cases.items():
