@@ -121,3 +121,13 @@ def test_postgres_is_an_extra_the_default_install_leaves_out():
     driver = {"psycopg", "psycopg-binary"}
     assert not driver & set(_pins(project["dependencies"])) and not driver & set(_lock("requirements.lock"))
     assert set(_pins(project["optional-dependencies"]["postgres"])) == driver
+
+
+def test_make_alone_lists_the_targets():
+    """``help`` is the default target: ``make`` with no target installs nothing and says what each target does."""
+    import subprocess
+
+    listed = subprocess.run(["make", "--no-print-directory"], cwd=ROOT, capture_output=True, text=True, check=True)
+    targets = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert targets[0] == "help" and {"run", "test", "lint", "notebooks", "lock", "lab"} <= set(targets)
+    assert "pip" not in listed.stdout
