@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -53,6 +54,7 @@ __all__ = [
     "load_file",
     "names",
     "parse_reference",
+    "promote",
     "register",
     "remove_alias",
     "set_alias",
@@ -168,6 +170,23 @@ def remove_alias(name: str, alias: str) -> str:
         raise RegistryError(f"model '{name}' has no alias '{alias}' ({_listed(pointers)})")
     was = version_aliases.change(name, {alias: None})[alias]
     return f"{name}@{alias} removed (it named version {was}); the version stays in the registry."
+
+
+def promote(name: str, version, stage: str) -> str:
+    """Deprecated (stages are aliases now): production sets ``champion``, candidate ``challenger``, archived
+    removes the version's aliases."""
+    warnings.warn(
+        "registry.promote is deprecated: stages are aliases now; use registry.set_alias(name, 'champion', version)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    if stage in FROM_STAGE:
+        return set_alias(name, FROM_STAGE[stage], version)
+    if stage != "archived":
+        raise RegistryError(f"stage {stage!r} is not one of {', '.join(STAGES)}; stages are aliases now: use set_alias")
+    number = version_number(name, version)
+    said = [remove_alias(name, alias) for alias, named in aliases(name).items() if named == number]
+    return " ".join(said) or f"{name} version {number} has no alias."
 
 
 def _listed(pointers: dict[str, int]) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 
 import pandas as pd
 
@@ -120,9 +121,9 @@ def _promote(name: str, version: str, stage: str) -> str:
             f"`lifecycle models alias {name} ALIAS --remove`",
             file=sys.stderr,
         )
-        number = registry.show(name, version)["version"]
-        said = [registry.remove_alias(name, alias) for alias, v in registry.aliases(name).items() if v == number]
-        return " ".join(said) or f"{name} version {number} has no alias."
+        with warnings.catch_warnings():  # said above, in the command's words
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return registry.promote(name, version, stage)
     if stage not in registry.STAGES:
         raise registry.RegistryError(
             f"stage {stage!r} is not one of {', '.join(registry.STAGES)}; stages are aliases now: use "

@@ -727,6 +727,21 @@ def test_the_installed_command_runs_in_a_project_copy(project):
     )
 
 
+def test_the_python_promote_of_stages_still_works_and_says_it_is_deprecated(logistic):
+    for _ in range(2):
+        registry.register(logistic, "churn")
+    with pytest.deprecated_call(match="stages are aliases now"):
+        assert registry.promote("churn", 1, "production") == "churn@champion is version 1."
+    with pytest.deprecated_call():
+        registry.promote("churn", 2, "candidate")
+    assert registry.aliases("churn") == {"challenger": 2, "champion": 1}
+    with pytest.deprecated_call():
+        assert registry.promote("churn", 1, "archived").startswith("churn@champion removed")
+    with pytest.deprecated_call(), pytest.raises(RegistryError, match="stage 'live' is not one of candidate"):
+        registry.promote("churn", 1, "live")
+    assert registry.aliases("churn") == {"challenger": 2}
+
+
 def test_cli_usage_mistakes_exit_2(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["models", "promote", "churn", "1"])  # --stage is required
