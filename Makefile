@@ -1,8 +1,11 @@
 # Everything runs in .venv, created and installed on first use from the exact pins in
-# requirements.lock. A fresh machine needs only python3 (3.11, with venv) and make.
-# EXTRAS installs extras too, each from its requirements-<extra>.lock: dask (compute.engine:
-# dask) and postgres (a PostgreSQL store.url), e.g. make test EXTRAS="dask postgres". The
-# default install has neither.
+# requirements.lock (what the package needs at run time: serve, predict, monitor), with
+# requirements-notebooks.lock (JupyterLab, papermill, the plots) and requirements-dev.lock (the
+# tests and linters) over it: everything a template user needs, in one step. A fresh machine
+# needs only python3 (3.11, with venv) and make.
+# EXTRAS installs optional extras too, each from its requirements-<extra>.lock: dask
+# (compute.engine: dask) and postgres (a PostgreSQL store.url), e.g. make test EXTRAS="dask
+# postgres". The default install has neither.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +14,8 @@ EXTRAS ?=
 ifneq ($(filter-out $(KNOWN_EXTRAS),$(EXTRAS)),)
 $(error EXTRAS can name $(KNOWN_EXTRAS) (e.g. EXTRAS="dask postgres"), got '$(EXTRAS)')
 endif
-LOCKS := requirements.lock $(foreach extra,$(sort $(EXTRAS)),requirements-$(extra).lock)
+LOCKS := requirements.lock requirements-notebooks.lock requirements-dev.lock \
+	$(foreach extra,$(sort $(EXTRAS)),requirements-$(extra).lock)
 space := $(subst ,, )
 INSTALLED := $(VENV)/.installed$(subst $(space),,$(foreach extra,$(sort $(EXTRAS)),-$(extra)))
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
@@ -53,21 +57,27 @@ $(INSTALLED): pyproject.toml $(LOCKS)
 
 # Each extra is resolved with the default pins as constraints, so it adds packages and never
 # changes the version of one the default install has; its lock is what pip would add to the
-# default install (a dry run's report), so any extras install together.
+# default install (a dry run's report), so any extras install together. dev comes over
+# notebooks (nbval runs the notebooks): it is resolved with both locks as constraints and in a
+# venv that has both, so its lock holds what it adds to them.
+# $(call added,EXTRA,CONSTRAINT FILES): write requirements-EXTRA.lock, what EXTRA adds to .lock-venv.
+added = .lock-venv/bin/python -m pip install --quiet --disable-pip-version-check --dry-run \
+	  --report .lock-venv/report.json $(addprefix -c ,$(2)) ".[$(1)]" && \
+	{ echo "\# What the $(1) extra adds to $(subst $(space), and ,$(2)), pinned exactly. Regenerate with \`make lock\`."; \
+	  .lock-venv/bin/python -c "import json, sys; found = [p['metadata'] for p in json.load(open(sys.argv[1]))['install']]; \
+	    print(*(m['name'] + '==' + m['version'] for m in sorted(found, key=lambda m: m['name'].lower()) \
+	    if m['name'] != 'lifecycle'), sep=chr(10))" \
+	    .lock-venv/report.json; } > requirements-$(1).lock
+
 lock:  ## re-pin requirements.lock (default install) and requirements-<extra>.lock (what each extra adds)
 	rm -rf .lock-venv build && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check .
 	{ echo '# Every package the default install has, pinned exactly (pip freeze). Regenerate with `make lock`.'; \
 	  .lock-venv/bin/python -m pip freeze --exclude lifecycle; } > requirements.lock
-	for extra in $(KNOWN_EXTRAS); do \
-	  .lock-venv/bin/python -m pip install --quiet --disable-pip-version-check --dry-run --report .lock-venv/report.json \
-	    -c requirements.lock ".[$$extra]" && \
-	  { echo "# What the $$extra extra adds to requirements.lock, pinned exactly. Regenerate with \`make lock\`."; \
-	    .lock-venv/bin/python -c "import json, sys; found = [p['metadata'] for p in json.load(open(sys.argv[1]))['install']]; \
-	      print(*(m['name'] + '==' + m['version'] for m in sorted(found, key=lambda m: m['name'].lower()) \
-	      if m['name'] != 'lifecycle'), sep=chr(10))" \
-	      .lock-venv/report.json; } > requirements-$$extra.lock || exit 1; \
-	done
+	$(call added,notebooks,requirements.lock)
+	$(foreach extra,$(KNOWN_EXTRAS),$(call added,$(extra),requirements.lock) &&) true
+	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-notebooks.lock
+	$(call added,dev,requirements.lock requirements-notebooks.lock)
 	rm -rf .lock-venv build
 
 clean: $(INSTALLED)  ## remove what `lifecycle run` makes again; keeps your tables, data/raw, the stores, the label feed, models/

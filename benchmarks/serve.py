@@ -448,7 +448,7 @@ def main() -> None:
     parser.add_argument("--store-url", help="the service's store.url (default: params, data/predictions.db)")
     args = parser.parse_args()
 
-    scorer = scoring.load(args.model, stage="production")
+    scorer = scoring.load(args.model, alias="champion")
     records = sample_records(scorer)
     bodies = [json.dumps(r).encode() for r in records]
     one = floor(scorer, records, min(args.duration, 5.0))

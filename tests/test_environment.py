@@ -1,5 +1,6 @@
 """The pins agree: pyproject.toml, environment.yml (conda), requirements.lock (pip, the default
-install) and requirements-<extra>.lock (what each extra, dask and postgres, adds)."""
+install: what serving, batch scoring and monitoring need) and requirements-<extra>.lock (what each extra,
+notebooks, dev, dask and postgres, adds)."""
 
 import re
 import tomllib
@@ -28,7 +29,9 @@ def pyproject_pins() -> dict[str, str]:
     return _pins([*project["dependencies"], *extras])
 
 
-EXTRAS = ("dask", "postgres")
+EXTRAS = ("notebooks", "dev", "dask", "postgres")
+# What each extra's lock was resolved over (Makefile `lock`): dev comes over notebooks (nbval runs them)
+OVER = {"dev": ("requirements.lock", "requirements-notebooks.lock")}
 
 
 def test_conda_environment_pins_the_same_versions():
@@ -58,22 +61,49 @@ def test_lock_pins_every_direct_dependency_at_the_same_version():
 
 
 def test_the_extras_locks_only_add_to_the_default_one():
-    """Installed together (make EXTRAS="dask postgres"), the locks never pin one package twice."""
-    locks = [_lock("requirements.lock"), *(_lock(f"requirements-{name}.lock") for name in EXTRAS)]
-    for number, lock in enumerate(locks):
-        for other in locks[number + 1 :]:
-            assert not set(lock) & set(other)
+    """Installed together (make EXTRAS="dask postgres"), the locks never disagree: no extra pins a package of
+    the default install, nor of the locks it was resolved over, and a package two extras both add (dask and
+    notebooks both bring Jinja2) has one version in both."""
+    default = _lock("requirements.lock")
+    extras = {name: _lock(f"requirements-{name}.lock") for name in EXTRAS}
+    for name, lock in extras.items():
+        for under in OVER.get(name, ("requirements.lock",)):
+            assert not set(lock) & set(_lock(under)), (name, under)
+    assert not set(default) & set().union(*extras.values())
+    versions = {}
+    for lock in extras.values():
+        for package, version in lock.items():
+            assert versions.setdefault(package, version) == version, package
+
+
+def test_the_default_install_is_what_serving_needs_without_notebooks_or_tests():
+    """requirements.lock alone serves, scores and monitors (tests/e2e/test_lean_install.py installs it and
+    serves); the notebooks' tools, the tests' and the linters' are extras."""
+    default = _lock("requirements.lock")
+    for package in ("fastapi", "uvicorn", "scikit-learn", "skops", "sqlalchemy", "pandas"):
+        assert package in default, package
+    notebooks, dev = _lock("requirements-notebooks.lock"), _lock("requirements-dev.lock")
+    for package in ("jupyterlab", "papermill", "ipykernel", "nbconvert", "matplotlib"):
+        assert package not in default and package in notebooks, package
+    for package in ("pytest", "nbval", "playwright", "ruff", "import-linter", "schemathesis", "cookiecutter"):
+        assert package not in default and package in dev, package
 
 
 def test_the_makefile_installs_any_extras_together():
-    """``make test EXTRAS="dask postgres"`` (CI) installs both extras' locks over the default one."""
+    """``make test EXTRAS="dask postgres"`` (CI) installs both extras' locks over the default one, the notebooks'
+    and the tests' (``make`` alone installs those three: everything a template user needs)."""
     import subprocess
 
     planned = subprocess.run(
         ["make", "-n", "-B", "test", "EXTRAS=dask postgres"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
-    assert "-r requirements.lock -r requirements-dask.lock -r requirements-postgres.lock" in planned
+    assert (
+        "-r requirements.lock -r requirements-notebooks.lock -r requirements-dev.lock "
+        "-r requirements-dask.lock -r requirements-postgres.lock"
+    ) in planned
     assert ".installed-dask-postgres" in planned
+    alone = subprocess.run(["make", "-n", "-B", "test"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "-r requirements.lock -r requirements-notebooks.lock -r requirements-dev.lock\n" in alone
     refused = subprocess.run(["make", "-n", "test", "EXTRAS=mysql"], cwd=ROOT, capture_output=True, text=True)
     assert refused.returncode != 0 and "EXTRAS can name dask postgres" in refused.stderr
 
@@ -91,3 +121,13 @@ def test_postgres_is_an_extra_the_default_install_leaves_out():
     driver = {"psycopg", "psycopg-binary"}
     assert not driver & set(_pins(project["dependencies"])) and not driver & set(_lock("requirements.lock"))
     assert set(_pins(project["optional-dependencies"]["postgres"])) == driver
+
+
+def test_make_alone_lists_the_targets():
+    """``help`` is the default target: ``make`` with no target installs nothing and says what each target does."""
+    import subprocess
+
+    listed = subprocess.run(["make", "--no-print-directory"], cwd=ROOT, capture_output=True, text=True, check=True)
+    targets = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert targets[0] == "help" and {"run", "test", "lint", "notebooks", "lock", "lab"} <= set(targets)
+    assert "pip" not in listed.stdout

@@ -4,21 +4,32 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import sys
 from pathlib import Path
 
+import lifecycle
+from lifecycle.core import extras
 from lifecycle.core.params import ParamsError
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lifecycle", description="Run and check the ML lifecycle notebooks.")
+    parser.add_argument("--version", action="version", version=f"lifecycle {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     _run_parser(commands)
     _status_parser(commands)
     _report_and_params_parsers(commands)
     _delegated_parsers(commands)
-    _models_parser(commands)
     return parser
+
+
+def version() -> str:
+    """The installed package's version (its metadata); a checkout on PYTHONPATH, not installed: the source's."""
+    try:
+        return importlib.metadata.version("lifecycle")
+    except importlib.metadata.PackageNotFoundError:
+        return lifecycle.__version__
 
 
 def _layers(command: argparse.ArgumentParser) -> None:
@@ -87,27 +98,12 @@ def _delegated_parsers(commands) -> None:
         "monitor", help="drift and performance checks; exit 1 on an alert (lifecycle monitor --help)", add_help=False
     )
     commands.add_parser(
+        "models", help="the model registry: versions and aliases (lifecycle models --help)", add_help=False
+    )
+    commands.add_parser(
         "clean",
         help="remove what lifecycle run makes again; --all: everything, after asking (lifecycle clean --help)",
         add_help=False,
-    )
-
-
-def _models_parser(commands) -> None:
-    models = commands.add_parser("models", help="the model registry (models/)")
-    models_commands = models.add_subparsers(dest="models_command", required=True)
-    listing = models_commands.add_parser("list", help="the registered models, or the versions of one")
-    listing.add_argument("name", nargs="?", metavar="NAME")
-    show = models_commands.add_parser("show", help="the metadata of a version (default: production, else latest)")
-    show.add_argument("name", metavar="NAME")
-    which = show.add_mutually_exclusive_group()
-    which.add_argument("--version", metavar="V")
-    which.add_argument("--stage", metavar="STAGE", help="candidate, production or archived")
-    promote = models_commands.add_parser("promote", help="move a version to a stage")
-    promote.add_argument("name", metavar="NAME")
-    promote.add_argument("version", metavar="VERSION")
-    promote.add_argument(
-        "--stage", required=True, metavar="STAGE", help="production (archives the current one), archived or candidate"
     )
 
 
@@ -158,43 +154,6 @@ def _run(args: argparse.Namespace) -> int:
         return 2
 
 
-def _models(args: argparse.Namespace) -> int:
-    """``lifecycle models ...``: print what the registry holds, or promote a version."""
-    import json
-
-    import pandas as pd
-
-    from lifecycle import registry  # lazy: a command loads only its own package
-
-    try:
-        if args.models_command == "promote":
-            print(registry.promote(args.name, args.version, args.stage))
-        elif args.models_command == "show":
-            print(json.dumps(registry.show(args.name, args.version, args.stage), indent=2, ensure_ascii=False))
-        elif args.name:
-            print(registry.versions(args.name).to_string())
-        elif not registry.names():
-            print("no models registered yet")
-        else:
-            rows = []
-            for name in registry.names():
-                table = registry.versions(name)
-                production = table.index[table["stage"] == "production"]
-                rows.append(
-                    {
-                        "model": name,
-                        "versions": len(table),
-                        "latest": table.index.max(),
-                        "production": production[0] if len(production) else "-",
-                    }
-                )
-            print(pd.DataFrame(rows).set_index("model").to_string())
-    except registry.RegistryError as exc:
-        print(f"lifecycle: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
 def _delegated(command: str):
     if command == "init":
         from lifecycle.project.init import main as init  # lazy: a command loads only its own package
@@ -212,18 +171,33 @@ def _delegated(command: str):
         from lifecycle.project.clean import main as clean  # lazy: a command loads only its own package
 
         return clean
+    if command == "models":
+        from lifecycle.registry.command import main as models  # lazy: a command loads only its own package
+
+        return models
     from lifecycle.batch import main as predict  # lazy: a command loads only its own package
 
     return predict
 
 
+def _require_extras(args: argparse.Namespace) -> None:
+    """``MissingExtra`` when the command needs an extra this install lacks (run, status, report: notebooks)."""
+    if args.command == "status":
+        extras.require("status --graph" if args.graph is not None else "status")
+    elif args.command in ("run", "report"):
+        extras.require(args.command)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in ("serve", "predict", "monitor", "init", "clean"):
+    if argv and argv[0] in ("serve", "predict", "monitor", "init", "clean", "models"):
         return _delegated(argv[0])(argv[1:])
     args = _parser().parse_args(argv)
-    if args.command == "models":
-        return _models(args)
+    try:
+        _require_extras(args)
+    except extras.MissingExtra as exc:
+        print(f"lifecycle: {exc}", file=sys.stderr)
+        return 2
     if args.command == "report":
         from lifecycle.core import paths  # lazy: a command loads only its own package
         from lifecycle.run import report  # lazy: a command loads only its own package

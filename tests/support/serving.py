@@ -2,7 +2,7 @@
 the fuzz (e2e/test_serve_fuzz.py) and the load tests (load/test_serve_load.py).
 
 ``Toy`` registers a small binary model (numeric, categorical and high-cardinality inputs, missing values)
-in a copy of the project: version 1 in production, version 2 a candidate the service scores as its shadow.
+in a copy of the project: version 1 the champion, version 2 the challenger the service scores as its shadow.
 """
 
 from __future__ import annotations
@@ -109,7 +109,8 @@ class Toy:
                 model = select.chosen_pipeline({"family": family, "settings": settings}, self.schema, "binary", 0)
                 model.fit(X, y)
                 registry.register(model, "toy", meta)
-            registry.promote("toy", 1, "production")
+            registry.set_alias("toy", "champion", 1)
+            registry.set_alias("toy", "challenger", 2)
             registry.register(model, "bare", {})  # lacks what scoring needs
             self.scorer, self.shadow = scoring.load("toy", 1), scoring.load("toy", 2)
         self.records = client_records(X)
@@ -117,17 +118,22 @@ class Toy:
 
 
 class Service:
-    """``python -m lifecycle.serving.serve`` in a project, on a free loopback port."""
+    """``python -m lifecycle.serving.serve`` in a project (its ``src`` first on the path), on a free loopback
+    port; or ``command`` (e.g. ``[<venv>/bin/lifecycle, "serve"]``), as installed, with the path untouched."""
 
-    def __init__(self, project: Path, *args: str, env: dict | None = None):
+    def __init__(self, project: Path, *args: str, env: dict | None = None, command: list[str] | None = None):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = port = probe.getsockname()[1]
         self.url, self.log = f"http://127.0.0.1:{port}", project / f"serve-{port}.log"
-        env = {**os.environ, **(env or {}), "PYTHONPATH": str(project / "src")}
+        env = {**os.environ, **(env or {})}
+        if command is None:
+            command, env["PYTHONPATH"] = [sys.executable, "-m", "lifecycle.serving.serve"], str(project / "src")
+        else:
+            env.pop("PYTHONPATH", None)  # what the command's environment has installed, nothing else
         with open(self.log, "w") as stderr:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "lifecycle.serving.serve", "--port", str(port), "--no-access-log", *args],
+                [*command, "--port", str(port), "--no-access-log", *args],
                 cwd=project,
                 env=env,
                 stdout=subprocess.DEVNULL,

@@ -9,12 +9,12 @@ import sys
 import time
 
 from lifecycle import registry
+from lifecycle.batch import inputs
 from lifecycle.batch.core import BatchResult, output_target, predict_batch, store_defaults
 from lifecycle.batch.inputs import CHUNK_ROWS, BatchError, default_batch_id, describe, read_chunks
 from lifecycle.core import compute, table_formats
 from lifecycle.core.compute import ComputeError
 from lifecycle.core.params import ParamsError
-from lifecycle.modeling import scoring
 
 _DESCRIPTION = "Batch scoring: a registered model over a CSV, Parquet or SQL input, written as one batch."
 
@@ -31,10 +31,14 @@ def _parser() -> argparse.ArgumentParser:
     add("--output", metavar="URL_OR_PATH", help="a SQLAlchemy URL or a .parquet file (default: store.batch_url)")
     add("--table", help="the table of a database output (default: store.batch_table)")
     add("--batch-id", help="default: the file's name and content hash; required for SQL input")
-    add("--model", help="a registered model (default: serving.model)")
+    add(
+        "--model",
+        metavar="NAME[@ALIAS]",
+        help="a registered model, or one of its aliases (churn@challenger) (default: serving.model, its champion)",
+    )
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--version", metavar="V", help="default: the production version, else the latest")
-    which.add_argument("--stage", metavar="S", help="candidate, production or archived")
+    which.add_argument("--version", metavar="V", help="a version number instead of an alias")
+    which.add_argument("--stage", metavar="S", help=argparse.SUPPRESS)  # deprecated: --model NAME@ALIAS
     add("--chunk-rows", type=int, default=CHUNK_ROWS, metavar="N", help=f"default: {CHUNK_ROWS:,}")
     add("--id-column", metavar="COL", help="default: id_column, when the input has it")
     add(
@@ -56,10 +60,7 @@ def _run(args: argparse.Namespace) -> BatchResult:
         return run(args, defaults, settings.model_copy(update={"engine": "dask"}))
     chunks = read_chunks(args.input, args.chunk_rows)
     batch_id = args.batch_id or default_batch_id(args.input)
-    model = args.model or defaults.get("model")
-    if not model:
-        raise BatchError("give --model: params/project.yaml sets no serving.model")
-    scorer = scoring.load(model, version=args.version, stage=args.stage)
+    scorer = inputs.scorer(args, defaults)
     first = next(chunks, None)
     id_column = args.id_column or defaults.get("id_column")
     if first is not None and id_column not in first.columns:

@@ -34,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from lifecycle.batch import core
+from lifecycle.batch import core, inputs
 from lifecycle.batch import store as batch_store
 from lifecycle.batch.inputs import SQL, BatchError, _shown, default_batch_id
 from lifecycle.core import compute, files, paths, table_formats
@@ -189,10 +189,7 @@ def run(args: Any, defaults: dict, settings: Any):
     """``lifecycle predict --engine dask``: the arguments of ``command._parser``, on ``settings``' cluster."""
     path = Path(args.input)
     batch_id = args.batch_id or (folder_batch_id(path) if path.is_dir() else default_batch_id(args.input))
-    model = args.model or defaults.get("model")
-    if not model:
-        raise BatchError("give --model: params/project.yaml sets no serving.model")
-    scorer = scoring.load(model, version=args.version, stage=args.stage)
+    scorer = inputs.scorer(args, defaults)
     with compute.session(settings) as client:
         frame = read_partitions(args.input)
         id_column = args.id_column or defaults.get("id_column")

@@ -1,20 +1,24 @@
 """Where a batch comes from: a file of any registered format (``core.table_formats``: CSV, Parquet, ...)
 or ``sql:<URL>::<query or table>``, read in chunks (``data.tables``); its default batch id; and the
-database engines both ends of a batch use. Every problem is a ``BatchError``."""
+database engines both ends of a batch use; the model it is scored with. Every problem is a ``BatchError``."""
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
+from lifecycle import registry
 from lifecycle.core import database_url, files, table_formats
 from lifecycle.core.table_formats import TableFormat
 from lifecycle.data import tables
 from lifecycle.data.tables import CHUNK_ROWS, SQL, TableError
+from lifecycle.modeling import scoring
 
 
 class BatchError(ValueError):
@@ -89,3 +93,27 @@ def _input_file(text: str) -> tuple[Path, TableFormat]:
 def _shown(url: str) -> str:
     """A URL without its password."""
     return database_url.shown(url)
+
+
+def scorer(args: Any, defaults: dict):
+    """The model ``lifecycle predict`` scores with: ``--model NAME[@ALIAS]`` (default: serving.model) and its
+    ``--version``, else the alias, else the champion, else the latest; ``--stage`` (deprecated) as its alias."""
+    reference = args.model or defaults.get("model")
+    if not reference:
+        raise BatchError("give --model: params/project.yaml sets no serving.model")
+    name, alias = registry.parse_reference(reference)
+    if args.stage is not None:
+        if args.stage not in registry.FROM_STAGE or alias:
+            raise BatchError(
+                f"--stage {args.stage}: stages are aliases now; give --model {name}@ALIAS (champion, challenger "
+                "or your own)"
+            )
+        alias = registry.FROM_STAGE[args.stage]
+        print(
+            f"lifecycle predict: --stage is deprecated, stages are aliases now; scoring with {name}@{alias} "
+            f"(use --model {name}@{alias})",
+            file=sys.stderr,
+        )
+    if alias and args.version is not None:
+        raise BatchError(f"give --version or --model {name}@{alias}, not both")
+    return scoring.load(name, version=args.version, alias=alias)

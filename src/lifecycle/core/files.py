@@ -23,11 +23,11 @@ from lifecycle.core import paths
 # What this process read and wrote, as absolute paths (see ``recorded``).
 _READ: set[str] = set()
 _WRITTEN: set[str] = set()
-# Not dependencies: the registry's stage pointers. Promotions move them on purpose (09, 13,
-# `lifecycle models promote`); tracked, 13's promotion would change what 09 wrote and every
-# run would re-run 09-13. Phases depend on the immutable version folders instead; after a
-# promotion, `--force` the phases that should see it (as for the prediction store).
-UNTRACKED = ("models/*/stages.json",)
+# Not dependencies: the registry's aliases (and the stages file of a registry from before them).
+# They move on purpose (09, 10, 13, `lifecycle models alias`); tracked, 13's promotion would change
+# what 09 wrote and every run would re-run 09-13. Phases depend on the immutable version folders
+# instead; after moving an alias, `--force` the phases that should see it (as for the prediction store).
+UNTRACKED = ("models/*/aliases.json", "models/*/stages.json", "models/*/stages.json.migrated")
 
 
 def record_read(path: Path) -> None:

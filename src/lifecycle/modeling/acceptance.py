@@ -260,14 +260,13 @@ def write(
 
 
 def register(model, name: str, passed: bool, promote_if_pass: bool, metadata: dict) -> str:
-    """Register the model as a new version; promote it to production when it passed and params allow."""
+    """Register the model as a new version: the champion (``NAME@champion``) when it passed and params allow,
+    else the challenger, waiting for a decision."""
     import os
 
     version = registry.register(
         model, name, {**metadata, "passed": passed, "run_id": os.environ.get("LIFECYCLE_RUN_ID")}
     )
-    stage = "candidate"
-    if passed and promote_if_pass:
-        registry.promote(name, version, "production")
-        stage = "production"
-    return f"Registered {name} as a new version (stage: {stage})."
+    alias = registry.CHAMPION if passed and promote_if_pass else registry.CHALLENGER
+    registry.set_alias(name, alias, version)
+    return f"Registered {name} as a new version: {name}@{alias}."

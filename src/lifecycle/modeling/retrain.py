@@ -2,7 +2,7 @@
 and a promotion decision made on the same recent hold-out for both.
 
 The recipe is the champion itself, unfitted (``sklearn.base.clone``): the same preprocessing,
-family and settings, so only the data differs. The challenger is promoted only if it beats the
+family and settings, so only the data differs. The challenger is promoted (made the champion) only if it beats the
 champion by ``margin`` on the hold-out and still clears the problem card's bar; either way the
 registry keeps both, and the challenger's metadata records its parent and the data it saw.
 """
@@ -158,7 +158,8 @@ def register(
     go: bool,
     promote: bool,
 ) -> tuple[str, pd.Series]:
-    """Register the challenger with its lineage (when retraining was triggered); promote it when decided.
+    """Register the challenger with its lineage (when retraining was triggered): ``NAME@champion`` when promoted,
+    else ``NAME@challenger``.
     The champion stays in the registry. Returns a sentence and the lineage (without version numbers,
     which grow with every run)."""
     keep = ("task", "target", "positive_class", "threshold", "metric", "feature_schema", "family", "tuned")
@@ -188,9 +189,10 @@ def register(
         return "Nothing registered: retraining was not triggered.", shown
     version = registry.register(challenger, name, metadata)
     if promote:
-        registry.promote(name, version, "production")
+        registry.set_alias(name, registry.CHAMPION, version)
         return (
-            f"Registered the challenger as a new version of {name}, its parent recorded, and promoted it; "
-            "the champion is archived, not deleted."
+            f"Registered the challenger as a new version of {name}, its parent recorded, and made it {name}@champion; "
+            "the previous champion stays in the registry as it was, without the alias."
         ), shown
-    return f"Registered the challenger as a new {name} candidate; the champion is unchanged.", shown
+    registry.set_alias(name, registry.CHALLENGER, version)
+    return f"Registered the challenger as {name}@challenger; {name}@champion is unchanged.", shown

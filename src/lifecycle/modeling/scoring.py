@@ -33,9 +33,10 @@ class Scorer(NamedTuple):
         return list(getattr(self.pipeline, "classes_", []))
 
 
-def load(name: str, version: int | str | None = None, stage: str | None = None) -> Scorer:
-    """A registered model, hash- and type-checked, with the metadata scoring needs."""
-    pipeline, metadata = registry.load(name, version=version, stage=stage)
+def load(name: str, version: int | str | None = None, alias: str | None = None) -> Scorer:
+    """A registered model (``version``, else the one ``alias`` names, else the champion, else the latest),
+    hash- and type-checked, with the metadata scoring needs."""
+    pipeline, metadata = registry.load(name, version=version, alias=alias)
     missing = [key for key in REQUIRED if key not in metadata]
     if missing:
         raise registry.RegistryError(
@@ -58,17 +59,16 @@ def load(name: str, version: int | str | None = None, stage: str | None = None) 
 
 class Champion(NamedTuple):
     scorer: Scorer
-    rehearsal: bool  # no production version yet: phases 10-13 show what they would do with 09's candidate
+    rehearsal: bool  # no champion yet: phases 10-13 show what they would do with the version 09 registered
     said: str
 
 
 def champion(name: str) -> Champion:
-    """The version deployment, monitoring and retraining work with: the production version; without one (09
-    said FAIL, or promote_if_pass is off), the latest candidate 09 registered, as a rehearsal."""
-    stages = registry.read_stages(name)
-    if stages["production"] is not None:
-        scorer = load(name, version=stages["production"])
-        return Champion(scorer, False, f"{name}: the production version.")  # no number: it grows run by run
+    """The version deployment, monitoring and retraining work with: the champion (``NAME@champion``); without
+    one (09 said FAIL, or promote_if_pass is off), the latest version 09 registered, as a rehearsal."""
+    if registry.CHAMPION in registry.aliases(name):
+        scorer = load(name, alias=registry.CHAMPION)
+        return Champion(scorer, False, f"{name}: the champion ({name}@champion).")  # no number: it grows run by run
     tested = [
         n
         for n in registry.existing(name)
@@ -78,18 +78,18 @@ def champion(name: str) -> Champion:
     ]
     if not tested:
         raise registry.RegistryError(
-            f"model '{name}' has no production version and no version 09_model_testing registered: run 09 first"
+            f"model '{name}' has no champion and no version 09_model_testing registered: run 09 first"
         )
     scorer = load(name, version=tested[-1])
     return Champion(
         scorer,
         True,
         (
-            f"REHEARSAL: {name} has no production version (09 kept version {scorer.version} a candidate: it did not "
+            f"REHEARSAL: {name} has no champion (09 did not make version {scorer.version} the champion: it did not "
             "clear the problem card's bar, or promote_if_pass is off). This phase shows what it would do with that "
-            "candidate; nothing it does puts a model in production. Improve the model or set a bar you can defend "
-            f"(params/00_problem_definition.yaml), or promote it by hand: lifecycle models promote {name} "
-            f"{scorer.version} --stage production."
+            "version; nothing it does puts a model in production. Improve the model or set a bar you can defend "
+            f"(params/00_problem_definition.yaml), or make it the champion by hand: lifecycle models alias {name} "
+            f"champion {scorer.version}."
         ),
     )
 

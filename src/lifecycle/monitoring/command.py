@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = PHASES[phase].model_validate(resolve([phase], args.files, args.sets)[phase])
         card = problem.read()
-        scorer = scoring.load(params.serving.model, stage="production")
+        scorer = scoring.load(params.serving.model, alias="champion")
         data = monitor_store.gather(params, card, scorer)
         fitted = monitor.fit(
             data.reference, data.reference_scores, params.drift, params.seed, params.min_rows, params.exclude_features

@@ -76,7 +76,7 @@ def log_for(params) -> tuple[pd.DataFrame, str]:
             f"what you will get; nothing below is about your data."
         )
 
-    scorer = scoring.load(params.serving.model, stage="production")
+    scorer = scoring.load(params.serving.model, alias="champion")
     log, true_lift = production.ab_test(params, scorer, params.simulated_users, params.treatment_share)
     files.write_parquet(SIMULATED_LOG, log)
     return log, (

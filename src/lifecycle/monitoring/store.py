@@ -53,7 +53,7 @@ def read_log(url: str, table: str, model: str, version: int) -> pd.DataFrame:
     if log.empty:
         raise MonitorError(
             f"the prediction log (table '{table}') holds no predictions of {model} version {version}, "
-            f"the production version, yet (it holds version(s) {', '.join(map(str, logged))}); "
+            f"{model}@champion, yet (it holds version(s) {', '.join(map(str, logged))}); "
             "monitor once it has served"
         )
     inputs = pd.DataFrame(log["inputs"].map(json.loads).tolist())
@@ -173,7 +173,7 @@ def accepted_metric(metadata: dict, metric: str) -> float:
         if isinstance(value, (int, float)):
             return float(value)
     raise MonitorError(
-        f"the production model's metadata records no test or hold-out {metric}; register it with 09_model_testing"
+        f"the champion's metadata records no test or hold-out {metric}; register it with 09_model_testing"
     )
 
 

@@ -16,6 +16,7 @@ RESERVED = (
     "version",
     "created",
     "stage",
+    "aliases",
     "sha256",
     "artifact",
     "code",

@@ -4,7 +4,7 @@
 
     models/.lock                    held for a few milliseconds while a version is claimed
     models/<name>/<version>/        model.skops + metadata.json, never changed once there
-    models/<name>/stages.json       {"production": 3, "archived": [1, 2]}; others are candidates
+    models/<name>/aliases.json      {"aliases": {"champion": 3, "challenger": 4}, "history": [...]}
     models/<name>/.new-*/           a version being written (renamed into place whole)
 
 ``paths.MODELS`` is read at call time, so tests can point the registry elsewhere.
@@ -22,7 +22,6 @@ from pathlib import Path
 
 from lifecycle.core import files, paths
 
-STAGES = ("candidate", "production", "archived")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 LOCK_WAIT = 10.0  # seconds to wait for another process to finish claiming a version
 LOCK_STALE = 30.0  # a lock this old was left by a process that died holding it
@@ -90,45 +89,6 @@ def version_number(name: str, version) -> int:
     return number
 
 
-# --- stages --------------------------------------------------------------------------
-
-
-def stages_path(name: str) -> Path:
-    return paths.MODELS / name / "stages.json"
-
-
-def read_stages(name: str) -> dict:
-    """``{"production": int | None, "archived": [int, ...]}``; missing file: all candidates."""
-    path = stages_path(name)
-    if not path.is_file():
-        return {"production": None, "archived": []}
-    try:
-        data = files.read_json(path, "the stages file")
-    except ValueError as exc:
-        raise RegistryError(f"{shown(path)}: {exc}; or delete it (every version becomes a candidate)") from None
-    production, archived = (data.get("production"), data.get("archived", [])) if isinstance(data, dict) else (0, 0)
-    if not (production is None or type(production) is int) or not (
-        isinstance(archived, list) and all(type(v) is int for v in archived)
-    ):
-        raise RegistryError(
-            f'{shown(path)} should hold {{"production": <version or null>, "archived": [<versions>]}}; '
-            "fix it or delete it (every version becomes a candidate)"
-        )
-    return {"production": production, "archived": sorted(set(archived))}
-
-
-def stage_of(stages: dict, number: int) -> str:
-    if stages["production"] == number:
-        return "production"
-    return "archived" if number in stages["archived"] else "candidate"
-
-
-def write_stages(name: str, stages: dict) -> None:
-    files.write_json(
-        stages_path(name), {"production": stages["production"], "archived": sorted(set(stages["archived"]))}
-    )
-
-
 # --- claiming versions -----------------------------------------------------------------
 
 
@@ -161,17 +121,17 @@ def locked() -> Iterator[None]:
         lock.unlink(missing_ok=True)
 
 
-def claim(name: str, built: Path, write_metadata) -> int:
+def claim(name: str, built: Path, write_metadata, remembered) -> int:
     """Rename the finished folder ``built`` to the next free version; return its number.
 
     ``write_metadata(number, created)`` writes metadata.json into ``built`` first. The
     rename fails when another process took that number: then the next one is tried.
-    Numbers are never reused, even those of deleted versions that stages.json remembers.
+    Numbers are never reused, even those of deleted versions that ``remembered(name)`` (the
+    aliases and their history) still names.
     """
     with locked():
         created = 1 + max((created_order(n, v) for n in names() for v in numbers(n)), default=0)
-        stages = read_stages(name)
-        number = max([0, *numbers(name), *stages["archived"], stages["production"] or 0]) + 1
+        number = max([0, *numbers(name), *remembered(name)]) + 1
         while True:
             write_metadata(number, created)
             try:

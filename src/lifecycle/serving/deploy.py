@@ -62,7 +62,7 @@ def production_features(params: ProjectParams) -> tuple[pd.DataFrame, str]:
 
 
 def register_challenger(name: str, production: dict) -> str:
-    """Register 06's untuned model as a candidate: the challenger the shadow compares against
+    """Register 06's untuned model as ``NAME@challenger``: the version the shadow compares against
     ``production`` (the champion's metadata)."""
     model, info = train.load("trained", "06_model_training")
     keep = {
@@ -79,8 +79,9 @@ def register_challenger(name: str, production: dict) -> str:
         )
         if k in production
     }
-    registry.register(model, name, {**keep, "family": info["family"], "tuned": False, "challenger": True})
-    return f"Registered the untuned {info['family']} model as the {name} candidate (the challenger)."
+    version = registry.register(model, name, {**keep, "family": info["family"], "tuned": False, "challenger": True})
+    registry.set_alias(name, registry.CHALLENGER, version)
+    return f"Registered the untuned {info['family']} model as {name}@challenger."
 
 
 def agreement(production: pd.DataFrame, shadow: pd.DataFrame, task: str) -> pd.Series:
@@ -148,7 +149,7 @@ def start_service(
         "--workers",
         str(workers),
     ]
-    if version is not None:  # the champion (a rehearsal serves 09's candidate); default: the production version
+    if version is not None:  # the champion (a rehearsal serves 09's version); default: NAME@champion
         command += ["--version", str(version)]
     if shadow:
         command += ["--shadow", shadow]

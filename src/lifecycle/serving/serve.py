@@ -1,13 +1,13 @@
 """The prediction service's command (``lifecycle serve``): the app of ``serving.app`` over a registered model.
 
-Loads the model (a version, a stage, or the production version) and an optional shadow version,
+Loads the model (a version, an alias: ``--model churn@challenger``, or the champion) and an optional shadow,
 checks that the service may start on this host with this token (``serve_guard``), and runs it with
 uvicorn. ``--workers N`` runs N processes (uvicorn's supervisor), each loading and verifying the
 model once and starting its scoring process. SIGTERM or Ctrl-C: stop accepting, finish
 what is queued, drain the log into the store (for up to 10 s; the rest stays in the spool
 for the next start), exit (0 with several workers; with one, uvicorn re-raises the signal it caught).
 
-    python -m lifecycle.serving.serve [--model NAME] [--version V | --stage STAGE] [--shadow V]
+    python -m lifecycle.serving.serve [--model NAME[@ALIAS]] [--version V] [--shadow V|ALIAS]
                               [--host HOST] [--port N] [--workers N]
 """
 
@@ -44,15 +44,20 @@ def _parser(serving: dict) -> argparse.ArgumentParser:
         prog="lifecycle serve",
         description="Serve a registered model over HTTP (defaults from serving: in params/project.yaml).",
     )
-    parser.add_argument("--model", default=serving["model"], metavar="NAME", help="registered model to serve")
+    parser.add_argument(
+        "--model",
+        default=serving["model"],
+        metavar="NAME[@ALIAS]",
+        help="registered model to serve, or one of its aliases (churn@challenger; default: NAME@champion)",
+    )
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--version", metavar="V", help="a version number (default: the production version)")
-    which.add_argument("--stage", metavar="STAGE", help="the latest version in this stage (production, candidate)")
+    which.add_argument("--version", metavar="V", help="a version number instead of an alias")
+    which.add_argument("--stage", metavar="STAGE", help=argparse.SUPPRESS)  # deprecated: --model NAME@ALIAS
     parser.add_argument(
         "--shadow",
         default=serving["shadow"],
         metavar="V",
-        help="a version, candidate, latest or none: scored alongside and logged, never returned",
+        help="a version, an alias (challenger), latest or none: scored alongside and logged, never returned",
     )
     parser.add_argument("--host", default=serving["host"])
     parser.add_argument("--port", type=int, default=serving["port"])
@@ -79,13 +84,16 @@ def _shadow(name: str, choice: Any, served: scoring.Scorer) -> scoring.Scorer | 
     or cannot score a record the served model accepts: a shadow never stops the service."""
     if choice in (None, "none", "None", ""):
         return None
+    if str(choice) in registry.FROM_STAGE:
+        log.warning("shadow %s: stages are aliases now; shadowing %s", choice, registry.FROM_STAGE[str(choice)])
+        choice = registry.FROM_STAGE[str(choice)]
     try:
-        if str(choice) == "candidate":
-            shadow = scoring.load(name, stage="candidate")
-        elif str(choice) == "latest":
+        if str(choice) == "latest":
             shadow = scoring.load(name, version=int(registry.versions(name).index.max()))
-        else:
+        elif str(choice).isdigit():
             shadow = scoring.load(name, version=choice)
+        else:
+            shadow = scoring.load(name, alias=str(choice))
         contract = Contract(served.schema)
         scoring.score(shadow, contract.frame([contract.example()]))
     except Exception as exc:  # noqa: BLE001  (any failure of the shadow: serve without one, say why)
@@ -100,8 +108,8 @@ def _shadow(name: str, choice: Any, served: scoring.Scorer) -> scoring.Scorer | 
 def build(config: dict) -> FastAPI:
     """The app for ``config`` (the parsed command line plus the serving and store params); the token
     is read from the environment here, in each worker, never passed around."""
-    stage = config["stage"] or (None if config["version"] is not None else "production")
-    scorer = scoring.load(config["model"], version=config["version"], stage=stage)
+    alias = config["alias"] or (None if config["version"] is not None else registry.CHAMPION)
+    scorer = scoring.load(config["model"], version=config["version"], alias=alias)
     shadow = _shadow(config["model"], config["shadow"], scorer)
     serving, store = config["serving"], config["store"]
     return create_app(
@@ -158,10 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     serving, store = settings["serving"], settings["store"]
     args = _parser(serving).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)-9s %(name)s: %(message)s")
+    try:
+        name, alias = _which(args)
+    except registry.RegistryError as exc:
+        print(f"lifecycle serve: {exc}", file=sys.stderr)
+        return 2
     config = {
-        "model": args.model,
+        "model": name,
         "version": args.version,
-        "stage": args.stage,
+        "alias": alias,
         "shadow": args.shadow,
         "host": args.host,
         "serving": serving,
@@ -177,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         app = build(config)  # verified here once, so a model that cannot be served stops us with one line
     except (ValueError, OSError, KeyError) as exc:  # RegistryError is a ValueError
         reason = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"lifecycle serve: cannot serve model '{args.model}': {reason}", file=sys.stderr)
+        print(f"lifecycle serve: cannot serve model '{name}': {reason}", file=sys.stderr)
         return 2
     _say_serving(app.state.service, args, config, guarded=bool(token))
     options = _server_options(args, serving)
@@ -199,6 +212,26 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     return 0
+
+
+def _which(args: argparse.Namespace) -> tuple[str, str | None]:
+    """The model's name and alias from ``--model NAME[@ALIAS]`` (or the deprecated ``--stage``)."""
+    name, alias = registry.parse_reference(args.model)
+    if args.stage is not None:
+        if args.stage not in registry.FROM_STAGE or alias:
+            raise registry.RegistryError(
+                f"--stage {args.stage}: stages are aliases now; serve one with --model {name}@ALIAS "
+                "(champion, challenger or your own)"
+            )
+        alias = registry.FROM_STAGE[args.stage]
+        print(
+            f"lifecycle serve: --stage is deprecated, stages are aliases now; serving {name}@{alias} "
+            f"(use --model {name}@{alias})",
+            file=sys.stderr,
+        )
+    if alias and args.version is not None:
+        raise registry.RegistryError(f"give --version or --model {name}@{alias}, not both")
+    return name, alias
 
 
 def _say_serving(service: Service, args: argparse.Namespace, config: dict, *, guarded: bool) -> None:

@@ -298,6 +298,13 @@ ERRORS = {
     "empty input": (["--input", "header.csv"], "the input has no rows; nothing of batch"),
     "missing model": (["--input", "new.csv", "--model", "nope"], "no model named 'nope' in the registry"),
     "missing version": (["--input", "new.csv", "--version", "7"], "model 'churn' has no version '7'"),
+    "missing alias": (["--input", "new.csv", "--model", "churn@champion"], "model 'churn' has no alias 'champion'"),
+    "malformed model": (["--input", "new.csv", "--model", "churn@"], "model 'churn@' is not NAME or NAME@ALIAS"),
+    "alias and version": (
+        ["--input", "new.csv", "--model", "churn@x", "--version", "1"],
+        "give --version or --model churn@x, not both",
+    ),
+    "archived stage": (["--input", "new.csv", "--stage", "archived"], "--stage archived: stages are aliases now"),
     "missing inputs": (
         ["--input", "lacking.csv", "--chunk-rows", "400"],
         "chunk 1 (rows 1-400) cannot be scored: the data lacks 1 model input(s): spend; ",
@@ -345,3 +352,17 @@ def test_the_module_runs_as_a_command_with_exit_code_2(project):
         done.stderr.strip() == f"lifecycle predict: --input 'missing.parquet' does not exist "
         f"(relative paths are under {project})"
     )
+
+
+def test_the_command_scores_with_an_alias_and_still_takes_an_old_stage(scorer, fitted, rows, tmp_path, capsys):
+    from lifecycle import registry
+
+    registry.register(fitted[0], "churn", fitted[1])  # version 2 beside the scorer's 1
+    registry.set_alias("churn", "challenger", 2)
+    _write(rows, "csv", tmp_path)
+    store = ["--output", "sqlite:///out.db", "--table", TABLE]
+    assert batch.main(["--input", "new.csv", *store, "--model", "churn@challenger", "--batch-id", "a"]) == 0
+    assert "with churn version 2" in capsys.readouterr().out
+    assert batch.main(["--input", "new.csv", *store, "--stage", "candidate", "--batch-id", "b"]) == 0
+    out, err = capsys.readouterr()
+    assert "with churn version 2" in out and "--stage is deprecated" in err and "--model churn@challenger" in err

@@ -34,7 +34,9 @@ def test_reads_and_writes_are_recorded_relative_to_the_root(clean_record, tmp_pa
         files.read_json(target)
         outside = files.write_text(tmp_path / "x.txt", "x")
         files.write_json(paths.MODELS / "m" / ".new-1234" / "metadata.json", {})  # built aside: not counted
-        files.record_read(paths.MODELS / "m" / "stages.json")  # stage pointers move on purpose: not counted
+        files.record_read(paths.MODELS / "m" / "aliases.json")  # aliases move on purpose: not counted
+        files.record_write(paths.MODELS / "m" / "aliases.json")
+        files.record_read(paths.MODELS / "m" / "stages.json")  # nor an old registry's stage pointers
         files.record_write(paths.MODELS / "m" / "stages.json")
         files.record_read(paths.MODELS / "m" / "3" / "model.skops")  # a version's files are
         record = json.loads(files.recorded())

@@ -74,7 +74,7 @@ def test_promotion_needs_the_trigger_the_margin_and_the_bar():
 def test_the_registry_keeps_both_versions_and_records_the_lineage(champion, drifted, tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "MODELS", tmp_path / "models")
     parent = registry.register(champion, "churn", {"data_version": "abc123", "task": "binary", "threshold": 0.3})
-    registry.promote("churn", parent, "production")
+    registry.set_alias("churn", "champion", parent)
     fresh = retrain.split_fresh(drifted, "churned", 3, 1)
     challenger, rows = retrain.train_challenger(champion, SCHEMA, fresh.train, "churned")
     table = retrain.compare({"champion": champion, "challenger": challenger}, fresh.holdout, SCHEMA, CARD, 0.3)
@@ -89,14 +89,27 @@ def test_the_registry_keeps_both_versions_and_records_the_lineage(champion, drif
         go=True,
         promote=True,
     )
-    assert "promoted" in text and "parent_version" not in lineage.index  # numbers grow with runs
+    assert "made it churn@champion" in text and "parent_version" not in lineage.index  # numbers grow with runs
     versions = registry.versions("churn")
-    assert list(versions["stage"]) == ["archived", "production"]
-    meta = registry.show("churn", stage="production")
+    assert list(versions["aliases"]) == ["-", "champion"]  # both kept; the alias moved
+    meta = registry.show("churn", alias="champion")
     assert meta["lineage"]["parent_version"] == parent.version
     assert meta["lineage"]["parent_data_version"] == "abc123"
     assert meta["lineage"]["fresh_windows"] == ["w1", "w2", "w3"]
     assert meta["data_version"] == retrain.data_version(fresh.train) and meta["threshold"] == 0.3
+    kept, _ = retrain.register(
+        challenger,
+        name="churn",
+        champion_metadata=meta,
+        table=table,
+        fresh=fresh,
+        rows=rows,
+        include_training_data=False,
+        go=True,
+        promote=False,
+    )
+    assert kept == "Registered the challenger as churn@challenger; churn@champion is unchanged."
+    assert registry.aliases("churn") == {"challenger": 3, "champion": 2}
 
 
 def test_nothing_to_learn_from_is_said_plainly(drifted):

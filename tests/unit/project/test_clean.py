@@ -29,6 +29,7 @@ KEPT = [
     "data/monitoring/labels.parquet",  # the label feed
     "data/experiment/ab_test.csv",  # the user's experiment log (log_path)
     "models/churn/1/model.skops",
+    "models/churn/aliases.json",
     "models/churn/stages.json",
 ]
 DERIVED = [

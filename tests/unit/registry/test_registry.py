@@ -2,6 +2,7 @@ import importlib
 import json
 import os
 import re
+import shutil
 import threading
 import zipfile
 from pathlib import Path
@@ -141,7 +142,7 @@ def test_metadata_records_code_version_and_plain_values(logistic, monkeypatch, t
         ),
     )
     assert meta["metrics"] == {"roc_auc": 0.75} and meta["rows"] == 80 and meta["columns"] == ["a", "b"]
-    assert meta["source"] == "data/raw.csv" and meta["stage"] == "candidate"
+    assert meta["source"] == "data/raw.csv" and meta["aliases"] == []  # no alias until one is given
     assert meta["code"] is None or (len(meta["code"]["commit"]) == 40 and isinstance(meta["code"]["dirty"], bool))
 
     # Without git or outside a repository the code version is null, never an error.
@@ -169,12 +170,15 @@ def test_versions_increase_and_are_never_overwritten(logistic, fitted, models_di
 def test_numbers_of_deleted_versions_are_not_reused(logistic, models_dir):
     registry.register(logistic, "churn")
     registry.register(logistic, "churn")
-    registry.promote("churn", 2, "production")
+    registry.set_alias("churn", "champion", 2)
     import shutil
 
-    shutil.rmtree(models_dir / "churn" / "2")  # someone deleted the production version by hand
+    shutil.rmtree(models_dir / "churn" / "2")  # someone deleted the champion by hand
     assert registry.register(logistic, "churn").version == 3
-    assert registry.show("churn", 3)["stage"] == "candidate"
+    assert registry.show("churn", 3)["aliases"] == []
+    registry.set_alias("churn", "champion", 3)  # the alias moves on; its history still remembers version 2
+    shutil.rmtree(models_dir / "churn" / "3")
+    assert registry.register(logistic, "churn").version == 4
 
 
 def test_a_crash_while_saving_leaves_no_version(logistic, models_dir, monkeypatch):
@@ -259,8 +263,8 @@ def test_lock_left_by_a_dead_process_is_broken_and_a_held_one_times_out(logistic
     lock.touch()
     monkeypatch.setattr(registry_store, "LOCK_WAIT", 0.1)
     with pytest.raises(RegistryError, match="models/.lock is held by another process"):
-        registry.promote("churn", 1, "production")
-    assert not (models_dir / "churn" / "stages.json").exists()
+        registry.set_alias("churn", "champion", 1)
+    assert not (models_dir / "churn" / "aliases.json").exists()
 
 
 def test_register_refuses_what_it_could_not_load_later(logistic, models_dir):
@@ -425,41 +429,52 @@ def _dump(model) -> Path:
     return path
 
 
-# --- stages -----------------------------------------------------------------------------
+# --- aliases -----------------------------------------------------------------------------
 
 
-def _stages(models_dir: Path) -> dict:
-    return json.loads((models_dir / "churn" / "stages.json").read_text())
+def _aliases(models_dir: Path) -> dict:
+    return json.loads((models_dir / "churn" / "aliases.json").read_text())
 
 
-def test_promote_to_production_archives_the_previous_one(logistic, models_dir):
+def test_an_alias_points_at_one_version_and_a_version_can_have_several(logistic, models_dir):
     for _ in range(3):
         registry.register(logistic, "churn")
-    assert not (models_dir / "churn" / "stages.json").exists()
-    assert registry.promote("churn", 1, "production") == "churn version 1 is now production."
-    assert _stages(models_dir) == {"production": 1, "archived": []}
-    message = registry.promote("churn", registry.Version("churn", 2), "production")
-    assert message == "churn version 2 is now production; version 1 moved to archived."
-    assert _stages(models_dir) == {"production": 2, "archived": [1]}
-    assert list(registry.versions("churn")["stage"]) == ["archived", "production", "candidate"]
-    registry.promote("churn", "1", "production")  # back again: 1 leaves archived, 2 goes there
-    assert _stages(models_dir) == {"production": 1, "archived": [2]}
-    registry.promote("churn", 1, "candidate")
-    assert _stages(models_dir) == {"production": None, "archived": [2]}
-    registry.promote("churn", 3, "archived")
-    assert _stages(models_dir) == {"production": None, "archived": [2, 3]}
-    assert not list((models_dir / "churn").glob(".stages.json.*"))  # written atomically, no leftovers
+    assert not (models_dir / "churn" / "aliases.json").exists() and registry.aliases("churn") == {}
+    assert registry.set_alias("churn", "champion", 1) == "churn@champion is version 1."
+    message = registry.set_alias("churn", "champion", registry.Version("churn", 2))
+    assert message == "churn@champion is version 2 (it named version 1)."
+    registry.set_alias("churn", "challenger", "2")
+    registry.set_alias("churn", "my-test", 3)
+    assert registry.aliases("churn") == {"challenger": 2, "champion": 2, "my-test": 3}
+    assert list(registry.versions("churn")["aliases"]) == ["-", "challenger, champion", "my-test"]
+    assert registry.show("churn", 2)["aliases"] == ["challenger", "champion"]
+    said = registry.remove_alias("churn", "my-test")
+    assert said == "churn@my-test removed (it named version 3); the version stays in the registry."
+    assert registry.aliases("churn") == {"challenger": 2, "champion": 2}
+    assert _aliases(models_dir)["history"] == [
+        {"alias": "champion", "version": 1, "was": None},
+        {"alias": "champion", "version": 2, "was": 1},
+        {"alias": "challenger", "version": 2, "was": None},
+        {"alias": "my-test", "version": 3, "was": None},
+        {"alias": "my-test", "version": None, "was": 3},
+    ]
+    assert registry.set_alias("churn", "champion", 2) == "churn@champion is version 2."  # no change, no history
+    assert len(_aliases(models_dir)["history"]) == 5
+    assert not list((models_dir / "churn").glob(".aliases.json.*"))  # written atomically, no leftovers
 
 
-def test_load_picks_production_else_latest_or_the_asked_stage(logistic, fitted):
+def test_load_picks_the_champion_else_the_latest_or_the_alias_asked(logistic, fitted):
     registry.register(logistic, "churn")
     registry.register(fitted["dummy"][0], "churn")
     assert registry.load("churn")[1]["version"] == 2
-    registry.promote("churn", 1, "production")
+    registry.set_alias("churn", "champion", 1)
+    registry.set_alias("churn", "challenger", 2)
     model, meta = registry.load("churn")
     assert meta["version"] == 1 and isinstance(model[-1], LogisticRegression)
-    assert registry.load("churn", stage="candidate")[1]["version"] == 2
-    assert registry.show("churn", stage="production")["version"] == 1
+    assert registry.load("churn", alias="challenger")[1]["version"] == 2
+    assert registry.show("churn", alias="champion")["version"] == 1
+    assert registry.parse_reference("churn@challenger") == ("churn", "challenger")
+    assert registry.parse_reference("churn") == ("churn", None)
 
 
 def test_mistakes_are_named_with_what_exists(logistic, models_dir):
@@ -470,18 +485,20 @@ def test_mistakes_are_named_with_what_exists(logistic, models_dir):
     cases = {
         lambda: registry.load("chrun"): "no model named 'chrun' in the registry; models are churn",
         lambda: registry.load("churn", 7): "model 'churn' has no version 7; versions are 1, 2",
-        lambda: registry.promote("churn", "two", "production"): "model 'churn' has no version 'two'; versions are 1, 2",
-        lambda: registry.promote("churn", 1, "prod"): "stage 'prod' is not one of candidate, production, archived",
-        lambda: registry.load(
-            "churn", stage="staging"
-        ): "stage 'staging' is not one of candidate, production, archived",
-        lambda: registry.load(
-            "churn", stage="production"
-        ): "model 'churn' has no production version (versions: 1 candidate, 2 candidate); promote one with "
-        "`lifecycle models promote churn VERSION --stage production`",
-        lambda: registry.load("churn", 1, "production"): "give a version or a stage, not both",
+        lambda: registry.set_alias("churn", "champion", "two"): "model 'churn' has no version 'two'; versions are 1, 2",
+        lambda: registry.set_alias("churn", "1st", 1): "alias '1st' cannot name a version: use a letter, then",
+        lambda: registry.set_alias("churn", "latest", 1): "alias 'latest' cannot name a version",
+        lambda: registry.load("churn", alias="staging"): "model 'churn' has no alias 'staging' (it has no aliases; "
+        "versions: 1, 2); set it with `lifecycle models alias churn staging VERSION`",
+        lambda: registry.load("churn", 1, "champion"): "give a version or an alias, not both",
+        lambda: registry.remove_alias("churn", "champion"): "model 'churn' has no alias 'champion' (it has no aliases)",
+        lambda: registry.parse_reference("churn@"): "model 'churn@' is not NAME or NAME@ALIAS (e.g. churn or "
+        "churn@champion): alias '' cannot name a version",
+        lambda: registry.parse_reference("@champion"): "model '@champion' is not NAME or NAME@ALIAS",
+        lambda: registry.parse_reference("churn@a@b"): "model 'churn@a@b' is not NAME or NAME@ALIAS",
         lambda: registry.register(logistic, "../churn"): "model name '../churn' cannot be a folder name",
         lambda: registry.register(logistic, "churn", {"version": 3}): "metadata key(s) version are set by the registry",
+        lambda: registry.register(logistic, "churn", {"aliases": ["x"]}): "metadata key(s) aliases are set by the",
         lambda: registry.register(logistic, "churn", {"when": object()}): "metadata cannot be stored as JSON",
     }
     for call, message in cases.items():
@@ -490,12 +507,79 @@ def test_mistakes_are_named_with_what_exists(logistic, models_dir):
         assert str(info.value).startswith(message), str(info.value)
     assert issubclass(RegistryError, ValueError)
     assert registry_store.numbers("churn") == [1, 2]
+    registry.set_alias("churn", "champion", 2)
+    shutil.rmtree(models_dir / "churn" / "2")  # deleted by hand: the alias names nothing
+    with pytest.raises(RegistryError, match=r"churn@champion names version 2, which is no longer in the registry"):
+        registry.load("churn", alias="champion")
 
 
-def test_a_broken_stages_file_is_named(logistic, models_dir):
+def test_a_broken_aliases_file_is_named(logistic, models_dir):
+    registry.register(logistic, "churn")
+    (models_dir / "churn" / "aliases.json").write_text('{"aliases": {"champion": "1"}}')
+    with pytest.raises(RegistryError, match=r"models/churn/aliases.json should hold .*; fix it, or delete it"):
+        registry.versions("churn")
+    (models_dir / "churn" / "aliases.json").write_text("{oops")
+    with pytest.raises(RegistryError, match=r"models/churn/aliases.json: .* not valid JSON"):
+        registry.load("churn")
+
+
+# --- a registry from before aliases: stages.json ----------------------------------------------
+
+
+def _old_registry(logistic, models_dir: Path, stages: dict, versions: int = 4) -> None:
+    """A registry as the stages' version of lifecycle left it: versions, and stages.json beside them."""
+    for _ in range(versions):
+        registry.register(logistic, "churn")
+    (models_dir / "churn" / "stages.json").write_text(json.dumps(stages))
+
+
+def test_an_old_registry_is_migrated_on_first_use_saying_so_once(logistic, models_dir, caplog):
+    _old_registry(logistic, models_dir, {"production": 2, "archived": [1]})
+    with caplog.at_level("WARNING", logger="lifecycle.registry"):
+        assert registry.aliases("churn") == {"challenger": 4, "champion": 2}  # the newest candidate: challenger
+        assert registry.load("churn")[1]["version"] == 2  # the default is the champion, as production was
+        assert list(registry.versions("churn")["aliases"]) == ["-", "champion", "-", "challenger"]
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "stages are aliases now; migrated stages.json" in said[0]
+    assert "churn@champion -> version 2, churn@challenger -> version 4" in said[0]
+    assert not (models_dir / "churn" / "stages.json").exists()
+    kept = models_dir / "churn" / "stages.json.migrated"
+    assert json.loads(kept.read_text()) == {"production": 2, "archived": [1]}
+    history = _aliases(models_dir)["history"]
+    assert history == [
+        {
+            "migrated_from": "stages.json",
+            "stages": {"production": 2, "archived": [1]},
+            "aliases": {"champion": 2, "challenger": 4},
+        }
+    ]
+    shutil.rmtree(models_dir / "churn" / "4")  # numbers stay unique: the history remembers 4
+    assert registry.register(logistic, "churn").version == 5
+
+
+def test_an_old_registry_without_production_or_candidates_gets_what_it_had(logistic, models_dir, capsys, caplog):
+    _old_registry(logistic, models_dir, {"production": None, "archived": [1, 2]}, versions=2)
+    with caplog.at_level("WARNING", logger="lifecycle.registry"):
+        code, out, err = _cli(capsys, "list", "churn")  # the command line migrates too
+    assert code == 0 and [line.split()[:2] for line in out.splitlines()[2:]] == [["1", "-"], ["2", "-"]]
+    assert [r.getMessage().count("migrated stages.json") for r in caplog.records] == [1]
+    assert "): no alias." in caplog.records[0].getMessage()
+    assert registry.aliases("churn") == {}
+
+
+def test_the_command_line_says_it_migrated_an_old_registry_once(logistic, project, monkeypatch):
+    monkeypatch.setattr(paths, "MODELS", project / "models")
+    _old_registry(logistic, project / "models", {"production": 1, "archived": []}, versions=1)
+    first, again = (run_in(project, "lifecycle", "models", "list") for _ in range(2))
+    assert first.returncode == 0 and first.stdout.split()[-4:] == ["churn", "1", "1", "champion=1"]
+    assert first.stderr.count("\n") == 1 and "churn@champion -> version 1" in first.stderr
+    assert again.returncode == 0 and again.stdout == first.stdout and again.stderr == ""
+
+
+def test_a_broken_old_stages_file_is_named(logistic, models_dir):
     registry.register(logistic, "churn")
     (models_dir / "churn" / "stages.json").write_text('{"production": "1"}')
-    with pytest.raises(RegistryError, match=r"models/churn/stages.json should hold .*; fix it or delete it"):
+    with pytest.raises(RegistryError, match=r"models/churn/stages.json \(a registry from before aliases\) should"):
         registry.versions("churn")
     (models_dir / "churn" / "stages.json").write_text("{oops")
     with pytest.raises(RegistryError, match=r"models/churn/stages.json: .* not valid JSON"):
@@ -517,10 +601,17 @@ def test_versions_table_holds_no_clock_times(logistic, fitted):
         "churn",
         {"data_version": "d2", "metrics": {"roc_auc": 0.5}, "run_id": "20250101-120000-ab12"},
     )
-    registry.promote("churn", 1, "production")
+    registry.set_alias("churn", "champion", 1)
     table = registry.versions("churn")
     assert table.index.name == "version" and list(table.index) == [1, 2]
-    assert list(table.columns) == ["stage", "created", "out_of_time roc_auc", "test roc_auc", "roc_auc", "data_version"]
+    assert list(table.columns) == [
+        "aliases",
+        "created",
+        "out_of_time roc_auc",
+        "test roc_auc",
+        "roc_auc",
+        "data_version",
+    ]
     assert table.loc[1, "test roc_auc"] == 0.81 and table.loc[2, "roc_auc"] == 0.5
     assert list(table["data_version"]) == ["d1", "d2"]
     text = table.to_string()
@@ -536,37 +627,58 @@ def _cli(capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_cli_lists_shows_and_promotes(logistic, fitted, capsys):
+def test_cli_lists_shows_and_sets_aliases(logistic, fitted, capsys):
     assert _cli(capsys, "list") == (0, "no models registered yet\n", "")
     registry.register(logistic, "churn", {"data_version": "d1"})
     registry.register(logistic, "churn", {"data_version": "d2"})
     registry.register(fitted["ridge"][0], "spend")
 
-    code, out, err = _cli(capsys, "promote", "churn", "1", "--stage", "production")
-    assert (code, out, err) == (0, "churn version 1 is now production.\n", "")
-    code, out, _ = _cli(capsys, "promote", "churn", "2", "--stage", "production")
-    assert out == "churn version 2 is now production; version 1 moved to archived.\n"
+    code, out, err = _cli(capsys, "alias", "churn", "champion", "1")
+    assert (code, out, err) == (0, "churn@champion is version 1.\n", "")
+    code, out, _ = _cli(capsys, "alias", "churn", "champion", "2")
+    assert out == "churn@champion is version 2 (it named version 1).\n"
+    assert _cli(capsys, "alias", "churn", "old", "1")[0] == 0
 
     code, out, _ = _cli(capsys, "list")
     assert code == 0 and [line.split() for line in out.splitlines()] == [
-        ["versions", "latest", "production"],
+        ["versions", "latest", "aliases"],
         ["model"],
-        ["churn", "2", "2", "2"],
+        ["churn", "2", "2", "champion=2,", "old=1"],
         ["spend", "1", "1", "-"],
     ]
     code, out, _ = _cli(capsys, "list", "churn")
     assert code == 0 and [line.split() for line in out.splitlines()] == [
-        ["stage", "created", "data_version"],
+        ["aliases", "created", "data_version"],
         ["version"],
-        ["1", "archived", "1", "d1"],
-        ["2", "production", "2", "d2"],
+        ["1", "old", "1", "d1"],
+        ["2", "champion", "2", "d2"],
     ]
+    code, out, err = _cli(capsys, "alias", "churn", "old", "--remove")
+    assert (code, err) == (
+        0,
+        "",
+    ) and out == "churn@old removed (it named version 1); the version stays in the registry.\n"
 
     code, out, _ = _cli(capsys, "show", "churn")
     shown = json.loads(out)
-    assert code == 0 and shown["version"] == 2 and shown["stage"] == "production" and shown["data_version"] == "d2"
-    assert json.loads(_cli(capsys, "show", "churn", "--version", "1")[1])["stage"] == "archived"
-    assert json.loads(_cli(capsys, "show", "churn", "--stage", "archived")[1])["version"] == 1
+    assert code == 0 and shown["version"] == 2 and shown["aliases"] == ["champion"] and shown["data_version"] == "d2"
+    assert json.loads(_cli(capsys, "show", "churn", "--version", "1")[1])["aliases"] == []
+    assert json.loads(_cli(capsys, "show", "churn@champion")[1])["version"] == 2
+
+
+def test_the_commands_of_stages_still_work_saying_what_replaces_them(logistic, capsys):
+    for _ in range(3):
+        registry.register(logistic, "churn")
+    code, out, err = _cli(capsys, "promote", "churn", "1", "--stage", "production")
+    assert (code, out) == (0, "churn@champion is version 1.\n")
+    assert "--stage is deprecated, stages are aliases now (production: champion)" in err
+    assert "`lifecycle models alias churn champion 1`" in err
+    assert _cli(capsys, "promote", "churn", "2", "--stage", "candidate")[1] == "churn@challenger is version 2.\n"
+    code, out, err = _cli(capsys, "show", "churn", "--stage", "candidate")
+    assert code == 0 and json.loads(out)["version"] == 2 and "use lifecycle models show churn@ALIAS" in err
+    code, out, err = _cli(capsys, "promote", "churn", "1", "--stage", "archived")
+    assert (code, out) == (0, "churn@champion removed (it named version 1); the version stays in the registry.\n")
+    assert "archived: no alias" in err and registry.aliases("churn") == {"challenger": 2}
 
 
 @pytest.mark.parametrize(
@@ -574,17 +686,24 @@ def test_cli_lists_shows_and_promotes(logistic, fitted, capsys):
     [
         (["list", "nope"], "lifecycle: no model named 'nope' in the registry; models are churn\n"),
         (["show", "churn", "--version", "9"], "lifecycle: model 'churn' has no version '9'; versions are 1\n"),
-        (["show", "churn", "--stage", "production"], "lifecycle: model 'churn' has no production version"),
+        (["show", "churn@champion"], "lifecycle: model 'churn' has no alias 'champion' (it has no aliases; versions"),
+        (["show", "churn@"], "lifecycle: model 'churn@' is not NAME or NAME@ALIAS (e.g. churn or churn@champion)"),
+        (["alias", "churn", "champion"], "lifecycle: give the VERSION champion should name"),
+        (["alias", "churn", "champion", "1", "--remove"], "lifecycle: give a VERSION for champion"),
+        (["alias", "churn", "champion", "3"], "lifecycle: model 'churn' has no version '3'; versions are 1\n"),
+        (["alias", "churn", "Not an alias", "1"], "lifecycle: alias 'Not an alias' cannot name a version"),
+        (["alias", "churn", "gone", "--remove"], "lifecycle: model 'churn' has no alias 'gone' (it has no aliases)"),
         (
             ["promote", "churn", "1", "--stage", "live"],
-            "lifecycle: stage 'live' is not one of candidate, production, archived\n",
+            "lifecycle: stage 'live' is not one of candidate, production, archived; stages are aliases now",
         ),
+        (["show", "churn", "--stage", "archived"], "lifecycle: stage 'archived' is not one of production, candidate"),
     ],
 )
 def test_cli_errors_are_one_line_with_exit_code_2(logistic, capsys, args, message):
     registry.register(logistic, "churn")
     code, out, err = _cli(capsys, *args)
-    assert code == 2 and out == "" and err.startswith(message)
+    assert code == 2 and out == "" and err.startswith(message), err
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
@@ -608,15 +727,33 @@ def test_the_installed_command_runs_in_a_project_copy(project):
     )
 
 
+def test_the_python_promote_of_stages_still_works_and_says_it_is_deprecated(logistic):
+    for _ in range(2):
+        registry.register(logistic, "churn")
+    with pytest.deprecated_call(match="stages are aliases now"):
+        assert registry.promote("churn", 1, "production") == "churn@champion is version 1."
+    with pytest.deprecated_call():
+        registry.promote("churn", 2, "candidate")
+    assert registry.aliases("churn") == {"challenger": 2, "champion": 1}
+    with pytest.deprecated_call():
+        assert registry.promote("churn", 1, "archived").startswith("churn@champion removed")
+    with pytest.deprecated_call(), pytest.raises(RegistryError, match="stage 'live' is not one of candidate"):
+        registry.promote("churn", 1, "live")
+    assert registry.aliases("churn") == {"challenger": 2}
+
+
 def test_cli_usage_mistakes_exit_2(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main(["models", "promote", "churn", "1"])  # --stage is required
     assert info.value.code == 2 and "--stage" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        cli.main(["models", "alias", "churn"])  # ALIAS is required
+    assert info.value.code == 2 and "ALIAS" in capsys.readouterr().err
 
 
-def test_without_a_production_version_phases_10_to_13_rehearse_on_the_tested_candidate(logistic, fitted):
-    """09 kept its version a candidate (FAIL): the champion is that version, as a rehearsal; the challengers of
-    10 and retrained versions of 13 never stand in for it; a production version ends the rehearsal."""
+def test_without_a_champion_phases_10_to_13_rehearse_on_the_tested_version(logistic, fitted):
+    """09 did not make its version the champion (FAIL): phases 10-13 work with that version, as a rehearsal; the
+    challengers of 10 and retrained versions of 13 never stand in for it; a champion ends the rehearsal."""
     from lifecycle.modeling import scoring
 
     X = fitted["logistic"][1]
@@ -627,10 +764,11 @@ def test_without_a_production_version_phases_10_to_13_rehearse_on_the_tested_can
     registry.register(logistic, "churn", {**meta, "passed": False, "retrained": True})
     scorer, rehearsal, said = scoring.champion("churn")
     assert (scorer.version, rehearsal) == (tested, True)
-    assert said.startswith("REHEARSAL: churn has no production version") and "nothing it does puts a model" in said
-    registry.promote("churn", tested, "production")
+    assert said.startswith("REHEARSAL: churn has no champion") and "nothing it does puts a model" in said
+    assert said.endswith(f"lifecycle models alias churn champion {tested}.")
+    registry.set_alias("churn", "champion", tested)
     scorer, rehearsal, said = scoring.champion("churn")
-    assert (scorer.version, rehearsal, said) == (tested, False, "churn: the production version.")
+    assert (scorer.version, rehearsal, said) == (tested, False, "churn: the champion (churn@champion).")
     registry.register(logistic, "other", {**meta, "challenger": True})
-    with pytest.raises(registry.RegistryError, match="no version 09_model_testing registered: run 09 first"):
+    with pytest.raises(registry.RegistryError, match="has no champion and no version 09_model_testing registered"):
         scoring.champion("other")

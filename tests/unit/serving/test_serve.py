@@ -1,7 +1,7 @@
 """The prediction service: the real process on loopback, and the request contract in-process.
 
 A small binary model (numeric, categorical and high-cardinality inputs, missing values) is registered
-in a copy of the project (``support.serving.Toy``): version 1 in production, version 2 a candidate that
+in a copy of the project (``support.serving.Toy``): version 1 the champion, version 2 the challenger that
 the service scores as its shadow.
 """
 
@@ -50,7 +50,7 @@ def toy(tmp_path_factory) -> Toy:
 
 @pytest.fixture(scope="module")
 def live(toy):
-    service = Service(toy.project, "--model", "toy", "--shadow", "candidate")
+    service = Service(toy.project, "--model", "toy", "--shadow", "challenger")
     yield service
     service.stop()
 
@@ -279,7 +279,7 @@ def test_the_service_logs_to_postgresql_with_its_password_from_the_environment(
     settings["store"]["url"] = url
     settings_file.write_text(yaml.safe_dump(settings))
     monkeypatch.setenv("STORE_PASSWORD", POSTGRES_APP_PASSWORD)
-    service = Service(project, "--model", "toy", "--shadow", "candidate")
+    service = Service(project, "--model", "toy", "--shadow", "challenger")
     try:
         answers = [service.client.post("/predict", json=toy.records[k : k + 3]).json() for k in (0, 3)]
     finally:

@@ -42,7 +42,8 @@ class Serving(Strict):
     port: Annotated[StrictInt, Field(ge=1, le=65535)] = 8000
     max_records: Annotated[StrictInt, Field(ge=1)] = 1000  # records per request; more is refused with 413
     max_body_bytes: Annotated[StrictInt, Field(ge=1024)] = 2_000_000
-    shadow: StrictInt | Literal["candidate", "latest"] | None = None  # a version scored alongside, never returned
+    # a version scored alongside, never returned: its number, an alias (challenger) or latest
+    shadow: StrictInt | Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")] | None = None
     domain: Domain = Domain()
     workers: Annotated[StrictInt, Field(ge=1, le=64)] = 1  # HTTP processes, each with a scoring process
     max_batch_rows: Annotated[StrictInt, Field(ge=1)] = 64  # records scored together in one call
