@@ -77,7 +77,7 @@ def test_a_large_practically_undrifted_window_raises_no_alert_where_p_values_fla
     """200,000 rows whose differences from the reference (0.03 sd, one point of a category's share)
     matter to no model: the learned thresholds stay quiet, a KS p < 0.05 rule flags most numbers."""
     reference, window = _table(20_000, seed=1), _table(200_000, seed=2, shift=0.03, mix=0.01)
-    baseline = drift_thresholds.fit(reference, SETTINGS.statistics, SETTINGS.chunks, SETTINGS.k, seed=0, min_rows=200)
+    baseline = drift_thresholds.fit(reference, SETTINGS, seed=0, min_rows=200)
     results = drift.table(drift_thresholds.measure(baseline, window, "w", min_rows=200))
     assert len(results) == 6 * 2 + 2 and not results["alert"].any(), results[results["alert"]]
     p_values = {
@@ -98,7 +98,7 @@ def test_thresholds_are_learned_from_the_reference_and_reproducible_for_a_seed()
     reference = _table(4_000, seed=1)
 
     def fit(seed):
-        return drift_thresholds.fit(reference, SETTINGS.statistics, 10, 4.0, seed, min_rows=200).thresholds
+        return drift_thresholds.fit(reference, SETTINGS, seed=seed, min_rows=200).thresholds
 
     pd.testing.assert_frame_equal(fit(7), fit(7))
     assert not fit(7)["threshold"].equals(fit(8)["threshold"])
@@ -111,7 +111,7 @@ def test_a_reference_too_small_for_its_chunks_is_refused_with_a_message(referenc
         match=r"1,000 rows, too few .* 10 chunks of at least "
         r"min_rows=200 need 2,000",
     ):
-        drift_thresholds.fit(_table(1_000, seed=1), SETTINGS.statistics, 10, 4.0, 0, min_rows=200)
+        drift_thresholds.fit(_table(1_000, seed=1), SETTINGS, seed=0, min_rows=200)
     with pytest.raises(monitor.MonitorError, match="too few to learn drift thresholds"):
         monitor.fit(
             reference.drop(columns=["user_id", "churned"]).head(500),
@@ -191,7 +191,7 @@ def test_statistics_are_defined_on_constant_missing_and_empty_columns():
 
 def test_constant_all_missing_and_tiny_windows_get_defined_plain_answers():
     reference = _table(4_000, seed=1).assign(flat=1.0)
-    baseline = drift_thresholds.fit(reference, SETTINGS.statistics, 10, 4.0, 0, min_rows=200)
+    baseline = drift_thresholds.fit(reference, SETTINGS, seed=0, min_rows=200)
     same = drift.table(drift_thresholds.measure(baseline, _table(1_000, seed=2).assign(flat=1.0), "same", 200))
     assert not same["alert"].any() and np.isfinite(same["value"]).all()
     moved = drift.table(drift_thresholds.measure(baseline, _table(1_000, seed=2).assign(flat=2.0), "moved", 200))
@@ -205,12 +205,18 @@ def test_constant_all_missing_and_tiny_windows_get_defined_plain_answers():
     assert np.isfinite(pd.concat([same, moved, gone, tiny])[["value", "threshold"]].to_numpy()).all()
 
 
-def test_a_window_smaller_than_a_chunk_gets_a_higher_threshold():
-    assert drift_thresholds.scaled(0.1, "wasserstein", 100_000, 2_000, 20_000) == 0.1
-    assert drift_thresholds.scaled(0.1, "wasserstein", 500, 2_000, 20_000) > 0.1
-    assert drift_thresholds.scaled(0.1, "psi", 500, 2_000, 20_000) > drift_thresholds.scaled(
-        0.1, "wasserstein", 500, 2_000, 20_000
-    )
+def test_a_window_smaller_than_a_chunk_gets_a_higher_threshold_a_larger_one_the_chunks():
+    baseline = drift_thresholds.fit(_table(20_000, seed=1), SETTINGS, seed=0, min_rows=200)
+    assert baseline.chunk_rows == 2_000 and set(baseline.thresholds["rows"]) == {2_000}
+
+    def limit(feature, statistic, rows):
+        return drift_thresholds.threshold(baseline, feature, statistic, rows, baseline.thresholds)
+
+    for feature, statistic in (("x0", "wasserstein"), ("colour", "jensen_shannon"), ("count", "jensen_shannon")):
+        assert limit(feature, statistic, 500) > 1.5 * limit(feature, statistic, 2_000)
+        assert limit(feature, statistic, 100_000) == limit(feature, statistic, 2_000)
+    assert limit("x0", "wasserstein", 1_234) == limit("x0", "wasserstein", 1_200)  # two significant digits
+    assert (1_200 in {rows for _, _, rows in baseline.learned}) and 1_234 not in {r for _, _, r in baseline.learned}
 
 
 def test_a_correlation_changing_sign_with_marginals_kept_raises_the_multivariate_alert_only():
@@ -496,7 +502,7 @@ def test_all_windows_at_once_give_each_windows_own_statistics():
     production.loc[production["w"] == 2, "colour"] = np.where(np.arange((production["w"] == 2).sum()) % 3, "teal", None)
     production.loc[production["w"] == 3, "flat"] = 2.0
     statistics = ["jensen_shannon", "wasserstein", "psi", "new_categories"]
-    baseline = drift_thresholds.fit(reference, statistics, 10, 4.0, 0, min_rows=200)
+    baseline = drift_thresholds.fit(reference, SETTINGS, seed=0, min_rows=200, statistics=statistics)
     found = drift_thresholds.measure_windows(
         baseline, production.drop(columns="w"), production["w"].to_numpy(), ["a", "b", "c", "d"], 200
     )

@@ -5,8 +5,10 @@ categories: one-hot, unseen ones all zeros) and projected on the principal compo
 ``variance_share`` of the reference's variance. A row that moves the way reference rows do is
 reconstructed well; when features stop moving together as they did -- a correlation changes
 sign while each feature's own distribution stays put -- the mean reconstruction error rises,
-though no single feature shows it. The threshold is learned like the univariate ones: each
-reference chunk's error under a PCA fitted on the rest, mean + k * sd.
+though no single feature shows it. The threshold is learned like the univariate ones: each reference
+row's error under a PCA fitted without it (the reference cut into ``chunks``, each scored by a PCA fitted on
+the rest), and a window's mean error drawn ``resamples`` times from those, at the window's size (at most
+a chunk's); the threshold is the tail of those means at ``false_alert_rate`` (``null.upper``).
 """
 
 from __future__ import annotations
@@ -22,23 +24,27 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from lifecycle.monitoring import drift
-from lifecycle.monitoring.drift import Result
+from lifecycle.monitoring.drift import Result, null
 from lifecycle.monitoring.drift.thresholds import chunks_of
+
+BLOCK = 2_000_000  # draws of row errors at a time, to bound memory on large windows
 
 FEATURE = "(all features)"
 STATISTIC = "reconstruction_error"
 
 
 class Multivariate(NamedTuple):
-    """The fitted preprocessing and PCA, with the chunks' error mean, sd and threshold."""
+    """The fitted preprocessing and PCA, the reference rows' out-of-fold errors, and the thresholds learned."""
 
     preprocess: object
     pca: PCA
-    mean: float
-    sd: float
-    threshold: float
-    chunk_rows: int
+    errors: np.ndarray  # each reference row's error under a PCA fitted without it
+    chunk_rows: int  # a larger window keeps this size's threshold
     features: list[str]
+    rate: float
+    resamples: int
+    seed: int
+    learned: dict  # rows -> (mean, sd, threshold) of the null of a window's mean error
 
 
 def _preprocessor(reference: pd.DataFrame) -> ColumnTransformer:
@@ -91,32 +97,61 @@ def errors(preprocess, pca: PCA, frame: pd.DataFrame) -> np.ndarray:
     return np.mean((z - pca.inverse_transform(pca.transform(z))) ** 2, axis=1)
 
 
-def fit(
-    reference: pd.DataFrame, variance_share: float, chunks: int, k: float, seed: int, min_rows: int
-) -> Multivariate:
-    """The PCA on the whole reference, and the threshold from chunk-vs-rest errors (see the module)."""
+def fit(reference: pd.DataFrame, settings, *, seed: int, min_rows: int) -> Multivariate:
+    """The PCA on the whole reference and each row's out-of-fold error (see the module); ``settings``:
+    ``DriftSettings``."""
     reference = _as_text(reference.reset_index(drop=True))
-    found = []
-    for part in chunks_of(len(reference), chunks, seed, min_rows):
+    found = np.empty(len(reference))
+    for part in chunks_of(len(reference), settings.chunks, seed, min_rows):
         mask = np.zeros(len(reference), bool)
         mask[part] = True
-        preprocess, pca = _fit(reference[~mask], variance_share, seed)
-        found.append(float(errors(preprocess, pca, reference[mask]).mean()))
-    mean, sd = float(np.mean(found)), float(np.std(found, ddof=1))
-    preprocess, pca = _fit(reference, variance_share, seed)
-    return Multivariate(preprocess, pca, mean, sd, mean + k * sd, len(reference) // chunks, list(reference.columns))
+        preprocess, pca = _fit(reference[~mask], settings.variance_share, seed)
+        found[mask] = errors(preprocess, pca, reference[mask])
+    preprocess, pca = _fit(reference, settings.variance_share, seed)
+    return Multivariate(
+        preprocess,
+        pca,
+        found,
+        len(reference) // settings.chunks,
+        list(reference.columns),
+        settings.false_alert_rate,
+        settings.resamples,
+        seed,
+        {},
+    )
+
+
+def window_rows(model: Multivariate, rows: int) -> int:
+    """The size a window's null is learned at (``null.window_size``)."""
+    return null.window_size(rows, model.chunk_rows)
+
+
+def threshold(model: Multivariate, rows: int) -> tuple[float, float, float]:
+    """The null of a window's mean error at ``rows`` (mean, sd) and its threshold, learned once per size."""
+    size = window_rows(model, rows)
+    if size not in model.learned:
+        generator = null.rng(model.seed, FEATURE, size)
+        block = max(1, BLOCK // size)
+        means = np.concatenate(
+            [
+                model.errors[
+                    generator.integers(0, model.errors.size, (min(block, model.resamples - start), size))
+                ].mean(axis=1)
+                for start in range(0, model.resamples, block)
+            ]
+        )
+        model.learned[size] = (float(means.mean()), float(means.std(ddof=1)), null.upper(means, model.rate))
+    return model.learned[size]
 
 
 def measure(model: Multivariate, current: pd.DataFrame, window: str, min_rows: int) -> Result:
-    """The window's mean reconstruction error against the threshold (raised for a window smaller than a chunk)."""
+    """The window's mean reconstruction error against the threshold learned at its size."""
     rows = len(current)
-    k_sd = model.threshold - model.mean
-    limit = round(model.mean + k_sd * max(1.0, np.sqrt(model.chunk_rows / max(rows, 1))), 4)
+    mean, sd, limit = threshold(model, rows)
+    limit = round(limit, 4)
+    value = 0.0 if rows == 0 else float(errors(model.preprocess, model.pca, _as_text(current[model.features])).mean())
     if rows < min_rows:
-        value = (
-            0.0 if rows == 0 else float(errors(model.preprocess, model.pca, _as_text(current[model.features])).mean())
-        )
         return Result(FEATURE, window, STATISTIC, round(value, 4), limit, False, rows, f"too few rows (< {min_rows})")
-    value = round(float(errors(model.preprocess, model.pca, _as_text(current[model.features])).mean()), 4)
-    note = f"{model.pca.n_components_} components; reference chunks {model.mean:.3f} ± {model.sd:.3f}"
+    value = round(value, 4)
+    note = f"{model.pca.n_components_} components; undrifted windows {mean:.3f} ± {sd:.3f}"
     return Result(FEATURE, window, STATISTIC, value, limit, value > limit, rows, note)
