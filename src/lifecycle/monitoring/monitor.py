@@ -274,4 +274,5 @@ def estimated(data, card, params) -> tuple[pd.DataFrame, str]:
         settings=params.estimate,
         seed=params.seed,
         min_rows=params.min_rows,
+        validation_inputs=getattr(data, "validation_inputs", None),
     )

@@ -25,17 +25,20 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from lifecycle.monitoring import expected_metrics
+from lifecycle.monitoring import error_estimate, expected_metrics
 from lifecycle.monitoring.calibration import Calibration, calibrate, calibrate_classes
 from lifecycle.monitoring.drift import Result
 
 # The metrics estimated, by task, in the names of ``lifecycle.core.metrics`` (card metrics).
-METRICS = {"binary": ("roc_auc", "f1", "accuracy"), "multiclass": ("roc_auc_ovr", "f1_macro", "accuracy")}
+METRICS = {
+    "binary": ("roc_auc", "f1", "accuracy"),
+    "multiclass": ("roc_auc_ovr", "f1_macro", "accuracy"),
+    "regression": error_estimate.METRICS,  # a model of the error (``error_estimate``)
+}
 COLUMNS = ["window", "metric", "rows", "estimate", "low", "high", "note"]
 REGRESSION = (
-    "No label-free estimate for regression: the model gives one number per row, not a distribution "
-    "of the target, so nothing in its outputs says how wrong it is; its error is known once labels "
-    "arrive (performance as labels arrive, above)."
+    "No label-free estimate for this regression model: its error model learns from labelled validation "
+    "rows and their inputs, and none were given; its error is known once labels arrive."
 )
 
 
@@ -202,15 +205,24 @@ def for_production(
     settings,
     seed: int,
     min_rows: int,
+    validation_inputs: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """The estimate for each window of ``production`` (``read_log`` rows), calibrated on the validation split
-    (``settings``: ``Estimate`` from params), and how it was made; for regression, why there is none.
+    (``settings``: ``Estimate`` from params), and how it was made.
 
     ``validation_scores``: a binary model's positive score, whose ``validation_truth`` is whether positive;
-    a multiclass model's ``output_probability_<class>`` columns, whose ``validation_truth`` is the class.
+    a multiclass model's ``output_probability_<class>`` columns, whose ``validation_truth`` is the class;
+    a regression model's prediction, whose ``validation_truth`` is the target, with the model's
+    ``validation_inputs`` (the error model learns from both: ``error_estimate``).
     """
     if task == "regression":
-        return pd.DataFrame(columns=COLUMNS), REGRESSION
+        if validation_inputs is None or validation_scores is None:
+            return pd.DataFrame(columns=COLUMNS), REGRESSION
+        model = error_estimate.fit(validation_inputs, validation_scores, validation_truth, seed=seed)
+        rows = error_estimate.by_window(
+            production, window=window, model=model, interval=settings.interval, min_rows=min_rows
+        )
+        return pd.DataFrame(rows, columns=COLUMNS), model.sentence
     if task == "binary":
         calibrations = [calibrate(validation_scores, validation_truth, settings.calibrate, seed=seed)]
         columns, classes = [f"output_probability_{positive_class}"], [positive_class]
@@ -237,13 +249,7 @@ def verdict(table: pd.DataFrame, metric: str) -> str:
     """One sentence on ``against_realized``: how often the interval held the realized value, the largest miss."""
     if table.empty:
         estimated = sorted({m for names in METRICS.values() for m in names})
-        why = (
-            "why: above"
-            if metric in ("mae", "rmse", "r2")
-            else "no window had enough rows"
-            if metric in estimated
-            else f"it is estimated for {', '.join(estimated)}"
-        )
+        why = "see above" if metric in estimated else f"it is estimated for {', '.join(estimated)}"
         return (
             f"No label-free estimate of {metric} for this model ({why}); its performance is known once labels arrive."
         )
@@ -261,6 +267,7 @@ def verdict(table: pd.DataFrame, metric: str) -> str:
     shown = ", ".join(f"{w} ({e:+.3f})" for w, e in missed["error"].head(6).items())
     return (
         f"{sentence} It missed in {len(missed)}: {shown}{', ...' if len(missed) > 6 else ''}. A miss beyond the "
-        "interval means the model's confidence no longer matches what happens -- concept drift, which an "
-        "estimate made from the model's own scores cannot see; only labels reveal it."
+        "interval means what the estimate learned on validation rows no longer matches what happens -- "
+        "concept drift, which an estimate made from the model's own inputs and outputs cannot see; only "
+        "labels reveal it."
     )

@@ -187,6 +187,7 @@ class Gathered(NamedTuple):
     # the validation split, which calibrates the estimate ...
     validation_truth: pd.Series  # ... and its labels
     sentence: str
+    validation_inputs: pd.DataFrame | None = None  # the model's inputs on it (a regression model's error model)
 
 
 def gather(params, card, scorer) -> Gathered:
@@ -224,6 +225,7 @@ def gather(params, card, scorer) -> Gathered:
         validation_scores,
         validation[card.target].reset_index(drop=True),
         sentence,
+        validation[[c for c in scorer.schema.index if c in validation.columns]].reset_index(drop=True),
     )
 
 

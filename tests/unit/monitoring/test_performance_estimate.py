@@ -1,6 +1,7 @@
 """The label-free performance estimate: it holds the realized metric under covariate drift and misses a
 concept change, calibrates a miscalibrated score first, its interval holds as often as its level says,
-and a multiclass model gets one too (macro ROC AUC, macro F1, accuracy) in its monitoring."""
+and a multiclass model gets one too (macro ROC AUC, macro F1, accuracy) in its monitoring (a regression
+model's: test_error_estimate.py)."""
 
 from types import SimpleNamespace
 
@@ -17,31 +18,6 @@ from lifecycle.simulation.simulate import Drift, simulate_product
 @pytest.fixture(scope="module")
 def reference() -> pd.DataFrame:
     return logged_frame(simulate_product(4000, seed=1, messy=False))
-
-
-def test_regression_gets_no_label_free_estimate_and_says_why():
-    frame = pd.DataFrame({"output_prediction": [1.0, 2.0], "timestamp": pd.Timestamp("2027-01-04", tz="UTC")})
-    table, said = performance_estimate.for_production(
-        frame,
-        window=pd.Series(["w", "w"]),
-        task="regression",
-        positive_class=None,
-        validation_scores=None,
-        validation_truth=None,
-        settings=None,
-        seed=0,
-        min_rows=1,
-    )
-    assert table.empty and said.startswith("No label-free estimate for regression: the model gives one number")
-    results = pd.DataFrame({"feature": ["performance (mae)"], "window": ["w"], "value": [0.5], "rows": [2]})
-    versus = performance_estimate.against_realized(table, results, "mae")
-    assert performance_estimate.verdict(versus, "mae").startswith("No label-free estimate of mae for this model (why")
-    assert "estimated for accuracy, f1, f1_macro, roc_auc, roc_auc_ovr" in performance_estimate.verdict(
-        versus, "balanced_accuracy"
-    )
-    from lifecycle.monitoring import plots as monitor_plots
-
-    monitor_plots.estimate_vs_realized(versus, "mae", 1.0)
 
 
 def _estimate(frame: pd.DataFrame, calibration) -> dict:

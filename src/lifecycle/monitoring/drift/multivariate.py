@@ -47,7 +47,7 @@ class Multivariate(NamedTuple):
     learned: dict  # rows -> (mean, sd, threshold) of the null of a window's mean error
 
 
-def _preprocessor(reference: pd.DataFrame) -> ColumnTransformer:
+def preprocessor(reference: pd.DataFrame) -> ColumnTransformer:
     numeric = [c for c in reference.columns if drift.kind(reference[c]) == "numeric"]
     categorical = [c for c in reference.columns if c not in numeric]
     return ColumnTransformer(
@@ -71,7 +71,7 @@ def _preprocessor(reference: pd.DataFrame) -> ColumnTransformer:
     )
 
 
-def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+def as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """Categories as text (missing kept missing), so the encoder sees one type per column."""
     frame = frame.copy()
     for column in frame.columns:
@@ -86,7 +86,7 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fit(reference: pd.DataFrame, variance_share: float, seed: int) -> tuple[object, PCA]:
-    preprocess = _preprocessor(reference).fit(reference)
+    preprocess = preprocessor(reference).fit(reference)
     pca = PCA(n_components=variance_share, svd_solver="full", random_state=seed).fit(preprocess.transform(reference))
     return preprocess, pca
 
@@ -100,7 +100,7 @@ def errors(preprocess, pca: PCA, frame: pd.DataFrame) -> np.ndarray:
 def fit(reference: pd.DataFrame, settings, *, seed: int, min_rows: int) -> Multivariate:
     """The PCA on the whole reference and each row's out-of-fold error (see the module); ``settings``:
     ``DriftSettings``."""
-    reference = _as_text(reference.reset_index(drop=True))
+    reference = as_text(reference.reset_index(drop=True))
     found = np.empty(len(reference))
     for part in chunks_of(len(reference), settings.chunks, seed, min_rows):
         mask = np.zeros(len(reference), bool)
@@ -149,7 +149,7 @@ def measure(model: Multivariate, current: pd.DataFrame, window: str, min_rows: i
     rows = len(current)
     mean, sd, limit = threshold(model, rows)
     limit = round(limit, 4)
-    value = 0.0 if rows == 0 else float(errors(model.preprocess, model.pca, _as_text(current[model.features])).mean())
+    value = 0.0 if rows == 0 else float(errors(model.preprocess, model.pca, as_text(current[model.features])).mean())
     if rows < min_rows:
         return Result(FEATURE, window, STATISTIC, round(value, 4), limit, False, rows, f"too few rows (< {min_rows})")
     value = round(value, 4)
