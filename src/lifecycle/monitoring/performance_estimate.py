@@ -20,6 +20,7 @@ wrong, and so is every estimate made from it. Only labels reveal that.
 
 from __future__ import annotations
 
+import re
 from statistics import NormalDist
 
 import numpy as np
@@ -63,7 +64,8 @@ def _probabilities(
 def estimate_classes(
     scores: np.ndarray, predicted: np.ndarray, calibrations: list[Calibration], interval: float
 ) -> dict[str, tuple[float, float, float]]:
-    """Estimated ROC AUC, F1 and accuracy of one window: ``{metric: (estimate, low, high)}``.
+    """Estimated ROC AUC, F1 and accuracy of one window: ``{metric: (estimate, low, high)}``; a multiclass
+    model's macro averages, and each class's ROC AUC and F1 one-vs-rest (``roc_auc[c]``, ``f1[c]``).
 
     Parameters
     ----------
@@ -94,7 +96,9 @@ def estimate_classes(
     )
     z = NormalDist().inv_cdf(0.5 + interval / 2)
     result = {}
-    for name, (metric, (value, gradient)) in zip(METRICS["binary" if binary else "multiclass"], found.items()):
+    names = dict(zip(("roc_auc", "f1", "accuracy"), METRICS["binary" if binary else "multiclass"]))
+    for metric, (value, gradient) in found.items():
+        name = names.get(metric, metric)  # a class's own: roc_auc[c], f1[c] (c: its column)
         value = float(value)
         if gradient is None or not np.isfinite(value):
             result[name] = (value, float("nan"), float("nan"))
@@ -150,7 +154,7 @@ def by_window(
         rows += [
             (
                 name,
-                metric,
+                re.sub(r"\[(\d+)\]", lambda k: f"[{names[int(k.group(1))]}]", metric),
                 len(part),
                 *values,
                 "" if np.isfinite(values[0]) else "not measurable: one class expected in this window",
