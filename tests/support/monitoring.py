@@ -55,3 +55,22 @@ def regression_rows(n: int, seed: int, shift: float = 0.0, concept: float = 0.0)
     noise = rng.normal(0, 0.3 + 0.5 * np.abs(x0) + 0.5 * (group == "c"), n)
     target = prediction + 0.4 * x1**2 - 0.4 + noise + concept * rng.normal(0, 1.5, n)
     return pd.DataFrame({"x0": x0, "x1": x1, "group": group, "output_prediction": prediction, "y": target})
+
+
+def awkward_columns(n: int, seed: int) -> pd.DataFrame:
+    """Columns of awkward shapes (as ``benchmarks/monitor_awkward.py``): log-normal, Poisson counts (ties),
+    30% zeros, bimodal, 5% missing, uniform, a 4-level category with a 2% level, a 12-level long tail."""
+    rng = np.random.default_rng(seed)
+    tail = 1 / np.arange(1, 13) ** 1.5
+    return pd.DataFrame(
+        {
+            "lognormal": rng.lognormal(0.0, 1.0, n),
+            "counts": rng.poisson(1.5, n).astype(float),
+            "zeros": np.where(rng.random(n) < 0.3, 0.0, rng.gamma(2.0, 1.0, n)),
+            "bimodal": np.where(rng.random(n) < 0.4, rng.normal(-2, 0.7, n), rng.normal(2, 1.0, n)),
+            "missing": np.where(rng.random(n) < 0.05, np.nan, rng.normal(10, 2, n)),
+            "uniform": rng.random(n),
+            "level4": rng.choice(["a", "b", "c", "rare"], n, p=[0.5, 0.3, 0.18, 0.02]),
+            "level12": rng.choice([f"l{k:02d}" for k in range(12)], n, p=tail / tail.sum()),
+        }
+    )

@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from conftest import run_in
 from scipy import stats
 from sklearn.metrics import roc_auc_score
-from support.monitoring import DROP, SETTINGS, champion_score, logged_frame, production_weeks
+from support.monitoring import DROP, SETTINGS, awkward_columns, champion_score, logged_frame, production_weeks
 
 from lifecycle.core import paths
+from lifecycle.core.params import ParamsError, resolve
 from lifecycle.core.settings import Store
 from lifecycle.modeling import scoring
 from lifecycle.monitoring import alerts as monitor_alerts
@@ -92,6 +93,23 @@ def test_a_large_practically_undrifted_window_raises_no_alert_where_p_values_fla
     assert len(flagged) > len(p_values) / 2, p_values
     undrifted = drift.table(drift_thresholds.measure(baseline, _table(1_000, seed=3), "small", min_rows=200))
     assert not undrifted["alert"].any()
+
+
+@pytest.mark.parametrize("rows", [200, 2_000])
+def test_thresholds_hold_the_stated_false_alert_rate_on_awkward_columns(rows):
+    """Ties, zero-inflation, missing values, rare levels: on 16,000 undrifted feature-windows the share that
+    alert is within a factor of two of the rate asked (0.002 here, so that a test of this size can tell)."""
+    reference = awkward_columns(40_000, seed=1)
+    baseline = drift_thresholds.fit(
+        reference, SETTINGS.model_copy(update={"false_alert_rate": 0.002}), seed=0, min_rows=100
+    )
+    windows = 2_000
+    production = awkward_columns(rows * windows, seed=2)
+    found = drift_thresholds.measure_windows(
+        baseline, production, np.repeat(np.arange(windows), rows), [str(w) for w in range(windows)], 100
+    )
+    alerted = sum(len({r.feature for r in records if r.alert}) for records in found)
+    assert 0.001 * 8 * windows <= alerted <= 0.004 * 8 * windows, alerted
 
 
 def test_thresholds_are_learned_from_the_reference_and_reproducible_for_a_seed():
@@ -525,3 +543,17 @@ def test_the_floor_is_below_a_score_and_above_an_error():
         "The model was accepted with roc_auc 0.800; a labelled window alerts below 0.750."
     )
     assert monitor.floor_sentence("mae", 300.0, 30.0).endswith("alerts above (an error: lower is better) 330.000.")
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ("drift.false_alert_rate=0", "--set drift.false_alert_rate=0: input should be greater than 0, got 0"),
+        ("drift.false_alert_rate=0.5", "input should be less than or equal to 0.1, got 0.5"),
+        ("drift.resamples=10", "--set drift.resamples=10: input should be greater than or equal to 100, got 10"),
+        ("drift.k=4", "drift.k .* is replaced by drift.false_alert_rate: .* e.g. 0.001 .* remove k"),
+    ],
+)
+def test_drift_settings_name_the_key_and_what_is_allowed(setting, expected):
+    with pytest.raises(ParamsError, match=expected):
+        resolve(["12_monitoring"], sets=[setting])
