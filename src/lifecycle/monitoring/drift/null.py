@@ -8,7 +8,7 @@ sees, never row by row, so a draw costs the same for a million rows as for a hun
 - Jensen-Shannon distance: the reference's bin (or category) shares ``p`` drawn again as
   ``multinomial(N, p) / N``, the window's as ``multinomial(n, p) / n`` (missing values and rare levels are
   bins like any other, ties fall in the bin they fall in);
-- Wasserstein distance: each side's quantiles at ``QUANTILES``, as values of the sorted reference at the
+- Wasserstein distance: each side's quantiles at ``GRID``, as values of the sorted reference at the
   order statistics of ``n`` (``N``) uniform draws, which cumulative sums of gamma draws give directly
   (``order_uniforms``): exact for a resample of that size, without drawing its rows;
 - PSI: as the Jensen-Shannon distance, from the same bins;
@@ -38,6 +38,9 @@ from lifecycle.monitoring import drift
 from lifecycle.monitoring.drift import QUANTILES, Profile
 
 TAIL = 0.9  # the tail is fitted above the draws' quantile at this level
+# The Wasserstein null is integrated on every fourth point of the statistic's own grid: neighbouring
+# quantiles move together, so its thresholds stay within about 2% (a little higher), at a quarter of the cost.
+GRID = QUANTILES[2::4]
 
 
 def window_size(rows: int, chunk_rows: int) -> int:
@@ -54,21 +57,21 @@ def rng(seed: int, *keys) -> np.random.Generator:
 
 
 def order_uniforms(rows: int, draws: int, generator: np.random.Generator) -> np.ndarray:
-    """draws x len(QUANTILES): the order statistics of ``rows`` uniform draws at ranks ``ceil(QUANTILES * rows)``
+    """draws x len(GRID): the order statistics of ``rows`` uniform draws at ranks ``ceil(GRID * rows)``
     (the empirical quantiles of a resample), from gamma spacings: the ``k``-th of ``rows`` uniforms is
     ``S_k / S_{rows+1}`` for ``S`` the cumulative sum of ``rows + 1`` unit exponentials."""
-    ranks = np.ceil(QUANTILES * rows).astype(int)
+    ranks = np.ceil(GRID * rows).astype(int)
     unique, position = np.unique(ranks, return_inverse=True)
     shapes = np.diff(np.r_[0, unique, rows + 1]).astype(float)
     sums = np.cumsum(generator.standard_gamma(shapes, size=(draws, shapes.size)), axis=1)
     return (sums[:, :-1] / sums[:, -1:])[:, position]
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=16)
 def uniforms(seed: int, rows: int, draws: int) -> np.ndarray:
-    """``order_uniforms`` of ``rows`` for ``draws`` resamples, shared by every column with ``rows`` numbers
-    (read only)."""
-    found = order_uniforms(rows, draws, rng(seed, "uniforms", rows))
+    """``order_uniforms`` of ``rows`` for ``draws`` resamples (float32, read only), shared by every column
+    with about ``rows`` numbers (``window_size`` rounds the count)."""
+    found = np.ascontiguousarray(order_uniforms(rows, draws, rng(seed, "uniforms", rows)), dtype=np.float32)
     found.flags.writeable = False
     return found
 
@@ -100,13 +103,14 @@ def psi(ref: Profile, rows: int, reference_rows: int, draws: int, generator) -> 
 
 
 def wasserstein(ref: Profile, window_u: np.ndarray, reference_u: np.ndarray) -> np.ndarray:
-    """Null draws of the Wasserstein distance (in the reference's sd) from order uniforms of each side."""
+    """Null draws of the Wasserstein distance (in the reference's sd) from order uniforms of each side: the
+    sorted reference at ``floor(u * size)`` is its empirical quantile function at ``u`` (``u`` in (0, 1))."""
     values = ref.sorted
     if values.size == 0:
         return np.zeros(len(window_u))
-    last = values.size - 1
-    window = values[np.minimum(np.ceil(window_u * values.size).astype(np.int64) - 1, last).clip(0)]
-    again = values[np.minimum(np.ceil(reference_u * values.size).astype(np.int64) - 1, last).clip(0)]
+    last = np.int32(values.size - 1)  # a float32 u just below 1 can round to 1
+    window = values[np.minimum((window_u * values.size).astype(np.int32), last)]
+    again = values[np.minimum((reference_u * values.size).astype(np.int32), last)]
     return np.mean(np.abs(window - again), axis=1) / (ref.scale if ref.scale > 0 else 1.0)
 
 

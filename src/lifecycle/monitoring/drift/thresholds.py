@@ -129,11 +129,13 @@ def _null(baseline: Baseline, feature: str, statistic: str, rows: int) -> np.nda
         function = null.jensen_shannon if statistic == "jensen_shannon" else null.psi
         return function(ref, rows, len(baseline.reference), draws, generator)
     if statistic == "wasserstein":
+        # Each side's count of numbers, rounded down to two digits as window sizes are (one draw of order
+        # uniforms serves every column with about as many numbers).
         present = 1 - (ref.bin_shares[-1] if ref.bin_shares.size else 0.0)
         return null.wasserstein(
             ref,
-            null.uniforms(baseline.seed, max(1, round(rows * present)), draws),
-            null.uniforms(baseline.seed, max(1, ref.sorted.size), draws),
+            null.uniforms(baseline.seed, null.window_size(round(rows * present), rows), draws),
+            null.uniforms(baseline.seed, null.window_size(ref.sorted.size, ref.sorted.size), draws),
         )
     return null.by_rows(statistic, baseline.reference[feature], rows, max(50, draws // 10), generator)
 
