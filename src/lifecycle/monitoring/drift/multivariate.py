@@ -8,7 +8,10 @@ sign while each feature's own distribution stays put -- the mean reconstruction 
 though no single feature shows it. The threshold is learned like the univariate ones: each reference
 row's error under a PCA fitted without it (the reference cut into ``chunks``, each scored by a PCA fitted on
 the rest), and a window's mean error drawn ``resamples`` times from those, at the window's size (at most
-a chunk's); the threshold is the tail of those means at ``false_alert_rate`` (``null.upper``).
+a chunk's); the threshold is the tail of those means at ``false_alert_rate`` (``null.upper``). Each row's
+error is capped at the reference rows' ``CAP`` quantile: one outlying row (an error a hundred times the
+median) would otherwise move a window's mean as much as a real change in how the features go together,
+and make the tail of the null that row's chance of being in a window.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from lifecycle.monitoring.drift import Result, null
 from lifecycle.monitoring.drift.thresholds import chunks_of
 
 BLOCK = 2_000_000  # draws of row errors at a time, to bound memory on large windows
+CAP = 0.99  # each row's error is capped at this quantile of the reference rows' errors
 
 FEATURE = "(all features)"
 STATISTIC = "reconstruction_error"
@@ -38,7 +42,8 @@ class Multivariate(NamedTuple):
 
     preprocess: object
     pca: PCA
-    errors: np.ndarray  # each reference row's error under a PCA fitted without it
+    errors: np.ndarray  # each reference row's error under a PCA fitted without it, capped at ``cap``
+    cap: float  # the reference rows' ``CAP`` quantile of error
     chunk_rows: int  # a larger window keeps this size's threshold
     features: list[str]
     rate: float
@@ -108,10 +113,12 @@ def fit(reference: pd.DataFrame, settings, *, seed: int, min_rows: int) -> Multi
         preprocess, pca = _fit(reference[~mask], settings.variance_share, seed)
         found[mask] = errors(preprocess, pca, reference[mask])
     preprocess, pca = _fit(reference, settings.variance_share, seed)
+    cap = float(np.quantile(found, CAP))
     return Multivariate(
         preprocess,
         pca,
-        found,
+        np.minimum(found, cap),
+        cap,
         len(reference) // settings.chunks,
         list(reference.columns),
         settings.false_alert_rate,
@@ -145,11 +152,12 @@ def threshold(model: Multivariate, rows: int) -> tuple[float, float, float]:
 
 
 def measure(model: Multivariate, current: pd.DataFrame, window: str, min_rows: int) -> Result:
-    """The window's mean reconstruction error against the threshold learned at its size."""
+    """The window's mean reconstruction error (each row's capped) against the threshold learned at its size."""
     rows = len(current)
     mean, sd, limit = threshold(model, rows)
     limit = round(limit, 4)
-    value = 0.0 if rows == 0 else float(errors(model.preprocess, model.pca, as_text(current[model.features])).mean())
+    found = errors(model.preprocess, model.pca, as_text(current[model.features])) if rows else np.zeros(1)
+    value = float(np.minimum(found, model.cap).mean())
     if rows < min_rows:
         return Result(FEATURE, window, STATISTIC, round(value, 4), limit, False, rows, f"too few rows (< {min_rows})")
     value = round(value, 4)
