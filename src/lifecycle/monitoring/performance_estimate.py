@@ -253,7 +253,11 @@ def verdict(table: pd.DataFrame, metric: str) -> str:
     """One sentence on ``against_realized``: how often the interval held the realized value, the largest miss."""
     if table.empty:
         estimated = sorted({m for names in METRICS.values() for m in names})
-        why = "see above" if metric in estimated else f"it is estimated for {', '.join(estimated)}"
+        why = (
+            "no window had min_rows rows, or none was made: see above"
+            if metric in estimated
+            else f"it is estimated for {', '.join(estimated)}"
+        )
         return (
             f"No label-free estimate of {metric} for this model ({why}); its performance is known once labels arrive."
         )

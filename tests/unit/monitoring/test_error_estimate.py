@@ -71,7 +71,8 @@ def test_a_regression_without_labelled_validation_inputs_gets_no_estimate_and_sa
     results = pd.DataFrame({"feature": ["performance (mae)"], "window": ["w"], "value": [0.5], "rows": [2]})
     versus = performance_estimate.against_realized(table, results, "mae")
     assert performance_estimate.verdict(versus, "mae") == (
-        "No label-free estimate of mae for this model (see above); its performance is known once labels arrive."
+        "No label-free estimate of mae for this model (no window had min_rows rows, or none was made: see above); "
+        "its performance is known once labels arrive."
     )
     assert "estimated for accuracy, f1, f1_macro, mae, rmse, roc_auc, roc_auc_ovr" in performance_estimate.verdict(
         versus, "r2"
