@@ -1,6 +1,12 @@
 """Monitoring side by side with NannyML: drift verdicts and label-free estimates per chunk, run time.
 
 usage: python benchmarks/monitor_compare.py [--chunks 100] [--chunk-rows 2000] [--big-rows 1000000] [--repeats 3]
+       python benchmarks/monitor_compare.py --setup awkward [--reference-rows 200000]
+                                            [--sizes 500:200,5000:40,20000:40] [--null-windows 2500]
+
+``--setup awkward`` (``monitor_awkward``): false alerts and detection on columns of awkward shapes (ties,
+zero-inflation, missing values, rare levels) at several window sizes, both tools; what follows is the
+default setup, ``--setup synthetic``.
 
 A synthetic binary problem with a known truth (six numeric features, two of them correlated, and one
 categorical; the label drawn from a fixed logistic function), a logistic-regression model fitted on
@@ -31,6 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import monitor_awkward
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
@@ -124,11 +131,9 @@ def ours(
 ) -> dict:
     """lifecycle's drift verdicts per feature and chunk, and its AUC estimate per chunk with its interval at
     each of ``levels``."""
-    settings = DriftSettings()
+    settings = DriftSettings(chunks=REFERENCE_CHUNKS)
     start = time.perf_counter()
-    baseline = drift_thresholds.fit(
-        reference[FEATURES], settings.statistics, REFERENCE_CHUNKS, settings.k, seed, min_rows=chunk_rows // 10
-    )
+    baseline = drift_thresholds.fit(reference[FEATURES], settings, seed=seed, min_rows=chunk_rows // 10)
     calibration = performance_estimate.calibrate(
         reference["proba"], reference["y"] == 1, Estimate().calibrate, seed=seed
     )
@@ -192,7 +197,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--big-rows", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each tool on the big table")
+    parser.add_argument("--setup", choices=["synthetic", "awkward"], default="synthetic")
+    parser.add_argument("--reference-rows", type=int, default=200_000, help="awkward: the reference's rows")
+    parser.add_argument("--sizes", default="500:200,5000:40,20000:40", help="awkward: window rows:windows, ...")
+    parser.add_argument("--min-rows", type=int, default=200, help="awkward: params' min_rows")
+    parser.add_argument("--null-windows", type=int, default=2500, help="awkward: more undrifted windows per size")
     args = parser.parse_args(argv)
+    if args.setup == "awkward":
+        monitor_awkward.main(args, nannyml_python())
+        return
     rng = np.random.default_rng(args.seed)
     train = table(20_000, rng)
     model = LogisticRegression(max_iter=1000).fit(

@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"lifecycle monitor: {exc}", file=sys.stderr)
         return 2
     summary = verdict(results)
-    monitor_store.write(results, data.production, summary, params.window)
+    monitor_store.write(
+        results, data.production, summary, params.window, false_alert_rate=params.drift.false_alert_rate
+    )
     print(data.sentence)
     found = alert_table(results)
     if len(found):

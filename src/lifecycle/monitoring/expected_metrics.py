@@ -85,7 +85,8 @@ def f1(predicted: np.ndarray, p: np.ndarray, gradient: bool = True) -> tuple[np.
 def expected(
     ranks: list[Ranking], p: np.ndarray, predicted: np.ndarray, scored: list[int], gradient: bool = True
 ) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
-    """ROC AUC and F1 averaged over the classes ``scored`` (one-vs-rest), and accuracy, with gradients.
+    """ROC AUC and F1 averaged over the classes ``scored`` (one-vs-rest), and accuracy, with gradients;
+    with more than one class scored, each class's ROC AUC and F1 too (``roc_auc[c]``, ``f1[c]``).
 
     Parameters
     ----------
@@ -95,7 +96,7 @@ def expected(
     scored : the classes averaged: the positive class alone for a binary model, all for a multiclass one.
     gradient : also each metric's gradient in the labels (rows x classes; one set of ``p`` only).
     """
-    found = {}
+    found, each = {}, {}
     for name, function in (
         ("roc_auc", lambda c, g: auc(ranks[c], p[..., c], g)),
         ("f1", lambda c, g: f1(predicted[:, c], p[..., c], g)),
@@ -104,9 +105,15 @@ def expected(
         for c in scored:
             value, g = function(c, gradient)
             values.append(value)
+            one = None
             if gradient and g is not None:
                 grad[:, c] = g / len(scored)
+                one = np.zeros_like(p)
+                one[:, c] = g
+            each[f"{name}[{c}]"] = (value, one)
         found[name] = (np.mean(values, axis=0), grad)
+    if len(scored) > 1:  # a multiclass model's classes, each one-vs-rest: ``roc_auc[c]``, ``f1[c]``
+        found |= each
     rows = p.shape[-2]
     found["accuracy"] = (np.sum(p * predicted, axis=(-2, -1)) / rows, predicted / rows if gradient else None)
     return found

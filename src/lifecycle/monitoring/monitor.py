@@ -105,20 +105,16 @@ def fit(
     if features.shape[1] == 0:
         raise MonitorError("no features left to check for drift: exclude_features lists every reference column")
     try:
-        columns = drift_thresholds.fit(features, settings.statistics, settings.chunks, settings.k, seed, min_rows)
-        numeric = [s for s in settings.statistics if s != "new_categories"]
+        columns = drift_thresholds.fit(features, settings, seed=seed, min_rows=min_rows)
         score = drift_thresholds.fit(
             reference_scores.reset_index(drop=True).to_frame(PREDICTION),
-            numeric,
-            settings.chunks,
-            settings.k,
-            seed,
-            min_rows,
+            settings,
+            seed=seed,
+            min_rows=min_rows,
+            statistics=[s for s in settings.statistics if s != "new_categories"],
         )
         multivariate = (
-            drift_multivariate.fit(features, settings.variance_share, settings.chunks, settings.k, seed, min_rows)
-            if features.shape[1] > 1
-            else None
+            drift_multivariate.fit(features, settings, seed=seed, min_rows=min_rows) if features.shape[1] > 1 else None
         )
     except drift_thresholds.CalibrationError as exc:
         raise MonitorError(str(exc)) from None
@@ -126,17 +122,31 @@ def fit(
 
 
 def thresholds_table(reference: Reference) -> pd.DataFrame:
-    """The learned thresholds: per (feature, statistic), the chunks' mean, sd and the alert threshold."""
+    """The learned thresholds at a chunk's size (the largest window's): per (feature, statistic), the null's
+    mean and sd over the reference's resamples, and the threshold at the false-alert rate."""
     rows = [reference.features.thresholds, reference.score.thresholds]
     if reference.multivariate is not None:
         mv = reference.multivariate
+        size = drift_thresholds.window_rows(reference.features, len(reference.features.reference))
+        mean, sd, limit = drift_multivariate.threshold(mv, size)
         rows.append(
             pd.DataFrame(
-                [(drift_multivariate.FEATURE, drift_multivariate.STATISTIC, "all", mv.mean, mv.sd, mv.threshold)],
+                [(drift_multivariate.FEATURE, drift_multivariate.STATISTIC, "all", size, mean, sd, limit)],
                 columns=rows[0].columns,
             )
         )
     return pd.concat(rows, ignore_index=True).round(4)
+
+
+def rate_sentence(reference: Reference) -> str:
+    """How the thresholds were learned, with the false-alert rate they hold, in a sentence."""
+    baseline = reference.features
+    return (
+        f"Thresholds at a false-alert rate of {baseline.rate:g} per feature and undrifted window "
+        f"(drift.false_alert_rate; a feature's statistics share it), each the tail of its null distribution "
+        f"drawn {baseline.resamples:,} times from the reference ({len(baseline.reference):,} rows) at the "
+        f"window's size; a window above {baseline.chunk_rows:,} rows keeps that size's threshold."
+    )
 
 
 def check(
@@ -264,4 +274,5 @@ def estimated(data, card, params) -> tuple[pd.DataFrame, str]:
         settings=params.estimate,
         seed=params.seed,
         min_rows=params.min_rows,
+        validation_inputs=getattr(data, "validation_inputs", None),
     )

@@ -20,22 +20,26 @@ wrong, and so is every estimate made from it. Only labels reveal that.
 
 from __future__ import annotations
 
+import re
 from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
-from lifecycle.monitoring import expected_metrics
+from lifecycle.monitoring import error_estimate, expected_metrics
 from lifecycle.monitoring.calibration import Calibration, calibrate, calibrate_classes
 from lifecycle.monitoring.drift import Result
 
 # The metrics estimated, by task, in the names of ``lifecycle.core.metrics`` (card metrics).
-METRICS = {"binary": ("roc_auc", "f1", "accuracy"), "multiclass": ("roc_auc_ovr", "f1_macro", "accuracy")}
+METRICS = {
+    "binary": ("roc_auc", "f1", "accuracy"),
+    "multiclass": ("roc_auc_ovr", "f1_macro", "accuracy"),
+    "regression": error_estimate.METRICS,  # a model of the error (``error_estimate``)
+}
 COLUMNS = ["window", "metric", "rows", "estimate", "low", "high", "note"]
 REGRESSION = (
-    "No label-free estimate for regression: the model gives one number per row, not a distribution "
-    "of the target, so nothing in its outputs says how wrong it is; its error is known once labels "
-    "arrive (performance as labels arrive, above)."
+    "No label-free estimate for this regression model: its error model learns from labelled validation "
+    "rows and their inputs, and none were given; its error is known once labels arrive."
 )
 
 
@@ -60,7 +64,8 @@ def _probabilities(
 def estimate_classes(
     scores: np.ndarray, predicted: np.ndarray, calibrations: list[Calibration], interval: float
 ) -> dict[str, tuple[float, float, float]]:
-    """Estimated ROC AUC, F1 and accuracy of one window: ``{metric: (estimate, low, high)}``.
+    """Estimated ROC AUC, F1 and accuracy of one window: ``{metric: (estimate, low, high)}``; a multiclass
+    model's macro averages, and each class's ROC AUC and F1 one-vs-rest (``roc_auc[c]``, ``f1[c]``).
 
     Parameters
     ----------
@@ -91,7 +96,9 @@ def estimate_classes(
     )
     z = NormalDist().inv_cdf(0.5 + interval / 2)
     result = {}
-    for name, (metric, (value, gradient)) in zip(METRICS["binary" if binary else "multiclass"], found.items()):
+    names = dict(zip(("roc_auc", "f1", "accuracy"), METRICS["binary" if binary else "multiclass"]))
+    for metric, (value, gradient) in found.items():
+        name = names.get(metric, metric)  # a class's own: roc_auc[c], f1[c] (c: its column)
         value = float(value)
         if gradient is None or not np.isfinite(value):
             result[name] = (value, float("nan"), float("nan"))
@@ -147,7 +154,7 @@ def by_window(
         rows += [
             (
                 name,
-                metric,
+                re.sub(r"\[(\d+)\]", lambda k: f"[{names[int(k.group(1))]}]", metric),
                 len(part),
                 *values,
                 "" if np.isfinite(values[0]) else "not measurable: one class expected in this window",
@@ -202,15 +209,24 @@ def for_production(
     settings,
     seed: int,
     min_rows: int,
+    validation_inputs: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """The estimate for each window of ``production`` (``read_log`` rows), calibrated on the validation split
-    (``settings``: ``Estimate`` from params), and how it was made; for regression, why there is none.
+    (``settings``: ``Estimate`` from params), and how it was made.
 
     ``validation_scores``: a binary model's positive score, whose ``validation_truth`` is whether positive;
-    a multiclass model's ``output_probability_<class>`` columns, whose ``validation_truth`` is the class.
+    a multiclass model's ``output_probability_<class>`` columns, whose ``validation_truth`` is the class;
+    a regression model's prediction, whose ``validation_truth`` is the target, with the model's
+    ``validation_inputs`` (the error model learns from both: ``error_estimate``).
     """
     if task == "regression":
-        return pd.DataFrame(columns=COLUMNS), REGRESSION
+        if validation_inputs is None or validation_scores is None:
+            return pd.DataFrame(columns=COLUMNS), REGRESSION
+        model = error_estimate.fit(validation_inputs, validation_scores, validation_truth, seed=seed)
+        rows = error_estimate.by_window(
+            production, window=window, model=model, interval=settings.interval, min_rows=min_rows
+        )
+        return pd.DataFrame(rows, columns=COLUMNS), model.sentence
     if task == "binary":
         calibrations = [calibrate(validation_scores, validation_truth, settings.calibrate, seed=seed)]
         columns, classes = [f"output_probability_{positive_class}"], [positive_class]
@@ -238,9 +254,7 @@ def verdict(table: pd.DataFrame, metric: str) -> str:
     if table.empty:
         estimated = sorted({m for names in METRICS.values() for m in names})
         why = (
-            "why: above"
-            if metric in ("mae", "rmse", "r2")
-            else "no window had enough rows"
+            "no window had min_rows rows, or none was made: see above"
             if metric in estimated
             else f"it is estimated for {', '.join(estimated)}"
         )
@@ -261,6 +275,7 @@ def verdict(table: pd.DataFrame, metric: str) -> str:
     shown = ", ".join(f"{w} ({e:+.3f})" for w, e in missed["error"].head(6).items())
     return (
         f"{sentence} It missed in {len(missed)}: {shown}{', ...' if len(missed) > 6 else ''}. A miss beyond the "
-        "interval means the model's confidence no longer matches what happens -- concept drift, which an "
-        "estimate made from the model's own scores cannot see; only labels reveal it."
+        "interval means what the estimate learned on validation rows no longer matches what happens -- "
+        "concept drift, which an estimate made from the model's own inputs and outputs cannot see; only "
+        "labels reveal it."
     )

@@ -88,9 +88,11 @@ def reference(split: str) -> pd.DataFrame:
     return pd.concat([splits.read(name) for name in splits.NAMES], ignore_index=True)
 
 
-def write(results: pd.DataFrame, production: pd.DataFrame, summary: str, period: str) -> list[str]:
-    """The monitoring report (JSON) and the production rows with their window and the labels known
-    (for 13_feedback_retraining)."""
+def write(
+    results: pd.DataFrame, production: pd.DataFrame, summary: str, period: str, *, false_alert_rate: float | None = None
+) -> list[str]:
+    """The monitoring report (JSON; with the false-alert rate the drift thresholds hold, when given) and the
+    production rows with their window and the labels known (for 13_feedback_retraining)."""
     found = alerts(results)
     report = {
         "verdict": summary,
@@ -101,6 +103,8 @@ def write(results: pd.DataFrame, production: pd.DataFrame, summary: str, period:
         "checks": len(results),
         "period": period,
     }
+    if false_alert_rate is not None:
+        report["false_alert_rate"] = false_alert_rate  # per feature and undrifted window (drift thresholds)
     files.write_json(REPORT, report)
     files.write_parquet(LABELLED, production.assign(window=windows(production["timestamp"], period)))
     return [paths.relative(REPORT), paths.relative(LABELLED)]
@@ -187,6 +191,7 @@ class Gathered(NamedTuple):
     # the validation split, which calibrates the estimate ...
     validation_truth: pd.Series  # ... and its labels
     sentence: str
+    validation_inputs: pd.DataFrame | None = None  # the model's inputs on it (a regression model's error model)
 
 
 def gather(params, card, scorer) -> Gathered:
@@ -224,6 +229,7 @@ def gather(params, card, scorer) -> Gathered:
         validation_scores,
         validation[card.target].reset_index(drop=True),
         sentence,
+        validation[[c for c in scorer.schema.index if c in validation.columns]].reset_index(drop=True),
     )
 
 

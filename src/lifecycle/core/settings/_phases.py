@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictBool, StrictInt, field_validator
+from pydantic import Field, StrictBool, StrictInt, field_validator, model_validator
 
 from lifecycle.core import paths
 from lifecycle.core.metrics import METRICS, metrics_for
@@ -203,9 +203,22 @@ class DriftSettings(Strict):
     """Drift by effect size, with thresholds learned from the reference (``lifecycle.monitoring.drift.thresholds``)."""
 
     statistics: Annotated[list[Statistic], Field(min_length=1)] = ["jensen_shannon", "wasserstein"]
-    chunks: Annotated[StrictInt, Field(ge=3, le=1000)] = 10  # reference chunks, each compared with the rest
-    k: Annotated[float, Field(gt=0)] = 4.0  # alert beyond the chunks' mean + k standard deviations
+    # a window larger than 1/chunks of the reference keeps that size's threshold; the reference must hold
+    # chunks windows of min_rows
+    chunks: Annotated[StrictInt, Field(ge=3, le=1000)] = 10
+    false_alert_rate: Annotated[float, Field(gt=0, le=0.1)] = 0.001  # alerts per feature and undrifted window
+    resamples: Annotated[StrictInt, Field(ge=100, le=100_000)] = 1000  # draws of each statistic's null
     variance_share: Annotated[float, Field(gt=0, lt=1)] = 0.9  # multivariate: PCA components kept
+
+    @model_validator(mode="before")
+    @classmethod
+    def _k_replaced(cls, values):
+        if isinstance(values, dict) and "k" in values:
+            raise ValueError(
+                "drift.k (mean + k sd of the reference chunks) is replaced by drift.false_alert_rate: the "
+                "share of undrifted windows a feature may alert on, e.g. 0.001 (one in 1,000); remove k"
+            )
+        return values
 
 
 class Estimate(Strict):

@@ -109,6 +109,7 @@ class Profile(NamedTuple):
     quantiles: np.ndarray  # the non-missing numbers at ``QUANTILES`` (empty: none, or not numeric)
     scale: float  # their standard deviation
     first: float  # a value, to name a constant column
+    sorted: np.ndarray = np.array([])  # the non-missing numbers, sorted (the null's resamples draw from them)
 
 
 QUANTILES = (np.arange(2000) + 0.5) / 2000  # the grid the Wasserstein distance is integrated on
@@ -128,14 +129,16 @@ def profile(reference: pd.Series) -> Profile:
         )
     edges = _numeric_bins(reference, BINS)
     values = pd.to_numeric(reference, errors="coerce").dropna().to_numpy(float)
+    ordered = np.sort(values)
     return Profile(
         True,
         edges,
         pd.Series(dtype=float),
         _bin_shares(reference, edges),
-        _quantiles(values),
+        ordered[np.ceil(QUANTILES * values.size).astype(int) - 1] if values.size else np.array([]),
         float(values.std()) if values.size else 0.0,
         float(values[0]) if values.size else 0.0,
+        ordered,
     )
 
 

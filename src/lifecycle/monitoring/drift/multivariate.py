@@ -5,8 +5,13 @@ categories: one-hot, unseen ones all zeros) and projected on the principal compo
 ``variance_share`` of the reference's variance. A row that moves the way reference rows do is
 reconstructed well; when features stop moving together as they did -- a correlation changes
 sign while each feature's own distribution stays put -- the mean reconstruction error rises,
-though no single feature shows it. The threshold is learned like the univariate ones: each
-reference chunk's error under a PCA fitted on the rest, mean + k * sd.
+though no single feature shows it. The threshold is learned like the univariate ones: each reference
+row's error under a PCA fitted without it (the reference cut into ``chunks``, each scored by a PCA fitted on
+the rest), and a window's mean error drawn ``resamples`` times from those, at the window's size (at most
+a chunk's); the threshold is the tail of those means at ``false_alert_rate`` (``null.upper``). Each row's
+error is capped at the reference rows' ``CAP`` quantile: one outlying row (an error a hundred times the
+median) would otherwise move a window's mean as much as a real change in how the features go together,
+and make the tail of the null that row's chance of being in a window.
 """
 
 from __future__ import annotations
@@ -22,26 +27,32 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from lifecycle.monitoring import drift
-from lifecycle.monitoring.drift import Result
+from lifecycle.monitoring.drift import Result, null
 from lifecycle.monitoring.drift.thresholds import chunks_of
+
+BLOCK = 2_000_000  # draws of row errors at a time, to bound memory on large windows
+CAP = 0.99  # each row's error is capped at this quantile of the reference rows' errors
 
 FEATURE = "(all features)"
 STATISTIC = "reconstruction_error"
 
 
 class Multivariate(NamedTuple):
-    """The fitted preprocessing and PCA, with the chunks' error mean, sd and threshold."""
+    """The fitted preprocessing and PCA, the reference rows' out-of-fold errors, and the thresholds learned."""
 
     preprocess: object
     pca: PCA
-    mean: float
-    sd: float
-    threshold: float
-    chunk_rows: int
+    errors: np.ndarray  # each reference row's error under a PCA fitted without it, capped at ``cap``
+    cap: float  # the reference rows' ``CAP`` quantile of error
+    chunk_rows: int  # a larger window keeps this size's threshold
     features: list[str]
+    rate: float
+    resamples: int
+    seed: int
+    learned: dict  # rows -> (mean, sd, threshold) of the null of a window's mean error
 
 
-def _preprocessor(reference: pd.DataFrame) -> ColumnTransformer:
+def preprocessor(reference: pd.DataFrame) -> ColumnTransformer:
     numeric = [c for c in reference.columns if drift.kind(reference[c]) == "numeric"]
     categorical = [c for c in reference.columns if c not in numeric]
     return ColumnTransformer(
@@ -65,7 +76,7 @@ def _preprocessor(reference: pd.DataFrame) -> ColumnTransformer:
     )
 
 
-def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+def as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """Categories as text (missing kept missing), so the encoder sees one type per column."""
     frame = frame.copy()
     for column in frame.columns:
@@ -80,7 +91,7 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fit(reference: pd.DataFrame, variance_share: float, seed: int) -> tuple[object, PCA]:
-    preprocess = _preprocessor(reference).fit(reference)
+    preprocess = preprocessor(reference).fit(reference)
     pca = PCA(n_components=variance_share, svd_solver="full", random_state=seed).fit(preprocess.transform(reference))
     return preprocess, pca
 
@@ -91,32 +102,64 @@ def errors(preprocess, pca: PCA, frame: pd.DataFrame) -> np.ndarray:
     return np.mean((z - pca.inverse_transform(pca.transform(z))) ** 2, axis=1)
 
 
-def fit(
-    reference: pd.DataFrame, variance_share: float, chunks: int, k: float, seed: int, min_rows: int
-) -> Multivariate:
-    """The PCA on the whole reference, and the threshold from chunk-vs-rest errors (see the module)."""
-    reference = _as_text(reference.reset_index(drop=True))
-    found = []
-    for part in chunks_of(len(reference), chunks, seed, min_rows):
+def fit(reference: pd.DataFrame, settings, *, seed: int, min_rows: int) -> Multivariate:
+    """The PCA on the whole reference and each row's out-of-fold error (see the module); ``settings``:
+    ``DriftSettings``."""
+    reference = as_text(reference.reset_index(drop=True))
+    found = np.empty(len(reference))
+    for part in chunks_of(len(reference), settings.chunks, seed, min_rows):
         mask = np.zeros(len(reference), bool)
         mask[part] = True
-        preprocess, pca = _fit(reference[~mask], variance_share, seed)
-        found.append(float(errors(preprocess, pca, reference[mask]).mean()))
-    mean, sd = float(np.mean(found)), float(np.std(found, ddof=1))
-    preprocess, pca = _fit(reference, variance_share, seed)
-    return Multivariate(preprocess, pca, mean, sd, mean + k * sd, len(reference) // chunks, list(reference.columns))
+        preprocess, pca = _fit(reference[~mask], settings.variance_share, seed)
+        found[mask] = errors(preprocess, pca, reference[mask])
+    preprocess, pca = _fit(reference, settings.variance_share, seed)
+    cap = float(np.quantile(found, CAP))
+    return Multivariate(
+        preprocess,
+        pca,
+        np.minimum(found, cap),
+        cap,
+        len(reference) // settings.chunks,
+        list(reference.columns),
+        settings.false_alert_rate,
+        settings.resamples,
+        seed,
+        {},
+    )
+
+
+def window_rows(model: Multivariate, rows: int) -> int:
+    """The size a window's null is learned at (``null.window_size``)."""
+    return null.window_size(rows, model.chunk_rows)
+
+
+def threshold(model: Multivariate, rows: int) -> tuple[float, float, float]:
+    """The null of a window's mean error at ``rows`` (mean, sd) and its threshold, learned once per size."""
+    size = window_rows(model, rows)
+    if size not in model.learned:
+        generator = null.rng(model.seed, FEATURE, size)
+        block = max(1, BLOCK // size)
+        means = np.concatenate(
+            [
+                model.errors[
+                    generator.integers(0, model.errors.size, (min(block, model.resamples - start), size))
+                ].mean(axis=1)
+                for start in range(0, model.resamples, block)
+            ]
+        )
+        model.learned[size] = (float(means.mean()), float(means.std(ddof=1)), null.upper(means, model.rate))
+    return model.learned[size]
 
 
 def measure(model: Multivariate, current: pd.DataFrame, window: str, min_rows: int) -> Result:
-    """The window's mean reconstruction error against the threshold (raised for a window smaller than a chunk)."""
+    """The window's mean reconstruction error (each row's capped) against the threshold learned at its size."""
     rows = len(current)
-    k_sd = model.threshold - model.mean
-    limit = round(model.mean + k_sd * max(1.0, np.sqrt(model.chunk_rows / max(rows, 1))), 4)
+    mean, sd, limit = threshold(model, rows)
+    limit = round(limit, 4)
+    found = errors(model.preprocess, model.pca, as_text(current[model.features])) if rows else np.zeros(1)
+    value = float(np.minimum(found, model.cap).mean())
     if rows < min_rows:
-        value = (
-            0.0 if rows == 0 else float(errors(model.preprocess, model.pca, _as_text(current[model.features])).mean())
-        )
         return Result(FEATURE, window, STATISTIC, round(value, 4), limit, False, rows, f"too few rows (< {min_rows})")
-    value = round(float(errors(model.preprocess, model.pca, _as_text(current[model.features])).mean()), 4)
-    note = f"{model.pca.n_components_} components; reference chunks {model.mean:.3f} ± {model.sd:.3f}"
+    value = round(value, 4)
+    note = f"{model.pca.n_components_} components; undrifted windows {mean:.3f} ± {sd:.3f}"
     return Result(FEATURE, window, STATISTIC, value, limit, value > limit, rows, note)
