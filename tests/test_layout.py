@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +114,43 @@ def test_long_signatures_are_keyword_only_after_the_data():
         if len(names) + len(node.args.kwonlyargs) >= 8 and len(names) > 4:
             positional.append(f"{where}:{node.lineno} {node.name}({', '.join(names)})")
     assert positional == [], "put * after the data: the settings go by name"
+
+
+def outside_uses() -> list[tuple[str, str]]:
+    """(who, module): each import of one package's module by another package or by a notebook."""
+    graph = grimp.build_graph("lifecycle", cache_dir=None)
+    uses = [
+        (importer, imported)
+        for importer in graph.modules
+        for imported in graph.find_modules_directly_imported_by(importer)
+        if importer.count(".") and imported.count(".") > 1 and importer.split(".")[1] != imported.split(".")[1]
+    ]
+    for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(notebook.read_text())["cells"]
+        tree = ast.parse("\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lifecycle."):
+                uses += [(notebook.name, f"{node.module}.{alias.name}") for alias in node.names]
+    return uses
+
+
+def test_other_packages_and_the_notebooks_use_only_a_package_s_public_modules():
+    """A package's ``__all__`` names the modules the rest of the project may use; the others are its own."""
+    private = []
+    for who, module in outside_uses():
+        package, name = module.split(".")[1], module.split(".")[2]
+        public = importlib.import_module(f"lifecycle.{package}").__all__
+        if name not in public:
+            private.append(f"{who} uses lifecycle.{package}.{name}, which lifecycle.{package}.__all__ does not name")
+    assert not private, "\n".join(private)
+
+
+def test_a_package_s_public_modules_load_on_first_use():
+    code = (
+        "import sys\nfrom lifecycle import monitoring\n"
+        "assert 'lifecycle.monitoring.alerts' not in sys.modules and 'alerts' in dir(monitoring)\n"
+        "assert monitoring.alerts.__name__ == 'lifecycle.monitoring.alerts'\n"
+        "try:\n    monitoring.calibration\nexcept AttributeError as exc:\n    print(exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "module 'lifecycle.monitoring' has no attribute 'calibration'"

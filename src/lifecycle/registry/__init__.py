@@ -43,6 +43,8 @@ from lifecycle.registry.trust import ALLOWED_TYPES, artifact_types, load_file
 
 __all__ = [
     "ALLOWED_TYPES",
+    "command",  # the module behind `lifecycle models`
+    "trust",  # the module that loads a skops file only with the types it trusts
     "CHALLENGER",
     "CHAMPION",
     "FROM_STAGE",
