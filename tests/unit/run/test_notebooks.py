@@ -21,8 +21,19 @@ VOLATILE = [
 ]
 
 
+BINARY = ("image/png", "image/jpeg")  # base64: any six hex-like characters occur in it by chance
+
+
 def _outputs(nb) -> list[str]:
-    return [json.dumps(c.outputs, sort_keys=True) for c in nb.cells if c.cell_type == "code"]
+    """Each code cell's outputs as JSON, images left out (their text/plain stays)."""
+    return [
+        json.dumps(
+            [{**o, "data": {k: v for k, v in o.get("data", {}).items() if k not in BINARY}} for o in c.outputs],
+            sort_keys=True,
+        )
+        for c in nb.cells
+        if c.cell_type == "code"
+    ]
 
 
 def _text_outputs(nb) -> list[list]:
