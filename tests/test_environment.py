@@ -89,22 +89,39 @@ def test_the_default_install_is_what_serving_needs_without_notebooks_or_tests():
         assert package not in default and package in dev, package
 
 
+def _plain_env() -> dict[str, str]:
+    """Our environment without what a calling make passes its children (``make test EXTRAS=...`` in CI
+    puts EXTRAS in MAKEFLAGS, and a make started here would take it as given on its own command line)."""
+    import os
+
+    return {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "EXTRAS")}
+
+
 def test_the_makefile_installs_any_extras_together():
     """``make test EXTRAS="dask postgres"`` (CI) installs both extras' locks over the default one, the notebooks'
     and the tests' (``make`` alone installs those three: everything a template user needs)."""
     import subprocess
 
     planned = subprocess.run(
-        ["make", "-n", "-B", "test", "EXTRAS=dask postgres"], cwd=ROOT, capture_output=True, text=True, check=True
+        ["make", "-n", "-B", "test", "EXTRAS=dask postgres"],
+        cwd=ROOT,
+        env=_plain_env(),
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert (
         "-r requirements.lock -r requirements-notebooks.lock -r requirements-dev.lock "
         "-r requirements-dask.lock -r requirements-postgres.lock"
     ) in planned
     assert ".installed-dask-postgres" in planned
-    alone = subprocess.run(["make", "-n", "-B", "test"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    alone = subprocess.run(
+        ["make", "-n", "-B", "test"], cwd=ROOT, env=_plain_env(), capture_output=True, text=True, check=True
+    ).stdout
     assert "-r requirements.lock -r requirements-notebooks.lock -r requirements-dev.lock\n" in alone
-    refused = subprocess.run(["make", "-n", "test", "EXTRAS=mysql"], cwd=ROOT, capture_output=True, text=True)
+    refused = subprocess.run(
+        ["make", "-n", "test", "EXTRAS=mysql"], cwd=ROOT, env=_plain_env(), capture_output=True, text=True
+    )
     assert refused.returncode != 0 and "EXTRAS can name dask postgres" in refused.stderr
 
 
@@ -127,7 +144,9 @@ def test_make_alone_lists_the_targets():
     """``help`` is the default target: ``make`` with no target installs nothing and says what each target does."""
     import subprocess
 
-    listed = subprocess.run(["make", "--no-print-directory"], cwd=ROOT, capture_output=True, text=True, check=True)
+    listed = subprocess.run(
+        ["make", "--no-print-directory"], cwd=ROOT, env=_plain_env(), capture_output=True, text=True, check=True
+    )
     targets = [line.split()[0] for line in listed.stdout.splitlines()]
     assert targets[0] == "help" and {"run", "test", "lint", "notebooks", "lock", "lab"} <= set(targets)
     assert "pip" not in listed.stdout
