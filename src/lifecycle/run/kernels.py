@@ -109,16 +109,25 @@ class Kernel:
     def run_silently(self, code: str, timeout: float = 120, **expressions: str) -> dict:
         """Run ``code`` with no output and no history; the values of ``expressions`` (their reprs).
 
-        The client is the manager's own, so a busy machine's late heartbeat is not taken for a death."""
+        The client is the manager's own, so a busy machine's late heartbeat is not taken for a death,
+        and a kernel killed meanwhile ends the wait at once (RuntimeError) rather than at ``timeout``."""
         from jupyter_core.utils import run_sync
 
         client = self.km.client()
         client.start_channels()
         try:
             run_sync(client.wait_for_ready)(timeout=timeout)
-            reply = run_sync(client.execute_interactive)(
-                code, silent=True, store_history=False, user_expressions=expressions, timeout=timeout
-            )
+            msg_id = client.execute(code, silent=True, store_history=False, user_expressions=expressions)
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    reply = run_sync(client.get_shell_msg)(timeout=1)
+                except queue.Empty:
+                    if not run_sync(self.km.is_alive)() or time.monotonic() > deadline:
+                        raise RuntimeError("the kernel died or did not answer") from None
+                    continue
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    break
         finally:
             client.stop_channels()
         answers = reply["content"].get("user_expressions", {})
